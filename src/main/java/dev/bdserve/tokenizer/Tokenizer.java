@@ -1,0 +1,33 @@
+package dev.bdserve.tokenizer;
+
+/** Text ↔ token ids. Implementations are immutable and thread-safe. */
+public interface Tokenizer {
+    int vocabSize();
+
+    /** Token id of BOS, or -1. */
+    int bosId();
+
+    /** Token ids that end generation. */
+    int[] eosIds();
+
+    /** Encodes text; prepends BOS when {@code addBos} and the tokenizer has one. */
+    int[] encode(String text, boolean addBos);
+
+    /** Decodes ids to text (special tokens such as BOS/EOS are skipped). */
+    String decode(int[] ids);
+
+    /**
+     * A per-sequence incremental decoder: it returns the text that the newly added token completes,
+     * holding back bytes of a UTF-8 character that is split across tokens.
+     */
+    StreamDecoder newStreamDecoder();
+
+    /** Incremental decoder state; one per sequence, not thread-safe. */
+    interface StreamDecoder {
+        /** Adds a token and returns the newly completed text ("" when it ends inside a character). */
+        String push(int id);
+
+        /** Returns whatever is held back (invalid trailing bytes become U+FFFD). */
+        String flush();
+    }
+}
