@@ -6,11 +6,23 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code ./bdserve} launcher. */
 @Command(name = "bdserve", mixinStandardHelpOptions = true, version = "bdserve 0.1.0",
         description = "Serve one Llama base model with many LoRA / BD-LoRA adapters.",
-        subcommands = {CommandLine.HelpCommand.class})
+        subcommands = {GenerateCommand.class, ConvertCommand.class, SynthCommand.class, BenchCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Override public void run() { CommandLine.usage(this, System.out); }
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new Main()).execute(args));
+        CommandLine cl = new CommandLine(new Main());
+        // Bad input (a malformed model file, an unknown name, a bad option value) is one clear line, not a stack trace.
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            if (ex instanceof IllegalArgumentException || ex instanceof dev.bdserve.model.ModelFormatException
+                    || ex instanceof java.io.UncheckedIOException || ex instanceof java.io.IOException) {
+                cmd.getErr().println("bdserve: " + ex.getMessage());
+                if (System.getenv("BDSERVE_DEBUG") != null) ex.printStackTrace(cmd.getErr());
+                return 2;
+            }
+            throw ex;
+        });
+        System.exit(cl.execute(args));
     }
 }

@@ -1,0 +1,40 @@
+package dev.bdserve.cli;
+
+import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.TensorSource;
+import dev.bdserve.model.io.HfModelWriter;
+import dev.bdserve.tensor.DType;
+import dev.bdserve.tokenizer.HfTokenizerJsonWriter;
+import dev.bdserve.tokenizer.Tokenizers;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code ./bdserve convert}: writes a llama2.c checkpoint (or any loadable model) as an HF folder. */
+@Command(name = "convert", mixinStandardHelpOptions = true,
+        description = "Write a model (e.g. a llama2.c checkpoint) as a Hugging Face folder: config.json, model.safetensors, tokenizer.json.")
+final class ConvertCommand implements Callable<Integer> {
+    @Mixin ModelOptions modelOptions;
+
+    @Option(names = "--out", required = true, description = "Output folder.")
+    Path out;
+
+    @Option(names = "--dtype", description = "Weight dtype of the output (f32, bf16, f16; default: as stored).")
+    String dtype;
+
+    @Override
+    public Integer call() throws Exception {
+        Path in = modelOptions.resolve();
+        try (TensorSource src = ModelFiles.open(in)) {
+            DType dt = dtype == null ? null : DType.parse(dtype);
+            HfModelWriter.write(out, src, dt);
+        }
+        Path tok = Tokenizers.locateLlama2c(in);
+        if (tok != null) HfTokenizerJsonWriter.write(tok, out);
+        System.err.println("wrote " + out);
+        return 0;
+    }
+}

@@ -1,0 +1,68 @@
+package dev.bdserve.cli;
+
+import dev.bdserve.engine.GenerationRequest;
+import dev.bdserve.engine.GenerationResult;
+import dev.bdserve.engine.Generator;
+import dev.bdserve.engine.SamplingParams;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+/** {@code ./bdserve generate}: completes one prompt, text on stdout, timing on stderr. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate a completion. Prints the text on stdout and prefill/decode speed on stderr.")
+final class GenerateCommand implements Callable<Integer> {
+    @Mixin ModelOptions modelOptions;
+
+    @Option(names = {"-p", "--prompt"}, defaultValue = "", description = "Prompt text (default: empty, i.e. start from BOS).")
+    String prompt;
+
+    @Option(names = "--max-tokens", defaultValue = "256", description = "Most new tokens (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "Sampling temperature; 0 = greedy (default).")
+    double temperature;
+
+    @Option(names = "--top-p", defaultValue = "1", description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
+    double topP;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "Keep the k most likely tokens; 0 = all.")
+    int topK;
+
+    @Option(names = "--min-p", defaultValue = "0", description = "Drop tokens below min-p × the top probability.")
+    double minP;
+
+    @Option(names = "--seed", description = "Random seed for sampling.")
+    Long seed;
+
+    @Option(names = "--stop", description = "Stop string (repeatable); not included in the output.")
+    List<String> stop;
+
+    @Option(names = "--ignore-eos", description = "Keep generating after EOS.")
+    boolean ignoreEos;
+
+    @Option(names = "--prefill-chunk", defaultValue = "512", description = "Most prompt tokens per step.")
+    int prefillChunk;
+
+    @Override
+    public Integer call() {
+        SamplingParams sp = new SamplingParams(temperature, topK, topP, minP, seed, stop, ignoreEos);
+        try (ModelOptions.Loaded m = modelOptions.load()) {
+            int[] ids = m.tokenizer().encode(prompt, true);
+            PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+            Generator gen = new Generator(m.model(), m.tokenizer(), prefillChunk);
+            List<GenerationResult> r = gen.generate(List.of(new GenerationRequest(ids, maxTokens, sp)), (seq, delta) -> out.print(delta));
+            out.println();
+            out.flush();
+            System.err.printf("prompt %d tokens, %.1f tokens/s prefill; generated %d tokens, %.1f tokens/s decode; finish_reason=%s%n",
+                    gen.prefillTokens(), gen.prefillTokens() / Math.max(1e-9, gen.prefillSeconds()),
+                    r.get(0).tokens().length, gen.decodeTokens() / Math.max(1e-9, gen.decodeSeconds()), r.get(0).finishReason());
+        }
+        return 0;
+    }
+}

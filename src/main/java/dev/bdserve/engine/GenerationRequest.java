@@ -1,0 +1,16 @@
+package dev.bdserve.engine;
+
+/**
+ * One sequence to generate.
+ *
+ * @param prompt    prompt token ids (including BOS when wanted); at least one token
+ * @param maxTokens most new tokens to generate (≥ 1); the context limit also ends generation
+ * @param params    sampling settings
+ */
+public record GenerationRequest(int[] prompt, int maxTokens, SamplingParams params) {
+    public GenerationRequest {
+        if (prompt == null || prompt.length == 0) throw new IllegalArgumentException("the prompt must have at least one token");
+        if (maxTokens < 1) throw new IllegalArgumentException("max_tokens must be ≥ 1, got " + maxTokens);
+        if (params == null) params = SamplingParams.greedy();
+    }
+}

@@ -1,0 +1,32 @@
+package dev.bdserve.engine;
+
+import java.util.List;
+
+/**
+ * How the next token is chosen (the order of vLLM's sampler: temperature, then top-k, top-p and
+ * min-p filtering, then a draw). Temperature 0 is greedy.
+ *
+ * @param temperature ≥ 0; 0 means greedy (argmax)
+ * @param topK        keep the k most likely tokens; ≤ 0 means all
+ * @param topP        keep the smallest set whose probability reaches p; in (0, 1]
+ * @param minP        drop tokens with probability below minP × the top probability; in [0, 1]
+ * @param seed        seed of the request's own random stream, or null for a random seed
+ * @param stop        stop strings: generation ends before the first occurrence (not included)
+ * @param ignoreEos   keep generating after EOS
+ */
+public record SamplingParams(double temperature, int topK, double topP, double minP, Long seed,
+                             List<String> stop, boolean ignoreEos) {
+    public SamplingParams {
+        if (!(temperature >= 0) || Double.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be ≥ 0, got " + temperature);
+        if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);
+        if (!(minP >= 0 && minP <= 1)) throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
+        stop = stop == null ? List.of() : List.copyOf(stop);
+        for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("stop strings must not be empty");
+    }
+
+    public static SamplingParams greedy() { return new SamplingParams(0, 0, 1, 0, null, List.of(), false); }
+
+    public boolean isGreedy() { return temperature == 0; }
+
+    public SamplingParams withStop(List<String> s) { return new SamplingParams(temperature, topK, topP, minP, seed, s, ignoreEos); }
+}

@@ -1,0 +1,252 @@
+package dev.bdserve.model;
+
+import dev.bdserve.parallel.Communicator;
+import dev.bdserve.tensor.MatMul;
+import dev.bdserve.tensor.Matrix;
+import dev.bdserve.tensor.Parallel;
+import dev.bdserve.tensor.VectorOps;
+
+import java.util.Arrays;
+
+/**
+ * One tensor-parallel rank of a Llama decoder (HF {@code modeling_llama.LlamaForCausalLM}), sharded as in
+ * spec §1: q/k/v and gate/up column-parallel, o and down row-parallel with one all-reduce each, a
+ * vocab-parallel LM head whose logits are gathered. A single rank is the same code with N = 1 and a
+ * communicator whose collectives do nothing.
+ *
+ * <p>The model holds only weights; per-request state (KV caches) belongs to the caller, and the scratch
+ * buffers of a step live in a {@link Workspace} owned by the thread that drives the model.
+ */
+public final class LlamaModel {
+    private final LlamaConfig cfg;
+    private final LlamaWeights w;
+    private final Communicator comm;
+    private final Parallel par;
+    private final Rope rope;
+
+    private final int hidden;     // d_model
+    private final int headDim;    // per-head width
+    private final int heads;      // query heads on this rank
+    private final int kvHeads;    // KV heads on this rank
+    private final int qWidth;     // heads × headDim
+    private final int kvWidth;    // kvHeads × headDim
+    private final int qkvWidth;   // qWidth + 2·kvWidth (fused projection output)
+    private final int ffn;        // local FFN width
+    private final int groupSize;  // query heads per KV head
+    private final int firstHead;  // global index of this rank's first query head
+    private final int firstKvHead;// global index of this rank's first KV head
+    private final float attnScale;// 1 / sqrt(headDim)
+
+    public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par) {
+        this.cfg = cfg;
+        this.w = weights;
+        this.comm = comm;
+        this.par = par;
+        this.rope = new Rope(cfg);
+        Shard s = weights.shard();
+        if (comm.size() != s.size() || comm.rank() != s.rank())
+            throw new IllegalArgumentException("communicator rank " + comm.rank() + "/" + comm.size() + " does not match shard " + s);
+        this.hidden = cfg.hiddenSize();
+        this.headDim = cfg.headDim();
+        this.heads = s.localHeads(cfg);
+        this.kvHeads = s.localKvHeads(cfg);
+        this.qWidth = heads * headDim;
+        this.kvWidth = kvHeads * headDim;
+        this.qkvWidth = qWidth + 2 * kvWidth;
+        this.ffn = s.localFfn(cfg);
+        this.groupSize = cfg.numHeads() / cfg.numKvHeads();
+        this.firstHead = s.firstHead(cfg);
+        this.firstKvHead = s.firstKvHead(cfg);
+        this.attnScale = (float) (1.0 / Math.sqrt(headDim));
+    }
+
+    /** Loads one rank of a model from a checkpoint. */
+    public static LlamaModel load(TensorSource src, Communicator comm, Parallel par) {
+        return new LlamaModel(src.config(), LlamaWeights.load(src, new Shard(comm.rank(), comm.size())), comm, par);
+    }
+
+    public LlamaConfig config() { return cfg; }
+    public LlamaWeights weights() { return w; }
+    public Parallel parallel() { return par; }
+
+    /** A new, empty KV cache for one sequence on this rank. */
+    public KvCache newCache(int initialCapacity) {
+        return new KvCache(cfg.numLayers(), kvWidth, cfg.maxPositions(), initialCapacity);
+    }
+
+    /** A workspace for steps driven by one thread. */
+    public Workspace newWorkspace() { return new Workspace(); }
+
+    /**
+     * Runs one step and writes the next-token logits of {@code step.logitRows()} into
+     * {@code logits} [logitRows.length, vocab]. K/V of every token are appended to their caches.
+     */
+    public void forward(Step step, Workspace ws, float[] logits) {
+        int T = step.size();
+        int L = step.logitRows().length;
+        if (logits.length < (long) L * cfg.vocabSize()) throw new IllegalArgumentException("logits buffer too small");
+        ws.ensure(T, L);
+        prepareCaches(step);
+        ropeAngles(step, ws);
+        embed(step.tokens(), ws.x);
+        for (int l = 0; l < w.layers().length; l++) {
+            attentionBlock(l, step, ws);
+            mlpBlock(l, T, ws);
+        }
+        lmHead(step, ws, logits);
+    }
+
+    private void prepareCaches(Step step) {
+        for (int t = 0; t < step.size(); t++) {
+            int p = step.positions()[t];
+            if (p >= cfg.maxPositions())
+                throw new IllegalArgumentException("position " + p + " exceeds the context limit of " + cfg.maxPositions());
+            step.caches()[t].ensureCapacity(p + 1);
+        }
+    }
+
+    /** x[t, :] = embed_tokens[tokens[t], :]. */
+    private void embed(int[] tokens, float[] x) {
+        Matrix e = w.embed();
+        for (int t = 0; t < tokens.length; t++) {
+            int id = tokens[t];
+            if (id < 0 || id >= cfg.vocabSize()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + cfg.vocabSize());
+            e.row(id, x, t * hidden);
+        }
+    }
+
+    private void ropeAngles(Step step, Workspace ws) {
+        int half = headDim / 2;
+        for (int t = 0; t < step.size(); t++) rope.angles(step.positions()[t], ws.cos, ws.sin, t * half);
+    }
+
+    /** x += o_proj(attention(rope(q), rope(k), v)) for every token (LlamaAttention.forward). */
+    private void attentionBlock(int l, Step step, Workspace ws) {
+        LlamaWeights.Layer lw = w.layers()[l];
+        int T = step.size();
+        rmsnormRows(ws.x, lw.attnNorm(), ws.xn, T);
+        MatMul.matmul(lw.wqkv(), ws.xn, T, ws.qkv, par);                 // qkv [T, qkvWidth]
+        int half = headDim / 2;
+        for (int t = 0; t < T; t++) {
+            int base = t * qkvWidth;
+            for (int h = 0; h < heads + kvHeads; h++)                       // q heads then k heads
+                rope.rotate(ws.qkv, base + h * headDim, ws.cos, ws.sin, t * half);
+            KvCache c = step.caches()[t];
+            int p = step.positions()[t];
+            System.arraycopy(ws.qkv, base + qWidth, c.keys(l), p * kvWidth, kvWidth);
+            System.arraycopy(ws.qkv, base + qWidth + kvWidth, c.values(l), p * kvWidth, kvWidth);
+        }
+        for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
+        attention(l, step, ws);                                           // attn [T, qWidth]
+        MatMul.matmul(lw.wo(), ws.attn, T, ws.proj, par);                // proj [T, hidden], partial under TP
+        comm.allReduceSum(ws.proj, 0, T * hidden);
+        VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
+    }
+
+    /** Causal grouped-query attention of each (token, local head) over its own sequence's cache. */
+    private void attention(int l, Step step, Workspace ws) {
+        int T = step.size();
+        int maxLen = 0;
+        for (int p : step.positions()) maxLen = Math.max(maxLen, p + 1);
+        final int scoresLen = maxLen;
+        par.forRange(T * heads, 1, (from, to) -> {
+            float[] scores = new float[scoresLen];
+            for (int i = from; i < to; i++) attendOne(l, step, ws, i / heads, i % heads, scores);
+        });
+    }
+
+    private void attendOne(int l, Step step, Workspace ws, int t, int h, float[] scores) {
+        KvCache c = step.caches()[t];
+        float[] k = c.keys(l), v = c.values(l);
+        int n = step.positions()[t] + 1;
+        int kvOff = ((firstHead + h) / groupSize - firstKvHead) * headDim;
+        int qOff = t * qkvWidth + h * headDim;
+        for (int j = 0; j < n; j++) scores[j] = VectorOps.dot(ws.qkv, qOff, k, j * kvWidth + kvOff, headDim) * attnScale;
+        VectorOps.softmaxInPlace(scores, 0, n);
+        int out = t * qWidth + h * headDim;
+        Arrays.fill(ws.attn, out, out + headDim, 0f);
+        for (int j = 0; j < n; j++) VectorOps.axpy(scores[j], v, j * kvWidth + kvOff, ws.attn, out, headDim);
+    }
+
+    /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */
+    private void mlpBlock(int l, int T, Workspace ws) {
+        LlamaWeights.Layer lw = w.layers()[l];
+        rmsnormRows(ws.x, lw.ffnNorm(), ws.xn, T);
+        MatMul.matmul(lw.wGateUp(), ws.xn, T, ws.gateUp, par);           // gateUp [T, 2·ffn]
+        for (int t = 0; t < T; t++)
+            VectorOps.siluMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
+        MatMul.matmul(lw.wDown(), ws.act, T, ws.proj, par);              // proj [T, hidden], partial under TP
+        comm.allReduceSum(ws.proj, 0, T * hidden);
+        VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
+    }
+
+    /** logits = lm_head(norm(x)) for the requested rows, gathered over the vocab-parallel shards. */
+    private void lmHead(Step step, Workspace ws, float[] logits) {
+        int[] rows = step.logitRows();
+        int L = rows.length;
+        for (int i = 0; i < L; i++)
+            VectorOps.rmsnorm(ws.xn, i * hidden, ws.x, rows[i] * hidden, w.finalNorm(), cfg.rmsNormEps(), hidden);
+        Shard s = w.shard();
+        int vocab = cfg.vocabSize();
+        if (s.size() == 1) {
+            MatMul.matmul(w.lmHead(), ws.xn, L, logits, par);
+            return;
+        }
+        int per = s.vocabPerRank(cfg), local = s.localVocab(cfg);
+        MatMul.matmul(w.lmHead(), ws.xn, L, ws.localLogits, par);        // [L, local]
+        float[] send = ws.sendLogits;                                     // [L, per] padded
+        for (int i = 0; i < L; i++) {
+            System.arraycopy(ws.localLogits, i * local, send, i * per, local);
+            Arrays.fill(send, i * per + local, (i + 1) * per, 0f);
+        }
+        comm.allGather(send, 0, L * per, ws.gathered, 0);                // [N, L, per]
+        for (int r = 0; r < s.size(); r++) {
+            int v0 = r * per, n = Math.min(vocab, v0 + per) - v0;
+            if (n <= 0) continue;
+            for (int i = 0; i < L; i++) System.arraycopy(ws.gathered, (r * L + i) * per, logits, i * vocab + v0, n);
+        }
+    }
+
+    private void rmsnormRows(float[] x, float[] weight, float[] out, int T) {
+        for (int t = 0; t < T; t++) VectorOps.rmsnorm(out, t * hidden, x, t * hidden, weight, cfg.rmsNormEps(), hidden);
+    }
+
+    /** Scratch buffers of the steps one thread drives, grown to the largest step seen. */
+    public final class Workspace {
+        private int tokens = -1, logitRows = -1;
+        float[] x;        // [T, hidden] residual stream
+        float[] xn;       // [max(T, L), hidden] normalised input of a block
+        float[] qkv;      // [T, qkvWidth]
+        float[] attn;     // [T, qWidth] attention output (local heads)
+        float[] proj;     // [T, hidden] o_proj / down_proj output
+        float[] gateUp;   // [T, 2·ffn]
+        float[] act;      // [T, ffn] silu(gate)·up
+        float[] cos, sin; // [T, headDim/2] RoPE angles of each token
+        float[] localLogits, sendLogits, gathered; // vocab-parallel LM head buffers (TP only)
+
+        private Workspace() {}
+
+        void ensure(int T, int L) {
+            if (T <= tokens && L <= logitRows) return;
+            tokens = Math.max(T, tokens);
+            logitRows = Math.max(L, logitRows);
+            int n = tokens;
+            x = new float[n * hidden];
+            xn = new float[Math.max(n, logitRows) * hidden];
+            qkv = new float[n * qkvWidth];
+            attn = new float[n * qWidth];
+            proj = new float[n * hidden];
+            gateUp = new float[n * 2 * ffn];
+            act = new float[n * ffn];
+            cos = new float[n * headDim / 2];
+            sin = new float[n * headDim / 2];
+            Shard s = w.shard();
+            if (s.size() > 1) {
+                int per = s.vocabPerRank(cfg);
+                localLogits = new float[logitRows * Math.max(1, s.localVocab(cfg))];
+                sendLogits = new float[logitRows * per];
+                gathered = new float[s.size() * logitRows * per];
+            }
+        }
+    }
+}

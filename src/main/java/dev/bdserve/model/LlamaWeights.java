@@ -1,0 +1,69 @@
+package dev.bdserve.model;
+
+import dev.bdserve.tensor.Matrix;
+
+/**
+ * One rank's weights of a Llama decoder, in HF layout ([out_features, in_features]), with q/k/v and
+ * gate/up fused along the output dimension so that each shares one pass over its input.
+ * Mirrors HF {@code modeling_llama.LlamaForCausalLM}; the sharding follows spec §1.
+ *
+ * @param embed     model.embed_tokens.weight [vocab, hidden] (replicated on every rank)
+ * @param layers    decoder layers
+ * @param finalNorm model.norm.weight [hidden]
+ * @param lmHead    lm_head.weight rows of this rank: [localVocab, hidden] (the embedding itself when tied and N = 1)
+ * @param shard     which slice this is
+ */
+public record LlamaWeights(Matrix embed, Layer[] layers, float[] finalNorm, Matrix lmHead, Shard shard) {
+
+    /**
+     * One decoder layer's weights on one rank.
+     *
+     * @param attnNorm input_layernorm.weight [hidden]
+     * @param wqkv     [q_proj rows of local heads; k_proj rows of local KV heads; v_proj rows of local KV heads]:
+     *                 [(localHeads + 2·localKvHeads)·headDim, hidden] (column-parallel)
+     * @param wo       o_proj columns of local heads: [hidden, localHeads·headDim] (row-parallel)
+     * @param ffnNorm  post_attention_layernorm.weight [hidden]
+     * @param wGateUp  [gate_proj rows; up_proj rows] of the local FFN slice: [2·localFfn, hidden] (column-parallel)
+     * @param wDown    down_proj columns of the local FFN slice: [hidden, localFfn] (row-parallel)
+     */
+    public record Layer(float[] attnNorm, Matrix wqkv, Matrix wo, float[] ffnNorm, Matrix wGateUp, Matrix wDown) {}
+
+    /** Bytes of weights one decode step streams on this rank (embedding row reads excluded). */
+    public long streamedBytes() {
+        long b = lmHead.bytes();
+        for (Layer l : layers) b += l.wqkv.bytes() + l.wo.bytes() + l.wGateUp.bytes() + l.wDown.bytes();
+        return b;
+    }
+
+    /** Loads this rank's slices from a checkpoint. Only the rows/columns the rank needs are copied. */
+    public static LlamaWeights load(TensorSource src, Shard shard) {
+        LlamaConfig c = src.config();
+        String why = shard.incompatibility(c);
+        if (why != null) throw new IllegalArgumentException(src.describe() + ": " + why);
+        int hidden = c.hiddenSize(), hd = c.headDim();
+        int q0 = shard.firstHead(c) * hd, q1 = q0 + shard.localHeads(c) * hd;
+        int kv0 = shard.firstKvHead(c) * hd, kv1 = kv0 + shard.localKvHeads(c) * hd;
+        int f0 = shard.rank() * shard.localFfn(c), f1 = f0 + shard.localFfn(c);
+
+        Matrix embed = src.matrix("model.embed_tokens.weight");
+        Layer[] layers = new Layer[c.numLayers()];
+        for (int i = 0; i < layers.length; i++) {
+            String p = "model.layers." + i + ".";
+            Matrix q = src.matrix(p + "self_attn.q_proj.weight", q0, q1, 0, hidden);
+            Matrix k = src.matrix(p + "self_attn.k_proj.weight", kv0, kv1, 0, hidden);
+            Matrix v = src.matrix(p + "self_attn.v_proj.weight", kv0, kv1, 0, hidden);
+            Matrix o = src.matrix(p + "self_attn.o_proj.weight", 0, hidden, q0, q1);
+            Matrix g = src.matrix(p + "mlp.gate_proj.weight", f0, f1, 0, hidden);
+            Matrix u = src.matrix(p + "mlp.up_proj.weight", f0, f1, 0, hidden);
+            Matrix d = src.matrix(p + "mlp.down_proj.weight", 0, hidden, f0, f1);
+            layers[i] = new Layer(src.vector(p + "input_layernorm.weight"), Matrix.concatRows(q, k, v), o,
+                    src.vector(p + "post_attention_layernorm.weight"), Matrix.concatRows(g, u), d);
+        }
+        float[] norm = src.vector("model.norm.weight");
+        int v0 = shard.firstVocab(c), v1 = v0 + shard.localVocab(c);
+        Matrix head;
+        if (c.tieWordEmbeddings()) head = (v0 == 0 && v1 == c.vocabSize()) ? embed : embed.sliceRows(v0, v1);
+        else head = src.matrix("lm_head.weight", v0, v1, 0, hidden);
+        return new LlamaWeights(embed, layers, norm, head, shard);
+    }
+}

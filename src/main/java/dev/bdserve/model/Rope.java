@@ -1,0 +1,57 @@
+package dev.bdserve.model;
+
+/**
+ * Rotary position embedding in the HF rotate-half layout (modeling_llama.rotate_half /
+ * apply_rotary_pos_emb), with HF's default and "llama3" inverse frequencies
+ * (modeling_rope_utils._compute_default_rope_parameters / _compute_llama3_parameters).
+ */
+final class Rope {
+    private final int headDim;
+    private final float[] invFreq; // [headDim / 2]
+
+    Rope(LlamaConfig c) {
+        this.headDim = c.headDim();
+        this.invFreq = inverseFrequencies(c);
+    }
+
+    static float[] inverseFrequencies(LlamaConfig c) {
+        int half = c.headDim() / 2;
+        float[] inv = new float[half];
+        for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim()));
+        LlamaConfig.RopeScaling s = c.ropeScaling();
+        if (s == null) return inv;
+        double lowWavelen = s.originalMaxPositions() / s.lowFreqFactor();
+        double highWavelen = s.originalMaxPositions() / s.highFreqFactor();
+        for (int i = 0; i < half; i++) {
+            double wavelen = 2 * Math.PI / inv[i];
+            if (wavelen < highWavelen) continue;                       // high frequency: unchanged
+            if (wavelen > lowWavelen) { inv[i] = (float) (inv[i] / s.factor()); continue; } // low frequency: scaled
+            double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
+            inv[i] = (float) ((1 - smooth) * inv[i] / s.factor() + smooth * inv[i]);
+        }
+        return inv;
+    }
+
+    /** cos and sin of position × invFreq into cos[off ..], sin[off ..] (headDim/2 each). */
+    void angles(int position, float[] cos, float[] sin, int off) {
+        for (int i = 0; i < invFreq.length; i++) {
+            float a = position * invFreq[i];
+            cos[off + i] = (float) Math.cos(a);
+            sin[off + i] = (float) Math.sin(a);
+        }
+    }
+
+    /**
+     * Rotates one head vector x[off .. off+headDim) in place:
+     * out[i] = x[i]·cos_i − x[i+h]·sin_i, out[i+h] = x[i+h]·cos_i + x[i]·sin_i, h = headDim/2.
+     */
+    void rotate(float[] x, int off, float[] cos, float[] sin, int csOff) {
+        int h = headDim / 2;
+        for (int i = 0; i < h; i++) {
+            float x1 = x[off + i], x2 = x[off + h + i];
+            float c = cos[csOff + i], s = sin[csOff + i];
+            x[off + i] = x1 * c - x2 * s;
+            x[off + h + i] = x2 * c + x1 * s;
+        }
+    }
+}

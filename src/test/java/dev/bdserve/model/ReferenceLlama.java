@@ -1,0 +1,121 @@
+package dev.bdserve.model;
+
+import dev.bdserve.tensor.Matrix;
+
+import java.util.function.Function;
+
+/**
+ * The slow twin of {@link LlamaModel}: a plain fp64 forward pass of one sequence that follows HF
+ * {@code modeling_llama} line by line (RMSNorm, rotate-half RoPE, GQA with repeat_kv, SwiGLU), reading
+ * every weight by its HF name. Used by tests as the ground truth for the sharded, batched, vectorised path.
+ */
+public final class ReferenceLlama {
+    private final LlamaConfig c;
+    private final Function<String, double[][]> weight; // HF name -> [out][in]
+    private final Function<String, double[]> vector;   // HF name -> [n]
+
+    public ReferenceLlama(TensorSource src) {
+        this.c = src.config();
+        this.weight = name -> toDouble(src.matrix(name));
+        this.vector = name -> { float[] f = src.vector(name); double[] d = new double[f.length]; for (int i = 0; i < f.length; i++) d[i] = f[i]; return d; };
+    }
+
+    /** Custom weight access (e.g. merged LoRA weights W + s·B·A). */
+    public ReferenceLlama(LlamaConfig c, Function<String, double[][]> weight, Function<String, double[]> vector) {
+        this.c = c;
+        this.weight = weight;
+        this.vector = vector;
+    }
+
+    public static double[][] toDouble(Matrix m) {
+        double[][] out = new double[m.rows()][m.cols()];
+        for (int r = 0; r < m.rows(); r++) for (int k = 0; k < m.cols(); k++) out[r][k] = m.get(r, k);
+        return out;
+    }
+
+    /** Logits [T][vocab] of every position of the token sequence. */
+    public double[][] logits(int[] tokens) {
+        int T = tokens.length, d = c.hiddenSize(), hd = c.headDim();
+        double[][] emb = weight.apply("model.embed_tokens.weight");
+        double[][] x = new double[T][];
+        for (int t = 0; t < T; t++) x[t] = emb[tokens[t]].clone();
+        double[] inv = new double[hd / 2];
+        float[] invF = Rope.inverseFrequencies(c);
+        for (int i = 0; i < hd / 2; i++) inv[i] = invF[i];
+        for (int l = 0; l < c.numLayers(); l++) {
+            String p = "model.layers." + l + ".";
+            double[][] h = norm(x, vector.apply(p + "input_layernorm.weight"));
+            double[][] q = linear(h, weight.apply(p + "self_attn.q_proj.weight"));
+            double[][] k = linear(h, weight.apply(p + "self_attn.k_proj.weight"));
+            double[][] v = linear(h, weight.apply(p + "self_attn.v_proj.weight"));
+            for (int t = 0; t < T; t++) {
+                for (int hh = 0; hh < c.numHeads(); hh++) rope(q[t], hh * hd, t, inv);
+                for (int hh = 0; hh < c.numKvHeads(); hh++) rope(k[t], hh * hd, t, inv);
+            }
+            double[][] attn = new double[T][c.qDim()];
+            int group = c.numHeads() / c.numKvHeads();
+            for (int t = 0; t < T; t++)
+                for (int hh = 0; hh < c.numHeads(); hh++) {
+                    int kvh = hh / group;
+                    double[] s = new double[t + 1];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int j = 0; j <= t; j++) {
+                        double dot = 0;
+                        for (int i = 0; i < hd; i++) dot += q[t][hh * hd + i] * k[j][kvh * hd + i];
+                        s[j] = dot / Math.sqrt(hd);
+                        max = Math.max(max, s[j]);
+                    }
+                    double sum = 0;
+                    for (int j = 0; j <= t; j++) { s[j] = Math.exp(s[j] - max); sum += s[j]; }
+                    for (int j = 0; j <= t; j++)
+                        for (int i = 0; i < hd; i++) attn[t][hh * hd + i] += s[j] / sum * v[j][kvh * hd + i];
+                }
+            add(x, linear(attn, weight.apply(p + "self_attn.o_proj.weight")));
+            double[][] h2 = norm(x, vector.apply(p + "post_attention_layernorm.weight"));
+            double[][] g = linear(h2, weight.apply(p + "mlp.gate_proj.weight"));
+            double[][] u = linear(h2, weight.apply(p + "mlp.up_proj.weight"));
+            for (int t = 0; t < T; t++)
+                for (int i = 0; i < g[t].length; i++) g[t][i] = g[t][i] / (1 + Math.exp(-g[t][i])) * u[t][i];
+            add(x, linear(g, weight.apply(p + "mlp.down_proj.weight")));
+        }
+        double[][] xn = norm(x, vector.apply("model.norm.weight"));
+        return linear(xn, weight.apply(c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight"));
+    }
+
+    private double[][] norm(double[][] x, double[] w) {
+        double[][] out = new double[x.length][];
+        for (int t = 0; t < x.length; t++) {
+            double ss = 0;
+            for (double v : x[t]) ss += v * v;
+            double r = 1 / Math.sqrt(ss / x[t].length + c.rmsNormEps());
+            out[t] = new double[x[t].length];
+            for (int i = 0; i < x[t].length; i++) out[t][i] = x[t][i] * r * w[i];
+        }
+        return out;
+    }
+
+    private static double[][] linear(double[][] x, double[][] w) {
+        double[][] y = new double[x.length][w.length];
+        for (int t = 0; t < x.length; t++)
+            for (int o = 0; o < w.length; o++) {
+                double s = 0;
+                for (int i = 0; i < w[o].length; i++) s += w[o][i] * x[t][i];
+                y[t][o] = s;
+            }
+        return y;
+    }
+
+    private static void rope(double[] x, int off, int pos, double[] inv) {
+        int h = inv.length;
+        for (int i = 0; i < h; i++) {
+            double a = pos * (float) inv[i]; // HF forms the angle as an fp32 product, as the engine does
+            double x1 = x[off + i], x2 = x[off + h + i];
+            x[off + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
+            x[off + h + i] = x2 * Math.cos(a) + x1 * Math.sin(a);
+        }
+    }
+
+    private static void add(double[][] x, double[][] y) {
+        for (int t = 0; t < x.length; t++) for (int i = 0; i < x[t].length; i++) x[t][i] += y[t][i];
+    }
+}
