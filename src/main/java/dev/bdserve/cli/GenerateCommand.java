@@ -49,6 +49,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--prefill-chunk", defaultValue = "512", description = "Most prompt tokens per step.")
     int prefillChunk;
 
+    @Option(names = "--adapter", description = "A PEFT LoRA or BD-LoRA adapter folder to apply.")
+    java.nio.file.Path adapter;
+
+    @Option(names = "--max-lora-rank", defaultValue = "256", description = "Largest adapter rank accepted (default: ${DEFAULT-VALUE}).")
+    int maxLoraRank;
+
     @Override
     public Integer call() {
         SamplingParams sp = new SamplingParams(temperature, topK, topP, minP, seed, stop, ignoreEos);
@@ -56,7 +62,9 @@ final class GenerateCommand implements Callable<Integer> {
             int[] ids = m.tokenizer().encode(prompt, true);
             PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
             Generator gen = new Generator(m.model(), m.tokenizer(), prefillChunk);
-            List<GenerationResult> r = gen.generate(List.of(new GenerationRequest(ids, maxTokens, sp)), (seq, delta) -> out.print(delta));
+            dev.bdserve.lora.LoraAdapter lora = adapter == null ? null
+                    : dev.bdserve.lora.PeftAdapterLoader.load(adapter.getFileName().toString(), adapter, m.model().config(), maxLoraRank);
+            List<GenerationResult> r = gen.generate(List.of(new GenerationRequest(ids, maxTokens, sp, lora)), (seq, delta) -> out.print(delta));
             out.println();
             out.flush();
             System.err.printf("prompt %d tokens, %.1f tokens/s prefill; generated %d tokens, %.1f tokens/s decode; finish_reason=%s%n",

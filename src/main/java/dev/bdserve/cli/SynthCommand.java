@@ -12,7 +12,7 @@ import java.util.concurrent.Callable;
 
 /** {@code ./bdserve synth ...}: synthetic models (and later adapters and data) for tests and benchmarks. */
 @Command(name = "synth", mixinStandardHelpOptions = true, description = "Write synthetic models for tests and benchmarks.",
-        subcommands = {SynthCommand.Model.class})
+        subcommands = {SynthCommand.Model.class, SynthCommand.Adapter.class})
 final class SynthCommand implements Runnable {
     @Override public void run() { picocli.CommandLine.usage(this, System.out); }
 
@@ -32,6 +32,34 @@ final class SynthCommand implements Runnable {
             SynthModel m = new SynthModel(ModelShapes.get(shape), dt, seed);
             HfModelWriter.write(out, m, dt);
             System.err.printf("wrote %s (%s, %,d parameters, %s)%n", out, shape, m.config().parameterCount(), dt);
+            return 0;
+        }
+    }
+
+    @Command(name = "adapter", mixinStandardHelpOptions = true,
+            description = "Write a random PEFT adapter (LoRA, or BD-LoRA with --bd-nblocks) with non-zero B for a base model.")
+    static final class Adapter implements Callable<Integer> {
+        @picocli.CommandLine.Mixin ModelOptions modelOptions;
+        @Option(names = "--shape", description = "Use a named model shape instead of --model.") String shape;
+        @Option(names = "--rank", required = true) int rank;
+        @Option(names = "--bd-nblocks", defaultValue = "0", description = "Blocks of a BD-LoRA adapter (0: ordinary LoRA).") int nblocks;
+        @Option(names = "--targets", defaultValue = "all", description = "Modules: all, or a list like q,k,v,o,gate,up,down.") String targets;
+        @Option(names = "--dtype", defaultValue = "f32") String dtype;
+        @Option(names = "--alpha", description = "lora_alpha (default: the rank, i.e. scaling 1).") Double alpha;
+        @Option(names = "--rslora") boolean rslora;
+        @Option(names = "--strength", defaultValue = "0.3", description = "Relative size of the LoRA delta (default: ${DEFAULT-VALUE}).") double strength;
+        @Option(names = "--seed", defaultValue = "0") long seed;
+        @Option(names = "--out", required = true) Path out;
+
+        @Override public Integer call() {
+            dev.bdserve.model.LlamaConfig c;
+            String base;
+            if (shape != null) { c = ModelShapes.get(shape); base = shape; }
+            else { c = AdapterCommand.baseConfig(modelOptions); base = modelOptions.model; }
+            var a = new dev.bdserve.lora.SynthAdapter(rank, nblocks, dev.bdserve.lora.SynthAdapter.parseTargets(targets), DType.parse(dtype),
+                    alpha != null ? alpha : rank, rslora, strength, seed);
+            a.write(out, c, base);
+            System.err.println("wrote " + out);
             return 0;
         }
     }

@@ -1,5 +1,6 @@
 package dev.bdserve.engine;
 
+import dev.bdserve.lora.LoraAdapter;
 import dev.bdserve.model.KvCache;
 import dev.bdserve.model.LlamaModel;
 import dev.bdserve.model.Step;
@@ -73,16 +74,18 @@ public final class Generator {
             int n = live.size();
             int[] toks = new int[n], pos = new int[n], rows = new int[n];
             KvCache[] caches = new KvCache[n];
+            LoraAdapter[] adapters = new LoraAdapter[n];
             for (int i = 0; i < n; i++) {
                 Seq s = live.get(i);
                 toks[i] = s.nextToken;
                 pos[i] = s.position() - 1;
                 caches[i] = s.cache;
+                adapters[i] = s.req.adapter();
                 rows[i] = i;
             }
             float[] logits = new float[n * vocab];
             long t0 = System.nanoTime();
-            model.forward(new Step(toks, pos, caches, rows), ws, logits);
+            model.forward(new Step(toks, pos, caches, rows, adapters), ws, logits);
             decodeNanos += System.nanoTime() - t0;
             decodeTokens += n;
             for (int i = 0; i < n; i++) accept(live.get(i), logits, i * vocab, vocab, listener);
@@ -105,16 +108,18 @@ public final class Generator {
             int end = Math.min(total, start + prefillChunk);
             int n = end - start;
             KvCache[] caches = new KvCache[n];
+            LoraAdapter[] adapters = new LoraAdapter[n];
             List<Integer> rows = new ArrayList<>();
             for (int i = 0; i < n; i++) {
                 Seq s = owner[start + i];
                 caches[i] = s.cache;
+                adapters[i] = s.req.adapter();
                 if (pos[start + i] == s.req.prompt().length - 1) rows.add(i); // the prompt's last token
             }
             int[] rowArr = rows.stream().mapToInt(Integer::intValue).toArray();
             float[] logits = new float[rowArr.length * vocab];
             long t0 = System.nanoTime();
-            model.forward(new Step(Arrays.copyOfRange(toks, start, end), Arrays.copyOfRange(pos, start, end), caches, rowArr), ws, logits);
+            model.forward(new Step(Arrays.copyOfRange(toks, start, end), Arrays.copyOfRange(pos, start, end), caches, rowArr, adapters), ws, logits);
             prefillNanos += System.nanoTime() - t0;
             prefillTokens += n;
             for (int r = 0; r < rowArr.length; r++) accept(owner[start + rowArr[r]], logits, r * vocab, vocab, listener);

@@ -1,0 +1,292 @@
+package dev.bdserve.lora;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.ModelFormatException;
+import dev.bdserve.model.io.Safetensors;
+import dev.bdserve.tensor.DType;
+import dev.bdserve.tensor.Matrix;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/**
+ * Loads a PEFT LoRA folder (adapter_config.json + adapter_model.safetensors, spec §3), ordinary or
+ * BD-LoRA, and rejects with one precise message (file, tensor, problem) anything that would change the
+ * inference math in a way we do not implement or that does not fit the base model.
+ */
+public final class PeftAdapterLoader {
+    public static final String CONFIG = "adapter_config.json";
+    public static final String WEIGHTS = "adapter_model.safetensors";
+    private static final Pattern TENSOR = Pattern.compile(
+            "base_model\\.model\\.model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\\.lora_([AB])\\.weight");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private PeftAdapterLoader() {}
+
+    /** Loads and validates an adapter for a base model; {@code maxRank} is the server's --max-lora-rank. */
+    public static LoraAdapter load(String name, Path dir, LlamaConfig base, int maxRank) {
+        Path cfgFile = dir.resolve(CONFIG), wFile = dir.resolve(WEIGHTS);
+        if (!Files.isDirectory(dir)) throw new ModelFormatException("adapter folder not found: " + dir);
+        if (!Files.isRegularFile(cfgFile)) throw new ModelFormatException(dir + ": no " + CONFIG);
+        if (!Files.isRegularFile(wFile)) {
+            if (Files.exists(dir.resolve("adapter_model.bin")))
+                throw new ModelFormatException(dir + ": adapter_model.bin (pickle) is not supported; save the adapter with safe_serialization=True");
+            throw new ModelFormatException(dir + ": no " + WEIGHTS);
+        }
+        AdapterConfig cfg = parseConfig(cfgFile);
+        checkTargets(cfgFile, cfg, base);
+        LoraWeights[][] modules = new LoraWeights[base.numLayers()][LoraModule.values().length];
+        try (Safetensors st = Safetensors.open(wFile)) {
+            Map<String, Safetensors.TensorInfo> tensors = st.tensors();
+            // Group tensor names by (layer, module).
+            Map<String, String[]> pairs = new LinkedHashMap<>(); // "layer/module" -> [A name, B name]
+            for (String t : tensors.keySet()) {
+                Matcher m = TENSOR.matcher(t);
+                if (!m.matches()) throw new ModelFormatException(wFile + ": tensor '" + t + "' " + unsupportedReason(t));
+                int layer = Integer.parseInt(m.group(1));
+                if (layer >= base.numLayers())
+                    throw new ModelFormatException(wFile + ": tensor '" + t + "' refers to layer " + layer + " but the base model has " + base.numLayers() + " layers");
+                String key = layer + "/" + m.group(3);
+                pairs.computeIfAbsent(key, k -> new String[2])[m.group(4).equals("A") ? 0 : 1] = t;
+            }
+            if (pairs.isEmpty()) throw new ModelFormatException(wFile + ": no LoRA tensors");
+            for (var e : pairs.entrySet()) {
+                int layer = Integer.parseInt(e.getKey().substring(0, e.getKey().indexOf('/')));
+                LoraModule mod = LoraModule.byName(e.getKey().substring(e.getKey().indexOf('/') + 1));
+                String aName = e.getValue()[0], bName = e.getValue()[1];
+                String path = mod.path(layer);
+                if (aName == null) throw new ModelFormatException(wFile + ": module " + path + " has lora_B but no lora_A");
+                if (bName == null) throw new ModelFormatException(wFile + ": module " + path + " has lora_A but no lora_B");
+                if (!cfg.targets(path, mod, layer))
+                    throw new ModelFormatException(wFile + ": tensor '" + aName + "' adapts " + path + ", which target_modules in " + CONFIG + " does not select");
+                modules[layer][mod.ordinal()] = loadModule(st, wFile, cfg, base, layer, mod, aName, bName, maxRank);
+            }
+        }
+        return new LoraAdapter(name, dir, contentHash(cfgFile, wFile), cfg, modules);
+    }
+
+    private static String unsupportedReason(String t) {
+        if (t.contains("lora_magnitude_vector")) return "is a DoRA magnitude vector; DoRA is not supported";
+        if (t.endsWith(".bias")) return "is a LoRA bias; only bias \"none\" is supported";
+        if (t.contains("lm_head") || t.contains("embed_tokens"))
+            return "adapts the embedding or LM head (modules_to_save or embedding LoRA), which is not supported";
+        if (t.contains("lora_embedding")) return "is an embedding LoRA factor, which is not supported";
+        return "is not a LoRA factor of a Llama projection (expected base_model.model.model.layers.{i}.{self_attn|mlp}.{q,k,v,o,gate,up,down}_proj.lora_{A,B}.weight)";
+    }
+
+    private static LoraWeights loadModule(Safetensors st, Path file, AdapterConfig cfg, LlamaConfig base, int layer,
+                                          LoraModule mod, String aName, String bName, int maxRank) {
+        Safetensors.TensorInfo ai = st.info(aName), bi = st.info(bName);
+        for (Safetensors.TensorInfo ti : List.of(ai, bi)) {
+            if (ti.dtype() == null)
+                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has dtype " + ti.dtypeName() + "; expected F32, BF16 or F16");
+            if (ti.shape().length != 2)
+                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has " + ti.shape().length + " dimensions; expected 2");
+        }
+        long[] as = ai.shape(), bs = bi.shape();
+        LoraKind kind = cfg.kindOf(mod);
+        int n = kind == LoraKind.DENSE ? 1 : cfg.bd().nblocks();
+        int in = mod.in(base), out = mod.out(base);
+        int r = (int) as[0];
+        String path = mod.path(layer);
+        String hint = cfg.baseModel() != null ? " (adapter trained for " + cfg.baseModel() + "; is it for a different base model?)" : " (is the adapter for a different base model?)";
+        if (r < 1) throw new ModelFormatException(file + ": tensor '" + aName + "' has rank 0");
+        if (r > maxRank) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", above the maximum LoRA rank " + maxRank + " (--max-lora-rank)");
+        if (n > 1) {
+            if (r % n != 0) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", not divisible by nblocks " + n);
+            int split = kind == LoraKind.BD_A ? in : out;
+            if (split % n != 0)
+                throw new ModelFormatException(file + ": module " + path + " has " + (kind == LoraKind.BD_A ? "in_features " : "out_features ")
+                        + split + ", not divisible by nblocks " + n);
+        }
+        long expAcols = kind == LoraKind.BD_A ? in / n : in;
+        long expBcols = kind == LoraKind.BD_B ? r / n : r;
+        if (as[1] != expAcols)
+            throw new ModelFormatException(file + ": tensor '" + aName + "' has shape [" + as[0] + ", " + as[1] + "], expected [" + r + ", " + expAcols + "]"
+                    + (kind == LoraKind.BD_A ? " (block-diagonal A packed as [r, in/nblocks])" : "") + hint);
+        if (bs[0] != out || bs[1] != expBcols)
+            throw new ModelFormatException(file + ": tensor '" + bName + "' has shape [" + bs[0] + ", " + bs[1] + "], expected [" + out + ", " + expBcols + "]"
+                    + (kind == LoraKind.BD_B ? " (block-diagonal B packed as [out, r/nblocks])" : "") + hint);
+        Matrix a = st.readMatrix(aName), b = st.readMatrix(bName);
+        checkFinite(file, aName, a);
+        checkFinite(file, bName, b);
+        double s = cfg.scaling(path, r);
+        return new LoraWeights(mod, kind, r, n, s, a, foldScaling(b, s));
+    }
+
+    /**
+     * s·B. Exact in the stored dtype when s is a power of two; otherwise B is kept in fp32 so that the folding
+     * adds no rounding beyond fp32's.
+     */
+    static Matrix foldScaling(Matrix b, double s) {
+        boolean powerOfTwo = s > 0 && Math.scalb(1.0, Math.getExponent(s)) == s;
+        float[] f = b.toFloats();
+        for (int i = 0; i < f.length; i++) f[i] = (float) (f[i] * s);
+        if (b.dtype() != DType.F32 && powerOfTwo) return Matrix.fromFloats(b.dtype(), b.rows(), b.cols(), f);
+        return Matrix.ofF32(b.rows(), b.cols(), f);
+    }
+
+    private static void checkFinite(Path file, String name, Matrix m) {
+        for (int r = 0; r < m.rows(); r++)
+            for (int c = 0; c < m.cols(); c++) {
+                float v = m.get(r, c);
+                if (!Float.isFinite(v))
+                    throw new ModelFormatException(file + ": tensor '" + name + "' has " + (Float.isNaN(v) ? "NaN" : "Inf") + " at [" + r + ", " + c + "]");
+            }
+    }
+
+    /** Parses adapter_config.json, rejecting what changes the math and is not supported. */
+    public static AdapterConfig parseConfig(Path file) {
+        JsonNode j;
+        try {
+            j = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new ModelFormatException(file + ": not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+        if (j == null || !j.isObject()) throw new ModelFormatException(file + ": expected a JSON object");
+        String peftType = text(j, "peft_type", "LORA");
+        if (!peftType.equalsIgnoreCase("LORA")) throw new ModelFormatException(file + ": peft_type " + peftType + " is not supported (only LORA)");
+        if (j.path("use_dora").asBoolean(false)) throw new ModelFormatException(file + ": use_dora is true; DoRA adapters are not supported");
+        JsonNode mts = j.get("modules_to_save");
+        if (mts != null && !mts.isNull() && !(mts.isArray() && mts.isEmpty()))
+            throw new ModelFormatException(file + ": modules_to_save " + mts + " is not supported (it replaces whole base modules)");
+        String bias = text(j, "bias", "none");
+        if (!bias.equals("none")) throw new ModelFormatException(file + ": bias \"" + bias + "\" is not supported (only \"none\")");
+        if (j.path("lora_bias").asBoolean(false)) throw new ModelFormatException(file + ": lora_bias is true; LoRA biases are not supported");
+        JsonNode rNode = j.get("r");
+        int r = rNode == null ? 8 : rNode.asInt(-1);
+        if (r < 1) throw new ModelFormatException(file + ": r must be a positive integer, got " + rNode);
+        JsonNode alphaNode = j.get("lora_alpha");
+        double alpha = alphaNode == null || alphaNode.isNull() ? 8 : alphaNode.asDouble(Double.NaN);
+        if (!Double.isFinite(alpha)) throw new ModelFormatException(file + ": lora_alpha must be a number, got " + alphaNode);
+        JsonNode tm = j.get("target_modules");
+        List<String> list = null;
+        String regex = null;
+        boolean allLinear = false;
+        if (tm == null || tm.isNull()) throw new ModelFormatException(file + ": target_modules is missing");
+        if (tm.isTextual()) {
+            if (tm.asText().equals("all-linear")) allLinear = true;
+            else {
+                regex = tm.asText();
+                try { Pattern.compile(regex); } catch (PatternSyntaxException e) {
+                    throw new ModelFormatException(file + ": target_modules regex '" + regex + "' is invalid: " + e.getDescription());
+                }
+            }
+        } else if (tm.isArray()) {
+            list = new ArrayList<>();
+            for (JsonNode t : tm) list.add(t.asText());
+        } else throw new ModelFormatException(file + ": target_modules must be a list, a regex string or \"all-linear\"");
+        Map<String, Integer> rankPattern = new HashMap<>();
+        j.path("rank_pattern").properties().forEach(e -> {
+            checkPattern(file, "rank_pattern", e.getKey());
+            if (!e.getValue().canConvertToInt() || e.getValue().asInt() < 1)
+                throw new ModelFormatException(file + ": rank_pattern['" + e.getKey() + "'] must be a positive integer");
+            rankPattern.put(e.getKey(), e.getValue().asInt());
+        });
+        Map<String, Double> alphaPattern = new HashMap<>();
+        j.path("alpha_pattern").properties().forEach(e -> {
+            checkPattern(file, "alpha_pattern", e.getKey());
+            if (!e.getValue().isNumber()) throw new ModelFormatException(file + ": alpha_pattern['" + e.getKey() + "'] must be a number");
+            alphaPattern.put(e.getKey(), e.getValue().asDouble());
+        });
+        Set<Integer> layers = null;
+        JsonNode ltt = j.get("layers_to_transform");
+        if (ltt != null && !ltt.isNull()) {
+            layers = new TreeSet<>();
+            if (ltt.isInt()) layers.add(ltt.asInt());
+            else for (JsonNode x : ltt) layers.add(x.asInt());
+        }
+        AdapterConfig.BdConfig bd = null;
+        JsonNode bdn = j.get("use_bdlora");
+        if (bdn != null && !bdn.isNull() && !(bdn.isBoolean() && !bdn.asBoolean())) {
+            if (!bdn.isObject()) throw new ModelFormatException(file + ": use_bdlora must be an object with target_modules_bd_a, target_modules_bd_b and nblocks");
+            int nb = bdn.path("nblocks").asInt(-1);
+            if (nb < 1) throw new ModelFormatException(file + ": use_bdlora.nblocks must be a positive integer, got " + bdn.get("nblocks"));
+            Set<LoraModule> bdA = bdModules(file, bdn, "target_modules_bd_a", false);
+            Set<LoraModule> bdB = bdModules(file, bdn, "target_modules_bd_b", true);
+            bd = new AdapterConfig.BdConfig(bdA, bdB, nb);
+        }
+        String baseModel = j.hasNonNull("base_model_name_or_path") ? j.get("base_model_name_or_path").asText() : null;
+        try {
+            return new AdapterConfig(r, alpha, list, regex, allLinear, j.path("use_rslora").asBoolean(false),
+                    rankPattern, alphaPattern, baseModel, layers, bd);
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file + ": " + e.getMessage());
+        }
+    }
+
+    private static void checkPattern(Path file, String field, String key) {
+        try { Pattern.compile(key); } catch (PatternSyntaxException e) {
+            throw new ModelFormatException(file + ": " + field + " key '" + key + "' is not a valid pattern: " + e.getDescription());
+        }
+    }
+
+    private static Set<LoraModule> bdModules(Path file, JsonNode bd, String field, boolean columnParallel) {
+        Set<LoraModule> out = EnumSet.noneOf(LoraModule.class);
+        for (JsonNode x : bd.path(field)) {
+            LoraModule m = LoraModule.byName(x.asText());
+            if (m == null) throw new ModelFormatException(file + ": use_bdlora." + field + " names '" + x.asText() + "', which is not a Llama projection");
+            if (m.columnParallel() != columnParallel)
+                throw new ModelFormatException(file + ": use_bdlora." + field + " names " + m + ", which is " + (m.columnParallel() ? "column" : "row")
+                        + "-parallel; BD-LoRA makes B block-diagonal in column-parallel modules (target_modules_bd_b) and A in row-parallel ones (target_modules_bd_a)");
+            out.add(m);
+        }
+        return out;
+    }
+
+    /** Every target_modules entry must name something the model has. */
+    private static void checkTargets(Path file, AdapterConfig cfg, LlamaConfig base) {
+        if (cfg.allLinear()) return;
+        if (cfg.targetRegex() != null) {
+            boolean any = false;
+            for (int l = 0; l < base.numLayers() && !any; l++)
+                for (LoraModule m : LoraModule.values()) if (cfg.targets(m.path(l), m, l)) { any = true; break; }
+            if (!any) throw new ModelFormatException(file + ": target_modules regex '" + cfg.targetRegex() + "' matches no module of the model");
+            return;
+        }
+        for (String t : cfg.targetList()) {
+            String last = t.substring(t.lastIndexOf('.') + 1);
+            if (LoraModule.byName(last) == null || !last.endsWith("_proj"))
+                throw new ModelFormatException(file + ": target_modules names '" + t + "', which the model does not have (Llama has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+        }
+    }
+
+    private static String text(JsonNode j, String key, String def) {
+        JsonNode n = j.get(key);
+        return n == null || n.isNull() ? def : n.asText();
+    }
+
+    private static String contentHash(Path... files) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            byte[] buf = new byte[1 << 16];
+            for (Path f : files)
+                try (InputStream in = Files.newInputStream(f)) {
+                    for (int k; (k = in.read(buf)) > 0; ) md.update(buf, 0, k);
+                }
+            return HexFormat.of().formatHex(md.digest());
+        } catch (IOException e) {
+            throw new ModelFormatException("cannot read adapter files: " + e.getMessage(), e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
