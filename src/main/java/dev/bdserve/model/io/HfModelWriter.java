@@ -94,6 +94,13 @@ public final class HfModelWriter {
             w.write(dir.resolve(fileName));
         }
         try {
+            // remove files of an earlier write that would make the folder ambiguous
+            try (var old = Files.list(dir)) {
+                for (Path f : old.toList()) {
+                    String fn = f.getFileName().toString();
+                    if (fn.matches("model-\\d{5}-of-\\d{5}\\.safetensors") && !weightMap.containsValue(fn)) Files.delete(f);
+                }
+            }
             if (n == 1) Files.deleteIfExists(dir.resolve(HfModelSource.INDEX));
             else {
                 Files.deleteIfExists(dir.resolve(HfModelSource.SINGLE));
