@@ -29,7 +29,9 @@ import java.util.Set;
  * A Hugging Face model folder: {@code config.json} plus {@code model.safetensors}, or
  * {@code model.safetensors.index.json} and the shards its "weight_map" names. Every tensor the Llama
  * model needs is checked for presence, dtype (F32/BF16/F16) and shape when the folder is opened.
- * When the embeddings are tied, an {@code lm_head.weight} present in the files is ignored.
+ * When the embeddings are tied, an {@code lm_head.weight} present in the files is ignored. As in
+ * transformers, model.safetensors is preferred when both it and an index exist. Tensors not needed by
+ * the model (e.g. rotary inv_freq buffers) are listed in {@link #names()} but not validated.
  */
 public final class HfModelSource implements TensorSource {
     public static final String CONFIG = "config.json";

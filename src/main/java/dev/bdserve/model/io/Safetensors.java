@@ -79,6 +79,13 @@ public final class Safetensors implements AutoCloseable {
 
         public long byteSize() { return end - begin; }
 
+        @Override public boolean equals(Object o) {
+            return o instanceof TensorInfo t && name.equals(t.name) && dtypeName.equals(t.dtypeName)
+                    && Arrays.equals(shape, t.shape) && begin == t.begin && end == t.end;
+        }
+
+        @Override public int hashCode() { return name.hashCode() * 31 + Arrays.hashCode(shape); }
+
         @Override public String toString() {
             return "TensorInfo[" + name + " " + dtypeName + " " + Arrays.toString(shape) + " @" + begin + ".." + end + "]";
         }
