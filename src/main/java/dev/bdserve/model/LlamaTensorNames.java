@@ -1,0 +1,52 @@
+package dev.bdserve.model;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The Hugging Face tensor names of a Llama decoder and their shapes in HF layout
+ * ([out_features, in_features] for projections, [hidden] for norms).
+ */
+public final class LlamaTensorNames {
+    private LlamaTensorNames() {}
+
+    public static final String EMBED = "model.embed_tokens.weight";
+    public static final String FINAL_NORM = "model.norm.weight";
+    public static final String LM_HEAD = "lm_head.weight";
+
+    public static String layer(int i, String suffix) { return "model.layers." + i + "." + suffix; }
+    public static String inputNorm(int i) { return layer(i, "input_layernorm.weight"); }
+    public static String postAttentionNorm(int i) { return layer(i, "post_attention_layernorm.weight"); }
+    public static String q(int i) { return layer(i, "self_attn.q_proj.weight"); }
+    public static String k(int i) { return layer(i, "self_attn.k_proj.weight"); }
+    public static String v(int i) { return layer(i, "self_attn.v_proj.weight"); }
+    public static String o(int i) { return layer(i, "self_attn.o_proj.weight"); }
+    public static String gate(int i) { return layer(i, "mlp.gate_proj.weight"); }
+    public static String up(int i) { return layer(i, "mlp.up_proj.weight"); }
+    public static String down(int i) { return layer(i, "mlp.down_proj.weight"); }
+
+    /**
+     * Every tensor the model needs, in the order HF writes them (embedding, layers, final norm, LM head),
+     * with its expected shape. {@code lm_head.weight} is included only when the embeddings are untied.
+     */
+    public static Map<String, long[]> expectedShapes(LlamaConfig c) {
+        long h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), f = c.intermediateSize(), vocab = c.vocabSize();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        m.put(EMBED, new long[]{vocab, h});
+        for (int i = 0; i < c.numLayers(); i++) {
+            m.put(inputNorm(i), new long[]{h});
+            m.put(q(i), new long[]{q, h});
+            m.put(k(i), new long[]{kv, h});
+            m.put(v(i), new long[]{kv, h});
+            m.put(o(i), new long[]{h, q});
+            m.put(postAttentionNorm(i), new long[]{h});
+            m.put(gate(i), new long[]{f, h});
+            m.put(up(i), new long[]{f, h});
+            m.put(down(i), new long[]{h, f});
+        }
+        m.put(FINAL_NORM, new long[]{h});
+        if (!c.tieWordEmbeddings()) m.put(LM_HEAD, new long[]{vocab, h});
+        return Collections.unmodifiableMap(m);
+    }
+}

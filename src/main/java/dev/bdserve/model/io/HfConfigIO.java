@@ -1,0 +1,297 @@
+package dev.bdserve.model.io;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.ModelFormatException;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reads and writes Hugging Face {@code config.json} for Llama models.
+ *
+ * <p>Required keys: vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+ * num_attention_heads. Optional keys take HF {@code LlamaConfig}'s defaults: num_key_value_heads =
+ * num_attention_heads, head_dim = hidden_size / num_attention_heads, max_position_embeddings 2048,
+ * rms_norm_eps 1e-6, rope_theta 10000, tie_word_embeddings false, bos_token_id 1, eos_token_id 2.
+ * The model must be identified as Llama (architectures contains LlamaForCausalLM, or model_type is
+ * "llama"). Settings that would change the inference math and are not implemented (biases, an
+ * activation other than silu, rope_scaling other than llama3/default) are rejected.
+ */
+public final class HfConfigIO {
+    private HfConfigIO() {}
+
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .build();
+
+    /** Reads a config.json file. */
+    public static LlamaConfig read(Path configJson) {
+        String text;
+        try {
+            text = Files.readString(configJson, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            throw new ModelFormatException(configJson + ": file not found", e);
+        } catch (IOException e) {
+            throw new ModelFormatException(configJson + ": cannot read: " + e.getMessage(), e);
+        }
+        return parse(text, configJson.toString());
+    }
+
+    /** Parses config.json text; {@code file} names the source in error messages. */
+    public static LlamaConfig parse(String json, String file) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(json);
+        } catch (JsonProcessingException e) {
+            throw new ModelFormatException(file + ": not valid JSON: " + e.getOriginalMessage());
+        }
+        if (root == null || !root.isObject()) throw new ModelFormatException(file + ": not a JSON object");
+        return new Reader(root, file).config();
+    }
+
+    private record Reader(JsonNode root, String file) {
+        ModelFormatException bad(String msg) { return new ModelFormatException(file + ": " + msg); }
+
+        boolean present(String key) {
+            JsonNode n = root.get(key);
+            return n != null && !n.isNull();
+        }
+
+        int requiredInt(String key) {
+            if (!present(key)) throw bad("missing required key \"" + key + "\"");
+            return intValue(key, root.get(key));
+        }
+
+        int optInt(String key, int dflt) { return present(key) ? intValue(key, root.get(key)) : dflt; }
+
+        int intValue(String key, JsonNode n) {
+            if (!n.isIntegralNumber() || !n.canConvertToInt())
+                throw bad("\"" + key + "\" must be an integer, got " + n);
+            return n.intValue();
+        }
+
+        double optDouble(JsonNode obj, String key, double dflt) {
+            JsonNode n = obj.get(key);
+            if (n == null || n.isNull()) return dflt;
+            if (!n.isNumber()) throw bad("\"" + key + "\" must be a number, got " + n);
+            return n.doubleValue();
+        }
+
+        double requiredDouble(JsonNode obj, String key, String where) {
+            JsonNode n = obj.get(key);
+            if (n == null || n.isNull()) throw bad(where + " is missing \"" + key + "\"");
+            if (!n.isNumber()) throw bad(where + " \"" + key + "\" must be a number, got " + n);
+            return n.doubleValue();
+        }
+
+        boolean optBool(String key, boolean dflt) {
+            if (!present(key)) return dflt;
+            JsonNode n = root.get(key);
+            if (!n.isBoolean()) throw bad("\"" + key + "\" must be true or false, got " + n);
+            return n.booleanValue();
+        }
+
+        String optString(String key) {
+            if (!present(key)) return null;
+            JsonNode n = root.get(key);
+            if (!n.isTextual()) throw bad("\"" + key + "\" must be a string, got " + n);
+            return n.textValue();
+        }
+
+        LlamaConfig config() {
+            checkArchitecture();
+            String act = optString("hidden_act");
+            if (act != null && !act.equals("silu"))
+                throw bad("\"hidden_act\" is \"" + act + "\"; only \"silu\" is supported");
+            if (optBool("attention_bias", false)) throw bad("\"attention_bias\": true is not supported (Llama has no projection biases)");
+            if (optBool("mlp_bias", false)) throw bad("\"mlp_bias\": true is not supported (Llama has no projection biases)");
+
+            int vocab = requiredInt("vocab_size");
+            int hidden = requiredInt("hidden_size");
+            int ffn = requiredInt("intermediate_size");
+            int layers = requiredInt("num_hidden_layers");
+            int heads = requiredInt("num_attention_heads");
+            if (heads <= 0) throw bad("\"num_attention_heads\" must be positive, got " + heads);
+            int kvHeads = optInt("num_key_value_heads", heads);
+            int headDim;
+            if (present("head_dim")) headDim = requiredInt("head_dim");
+            else {
+                if (hidden % heads != 0)
+                    throw bad("\"head_dim\" is absent and hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
+                headDim = hidden / heads;
+            }
+            int maxPos = optInt("max_position_embeddings", 2048);
+            double eps = optDouble(root, "rms_norm_eps", 1e-6);
+
+            // rope: transformers <= 4.x writes rope_theta + rope_scaling; 5.x writes rope_parameters.
+            JsonNode ropeParams = root.get("rope_parameters");
+            double theta;
+            LlamaConfig.RopeScaling scaling;
+            if (ropeParams != null && !ropeParams.isNull()) {
+                if (!ropeParams.isObject()) throw bad("\"rope_parameters\" must be an object, got " + ropeParams);
+                theta = optDouble(ropeParams, "rope_theta", optDouble(root, "rope_theta", 10000.0));
+                scaling = ropeScaling(ropeParams, "rope_parameters");
+            } else {
+                theta = optDouble(root, "rope_theta", 10000.0);
+                JsonNode rs = root.get("rope_scaling");
+                if (rs == null || rs.isNull()) scaling = null;
+                else if (!rs.isObject()) throw bad("\"rope_scaling\" must be an object or null, got " + rs);
+                else scaling = ropeScaling(rs, "rope_scaling");
+            }
+
+            boolean tied = optBool("tie_word_embeddings", false);
+            int bos = present("bos_token_id") ? intValue("bos_token_id", root.get("bos_token_id")) : (root.has("bos_token_id") ? -1 : 1);
+            List<Integer> eos = new ArrayList<>();
+            JsonNode e = root.get("eos_token_id");
+            if (e == null) eos.add(2);
+            else if (e.isArray()) for (JsonNode x : e) eos.add(intValue("eos_token_id", x));
+            else if (!e.isNull()) eos.add(intValue("eos_token_id", e));
+            String dtype = optString("torch_dtype");
+            if (dtype == null) dtype = optString("dtype");
+            try {
+                return new LlamaConfig(vocab, hidden, ffn, layers, heads, kvHeads, headDim, maxPos, (float) eps, theta,
+                        scaling, tied, bos, eos, dtype);
+            } catch (IllegalArgumentException ex) {
+                throw new ModelFormatException(file + ": " + ex.getMessage(), ex);
+            }
+        }
+
+        void checkArchitecture() {
+            String modelType = optString("model_type");
+            JsonNode arch = root.get("architectures");
+            List<String> archs = new ArrayList<>();
+            if (arch != null && !arch.isNull()) {
+                if (!arch.isArray()) throw bad("\"architectures\" must be a list of strings, got " + arch);
+                for (JsonNode a : arch) {
+                    if (!a.isTextual()) throw bad("\"architectures\" must be a list of strings, got " + arch);
+                    archs.add(a.textValue());
+                }
+            }
+            if (archs.contains("LlamaForCausalLM") || "llama".equals(modelType)) return;
+            if (archs.isEmpty() && modelType == null)
+                throw bad("neither \"architectures\" nor \"model_type\" identifies a Llama model (expected LlamaForCausalLM or \"llama\")");
+            throw bad("not a Llama model: architectures " + archs + ", model_type " + (modelType == null ? "absent" : "\"" + modelType + "\"")
+                    + " (expected LlamaForCausalLM or \"llama\")");
+        }
+
+        LlamaConfig.RopeScaling ropeScaling(JsonNode rs, String where) {
+            JsonNode t = rs.get("rope_type");
+            if (t == null || t.isNull()) t = rs.get("type");
+            if (t == null || t.isNull()) {
+                if (where.equals("rope_parameters")) return null;
+                throw bad("\"" + where + "\" has no \"rope_type\"");
+            }
+            if (!t.isTextual()) throw bad("\"" + where + "\" rope_type must be a string, got " + t);
+            String type = t.textValue();
+            if (type.equals("default")) return null;
+            if (!type.equals("llama3"))
+                throw bad("\"" + where + "\" rope_type \"" + type + "\" is not supported (only \"llama3\" and \"default\")");
+            String w = "\"" + where + "\" (llama3)";
+            double factor = requiredDouble(rs, "factor", w);
+            double low = requiredDouble(rs, "low_freq_factor", w);
+            double high = requiredDouble(rs, "high_freq_factor", w);
+            JsonNode orig = rs.get("original_max_position_embeddings");
+            if (orig == null || orig.isNull()) throw bad(w + " is missing \"original_max_position_embeddings\"");
+            int origMax = intValue("original_max_position_embeddings", orig);
+            try {
+                return new LlamaConfig.RopeScaling(factor, low, high, origMax);
+            } catch (IllegalArgumentException ex) {
+                throw new ModelFormatException(file + ": " + ex.getMessage(), ex);
+            }
+        }
+    }
+
+    /** The config.json content HF transformers would accept for this config. */
+    public static Map<String, Object> toMap(LlamaConfig c) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("architectures", List.of("LlamaForCausalLM"));
+        m.put("attention_bias", false);
+        m.put("attention_dropout", 0.0);
+        m.put("bos_token_id", c.bosTokenId() < 0 ? null : c.bosTokenId());
+        m.put("eos_token_id", eosJson(c));
+        m.put("head_dim", c.headDim());
+        m.put("hidden_act", "silu");
+        m.put("hidden_size", c.hiddenSize());
+        m.put("initializer_range", 0.02);
+        m.put("intermediate_size", c.intermediateSize());
+        m.put("max_position_embeddings", c.maxPositions());
+        m.put("mlp_bias", false);
+        m.put("model_type", "llama");
+        m.put("num_attention_heads", c.numHeads());
+        m.put("num_hidden_layers", c.numLayers());
+        m.put("num_key_value_heads", c.numKvHeads());
+        m.put("pretraining_tp", 1);
+        // the float's shortest decimal (1e-5f as 1.0E-5, not 9.99999974737875E-6)
+        m.put("rms_norm_eps", Double.parseDouble(Float.toString(c.rmsNormEps())));
+        LlamaConfig.RopeScaling rs = c.ropeScaling();
+        if (rs == null) m.put("rope_scaling", null);
+        else {
+            Map<String, Object> r = new LinkedHashMap<>();
+            r.put("factor", rs.factor());
+            r.put("high_freq_factor", rs.highFreqFactor());
+            r.put("low_freq_factor", rs.lowFreqFactor());
+            r.put("original_max_position_embeddings", rs.originalMaxPositions());
+            r.put("rope_type", "llama3");
+            m.put("rope_scaling", r);
+        }
+        m.put("rope_theta", c.ropeTheta());
+        m.put("tie_word_embeddings", c.tieWordEmbeddings());
+        m.put("torch_dtype", c.torchDtype());
+        m.put("use_cache", true);
+        m.put("vocab_size", c.vocabSize());
+        return m;
+    }
+
+    /** config.json text (pretty-printed). */
+    public static String toJson(LlamaConfig c) { return toJson(toMap(c)); }
+
+    static String toJson(Map<String, Object> m) {
+        try {
+            return JSON.writeValueAsString(m) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Writes config.json. */
+    public static void write(LlamaConfig c, Path configJson) {
+        writeText(configJson, toJson(c));
+    }
+
+    /** generation_config.json content: bos/eos token ids. */
+    public static String generationConfigJson(LlamaConfig c) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("_from_model_config", true);
+        if (c.bosTokenId() >= 0) m.put("bos_token_id", c.bosTokenId());
+        m.put("eos_token_id", eosJson(c));
+        return toJson(m);
+    }
+
+    private static Object eosJson(LlamaConfig c) {
+        List<Integer> e = c.eosTokenIds();
+        return e.isEmpty() ? null : e.size() == 1 ? e.getFirst() : e;
+    }
+
+    static void writeText(Path p, String text) {
+        try {
+            Files.writeString(p, text, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write " + p + ": " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,170 @@
+package dev.bdserve.model.io;
+
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.ModelFormatException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class HfConfigIOTest {
+    @TempDir Path dir;
+
+    static final String LLAMA32_1B = """
+            {
+              "architectures": ["LlamaForCausalLM"],
+              "attention_bias": false,
+              "attention_dropout": 0.0,
+              "bos_token_id": 128000,
+              "eos_token_id": [128001, 128008, 128009],
+              "head_dim": 64,
+              "hidden_act": "silu",
+              "hidden_size": 2048,
+              "initializer_range": 0.02,
+              "intermediate_size": 8192,
+              "max_position_embeddings": 131072,
+              "mlp_bias": false,
+              "model_type": "llama",
+              "num_attention_heads": 32,
+              "num_hidden_layers": 16,
+              "num_key_value_heads": 8,
+              "pretraining_tp": 1,
+              "rms_norm_eps": 1e-05,
+              "rope_scaling": {
+                "factor": 32.0,
+                "high_freq_factor": 4.0,
+                "low_freq_factor": 1.0,
+                "original_max_position_embeddings": 8192,
+                "rope_type": "llama3"
+              },
+              "rope_theta": 500000.0,
+              "tie_word_embeddings": true,
+              "torch_dtype": "bfloat16",
+              "transformers_version": "4.45.0.dev0",
+              "use_cache": true,
+              "vocab_size": 128256
+            }
+            """;
+
+    static final String MINIMAL = """
+            {"model_type": "llama", "vocab_size": 100, "hidden_size": 16, "intermediate_size": 40,
+             "num_hidden_layers": 2, "num_attention_heads": 4}
+            """;
+
+    @Test
+    void parsesLlama32() {
+        LlamaConfig c = HfConfigIO.parse(LLAMA32_1B, "config.json");
+        assertEquals(128256, c.vocabSize());
+        assertEquals(2048, c.hiddenSize());
+        assertEquals(8192, c.intermediateSize());
+        assertEquals(16, c.numLayers());
+        assertEquals(32, c.numHeads());
+        assertEquals(8, c.numKvHeads());
+        assertEquals(64, c.headDim());
+        assertEquals(131072, c.maxPositions());
+        assertEquals(1e-5f, c.rmsNormEps());
+        assertEquals(500000.0, c.ropeTheta());
+        assertEquals(new LlamaConfig.RopeScaling(32, 1, 4, 8192), c.ropeScaling());
+        assertTrue(c.tieWordEmbeddings());
+        assertEquals(128000, c.bosTokenId());
+        assertEquals(List.of(128001, 128008, 128009), c.eosTokenIds());
+        assertEquals("bfloat16", c.torchDtype());
+    }
+
+    @Test
+    void defaults() {
+        LlamaConfig c = HfConfigIO.parse(MINIMAL, "config.json");
+        assertEquals(4, c.numKvHeads());
+        assertEquals(4, c.headDim());
+        assertFalse(c.tieWordEmbeddings());
+        assertEquals(2048, c.maxPositions());
+        assertEquals(1e-6f, c.rmsNormEps());
+        assertEquals(10000.0, c.ropeTheta());
+        assertNull(c.ropeScaling());
+        assertEquals(1, c.bosTokenId());
+        assertEquals(List.of(2), c.eosTokenIds());
+        assertEquals("float32", c.torchDtype());
+    }
+
+    @Test
+    void writeThenReadIsIdentity() throws Exception {
+        for (String json : List.of(LLAMA32_1B, MINIMAL)) {
+            LlamaConfig c = HfConfigIO.parse(json, "config.json");
+            Path p = dir.resolve("config.json");
+            HfConfigIO.write(c, p);
+            assertEquals(c, HfConfigIO.read(p));
+            String text = Files.readString(p);
+            assertTrue(text.contains("\"hidden_act\" : \"silu\""), text);
+            assertTrue(text.contains("\"model_type\" : \"llama\""), text);
+            assertTrue(text.contains("\"LlamaForCausalLM\""), text);
+        }
+        LlamaConfig c = HfConfigIO.parse(LLAMA32_1B, "x");
+        assertTrue(HfConfigIO.toJson(c).contains("\"rms_norm_eps\" : 1.0E-5"), HfConfigIO.toJson(c));
+    }
+
+    @Test
+    void ropeDefaultTypeIsNone() {
+        String j = MINIMAL.replace("\"model_type\"", "\"rope_scaling\": {\"rope_type\": \"default\"}, \"model_type\"");
+        assertNull(HfConfigIO.parse(j, "config.json").ropeScaling());
+        String old = MINIMAL.replace("\"model_type\"", "\"rope_scaling\": {\"type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, "
+                + "\"high_freq_factor\": 4, \"original_max_position_embeddings\": 8192}, \"model_type\"");
+        assertEquals(new LlamaConfig.RopeScaling(8, 1, 4, 8192), HfConfigIO.parse(old, "config.json").ropeScaling());
+    }
+
+    @Test
+    void ropeParametersTransformers5() {
+        String j = MINIMAL.replace("\"model_type\"", "\"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": 500000.0}, \"model_type\"");
+        LlamaConfig c = HfConfigIO.parse(j, "config.json");
+        assertEquals(500000.0, c.ropeTheta());
+        assertNull(c.ropeScaling());
+    }
+
+    @Test
+    void singleEosAndNullBos() {
+        String j = MINIMAL.replace("\"model_type\"", "\"eos_token_id\": 7, \"bos_token_id\": null, \"model_type\"");
+        LlamaConfig c = HfConfigIO.parse(j, "config.json");
+        assertEquals(List.of(7), c.eosTokenIds());
+        assertEquals(-1, c.bosTokenId());
+        assertEquals(c, HfConfigIO.parse(HfConfigIO.toJson(c), "again"));
+    }
+
+    void fails(String json, String expected) {
+        var e = assertThrows(ModelFormatException.class, () -> HfConfigIO.parse(json, "/m/config.json"));
+        assertTrue(e.getMessage().startsWith("/m/config.json: "), e.getMessage());
+        assertTrue(e.getMessage().contains(expected), e.getMessage());
+    }
+
+    @Test
+    void errors() {
+        fails("{", "not valid JSON");
+        fails("[]", "not a JSON object");
+        fails(MINIMAL.replace("\"vocab_size\": 100,", ""), "missing required key \"vocab_size\"");
+        fails(MINIMAL.replace("\"hidden_size\": 16", "\"hidden_size\": \"16\""), "\"hidden_size\" must be an integer, got \"16\"");
+        fails(MINIMAL.replace("\"hidden_size\": 16", "\"hidden_size\": 16.5"), "\"hidden_size\" must be an integer, got 16.5");
+        fails(MINIMAL.replace("\"model_type\": \"llama\"", "\"model_type\": \"mistral\", \"architectures\": [\"MistralForCausalLM\"]"),
+                "not a Llama model: architectures [MistralForCausalLM], model_type \"mistral\"");
+        fails(MINIMAL.replace("\"model_type\": \"llama\",", ""), "neither \"architectures\" nor \"model_type\" identifies a Llama model");
+        fails(MINIMAL.replace("\"model_type\"", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}, \"model_type\""),
+                "\"rope_scaling\" rope_type \"yarn\" is not supported (only \"llama3\" and \"default\")");
+        fails(MINIMAL.replace("\"model_type\"", "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4}, \"model_type\""),
+                "\"rope_scaling\" (llama3) is missing \"low_freq_factor\"");
+        fails(MINIMAL.replace("\"model_type\"", "\"hidden_act\": \"gelu\", \"model_type\""), "\"hidden_act\" is \"gelu\"; only \"silu\" is supported");
+        fails(MINIMAL.replace("\"model_type\"", "\"attention_bias\": true, \"model_type\""), "\"attention_bias\": true is not supported");
+        fails(MINIMAL.replace("\"model_type\"", "\"num_key_value_heads\": 3, \"model_type\""),
+                "num_key_value_heads (3) must divide num_attention_heads (4)");
+        fails(MINIMAL.replace("\"hidden_size\": 16", "\"hidden_size\": 18"), "\"head_dim\" is absent and hidden_size 18 is not divisible by num_attention_heads 4");
+        fails(MINIMAL.replace("\"model_type\"", "\"eos_token_id\": [1, \"x\"], \"model_type\""), "\"eos_token_id\" must be an integer, got \"x\"");
+        fails(MINIMAL.replace("\"model_type\"", "\"eos_token_id\": 500, \"model_type\""), "eos_token_id 500 outside the vocabulary");
+        fails(MINIMAL.replace("\"model_type\"", "\"tie_word_embeddings\": 1, \"model_type\""), "\"tie_word_embeddings\" must be true or false, got 1");
+    }
+
+    @Test
+    void missingFile() {
+        var e = assertThrows(ModelFormatException.class, () -> HfConfigIO.read(dir.resolve("config.json")));
+        assertTrue(e.getMessage().endsWith("config.json: file not found"), e.getMessage());
+    }
+}
