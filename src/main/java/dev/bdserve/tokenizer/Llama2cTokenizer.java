@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
 
@@ -41,6 +40,10 @@ public final class Llama2cTokenizer implements Tokenizer {
     /** Mergeable tokens keyed by their bytes as a Latin-1 string (so concatenation = byte concatenation). */
     private final Map<String, Integer> lookup;
     private final int[] byteToId = new int[256];
+    /** Single-code-point mergeable tokens: code point → id. */
+    private final Map<Integer, Integer> codePointToId;
+    /** Every pair of mergeable tokens whose byte concatenation is a mergeable token: (left, right) → merged. */
+    private final LongIntMap pairs;
 
     private Llama2cTokenizer(String source, int maxTokenLength, float[] scores, byte[][] tokenBytes) {
         this.source = source;
@@ -66,7 +69,27 @@ public final class Llama2cTokenizer implements Tokenizer {
         for (int b = 0; b < 256; b++) {
             if (byteToId[b] < 0) byteToId[b] = UNK; // no byte fallback for this byte: <unk>
         }
+        this.codePointToId = new HashMap<>();
+        Map<Long, Integer> pairMap = new HashMap<>();
+        for (var e : lookup.entrySet()) {
+            String key = e.getKey();
+            int id = e.getValue();
+            String text = new String(tokenBytes[id], StandardCharsets.UTF_8);
+            if (text.codePointCount(0, text.length()) == 1
+                    && java.util.Arrays.equals(text.getBytes(StandardCharsets.UTF_8), tokenBytes[id]))
+                codePointToId.putIfAbsent(text.codePointAt(0), id);
+            for (int cut = 1; cut < key.length(); cut++) {
+                Integer l = lookup.get(key.substring(0, cut));
+                if (l == null) continue;
+                Integer r = lookup.get(key.substring(cut));
+                if (r != null) pairMap.put(pairKey(l, r), id);
+            }
+        }
+        this.pairs = new LongIntMap(pairMap.size());
+        pairMap.forEach(pairs::put);
     }
+
+    private static long pairKey(int l, int r) { return ((long) l << 32) | (r & 0xFFFFFFFFL); }
 
     /** Loads every token in the file (the vocabulary size is the number of entries). */
     public static Llama2cTokenizer load(Path file) { return load(file, -1); }
@@ -181,6 +204,11 @@ public final class Llama2cTokenizer implements Tokenizer {
     }
 
     private int appendCodePoint(int cp, int[] ids, int n) {
+        Integer direct = codePointToId.get(cp);
+        if (direct != null) {
+            ids[n++] = direct;
+            return n;
+        }
         byte[] utf8 = new String(Character.toChars(cp)).getBytes(StandardCharsets.UTF_8);
         Integer id = lookup.get(latin1(utf8));
         if (id != null) {
@@ -196,11 +224,9 @@ public final class Llama2cTokenizer implements Tokenizer {
 
     private int[] merge(int[] ids, int n) {
         if (n < 2) return java.util.Arrays.copyOf(ids, n);
-        String[] sym = new String[n];     // Latin-1 key of a mergeable symbol, null for byte/control tokens
         int[] tok = java.util.Arrays.copyOf(ids, n);
         int[] prev = new int[n], next = new int[n], ver = new int[n];
         for (int i = 0; i < n; i++) {
-            sym[i] = isMergeable(tok[i]) ? latin1(tokenBytes[tok[i]]) : null;
             prev[i] = i - 1;
             next[i] = i + 1 < n ? i + 1 : -1;
         }
@@ -208,21 +234,20 @@ public final class Llama2cTokenizer implements Tokenizer {
             int c = Float.compare(b.score, a.score);
             return c != 0 ? c : Integer.compare(a.left, b.left);
         });
-        for (int i = 0; i + 1 < n; i++) offer(pq, sym, ver, i, i + 1);
+        for (int i = 0; i + 1 < n; i++) offer(pq, tok, ver, i, i + 1);
         while (!pq.isEmpty()) {
             Pair p = pq.poll();
             int l = p.left, r = p.right;
             if (ver[l] != p.leftVer || ver[r] != p.rightVer || next[l] != r || ver[l] < 0 || ver[r] < 0) continue;
             // merge r into l
             tok[l] = p.id;
-            sym[l] = sym[l] + sym[r];
             ver[l]++;
             ver[r] = -1; // dead
             int rn = next[r];
             next[l] = rn;
             if (rn >= 0) prev[rn] = l;
-            if (prev[l] >= 0) offer(pq, sym, ver, prev[l], l);
-            if (rn >= 0) offer(pq, sym, ver, l, rn);
+            if (prev[l] >= 0) offer(pq, tok, ver, prev[l], l);
+            if (rn >= 0) offer(pq, tok, ver, l, rn);
         }
         int count = 0;
         for (int i = 0; i >= 0; i = next[i]) count++;
@@ -232,13 +257,10 @@ public final class Llama2cTokenizer implements Tokenizer {
         return out;
     }
 
-    private void offer(PriorityQueue<Pair> pq, String[] sym, int[] ver, int l, int r) {
-        if (sym[l] == null || sym[r] == null) return;
-        Integer id = lookup.get(sym[l].concat(sym[r]));
-        if (id != null) pq.add(new Pair(l, r, ver[l], ver[r], scores[id], id));
+    private void offer(PriorityQueue<Pair> pq, int[] tok, int[] ver, int l, int r) {
+        int id = pairs.get(pairKey(tok[l], tok[r]));
+        if (id >= 0) pq.add(new Pair(l, r, ver[l], ver[r], scores[id], id));
     }
-
-    private boolean isMergeable(int id) { return id > EOS && !isByteToken[id]; }
 
     // ---------------------------------------------------------------- decoding
 
@@ -305,8 +327,41 @@ public final class Llama2cTokenizer implements Tokenizer {
 
     static String latin1(byte[] b) { return new String(b, StandardCharsets.ISO_8859_1); }
 
-    /** Ids of all tokens, for converters. */
-    List<byte[]> rawTokens() { return List.of(tokenBytes); }
+    /** Open-addressing long → non-negative int map (-1 = absent). */
+    private static final class LongIntMap {
+        private final long[] keys;
+        private final int[] vals;
+        private final int mask;
+
+        LongIntMap(int expected) {
+            int cap = Integer.highestOneBit(Math.max(16, expected * 2 - 1)) << 1;
+            keys = new long[cap];
+            vals = new int[cap];
+            java.util.Arrays.fill(vals, -1);
+            mask = cap - 1;
+        }
+
+        private int slot(long k) {
+            long h = k * 0x9E3779B97F4A7C15L;
+            return (int) (h ^ (h >>> 32)) & mask;
+        }
+
+        void put(long k, int v) {
+            for (int i = slot(k); ; i = (i + 1) & mask) {
+                if (vals[i] < 0 || keys[i] == k) {
+                    if (vals[i] < 0) { keys[i] = k; vals[i] = v; }
+                    return;
+                }
+            }
+        }
+
+        int get(long k) {
+            for (int i = slot(k); ; i = (i + 1) & mask) {
+                if (vals[i] < 0) return -1;
+                if (keys[i] == k) return vals[i];
+            }
+        }
+    }
 
     @Override public String toString() { return "Llama2cTokenizer[" + source + ", vocab " + scores.length + "]"; }
 }
