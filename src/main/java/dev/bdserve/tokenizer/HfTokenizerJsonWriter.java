@@ -40,12 +40,23 @@ public final class HfTokenizerJsonWriter {
 
     private HfTokenizerJsonWriter() {}
 
+    /** Reads a llama2.c tokenizer file and writes its Hugging Face equivalent into {@code dir}. */
+    public static void write(Path llama2cTokenizerFile, Path dir) { write(Llama2cTokenizer.load(llama2cTokenizerFile), dir); }
+
     /** Writes {@code tokenizer.json}, {@code tokenizer_config.json} and {@code special_tokens_map.json} into {@code dir}. */
-    public static void write(Llama2cTokenizer tok, Path dir) {
+    public static void write(Llama2cTokenizer tok, Path dir) { write(tok, dir, -1); }
+
+    /**
+     * As {@link #write(Llama2cTokenizer, Path)}; {@code modelMaxLength > 0} is recorded as
+     * {@code model_max_length} in tokenizer_config.json (e.g. the checkpoint's seq_len).
+     */
+    public static void write(Llama2cTokenizer tok, Path dir, int modelMaxLength) {
         try {
             Files.createDirectories(dir);
             JSON.writeValue(dir.resolve("tokenizer.json").toFile(), tokenizerJson(tok));
-            JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), tokenizerConfig());
+            ObjectNode cfg = tokenizerConfig();
+            if (modelMaxLength > 0) cfg.put("model_max_length", modelMaxLength);
+            JSON.writeValue(dir.resolve("tokenizer_config.json").toFile(), cfg);
             JSON.writeValue(dir.resolve("special_tokens_map.json").toFile(), specialTokensMap());
         } catch (IOException e) {
             throw new UncheckedIOException("cannot write the Hugging Face tokenizer files into " + dir + ": " + e.getMessage(), e);

@@ -94,6 +94,44 @@ class HfTokenizerTest {
     }
 
     @Test
+    void concurrentEncodingIsConsistent() throws Exception {
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(4)) {
+            var futures = new java.util.ArrayList<java.util.concurrent.Future<Boolean>>();
+            for (int i = 0; i < 64; i++) {
+                String s = SENTENCES.get(i % SENTENCES.size());
+                futures.add(pool.submit(() -> Arrays.equals(l2c.encode(s, true), l2hf.encode(s, true))
+                        && Arrays.equals(l2c.encode(s, false), l2c.encode(s, false))));
+            }
+            for (var f : futures) assertTrue(f.get());
+        }
+    }
+
+    @Test
+    void metaspaceStyleLlama2TokenizerJson(@TempDir Path dir) throws Exception {
+        // the older Llama-2 tokenizer.json layout: Metaspace pre-tokenizer and decoder instead of normalizers
+        var m = new ObjectMapper();
+        ObjectNode root = HfTokenizerJsonWriter.tokenizerJson(t512c);
+        root.putNull("normalizer");
+        root.putObject("pre_tokenizer").put("type", "Metaspace").put("replacement", "▁")
+                .put("prepend_scheme", "first").put("split", false);
+        root.putObject("decoder").put("type", "Metaspace").put("replacement", "▁")
+                .put("prepend_scheme", "first").put("split", false);
+        m.writeValue(dir.resolve("tokenizer.json").toFile(), root);
+        try (var t = HfTokenizer.load(dir)) {
+            assertEquals(HfTokenizer.Spelling.SENTENCEPIECE, t.spelling());
+            assertEquals(1, t.bosId()); // from the added tokens, no tokenizer_config.json here
+            assertArrayEquals(new int[]{2}, t.eosIds());
+            for (String s : SENTENCES) {
+                // Metaspace adds no ▁ when the text already starts with a space (SentencePiece and Prepend do)
+                if (s.isBlank() || s.startsWith(" ")) continue;
+                int[] ids = t512c.encode(s, true);
+                assertArrayEquals(ids, t.encode(s, true), () -> "\"" + s + "\"");
+                assertEquals(s, Llama2cTokenizerTest.streamDecode(t, ids));
+            }
+        }
+    }
+
+    @Test
     void convertedConfigFiles() throws Exception {
         var cfg = new ObjectMapper().readTree(tmp.resolve("llama2/tokenizer_config.json").toFile());
         assertEquals("<s>", cfg.path("bos_token").asText());
