@@ -1,0 +1,367 @@
+package dev.bdserve.tokenizer;
+
+import dev.bdserve.model.ModelFormatException;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.PriorityQueue;
+
+/**
+ * The tokenizer of Karpathy's llama2.c ({@code tokenizer.bin}, {@code tok512.bin}): a SentencePiece BPE
+ * vocabulary with scores. File layout (little-endian): int32 max_token_length, then per token float32
+ * score, int32 byte length, bytes. Ids 0/1/2 are {@code <unk>}/{@code <s>}/{@code </s>}; tokens
+ * {@code <0xHH>} are byte-fallback tokens.
+ *
+ * <p>Encoding follows llama2.c's {@code encode} (and SentencePiece BPE): a dummy space is prepended to
+ * non-empty text, every code point becomes its token or, if absent, its UTF-8 bytes as byte tokens, then
+ * the adjacent pair whose concatenation is a vocabulary token with the highest score (leftmost on ties) is
+ * merged until no pair merges. Merging uses a priority queue over a linked list: O(n log n).
+ * Control tokens (ids 0..2) and byte tokens never take part in merges and are never produced from text.
+ */
+public final class Llama2cTokenizer implements Tokenizer {
+    public static final int UNK = 0, BOS = 1, EOS = 2;
+
+    private final String source;
+    private final int maxTokenLength;
+    private final float[] scores;
+    /** Raw token bytes as stored in the file. */
+    private final byte[][] tokenBytes;
+    /** Bytes a token decodes to ({@code <0xHH>} → one byte). */
+    private final byte[][] pieceBytes;
+    private final boolean[] isByteToken;
+    /** Mergeable tokens keyed by their bytes as a Latin-1 string (so concatenation = byte concatenation). */
+    private final Map<String, Integer> lookup;
+    private final int[] byteToId = new int[256];
+    /** Single-code-point mergeable tokens: code point → id. */
+    private final Map<Integer, Integer> codePointToId;
+    /** Every pair of mergeable tokens whose byte concatenation is a mergeable token: (left, right) → merged. */
+    private final LongIntMap pairs;
+
+    private Llama2cTokenizer(String source, int maxTokenLength, float[] scores, byte[][] tokenBytes) {
+        this.source = source;
+        this.maxTokenLength = maxTokenLength;
+        this.scores = scores;
+        this.tokenBytes = tokenBytes;
+        int n = scores.length;
+        this.pieceBytes = new byte[n][];
+        this.isByteToken = new boolean[n];
+        this.lookup = HashMap.newHashMap(n);
+        java.util.Arrays.fill(byteToId, -1);
+        for (int i = 0; i < n; i++) {
+            int b = parseByteToken(tokenBytes[i]);
+            if (b >= 0 && i > EOS) {
+                isByteToken[i] = true;
+                pieceBytes[i] = new byte[]{(byte) b};
+                if (byteToId[b] < 0) byteToId[b] = i;
+            } else {
+                pieceBytes[i] = tokenBytes[i];
+                if (i > EOS && tokenBytes[i].length > 0) lookup.putIfAbsent(latin1(tokenBytes[i]), i);
+            }
+        }
+        for (int b = 0; b < 256; b++) {
+            if (byteToId[b] < 0) byteToId[b] = UNK; // no byte fallback for this byte: <unk>
+        }
+        this.codePointToId = new HashMap<>();
+        Map<Long, Integer> pairMap = new HashMap<>();
+        for (var e : lookup.entrySet()) {
+            String key = e.getKey();
+            int id = e.getValue();
+            String text = new String(tokenBytes[id], StandardCharsets.UTF_8);
+            if (text.codePointCount(0, text.length()) == 1
+                    && java.util.Arrays.equals(text.getBytes(StandardCharsets.UTF_8), tokenBytes[id]))
+                codePointToId.putIfAbsent(text.codePointAt(0), id);
+            for (int cut = 1; cut < key.length(); cut++) {
+                Integer l = lookup.get(key.substring(0, cut));
+                if (l == null) continue;
+                Integer r = lookup.get(key.substring(cut));
+                if (r != null) pairMap.put(pairKey(l, r), id);
+            }
+        }
+        this.pairs = new LongIntMap(pairMap.size());
+        pairMap.forEach(pairs::put);
+    }
+
+    private static long pairKey(int l, int r) { return ((long) l << 32) | (r & 0xFFFFFFFFL); }
+
+    /** Loads every token in the file (the vocabulary size is the number of entries). */
+    public static Llama2cTokenizer load(Path file) { return load(file, -1); }
+
+    /**
+     * Loads a llama2.c tokenizer file. If {@code expectedVocab > 0}, exactly that many tokens are read (as
+     * llama2.c does with the checkpoint's vocab_size) and a shorter file is an error.
+     */
+    public static Llama2cTokenizer load(Path file, int expectedVocab) {
+        byte[] data;
+        try {
+            data = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new ModelFormatException("llama2.c tokenizer file " + file + " does not exist", e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read llama2.c tokenizer file " + file + ": " + e.getMessage(), e);
+        }
+        return parse(data, file.toString(), expectedVocab);
+    }
+
+    /** Parses tokenizer.bin bytes; {@code source} names the file in error messages. */
+    public static Llama2cTokenizer parse(byte[] data, String source, int expectedVocab) {
+        ByteBuffer bb = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        if (data.length < 4)
+            throw new ModelFormatException("llama2.c tokenizer file " + source + ": " + data.length
+                    + " bytes, too short for the int32 max_token_length header");
+        int maxLen = bb.getInt();
+        if (maxLen <= 0 || maxLen > 1 << 16)
+            throw new ModelFormatException("llama2.c tokenizer file " + source + ": max_token_length " + maxLen
+                    + " is not plausible (expected 1..65536); is this a llama2.c tokenizer.bin?");
+        var scores = new java.util.ArrayList<Float>();
+        var toks = new java.util.ArrayList<byte[]>();
+        while (bb.hasRemaining() && (expectedVocab <= 0 || toks.size() < expectedVocab)) {
+            int i = toks.size();
+            long off = bb.position();
+            if (bb.remaining() < 8)
+                throw new ModelFormatException("llama2.c tokenizer file " + source + ": truncated at token " + i
+                        + " (offset " + off + "): need 8 bytes for score and length, " + bb.remaining() + " left");
+            float score = bb.getFloat();
+            int len = bb.getInt();
+            if (Float.isNaN(score))
+                throw new ModelFormatException("llama2.c tokenizer file " + source + ": token " + i + " (offset "
+                        + off + ") has a NaN score");
+            if (len < 0 || len > bb.remaining())
+                throw new ModelFormatException("llama2.c tokenizer file " + source + ": token " + i + " (offset "
+                        + off + ") has byte length " + len + " but " + bb.remaining() + " bytes remain");
+            byte[] t = new byte[len];
+            bb.get(t);
+            scores.add(score);
+            toks.add(t);
+        }
+        if (expectedVocab > 0 && toks.size() < expectedVocab)
+            throw new ModelFormatException("llama2.c tokenizer file " + source + " holds " + toks.size()
+                    + " tokens but the model's vocab_size is " + expectedVocab);
+        if (toks.size() < 3)
+            throw new ModelFormatException("llama2.c tokenizer file " + source + " holds " + toks.size()
+                    + " tokens; at least <unk>, <s>, </s> (ids 0..2) are required");
+        float[] s = new float[scores.size()];
+        for (int i = 0; i < s.length; i++) s[i] = scores.get(i);
+        return new Llama2cTokenizer(source, maxLen, s, toks.toArray(byte[][]::new));
+    }
+
+    /** The file (or name) this tokenizer was read from. */
+    public String source() { return source; }
+
+    public int maxTokenLength() { return maxTokenLength; }
+
+    public float score(int id) { return scores[id]; }
+
+    /** The token's bytes as stored in the file (llama2.c writes spaces for SentencePiece's ▁). */
+    public byte[] tokenBytes(int id) { return tokenBytes[id].clone(); }
+
+    /** The token as text (UTF-8 decoded raw bytes, e.g. {@code " Hello"}, {@code "<0x0A>"}). */
+    public String tokenString(int id) { return new String(tokenBytes[id], StandardCharsets.UTF_8); }
+
+    /** Whether the token is a {@code <0xHH>} byte-fallback token. */
+    public boolean isByteToken(int id) { return isByteToken[id]; }
+
+    /** Id of a mergeable (non-control, non-byte) token with exactly this text, or -1. */
+    public int tokenId(String text) {
+        Integer id = lookup.get(latin1(text.getBytes(StandardCharsets.UTF_8)));
+        return id == null ? -1 : id;
+    }
+
+    @Override public int vocabSize() { return scores.length; }
+    @Override public int bosId() { return BOS; }
+    @Override public int[] eosIds() { return new int[]{EOS}; }
+
+    // ---------------------------------------------------------------- encoding
+
+    @Override
+    public int[] encode(String text, boolean addBos) {
+        int cpCount = text.isEmpty() ? 0 : text.codePointCount(0, text.length()) + 1;
+        // initial symbols: token ids (byte fallback may give several per code point)
+        int[] ids = new int[cpCount * 4 + 1];
+        int n = 0;
+        if (!text.isEmpty()) {
+            n = appendCodePoint(' ', ids, n);
+            for (int i = 0; i < text.length(); ) {
+                int cp = text.codePointAt(i);
+                i += Character.charCount(cp);
+                if (Character.isSurrogate((char) cp) && cp < 0x10000) cp = 0xFFFD; // unpaired surrogate
+                n = appendCodePoint(cp, ids, n);
+            }
+        }
+        int[] merged = merge(ids, n);
+        if (!addBos) return merged;
+        int[] out = new int[merged.length + 1];
+        out[0] = BOS;
+        System.arraycopy(merged, 0, out, 1, merged.length);
+        return out;
+    }
+
+    private int appendCodePoint(int cp, int[] ids, int n) {
+        Integer direct = codePointToId.get(cp);
+        if (direct != null) {
+            ids[n++] = direct;
+            return n;
+        }
+        byte[] utf8 = new String(Character.toChars(cp)).getBytes(StandardCharsets.UTF_8);
+        Integer id = lookup.get(latin1(utf8));
+        if (id != null) {
+            ids[n++] = id;
+        } else {
+            for (byte b : utf8) ids[n++] = byteToId[b & 0xFF];
+        }
+        return n;
+    }
+
+    /** Candidate merge of symbol {@code left} with its right neighbour, valid while both are unchanged. */
+    private record Pair(int left, int right, int leftVer, int rightVer, float score, int id) {}
+
+    private int[] merge(int[] ids, int n) {
+        if (n < 2) return java.util.Arrays.copyOf(ids, n);
+        int[] tok = java.util.Arrays.copyOf(ids, n);
+        int[] prev = new int[n], next = new int[n], ver = new int[n];
+        for (int i = 0; i < n; i++) {
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+        }
+        PriorityQueue<Pair> pq = new PriorityQueue<>(Math.max(1, n), (a, b) -> {
+            int c = Float.compare(b.score, a.score);
+            return c != 0 ? c : Integer.compare(a.left, b.left);
+        });
+        for (int i = 0; i + 1 < n; i++) offer(pq, tok, ver, i, i + 1);
+        while (!pq.isEmpty()) {
+            Pair p = pq.poll();
+            int l = p.left, r = p.right;
+            if (ver[l] != p.leftVer || ver[r] != p.rightVer || next[l] != r || ver[l] < 0 || ver[r] < 0) continue;
+            // merge r into l
+            tok[l] = p.id;
+            ver[l]++;
+            ver[r] = -1; // dead
+            int rn = next[r];
+            next[l] = rn;
+            if (rn >= 0) prev[rn] = l;
+            if (prev[l] >= 0) offer(pq, tok, ver, prev[l], l);
+            if (rn >= 0) offer(pq, tok, ver, l, rn);
+        }
+        int count = 0;
+        for (int i = 0; i >= 0; i = next[i]) count++;
+        int[] out = new int[count];
+        int k = 0;
+        for (int i = 0; i >= 0; i = next[i]) out[k++] = tok[i];
+        return out;
+    }
+
+    private void offer(PriorityQueue<Pair> pq, int[] tok, int[] ver, int l, int r) {
+        int id = pairs.get(pairKey(tok[l], tok[r]));
+        if (id >= 0) pq.add(new Pair(l, r, ver[l], ver[r], scores[id], id));
+    }
+
+    // ---------------------------------------------------------------- decoding
+
+    private boolean isControl(int id) { return id == UNK || id == BOS || id == EOS; }
+
+    /** Bytes of token {@code id} following token {@code prev}; null for skipped (control) tokens. */
+    private byte[] bytesOf(int prev, int id) {
+        if (id < 0 || id >= scores.length)
+            throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + source
+                    + " (size " + scores.length + ")");
+        if (isControl(id)) return null;
+        return pieceBytes[id];
+    }
+
+    /** llama2.c: a token following BOS loses its leading space (SentencePiece's dummy prefix). */
+    private static int skipAfter(int prev, byte[] piece, boolean byteToken) {
+        return prev == BOS && !byteToken && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
+    }
+
+    @Override
+    public String decode(int[] ids) {
+        var out = new java.io.ByteArrayOutputStream();
+        int prev = -1;
+        for (int id : ids) {
+            byte[] p = bytesOf(prev, id);
+            if (p != null) {
+                int s = skipAfter(prev, p, isByteToken[id]);
+                out.write(p, s, p.length - s);
+            }
+            prev = id;
+        }
+        return out.toString(StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public StreamDecoder newStreamDecoder() {
+        return new StreamDecoder() {
+            private final Utf8Stream utf8 = new Utf8Stream();
+            private int prev = -1;
+
+            @Override public String push(int id) {
+                byte[] p = bytesOf(prev, id);
+                String s = "";
+                if (p != null) {
+                    int skip = skipAfter(prev, p, isByteToken[id]);
+                    s = utf8.push(p, skip, p.length - skip);
+                }
+                prev = id;
+                return s;
+            }
+
+            @Override public String flush() { return utf8.flush(); }
+        };
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    /** Returns HH for a token spelled exactly {@code <0xHH>}, else -1. */
+    static int parseByteToken(byte[] t) {
+        if (t.length != 6 || t[0] != '<' || t[1] != '0' || t[2] != 'x' || t[5] != '>') return -1;
+        int hi = Character.digit(t[3], 16), lo = Character.digit(t[4], 16);
+        return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+    }
+
+    static String latin1(byte[] b) { return new String(b, StandardCharsets.ISO_8859_1); }
+
+    /** Open-addressing long → non-negative int map (-1 = absent). */
+    private static final class LongIntMap {
+        private final long[] keys;
+        private final int[] vals;
+        private final int mask;
+
+        LongIntMap(int expected) {
+            int cap = Integer.highestOneBit(Math.max(16, expected * 2 - 1)) << 1;
+            keys = new long[cap];
+            vals = new int[cap];
+            java.util.Arrays.fill(vals, -1);
+            mask = cap - 1;
+        }
+
+        private int slot(long k) {
+            long h = k * 0x9E3779B97F4A7C15L;
+            return (int) (h ^ (h >>> 32)) & mask;
+        }
+
+        void put(long k, int v) {
+            for (int i = slot(k); ; i = (i + 1) & mask) {
+                if (vals[i] < 0 || keys[i] == k) {
+                    if (vals[i] < 0) { keys[i] = k; vals[i] = v; }
+                    return;
+                }
+            }
+        }
+
+        int get(long k) {
+            for (int i = slot(k); ; i = (i + 1) & mask) {
+                if (vals[i] < 0) return -1;
+                if (keys[i] == k) return vals[i];
+            }
+        }
+    }
+
+    @Override public String toString() { return "Llama2cTokenizer[" + source + ", vocab " + scores.length + "]"; }
+}
