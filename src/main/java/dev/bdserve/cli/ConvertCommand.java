@@ -5,6 +5,8 @@ import dev.bdserve.model.TensorSource;
 import dev.bdserve.model.io.HfModelWriter;
 import dev.bdserve.tensor.DType;
 import dev.bdserve.tokenizer.HfTokenizerJsonWriter;
+import dev.bdserve.tokenizer.Llama2cTokenizer;
+import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -28,12 +30,20 @@ final class ConvertCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path in = modelOptions.resolve();
+        int maxLen;
         try (TensorSource src = ModelFiles.open(in)) {
             DType dt = dtype == null ? null : DType.parse(dtype);
             HfModelWriter.write(out, src, dt);
+            maxLen = src.config().maxPositions();
         }
-        Path tok = Tokenizers.locateLlama2c(in);
-        if (tok != null) HfTokenizerJsonWriter.write(tok, out);
+        Tokenizer tok = Tokenizers.load(in);
+        if (tok instanceof Llama2cTokenizer l2c) HfTokenizerJsonWriter.write(l2c, out, maxLen);
+        else if (java.nio.file.Files.isDirectory(in))  // an HF folder already: carry its tokenizer files over
+            for (String f : new String[]{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
+                Path src = in.resolve(f);
+                if (java.nio.file.Files.exists(src) && !src.equals(out.resolve(f)))
+                    java.nio.file.Files.copy(src, out.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
         System.err.println("wrote " + out);
         return 0;
     }

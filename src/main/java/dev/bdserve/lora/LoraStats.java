@@ -6,7 +6,8 @@ public final class LoraStats {
 
     synchronized void add(long bytes, long flops) { this.bytes += bytes; this.flops += flops; }
     synchronized void addNanos(long n) { nanos += n; }
-    synchronized void step() { steps++; }
+    /** Counts one step that ran the LoRA path. */
+    public synchronized void step() { steps++; }
 
     public synchronized long bytes() { return bytes; }
     public synchronized long flops() { return flops; }

@@ -88,6 +88,8 @@ public final class SynthModel implements TensorSource {
     /** The dtype the matrices are generated in. */
     public DType dtype() { return dtype; }
 
+    @Override public DType dtype(String name) { shape(name); return dtype; }
+
     @Override public String describe() { return "synthetic model (seed " + seed + ", " + dtype + ")"; }
     @Override public void close() {}
 }

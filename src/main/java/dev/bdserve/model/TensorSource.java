@@ -33,6 +33,12 @@ public interface TensorSource extends AutoCloseable {
         return matrix(name, 0, (int) s[0], 0, (int) s[1]);
     }
 
+    /** The stored dtype of a tensor (the default reads it; sources that know it cheaply override). */
+    default dev.bdserve.tensor.DType dtype(String name) {
+        long[] s = shape(name);
+        return matrix(name, 0, 1, 0, (int) s[s.length - 1]).dtype();
+    }
+
     /** A 1-D tensor (e.g. a norm weight) widened to fp32. */
     float[] vector(String name);
 

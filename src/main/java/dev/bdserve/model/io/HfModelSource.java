@@ -157,7 +157,7 @@ public final class HfModelSource implements TensorSource {
     public Path fileOf(String name) { return file(name).path(); }
 
     /** The stored dtype of a tensor (null if it is not F32/BF16/F16). */
-    public DType dtype(String name) { return file(name).info(name).dtype(); }
+    @Override public DType dtype(String name) { return file(name).info(name).dtype(); }
 
     @Override public long[] shape(String name) { return file(name).info(name).shape(); }
 

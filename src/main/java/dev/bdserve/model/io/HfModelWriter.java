@@ -29,14 +29,15 @@ public final class HfModelWriter {
     /** Shard limit used by {@link #write(Path, TensorSource, DType)}: 4 GB. */
     public static final long DEFAULT_MAX_SHARD_BYTES = 4_000_000_000L;
 
-    /** Writes every tensor of {@code src} (HF names and layout) converted to {@code outDtype}. */
+    /** Writes every tensor of {@code src} (HF names and layout) converted to {@code outDtype} (null: as stored). */
     public static void write(Path dir, TensorSource src, DType outDtype) {
-        write(dir, src.config(), src::matrix, src::vector, outDtype, DEFAULT_MAX_SHARD_BYTES);
+        write(dir, src, outDtype, DEFAULT_MAX_SHARD_BYTES);
     }
 
     /** As {@link #write(Path, TensorSource, DType)} with an explicit shard limit in bytes. */
     public static void write(Path dir, TensorSource src, DType outDtype, long maxShardBytes) {
-        write(dir, src.config(), src::matrix, src::vector, outDtype, maxShardBytes);
+        DType dt = outDtype != null ? outDtype : src.dtype(LlamaTensorNames.EMBED);
+        write(dir, src.config(), src::matrix, src::vector, dt, maxShardBytes);
     }
 
     /**

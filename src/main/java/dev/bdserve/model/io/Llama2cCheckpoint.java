@@ -4,6 +4,7 @@ import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaTensorNames;
 import dev.bdserve.model.ModelFormatException;
 import dev.bdserve.model.TensorSource;
+import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.Matrix;
 
 import java.io.IOException;
@@ -173,6 +174,8 @@ public final class Llama2cCheckpoint implements TensorSource {
         int head = r / hd, j = r % hd;
         return head * hd + (j < half ? 2 * j : 2 * (j - half) + 1);
     }
+
+    @Override public DType dtype(String name) { shape(name); return DType.F32; }
 
     @Override public Matrix matrix(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
         Loc l = loc(name);
