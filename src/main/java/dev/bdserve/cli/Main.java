@@ -16,6 +16,7 @@ public final class Main implements Runnable {
         // Bad input (a malformed model file, an unknown name, a bad option value) is one clear line, not a stack trace.
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (ex instanceof IllegalArgumentException || ex instanceof dev.bdserve.model.ModelFormatException
+                    || ex instanceof dev.bdserve.model.hub.ModelResolutionException
                     || ex instanceof java.io.UncheckedIOException || ex instanceof java.io.IOException) {
                 cmd.getErr().println("bdserve: " + ex.getMessage());
                 if (System.getenv("BDSERVE_DEBUG") != null) ex.printStackTrace(cmd.getErr());
