@@ -242,6 +242,17 @@ class HfTokenizerTest {
     }
 
     @Test
+    void bosFromPostProcessorTemplate(@TempDir Path dir) throws Exception {
+        String json = new ObjectMapper().writeValueAsString(byteLevelJson()).replace("<|begin_of_text|>", "<|go|>");
+        Files.writeString(dir.resolve("tokenizer.json"), json);
+        try (var t = HfTokenizer.load(dir)) {
+            assertEquals(BOT, t.bosId());
+            assertArrayEquals(new int[]{BOT, 't', 257}, t.encode("the", true));
+            assertArrayEquals(new int[]{'t', 257}, t.encode("the", false));
+        }
+    }
+
+    @Test
     void eosFromGenerationConfig(@TempDir Path dir) throws Exception {
         var m = new ObjectMapper();
         m.writeValue(dir.resolve("tokenizer.json").toFile(), byteLevelJson());
