@@ -162,6 +162,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         int bos = tokenId(ids, tokenName(tokCfg.path("bos_token")));
         if (bos < 0) bos = firstId(genCfg.path("bos_token_id"));
         if (bos < 0) bos = firstId(cfg.path("bos_token_id"));
+        if (bos < 0) bos = templateBos(root.path("post_processor"), ids);
         if (bos < 0) bos = firstKnown(ids, "<|begin_of_text|>", "<s>", "<bos>");
         Set<Integer> eos = new LinkedHashSet<>();
         addIds(eos, genCfg.path("eos_token_id"));
@@ -282,6 +283,20 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             out.add(n);
         }
         return out;
+    }
+
+    /** The special token a TemplateProcessing post-processor puts first in single sequences, or -1. */
+    private static int templateBos(JsonNode post, Map<String, Integer> ids) {
+        for (JsonNode p : flatten(post, "processors")) {
+            if (!"TemplateProcessing".equals(p.path("type").asText())) continue;
+            JsonNode first = p.path("single").path(0).path("SpecialToken");
+            if (!first.isObject()) continue;
+            String name = first.path("id").asText();
+            JsonNode st = p.path("special_tokens").path(name).path("ids").path(0);
+            if (st.canConvertToInt()) return st.asInt();
+            return ids.getOrDefault(name, -1);
+        }
+        return -1;
     }
 
     private static String tokenName(JsonNode n) {

@@ -5,8 +5,8 @@ import java.util.Arrays;
 
 /**
  * Incremental UTF-8 assembly shared by the stream decoders: bytes are appended per token, complete
- * characters are returned, and only a trailing <em>proper prefix of a well-formed</em> UTF-8 sequence is
- * held back. Anything else (complete or already-invalid bytes) is emitted at once, so concatenating the
+ * characters are returned, and only a trailing proper prefix of a UTF-8 sequence that Java's decoder would
+ * treat as one unit (a well-formed prefix per Unicode Table 3-7, plus ED A0..BF) is held back. Anything else (complete or already-invalid bytes) is emitted at once, so concatenating the
  * outputs gives exactly {@code new String(allBytes, UTF_8)}.
  */
 final class Utf8Stream {
@@ -49,7 +49,8 @@ final class Utf8Stream {
                 int c1 = b[n - k + 1] & 0xFF;
                 int lo = 0x80, hi = 0xBF;
                 if (lead == 0xE0) lo = 0xA0;
-                else if (lead == 0xED) hi = 0x9F;
+                // ED A0..BF (an encoded surrogate) is NOT cut short: Java's decoder replaces the whole 3-byte
+                // unit by one U+FFFD, so splitting it would change the text
                 else if (lead == 0xF0) lo = 0x90;
                 else if (lead == 0xF4) hi = 0x8F;
                 if (c1 < lo || c1 > hi) return 0;

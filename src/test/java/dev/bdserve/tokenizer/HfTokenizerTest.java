@@ -238,7 +238,24 @@ class HfTokenizerTest {
         Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": 3}");
         e = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
         assertTrue(e.getMessage().contains("tokenizer.json"), e.getMessage());
+        // valid JSON that the Rust library rejects (a merge of unknown tokens)
+        Files.writeString(dir.resolve("tokenizer.json"),
+                "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[\"x y\"]}}");
+        e = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertTrue(e.getMessage().contains(dir.resolve("tokenizer.json").toString()), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> l2hf.decode(new int[]{32000}));
+        assertThrows(IllegalArgumentException.class, () -> l2hf.newStreamDecoder().push(-1));
+    }
+
+    @Test
+    void bosFromPostProcessorTemplate(@TempDir Path dir) throws Exception {
+        String json = new ObjectMapper().writeValueAsString(byteLevelJson()).replace("<|begin_of_text|>", "<|go|>");
+        Files.writeString(dir.resolve("tokenizer.json"), json);
+        try (var t = HfTokenizer.load(dir)) {
+            assertEquals(BOT, t.bosId());
+            assertArrayEquals(new int[]{BOT, 't', 257}, t.encode("the", true));
+            assertArrayEquals(new int[]{'t', 257}, t.encode("the", false));
+        }
     }
 
     @Test
