@@ -1,6 +1,8 @@
 package dev.bdserve.bench;
 
 import dev.bdserve.engine.Sampler;
+import dev.bdserve.lora.LoraAdapter;
+import dev.bdserve.lora.LoraStats;
 import dev.bdserve.model.KvCache;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaModel;
@@ -28,20 +30,35 @@ public final class DecodeBench {
         }
     }
 
-    /** Timings of one run. */
-    public record Timing(double prefillSeconds, long prefillTokens, double decodeSeconds, int decodeSteps, int batch) {
+    /**
+     * Timings of one run.
+     *
+     * @param loraDecodeSeconds time inside the LoRA path during decode (0 without adapters)
+     * @param loraBytesPerStep  adapter bytes read per decode step
+     * @param loraFlopsPerStep  LoRA FLOPs per decode step
+     */
+    public record Timing(double prefillSeconds, long prefillTokens, double decodeSeconds, int decodeSteps, int batch,
+                         double loraDecodeSeconds, double loraBytesPerStep, double loraFlopsPerStep) {
         public double prefillTokensPerSecond() { return prefillTokens / prefillSeconds; }
         public double decodeTokensPerSecond() { return (double) decodeSteps * batch / decodeSeconds; }
         public double decodeStepsPerSecond() { return decodeSteps / decodeSeconds; }
     }
 
     /** Runs prefill of {@code batch} random prompts, then greedy decode steps of the whole batch. */
-    public Timing run(Settings s) {
+    public Timing run(Settings s) { return run(s, null); }
+
+    /**
+     * As {@link #run(Settings)}, sequence b using {@code adapters[b % adapters.length]} (null or empty: base only).
+     */
+    public Timing run(Settings s, LoraAdapter[] adapters) {
         LlamaConfig c = model.config();
         int vocab = c.vocabSize();
         if (s.promptTokens() + s.genTokens() > c.maxPositions())
             throw new IllegalArgumentException("prompt + generated tokens exceed the context limit " + c.maxPositions());
-        warmUp(s);
+        LoraAdapter[] perSeq = new LoraAdapter[s.batch()];
+        boolean lora = adapters != null && adapters.length > 0;
+        if (lora) for (int b = 0; b < s.batch(); b++) perSeq[b] = adapters[b % adapters.length];
+        warmUp(s, lora ? perSeq : null);
         SplittableRandom rnd = new SplittableRandom(s.seed());
         KvCache[] caches = new KvCache[s.batch()];
         for (int b = 0; b < s.batch(); b++) caches[b] = model.newCache(s.promptTokens() + s.genTokens());
@@ -55,17 +72,19 @@ public final class DecodeBench {
             int[] toks = new int[n], pos = new int[n];
             KvCache[] cs = new KvCache[n];
             int[] rows = new int[n];
+            LoraAdapter[] ad = lora ? new LoraAdapter[n] : null;
             int nr = 0;
             for (int i = 0; i < n; i++) {
                 int g = start + i, b = g / s.promptTokens(), p = g % s.promptTokens();
                 toks[i] = 3 + rnd.nextInt(vocab - 3);
                 pos[i] = p;
                 cs[i] = caches[b];
+                if (lora) ad[i] = perSeq[b];
                 if (p == s.promptTokens() - 1) rows[nr++] = i;
             }
             int[] lr = Arrays.copyOf(rows, nr);
             float[] logits = new float[nr * vocab];
-            model.forward(new Step(toks, pos, cs, lr), ws, logits);
+            model.forward(new Step(toks, pos, cs, lr, ad), ws, logits);
             for (int r = 0; r < nr; r++) next[(start + lr[r]) / s.promptTokens()] = Sampler.argmax(logits, r * vocab, vocab);
         }
         double prefill = (System.nanoTime() - t0) / 1e9;
@@ -74,19 +93,23 @@ public final class DecodeBench {
         int[] rows = new int[B];
         for (int b = 0; b < B; b++) rows[b] = b;
         float[] logits = new float[B * vocab];
+        LoraStats stats = ws.loraStats();
+        stats.reset();
         long t1 = System.nanoTime();
         for (int k = 0; k < s.genTokens(); k++) {
             int[] pos = new int[B];
             Arrays.fill(pos, s.promptTokens() + k);
-            model.forward(new Step(next.clone(), pos, caches, rows), ws, logits);
+            model.forward(new Step(next.clone(), pos, caches, rows, lora ? perSeq : null), ws, logits);
             for (int b = 0; b < B; b++) next[b] = Sampler.argmax(logits, b * vocab, vocab);
         }
         double decode = (System.nanoTime() - t1) / 1e9;
-        return new Timing(prefill, total, decode, s.genTokens(), B);
+        int steps = s.genTokens();
+        return new Timing(prefill, total, decode, steps, B, stats.nanos() / 1e9,
+                stats.bytes() / (double) steps, stats.flops() / (double) steps);
     }
 
     /** A few steps at the run's shapes so the JIT has compiled the hot kernels before timing. */
-    private void warmUp(Settings s) {
+    private void warmUp(Settings s, LoraAdapter[] perSeq) {
         if (s.warmupSteps() == 0) return;
         LlamaModel.Workspace ws = model.newWorkspace();
         int vocab = model.config().vocabSize();
@@ -99,13 +122,13 @@ public final class DecodeBench {
             int[] toks = new int[s.batch()], pos = new int[s.batch()];
             Arrays.fill(toks, 1 + k % (vocab - 1));
             Arrays.fill(pos, k);
-            model.forward(new Step(toks, pos, caches, rows), ws, logits);
+            model.forward(new Step(toks, pos, caches, rows, perSeq), ws, logits);
         }
         int n = Math.min(s.prefillChunk(), Math.min(64, model.config().maxPositions()));
         KvCache c = model.newCache(n);
         int[] toks = new int[n];
         Arrays.fill(toks, 1);
-        model.forward(Step.ofSequence(c, toks, 0, false), ws, new float[vocab]);
+        model.forward(Step.ofSequence(c, toks, 0, false, perSeq == null ? null : perSeq[0]), ws, new float[vocab]);
     }
 
     /** FLOPs of one decoded token: 2 per weight element of the matrix products, plus attention at context {@code ctx}. */

@@ -30,13 +30,21 @@ final class BenchCommand implements Runnable {
         @Option(names = "--seed", defaultValue = "1") long seed;
         @Option(names = "--json", description = "Print one JSON object (the default output; kept for vLLM-style scripts).") boolean json;
         @Option(names = "--no-probes", description = "Skip the bandwidth and FMA peak probes.") boolean noProbes;
+        @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin) and compare with base-only in the same run.") int adapters;
+        @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
+        @Option(names = "--bd-nblocks", defaultValue = "0", description = "Make them BD-LoRA adapters with this many blocks.") int bdNblocks;
+        @Option(names = "--adapter-dtype", defaultValue = "bf16", description = "f32, bf16 or f16 (default: ${DEFAULT-VALUE}).") String adapterDtype;
+        @Option(names = "--adapter-targets", defaultValue = "all", description = "Modules the adapters touch (default: all seven).") String adapterTargets;
 
         @Override
         public Integer call() throws Exception {
             try (ModelOptions.Loaded m = modelOptions.load()) {
                 var w = m.model().weights();
                 DecodeBench bench = new DecodeBench(m.model());
-                DecodeBench.Timing t = bench.run(new DecodeBench.Settings(batch, promptTokens, genTokens, warmup, prefillChunk, seed));
+                DecodeBench.Settings settings = new DecodeBench.Settings(batch, promptTokens, genTokens, warmup, prefillChunk, seed);
+                DecodeBench.Timing t = bench.run(settings);
+                dev.bdserve.lora.LoraAdapter[] loras = adapters > 0 ? synthAdapters(m) : null;
+                DecodeBench.Timing tl = loras != null ? bench.run(settings, loras) : null;
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("model", m.path().toString());
                 out.put("dtype", w.layers()[0].wqkv().dtype().name().toLowerCase());
@@ -60,6 +68,28 @@ final class BenchCommand implements Runnable {
                     out.put("bandwidth_roofline_fraction", round(bytes * t.decodeStepsPerSecond() / (bw * 1e9)));
                     out.put("compute_peak_fraction", round(flops / (peak * 1e9)));
                 }
+                if (tl != null) {
+                    Map<String, Object> l = new LinkedHashMap<>();
+                    l.put("adapters", adapters);
+                    l.put("rank", rank);
+                    l.put("bd_nblocks", bdNblocks);
+                    l.put("adapter_dtype", adapterDtype);
+                    l.put("adapter_params_each", loras[0].parameters());
+                    l.put("prefill_tokens_per_s", round(tl.prefillTokensPerSecond()));
+                    l.put("decode_tokens_per_s", round(tl.decodeTokensPerSecond()));
+                    l.put("decode_vs_base", round(tl.decodeTokensPerSecond() / t.decodeTokensPerSecond()));
+                    double loraMs = 1000 * tl.loraDecodeSeconds() / tl.decodeSteps();
+                    l.put("lora_ms_per_step", round(loraMs));
+                    l.put("lora_bytes_per_step", (long) tl.loraBytesPerStep());
+                    l.put("lora_flops_per_step", (long) tl.loraFlopsPerStep());
+                    if (out.containsKey("read_bandwidth_gbs")) {
+                        double bw = (double) out.get("read_bandwidth_gbs"), peak = (double) out.get("fma_peak_gflops");
+                        double boundMs = 1000 * Math.max(tl.loraBytesPerStep() / (bw * 1e9), tl.loraFlopsPerStep() / (peak * 1e9));
+                        l.put("lora_bound_ms_per_step", round(boundMs));
+                        l.put("lora_time_vs_bound", round(loraMs / boundMs));
+                    }
+                    out.put("lora", l);
+                }
                 out.putAll(DecodeBench.environment(m.pool().parallelism()));
                 System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
             }
@@ -67,5 +97,25 @@ final class BenchCommand implements Runnable {
         }
 
         private static double round(double v) { return Math.round(v * 1000) / 1000.0; }
+
+        /** N synthetic adapters written to a temporary folder and loaded through the PEFT loader. */
+        private dev.bdserve.lora.LoraAdapter[] synthAdapters(ModelOptions.Loaded m) throws java.io.IOException {
+            java.nio.file.Path tmp = java.nio.file.Files.createTempDirectory("bdserve-bench-adapters");
+            var c = m.model().config();
+            var out = new dev.bdserve.lora.LoraAdapter[adapters];
+            try {
+                for (int i = 0; i < adapters; i++) {
+                    java.nio.file.Path d = tmp.resolve("a" + i);
+                    new dev.bdserve.lora.SynthAdapter(rank, bdNblocks, dev.bdserve.lora.SynthAdapter.parseTargets(adapterTargets),
+                            dev.bdserve.tensor.DType.parse(adapterDtype), rank, false, 0.3, 1000 + i).write(d, c, "bench");
+                    out[i] = dev.bdserve.lora.PeftAdapterLoader.load("a" + i, d, c, Math.max(rank, 1));
+                }
+            } finally {
+                try (var files = java.nio.file.Files.walk(tmp)) {
+                    files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+                }
+            }
+            return out;
+        }
     }
 }
