@@ -6,6 +6,7 @@ import dev.bdserve.lora.LoraCompute;
 import dev.bdserve.lora.LoraStats;
 import dev.bdserve.lora.PreparedAdapter;
 import dev.bdserve.lora.PreparedAdapter.Group;
+import dev.bdserve.parallel.Collective;
 import dev.bdserve.parallel.Communicator;
 import dev.bdserve.tensor.MatMul;
 import dev.bdserve.tensor.Matrix;
@@ -175,7 +176,7 @@ public final class LlamaModel {
         attention(l, step, ws);                                           // attn [T, qWidth]
         MatMul.matmul(lw.wo(), ws.attn, T, ws.proj, par);                // proj [T, hidden], partial under TP
         LoraCompute.apply(l, Group.O, lora, ws.attn, qWidth, ws.proj, hidden, par, ws.loraStats);
-        comm.allReduceSum(ws.proj, 0, T * hidden);
+        comm.allReduceSum(ws.proj, 0, T * hidden, Collective.ATTN_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
 
@@ -214,7 +215,7 @@ public final class LlamaModel {
             VectorOps.siluMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
         MatMul.matmul(lw.wDown(), ws.act, T, ws.proj, par);              // proj [T, hidden], partial under TP
         LoraCompute.apply(l, Group.DOWN, lora, ws.act, ffn, ws.proj, hidden, par, ws.loraStats);
-        comm.allReduceSum(ws.proj, 0, T * hidden);
+        comm.allReduceSum(ws.proj, 0, T * hidden, Collective.MLP_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
 
@@ -237,7 +238,7 @@ public final class LlamaModel {
             System.arraycopy(ws.localLogits, i * local, send, i * per, local);
             Arrays.fill(send, i * per + local, (i + 1) * per, 0f);
         }
-        comm.allGather(send, 0, L * per, ws.gathered, 0);                // [N, L, per]
+        comm.allGather(send, 0, L * per, ws.gathered, 0, Collective.LOGITS);                // [N, L, per]
         for (int r = 0; r < s.size(); r++) {
             int v0 = r * per, n = Math.min(vocab, v0 + per) - v0;
             if (n <= 0) continue;
