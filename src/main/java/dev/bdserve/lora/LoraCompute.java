@@ -1,5 +1,9 @@
 package dev.bdserve.lora;
 
+import dev.bdserve.lora.PreparedAdapter.Exchange;
+import dev.bdserve.lora.PreparedAdapter.Group;
+import dev.bdserve.parallel.Collective;
+import dev.bdserve.parallel.Communicator;
 import dev.bdserve.tensor.MatMul;
 import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.Parallel;
@@ -9,11 +13,14 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Grouped LoRA compute (SGMV-style, as in Punica / S-LoRA): for one module group of one layer, each
- * adapter's tokens run as one segment: shrink s = x·Aᵀ over all the segment's tokens at once (one pass
- * over A per segment), then expand y += s·(sB)ᵀ per member module (one pass over B), with block-diagonal
- * factors run block by block. With several segments, threads take whole segments; with one, the
- * products themselves are split across threads.
+ * Grouped LoRA compute (SGMV-style, as in Punica / S-LoRA) for one module group of one layer on one rank:
+ * <ol>
+ *   <li>shrink: each adapter's tokens run as one segment, s = x·Aᵀ over all its tokens at once (one pass over A);</li>
+ *   <li>exchange: under S-LoRA, one collective for all segments that need it (all-gather after a column
+ *       shrink, all-reduce after a row shrink), covering only those segments' tokens;</li>
+ *   <li>expand: y += s·(sB)ᵀ per member module, block by block where B is block-diagonal.</li>
+ * </ol>
+ * With several segments, threads take whole segments; with one, the products themselves are split.
  */
 public final class LoraCompute {
     private LoraCompute() {}
@@ -21,62 +28,144 @@ public final class LoraCompute {
     /**
      * y[t, :] += LoRA_group(x[t, :]) for every token t of the batch's segments.
      *
-     * @param x      [T, xWidth] the group's input
-     * @param y      [T, yWidth] the group's output (fused members side by side, as in the base projection)
+     * @param x [T, xWidth] the group's input on this rank
+     * @param y [T, yWidth] the group's output on this rank (fused members side by side, as in the base projection)
      */
-    public static void apply(int layer, PreparedAdapter.Group g, LoraBatch batch, float[] x, int xWidth,
-                             float[] y, int yWidth, Parallel par, LoraStats stats) {
+    public static void apply(int layer, Group g, LoraBatch batch, float[] x, int xWidth, float[] y, int yWidth,
+                             Parallel par, Communicator comm, LoraStats stats) {
         if (batch.isEmpty()) return;
         long t0 = System.nanoTime();
         List<LoraBatch.Segment> segs = new ArrayList<>();
         for (LoraBatch.Segment s : batch.segments()) if (s.adapter().work(layer, g) != null) segs.add(s);
-        if (segs.size() >= 2 && par.parallelism() > 1) {
-            Parallel serial = Parallel.serial();
-            par.forRange(segs.size(), 1, (from, to) -> {
-                for (int i = from; i < to; i++) runSegment(segs.get(i), layer, g, x, xWidth, y, yWidth, serial, stats);
-            });
-        } else {
-            for (LoraBatch.Segment s : segs) runSegment(s, layer, g, x, xWidth, y, yWidth, par, stats);
-        }
+        if (segs.isEmpty()) return;
+        int nseg = segs.size();
+        float[][] s = new float[nseg][];                     // per segment [n, sWidth] (after an exchange: [n, N·sWidth])
+        forSegments(nseg, par, (i, p) -> s[i] = shrink(segs.get(i), layer, g, x, xWidth, p, stats));
+        exchange(segs, layer, g, s, comm);
+        forSegments(nseg, par, (i, p) -> expand(segs.get(i), layer, g, s[i], y, yWidth, comm.size(), p));
         if (stats != null) stats.addNanos(System.nanoTime() - t0);
     }
 
-    private static void runSegment(LoraBatch.Segment seg, int layer, PreparedAdapter.Group g, float[] x, int xWidth,
-                                   float[] y, int yWidth, Parallel par, LoraStats stats) {
+    @FunctionalInterface
+    private interface SegmentBody { void run(int segment, Parallel par); }
+
+    private static void forSegments(int n, Parallel par, SegmentBody body) {
+        if (n >= 2 && par.parallelism() > 1) {
+            Parallel serial = Parallel.serial();
+            par.forRange(n, 1, (from, to) -> { for (int i = from; i < to; i++) body.run(i, serial); });
+        } else for (int i = 0; i < n; i++) body.run(i, par);
+    }
+
+    /** s = x·Aᵀ for the segment's tokens: [n, sWidth]. */
+    private static float[] shrink(LoraBatch.Segment seg, int layer, Group g, float[] x, int xWidth, Parallel par, LoraStats stats) {
         PreparedAdapter.GroupWork w = seg.adapter().work(layer, g);
         int[] tokens = seg.tokens();
         int n = tokens.length;
-        float[] xs = new float[n * xWidth];                       // [n, xWidth] the segment's inputs
+        float[] xs = new float[n * xWidth];                   // [n, xWidth] the segment's inputs, contiguous
         for (int i = 0; i < n; i++) System.arraycopy(x, tokens[i] * xWidth, xs, i * xWidth, xWidth);
-        float[] s = new float[n * w.sWidth()];                    // [n, Σr] shrink output
+        float[] s = new float[n * w.sWidth()];
         if (w.shrink() != null) {
-            MatMul.matmul(w.shrink(), xs, n, s, par);             // stacked A of q/k/v or gate/up: one pass
+            MatMul.matmul(w.shrink(), xs, n, s, par);         // stacked A of q/k/v or gate/up: one pass
         } else {
-            Matrix[] blocks = w.shrinkBlocks();                   // block-diagonal A: block j reads input slice j
+            Matrix[] blocks = w.shrinkBlocks();               // block-diagonal A: block j reads input slice j
             int ib = xWidth / blocks.length, rb = blocks[0].rows();
             float[] xb = new float[n * ib], sb = new float[n * rb];
             for (int j = 0; j < blocks.length; j++) {
-                copyColumns(xs, xWidth, j * ib, ib, xb, n);
+                copyColumns(xs, xWidth, j * ib, ib, xb, 0, ib, n);
                 MatMul.matmul(blocks[j], xb, n, sb, par);
-                for (int i = 0; i < n; i++) System.arraycopy(sb, i * rb, s, i * w.sWidth() + j * rb, rb);
-            }
-        }
-        for (PreparedAdapter.Expand e : w.expands()) {
-            Matrix[] blocks = e.blocks();                          // one [out, r] or n diagonal blocks [out/n, r/n]
-            int rIn = e.rank() / blocks.length, outB = blocks[0].rows();
-            float[] sIn = new float[n * rIn], tmp = new float[n * outB];
-            for (int j = 0; j < blocks.length; j++) {
-                copyColumns(s, w.sWidth(), e.sFrom() + j * rIn, rIn, sIn, n);
-                MatMul.matmul(blocks[j], sIn, n, tmp, par);
-                for (int i = 0; i < n; i++)
-                    VectorOps.add(y, tokens[i] * yWidth + e.outFrom() + j * outB, tmp, i * outB, outB);
+                copyColumns(sb, rb, 0, rb, s, j * rb, w.sWidth(), n);
             }
         }
         if (stats != null) stats.add(w.bytes(), w.flopsPerToken() * n);
+        return s;
     }
 
-    /** dst[i, 0..width) = src[i, from..from+width) for i < n. */
-    private static void copyColumns(float[] src, int srcWidth, int from, int width, float[] dst, int n) {
-        for (int i = 0; i < n; i++) System.arraycopy(src, i * srcWidth + from, dst, i * width, width);
+    /** S-LoRA's one collective per group, over the segments that need it, packed into one buffer. */
+    private static void exchange(List<LoraBatch.Segment> segs, int layer, Group g, float[][] s, Communicator comm) {
+        int len = 0;
+        Exchange kind = Exchange.NONE;
+        for (int i = 0; i < segs.size(); i++) {
+            PreparedAdapter.GroupWork w = segs.get(i).adapter().work(layer, g);
+            if (w.exchange() == Exchange.NONE) continue;
+            kind = w.exchange();
+            len += s[i].length;
+        }
+        if (kind == Exchange.NONE) return;
+        float[] buf = new float[len];
+        int off = 0;
+        for (int i = 0; i < segs.size(); i++) {
+            if (segs.get(i).adapter().work(layer, g).exchange() == Exchange.NONE) continue;
+            System.arraycopy(s[i], 0, buf, off, s[i].length);
+            off += s[i].length;
+        }
+        Collective tag = switch (g) {
+            case QKV -> Collective.LORA_QKV;
+            case O -> Collective.LORA_O;
+            case GATE_UP -> Collective.LORA_GATE_UP;
+            case DOWN -> Collective.LORA_DOWN;
+        };
+        if (kind == Exchange.ALL_REDUCE) {
+            comm.allReduceSum(buf, 0, len, tag);
+            off = 0;
+            for (int i = 0; i < segs.size(); i++) {
+                if (segs.get(i).adapter().work(layer, g).exchange() == Exchange.NONE) continue;
+                System.arraycopy(buf, off, s[i], 0, s[i].length);
+                off += s[i].length;
+            }
+            return;
+        }
+        int N = comm.size();
+        float[] all = new float[N * len];                     // [N][len]
+        comm.allGather(buf, 0, len, all, 0, tag);
+        off = 0;
+        for (int i = 0; i < segs.size(); i++) {
+            PreparedAdapter.GroupWork w = segs.get(i).adapter().work(layer, g);
+            if (w.exchange() == Exchange.NONE) continue;
+            int sw = w.sWidth(), n = s[i].length / sw;
+            float[] full = new float[n * N * sw];             // token row = [rank 0's sWidth | rank 1's | ...]
+            for (int t = 0; t < n; t++)
+                for (int k = 0; k < N; k++) System.arraycopy(all, k * len + off + t * sw, full, (t * N + k) * sw, sw);
+            off += s[i].length;
+            s[i] = full;
+        }
+    }
+
+    /** y[token, outFrom ..] += s·Bᵀ for each member. */
+    private static void expand(LoraBatch.Segment seg, int layer, Group g, float[] s, float[] y, int yWidth, int N, Parallel par) {
+        PreparedAdapter.GroupWork w = seg.adapter().work(layer, g);
+        int[] tokens = seg.tokens();
+        int n = tokens.length;
+        boolean gathered = w.exchange() == Exchange.ALL_GATHER;
+        int rowWidth = gathered ? N * w.sWidth() : w.sWidth();
+        for (PreparedAdapter.Expand e : w.expands()) {
+            Matrix[] blocks = e.blocks();                      // one [out, r] or diagonal blocks [out/M, r/M]
+            int outB = blocks[0].rows();
+            float[] tmp = new float[n * outB];
+            if (gathered) {                                    // the member's N slices side by side: its full (padded) rank
+                int r = N * e.width();
+                float[] sIn = new float[n * r];
+                for (int k = 0; k < N; k++) copyColumns(s, rowWidth, k * w.sWidth() + e.sFrom(), e.width(), sIn, k * e.width(), r, n);
+                MatMul.matmul(blocks[0], sIn, n, tmp, par);
+                addRows(tmp, outB, y, yWidth, e.outFrom(), tokens);
+                continue;
+            }
+            int rIn = e.width() / blocks.length;
+            float[] sIn = new float[n * rIn];
+            for (int j = 0; j < blocks.length; j++) {
+                copyColumns(s, rowWidth, e.sFrom() + j * rIn, rIn, sIn, 0, rIn, n);
+                MatMul.matmul(blocks[j], sIn, n, tmp, par);
+                addRows(tmp, outB, y, yWidth, e.outFrom() + j * outB, tokens);
+            }
+        }
+    }
+
+    /** y[tokens[i], col .. col+width) += tmp[i, :]. */
+    private static void addRows(float[] tmp, int width, float[] y, int yWidth, int col, int[] tokens) {
+        for (int i = 0; i < tokens.length; i++) VectorOps.add(y, tokens[i] * yWidth + col, tmp, i * width, width);
+    }
+
+    /** dst[i, dstFrom .. dstFrom+width) = src[i, from .. from+width) for i < n. */
+    private static void copyColumns(float[] src, int srcWidth, int from, int width, float[] dst, int dstFrom, int dstWidth, int n) {
+        for (int i = 0; i < n; i++) System.arraycopy(src, i * srcWidth + from, dst, i * dstWidth + dstFrom, width);
     }
 }

@@ -46,8 +46,18 @@ public final class LlamaModel {
     private final int firstKvHead;// global index of this rank's first KV head
     private final float attnScale;// 1 / sqrt(headDim)
     private final Map<LoraAdapter, PreparedAdapter> prepared = new ConcurrentHashMap<>(); // adapters laid out for this rank
+    private final dev.bdserve.lora.LoraSharding sharding;  // requested adapter sharding
+    private final dev.bdserve.lora.LoraSharding fallback;  // for adapters AUTO does not run as BD-LoRA
 
     public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par) {
+        this(cfg, weights, comm, par, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.REPLICATED);
+    }
+
+    /** A rank whose adapters are sharded with {@code sharding} (AUTO: BD-LoRA where it fits, else {@code fallback}). */
+    public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par,
+                      dev.bdserve.lora.LoraSharding sharding, dev.bdserve.lora.LoraSharding fallback) {
+        this.sharding = sharding;
+        this.fallback = fallback;
         this.cfg = cfg;
         this.w = weights;
         this.comm = comm;
@@ -81,7 +91,8 @@ public final class LlamaModel {
 
     /** The adapter laid out for this rank's grouped LoRA kernels (prepared once, then cached until released). */
     public PreparedAdapter prepare(LoraAdapter a) {
-        return prepared.computeIfAbsent(a, k -> PreparedAdapter.prepare(k, cfg));
+        return prepared.computeIfAbsent(a, k -> PreparedAdapter.prepare(k, cfg, w.shard(),
+                sharding.resolve(k, cfg, w.shard().size(), fallback)));
     }
 
     /** Drops this rank's layout of an adapter (after it is unloaded). */
@@ -161,7 +172,7 @@ public final class LlamaModel {
         int T = step.size();
         rmsnormRows(ws.x, lw.attnNorm(), ws.xn, T);
         MatMul.matmul(lw.wqkv(), ws.xn, T, ws.qkv, par);                 // qkv [T, qkvWidth]
-        LoraCompute.apply(l, Group.QKV, lora, ws.xn, hidden, ws.qkv, qkvWidth, par, ws.loraStats);
+        LoraCompute.apply(l, Group.QKV, lora, ws.xn, hidden, ws.qkv, qkvWidth, par, comm, ws.loraStats);
         int half = headDim / 2;
         for (int t = 0; t < T; t++) {
             int base = t * qkvWidth;
@@ -175,7 +186,7 @@ public final class LlamaModel {
         for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
         attention(l, step, ws);                                           // attn [T, qWidth]
         MatMul.matmul(lw.wo(), ws.attn, T, ws.proj, par);                // proj [T, hidden], partial under TP
-        LoraCompute.apply(l, Group.O, lora, ws.attn, qWidth, ws.proj, hidden, par, ws.loraStats);
+        LoraCompute.apply(l, Group.O, lora, ws.attn, qWidth, ws.proj, hidden, par, comm, ws.loraStats);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.ATTN_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
@@ -210,11 +221,11 @@ public final class LlamaModel {
         LlamaWeights.Layer lw = w.layers()[l];
         rmsnormRows(ws.x, lw.ffnNorm(), ws.xn, T);
         MatMul.matmul(lw.wGateUp(), ws.xn, T, ws.gateUp, par);           // gateUp [T, 2·ffn]
-        LoraCompute.apply(l, Group.GATE_UP, lora, ws.xn, hidden, ws.gateUp, 2 * ffn, par, ws.loraStats);
+        LoraCompute.apply(l, Group.GATE_UP, lora, ws.xn, hidden, ws.gateUp, 2 * ffn, par, comm, ws.loraStats);
         for (int t = 0; t < T; t++)
             VectorOps.siluMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
         MatMul.matmul(lw.wDown(), ws.act, T, ws.proj, par);              // proj [T, hidden], partial under TP
-        LoraCompute.apply(l, Group.DOWN, lora, ws.act, ffn, ws.proj, hidden, par, ws.loraStats);
+        LoraCompute.apply(l, Group.DOWN, lora, ws.act, ffn, ws.proj, hidden, par, comm, ws.loraStats);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.MLP_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }

@@ -1,0 +1,43 @@
+package dev.bdserve.engine;
+
+import dev.bdserve.lora.LoraAdapter;
+import dev.bdserve.lora.LoraStats;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.parallel.CommStats;
+
+/**
+ * What the engine drives: a model on one rank or a tensor-parallel group, seen from rank 0. Not
+ * thread-safe: one thread (the engine's step loop) calls it.
+ */
+public interface ModelRunner extends AutoCloseable {
+    LlamaConfig config();
+
+    /** Ranks in the group. */
+    int tpSize();
+
+    /** Runs one step on every rank; writes the logits of {@code b.logitRows()} into logits [L, vocab]. */
+    void forward(StepBatch b, float[] logits);
+
+    /** Frees a sequence's KV cache on every rank. */
+    void freeSequence(int seqId);
+
+    /** Forgets positions ≥ length of a sequence on every rank (e.g. to recompute after preemption). */
+    void truncateSequence(int seqId, int length);
+
+    /** Registers an adapter on every rank (each lays out its shard); returns its id. Throws if it cannot be sharded. */
+    int addAdapter(LoraAdapter a);
+
+    /** Removes an adapter from every rank. */
+    void removeAdapter(int id);
+
+    /** Rank 0's collective counters. */
+    CommStats commStats();
+
+    /** Rank 0's LoRA counters. */
+    LoraStats loraStats();
+
+    /** Adapter bytes rank 0 holds for an adapter. */
+    long adapterBytesHeld(int id);
+
+    @Override void close();
+}

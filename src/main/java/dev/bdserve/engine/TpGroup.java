@@ -1,0 +1,343 @@
+package dev.bdserve.engine;
+
+import dev.bdserve.lora.LoraAdapter;
+import dev.bdserve.lora.LoraSharding;
+import dev.bdserve.lora.LoraStats;
+import dev.bdserve.lora.PreparedAdapter;
+import dev.bdserve.model.KvCache;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.LlamaModel;
+import dev.bdserve.model.LlamaWeights;
+import dev.bdserve.model.Shard;
+import dev.bdserve.model.Step;
+import dev.bdserve.model.TensorSource;
+import dev.bdserve.parallel.Collective;
+import dev.bdserve.parallel.CommStats;
+import dev.bdserve.parallel.Communicator;
+import dev.bdserve.parallel.SimulatedLatency;
+import dev.bdserve.parallel.SingleRank;
+import dev.bdserve.parallel.ThreadsTransport;
+import dev.bdserve.parallel.TpGroupException;
+import dev.bdserve.tensor.Parallel;
+import dev.bdserve.tensor.SpinPool;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Function;
+import java.util.function.Supplier;
+
+/**
+ * A tensor-parallel group driven by rank 0 (spec §1; TP 1 is the same code with one rank). Rank 0 is
+ * the caller's thread: for every step it broadcasts the step's description, then runs its own shard;
+ * every other rank loops receiving descriptions and running its shard, so all ranks issue the same
+ * collectives in the same order. Each rank owns its weight slices, KV caches and adapter shards.
+ */
+public final class TpGroup implements ModelRunner {
+    private static final int OP_FORWARD = 1, OP_FREE = 2, OP_TRUNCATE = 3, OP_ADD_ADAPTER = 4, OP_REMOVE_ADAPTER = 5, OP_SHUTDOWN = 6;
+
+    /** How a rank finds the adapter object named by an add-adapter message (id, name, path). */
+    @FunctionalInterface
+    public interface AdapterResolver { LoraAdapter resolve(int id, String name, String path); }
+
+    /** One rank's state: its model shard, scratch, KV caches and adapters. */
+    public static final class Rank {
+        private final LlamaModel model;
+        private final LlamaModel.Workspace ws;
+        private final Communicator comm;
+        private final AdapterResolver resolver;
+        private final Map<Integer, KvCache> caches = new HashMap<>();
+        private final Map<Integer, LoraAdapter> adapters = new HashMap<>();
+        private float[] scratchLogits = new float[0];
+
+        public Rank(LlamaModel model, Communicator comm, AdapterResolver resolver) {
+            this.model = model;
+            this.ws = model.newWorkspace();
+            this.comm = comm;
+            this.resolver = resolver;
+        }
+
+        public LlamaModel model() { return model; }
+        public Communicator comm() { return comm; }
+
+        void execute(int op, int[] m, float[] logits) {
+            switch (op) {
+                case OP_FORWARD -> forward(StepBatch.decode(m, 0), logits);
+                case OP_FREE -> caches.remove(m[0]);
+                case OP_TRUNCATE -> { KvCache c = caches.get(m[0]); if (c != null) c.truncate(Math.min(m[1], c.length())); }
+                case OP_ADD_ADAPTER -> {
+                    int[] pos = {1};
+                    String name = readString(m, pos), path = readString(m, pos);
+                    LoraAdapter a = resolver.resolve(m[0], name, path);
+                    model.prepare(a);
+                    adapters.put(m[0], a);
+                }
+                case OP_REMOVE_ADAPTER -> { LoraAdapter a = adapters.remove(m[0]); if (a != null) model.release(a); }
+                default -> throw new IllegalStateException("unknown control op " + op);
+            }
+        }
+
+        private void forward(StepBatch b, float[] logits) {
+            int T = b.size(), vocab = model.config().vocabSize();
+            KvCache[] cs = new KvCache[T];
+            LoraAdapter[] ad = null;
+            for (int t = 0; t < T; t++) {
+                cs[t] = caches.computeIfAbsent(b.seqIds()[t], id -> model.newCache(64));
+                int aid = b.adapterIds()[t];
+                if (aid >= 0) {
+                    if (ad == null) ad = new LoraAdapter[T];
+                    ad[t] = adapters.get(aid);
+                    if (ad[t] == null) throw new IllegalStateException("adapter id " + aid + " is not registered on rank " + comm.rank());
+                }
+            }
+            float[] out = logits;
+            if (out == null) {
+                int need = b.logitRows().length * vocab;
+                if (scratchLogits.length < need) scratchLogits = new float[need];
+                out = scratchLogits;
+            }
+            model.forward(new Step(b.tokens(), b.positions(), cs, b.logitRows(), ad), ws, out);
+        }
+
+        /** The loop of a rank other than 0: receive a message from rank 0, run it, until shutdown. */
+        public void serve() {
+            int[] header = new int[2];
+            while (true) {
+                comm.broadcast(header, 0, 2, 0, Collective.CONTROL);
+                int op = header[0], len = header[1];
+                if (op == OP_SHUTDOWN) return;
+                int[] payload = new int[len];
+                if (len > 0) comm.broadcast(payload, 0, len, 0, Collective.CONTROL);
+                execute(op, payload, null);
+            }
+        }
+    }
+
+    private final Rank root;
+    private final LlamaConfig config;
+    private final List<Thread> workers;
+    private final ThreadsTransport transport;           // null unless the threads transport
+    private final Map<Integer, LoraAdapter> shared;     // threads transport: adapters handed over in memory
+    private final Map<Integer, LoraAdapter> adapters = new HashMap<>();
+    private final LoraSharding sharding, fallback;
+    private final List<AutoCloseable> resources;
+    private int nextAdapterId;
+    private boolean closed;
+
+    private TpGroup(Rank root, List<Thread> workers, ThreadsTransport transport, Map<Integer, LoraAdapter> shared,
+                    LoraSharding sharding, LoraSharding fallback, List<AutoCloseable> resources) {
+        this.root = root;
+        this.config = root.model.config();
+        this.workers = workers;
+        this.transport = transport;
+        this.shared = shared;
+        this.sharding = sharding;
+        this.fallback = fallback;
+        this.resources = resources;
+    }
+
+    /** Settings of a group. */
+    public record Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros) {
+        public Options {
+            if (tp < 1) throw new IllegalArgumentException("--tp must be ≥ 1");
+            if (threadsPerRank < 1) throw new IllegalArgumentException("threads per rank must be ≥ 1");
+            if (fallback == LoraSharding.AUTO || fallback == LoraSharding.BDLORA)
+                throw new IllegalArgumentException("the LoRA fall-back sharding must be replicated or slora");
+        }
+
+        public static Options single(int threads) { return new Options(1, threads, LoraSharding.AUTO, LoraSharding.REPLICATED, 0); }
+    }
+
+    private static Parallel pool(int threads) { return threads == 1 ? Parallel.serial() : new SpinPool(threads); }
+
+    /**
+     * A group of {@code o.tp()} ranks in this JVM over the threads transport ({@code o.tp() == 1}: one rank,
+     * no transport). {@code sources} opens the checkpoint (once per rank; each rank copies only its slices).
+     */
+    public static TpGroup threads(Supplier<TensorSource> sources, Options o) {
+        int n = o.tp();
+        List<AutoCloseable> resources = new ArrayList<>();
+        Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
+        AdapterResolver fromMemory = (id, name, path) -> {
+            LoraAdapter a = shared.get(id);
+            if (a == null) throw new IllegalStateException("adapter " + id + " was not handed over");
+            return a;
+        };
+        if (n == 1) {
+            Parallel par = pool(o.threadsPerRank());
+            resources.add(par);
+            Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(new SingleRank(), o.simulatedLatencyMicros()) : new SingleRank();
+            Rank r = new Rank(loadRank(sources, c, par, o), c, fromMemory);
+            return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), resources);
+        }
+        ThreadsTransport transport = new ThreadsTransport(n);
+        Rank[] ranks = new Rank[n];
+        Throwable[] loadFailure = new Throwable[n];
+        Thread[] loaders = new Thread[n];
+        for (int i = 0; i < n; i++) {
+            final int ri = i;
+            Parallel par = pool(o.threadsPerRank());
+            resources.add(par);
+            loaders[i] = Thread.ofPlatform().name("bdserve-load-rank-" + i).start(() -> {
+                try {
+                    Communicator c = transport.rank(ri);
+                    if (o.simulatedLatencyMicros() > 0) c = new SimulatedLatency(c, o.simulatedLatencyMicros());
+                    ranks[ri] = new Rank(loadRank(sources, c, par, o), c, fromMemory);
+                } catch (Throwable t) {
+                    loadFailure[ri] = t;
+                }
+            });
+        }
+        for (Thread t : loaders) {
+            try { t.join(); } catch (InterruptedException e) { Thread.currentThread().interrupt(); throw new IllegalStateException(e); }
+        }
+        for (Throwable t : loadFailure) if (t != null) {
+            transport.close();
+            for (AutoCloseable r : resources) closeQuietly(r);
+            if (t instanceof RuntimeException re) throw re;
+            throw new IllegalStateException(t);
+        }
+        List<Thread> workers = new ArrayList<>();
+        for (int i = 1; i < n; i++) {
+            Rank r = ranks[i];
+            Thread t = Thread.ofPlatform().daemon().name("bdserve-rank-" + i).start(() -> {
+                try {
+                    r.serve();
+                } catch (Throwable e) {
+                    transport.fail(new TpGroupException("rank " + r.comm.rank() + " failed: " + e, e));
+                }
+            });
+            workers.add(t);
+        }
+        return new TpGroup(ranks[0], workers, transport, shared, o.sharding(), o.fallback(), resources);
+    }
+
+    private static LlamaModel loadRank(Supplier<TensorSource> sources, Communicator c, Parallel par, Options o) {
+        try (TensorSource src = sources.get()) {
+            LlamaWeights w = LlamaWeights.load(src, new Shard(c.rank(), c.size()));
+            return new LlamaModel(src.config(), w, c, par, o.sharding(), o.fallback());
+        }
+    }
+
+    @Override public LlamaConfig config() { return config; }
+    @Override public int tpSize() { return root.comm.size(); }
+    @Override public CommStats commStats() { return root.comm.stats(); }
+    @Override public LoraStats loraStats() { return root.ws.loraStats(); }
+
+    /** Rank 0's model shard (for inspection). */
+    public LlamaModel rootModel() { return root.model; }
+
+    private void send(int op, int[] payload) {
+        if (closed) throw new IllegalStateException("the model group is closed");
+        if (tpSize() == 1) return;
+        root.comm.broadcast(new int[]{op, payload.length}, 0, 2, 0, Collective.CONTROL);
+        if (payload.length > 0) root.comm.broadcast(payload, 0, payload.length, 0, Collective.CONTROL);
+    }
+
+    /** Runs a message on rank 0 after sending it; a failure after the other ranks started breaks the group. */
+    private void run(int op, int[] payload, float[] logits) {
+        send(op, payload);
+        try {
+            root.execute(op, payload, logits);
+        } catch (RuntimeException e) {
+            if (transport != null) transport.fail(e);
+            throw e;
+        }
+    }
+
+    @Override
+    public void forward(StepBatch b, float[] logits) {
+        validate(b);
+        run(OP_FORWARD, b.encode(), logits);
+    }
+
+    /** Everything a rank could reject is checked on rank 0 first, so no rank fails alone mid-step. */
+    private void validate(StepBatch b) {
+        int vocab = config.vocabSize();
+        for (int t = 0; t < b.size(); t++) {
+            if (b.tokens()[t] < 0 || b.tokens()[t] >= vocab) throw new IllegalArgumentException("token id " + b.tokens()[t] + " outside the vocabulary of " + vocab);
+            if (b.positions()[t] < 0 || b.positions()[t] >= config.maxPositions())
+                throw new IllegalArgumentException("position " + b.positions()[t] + " exceeds the context limit of " + config.maxPositions());
+            int a = b.adapterIds()[t];
+            if (a >= 0 && !adapters.containsKey(a)) throw new IllegalArgumentException("adapter id " + a + " is not registered");
+        }
+        for (int r : b.logitRows()) if (r < 0 || r >= b.size()) throw new IllegalArgumentException("logit row " + r + " outside the step");
+    }
+
+    @Override public void freeSequence(int seqId) { run(OP_FREE, new int[]{seqId}, null); }
+
+    @Override public void truncateSequence(int seqId, int length) { run(OP_TRUNCATE, new int[]{seqId, length}, null); }
+
+    @Override
+    public int addAdapter(LoraAdapter a) {
+        // Resolve (and so refuse) on rank 0 before any rank sees it: every rank would decide the same.
+        LoraSharding resolved = sharding.resolve(a, config, tpSize(), fallback);
+        int id = nextAdapterId++;
+        shared.put(id, a);
+        List<Integer> m = new ArrayList<>();
+        m.add(id);
+        writeString(m, a.name());
+        writeString(m, a.source() == null ? "" : a.source().toString());
+        run(OP_ADD_ADAPTER, m.stream().mapToInt(Integer::intValue).toArray(), null);
+        adapters.put(id, a);
+        assert root.model.prepare(a).sharding() == resolved;
+        return id;
+    }
+
+    @Override
+    public void removeAdapter(int id) {
+        if (adapters.remove(id) == null) throw new IllegalArgumentException("adapter id " + id + " is not registered");
+        run(OP_REMOVE_ADAPTER, new int[]{id}, null);
+        shared.remove(id);
+    }
+
+    @Override
+    public long adapterBytesHeld(int id) {
+        LoraAdapter a = adapters.get(id);
+        if (a == null) throw new IllegalArgumentException("adapter id " + id + " is not registered");
+        PreparedAdapter p = root.model.prepare(a);
+        return p.bytesHeld();
+    }
+
+    /** The sharding an adapter runs under. */
+    public LoraSharding adapterSharding(int id) { return root.model.prepare(adapters.get(id)).sharding(); }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        try {
+            if (tpSize() > 1 && (transport == null || transport.failure() == null)) send(OP_SHUTDOWN, new int[0]);
+        } catch (RuntimeException ignored) {
+            // the group is already broken; fall through to releasing resources
+        }
+        closed = true;
+        for (Thread t : workers) {
+            try { t.join(5_000); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
+        }
+        if (transport != null) transport.close();
+        for (AutoCloseable r : resources) closeQuietly(r);
+    }
+
+    private static void closeQuietly(AutoCloseable c) {
+        try { c.close(); } catch (Exception ignored) { /* closing */ }
+    }
+
+    static void writeString(List<Integer> m, String s) {
+        m.add(s.length());
+        for (int i = 0; i < s.length(); i++) m.add((int) s.charAt(i));
+    }
+
+    static String readString(int[] m, int[] pos) {
+        int n = m[pos[0]++];
+        StringBuilder sb = new StringBuilder(n);
+        for (int i = 0; i < n; i++) sb.append((char) m[pos[0]++]);
+        return sb.toString();
+    }
+
+    /** Resolver for processes that cannot share memory: each rank loads the adapter itself. */
+    public static AdapterResolver loadingResolver(Function<String[], LoraAdapter> load) {
+        return (id, name, path) -> load.apply(new String[]{name, path});
+    }
+}

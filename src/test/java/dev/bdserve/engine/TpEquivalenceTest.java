@@ -1,0 +1,194 @@
+package dev.bdserve.engine;
+
+import dev.bdserve.lora.LoraAdapter;
+import dev.bdserve.lora.LoraSharding;
+import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.lora.SynthAdapter;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.SynthModel;
+import dev.bdserve.parallel.CommStats;
+import dev.bdserve.parallel.Collective;
+import dev.bdserve.tensor.DType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Tensor-parallel groups over the threads transport reproduce TP 1, for every adapter sharding, with the documented collective counts. */
+class TpEquivalenceTest {
+    /** 8 heads, 8 KV heads, FFN 128: splits 1, 2, 4 and 8 ways; vocab 250 does not divide evenly. */
+    static final LlamaConfig TP = new LlamaConfig(250, 64, 128, 3, 8, 8, 8, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
+    /** 8 heads, 2 KV heads: at TP 4 the KV heads are replicated. */
+    static final LlamaConfig GQA = new LlamaConfig(250, 64, 128, 2, 8, 2, 8, 256, 1e-5f, 10000, null, true, 1, List.of(2), "float32");
+
+    @TempDir Path dir;
+
+    static TpGroup group(LlamaConfig c, DType dt, int tp, LoraSharding s, LoraSharding fallback) {
+        return TpGroup.threads(() -> new SynthModel(c, dt, 21), new TpGroup.Options(tp, 1, s, fallback, 0));
+    }
+
+    LoraAdapter adapter(LlamaConfig c, String name, int rank, int nblocks, DType dt, String targets) {
+        Path p = dir.resolve(name);
+        new SynthAdapter(rank, nblocks, SynthAdapter.parseTargets(targets), dt, rank, false, 0.3, name.hashCode()).write(p, c, "test");
+        return PeftAdapterLoader.load(name, p, c, 64);
+    }
+
+    /** A prefill of several sequences (mixed adapters) then 3 decode steps; returns every step's logits. */
+    static List<float[]> script(TpGroup g, int[] adapterOfSeq) {
+        int vocab = g.config().vocabSize(), nseq = adapterOfSeq.length;
+        SplittableRandom r = new SplittableRandom(3);
+        int[] lens = new int[nseq];
+        List<Integer> tok = new ArrayList<>(), pos = new ArrayList<>(), seq = new ArrayList<>(), ad = new ArrayList<>(), rows = new ArrayList<>();
+        for (int s = 0; s < nseq; s++) {
+            lens[s] = 1 + r.nextInt(9);
+            for (int p = 0; p < lens[s]; p++) {
+                tok.add(r.nextInt(vocab)); pos.add(p); seq.add(s); ad.add(adapterOfSeq[s]);
+                if (p == lens[s] - 1) rows.add(tok.size() - 1);
+            }
+        }
+        List<float[]> out = new ArrayList<>();
+        float[] logits = new float[nseq * vocab];
+        g.forward(new StepBatch(ints(tok), ints(pos), ints(seq), ints(ad), ints(rows)), logits);
+        out.add(logits.clone());
+        for (int step = 0; step < 3; step++) {
+            int[] t = new int[nseq], p = new int[nseq], sq = new int[nseq], rw = new int[nseq];
+            for (int s = 0; s < nseq; s++) {
+                t[s] = dev.bdserve.engine.Sampler.argmax(logits, s * vocab, vocab);
+                p[s] = lens[s] + step; sq[s] = s; rw[s] = s;
+            }
+            g.forward(new StepBatch(t, p, sq, adapterOfSeq.clone(), rw), logits);
+            out.add(logits.clone());
+        }
+        return out;
+    }
+
+    static int[] ints(List<Integer> l) { return l.stream().mapToInt(Integer::intValue).toArray(); }
+
+    static void assertClose(List<float[]> ref, List<float[]> got, String label) {
+        for (int s = 0; s < ref.size(); s++) {
+            float max = 0;
+            for (float v : ref.get(s)) max = Math.max(max, Math.abs(v));
+            for (int i = 0; i < ref.get(s).length; i++)
+                assertEquals(ref.get(s)[i], got.get(s)[i], 1e-4 * max, label + ": step " + s + " logit " + i);
+        }
+    }
+
+    /** Runs the script at TP 1 and at TP n with the given adapters (by spec) and compares. */
+    void compare(LlamaConfig c, DType dt, int n, LoraSharding sharding, LoraSharding fallback, String[] specs, int[] adapterOfSeq) {
+        List<float[]> ref, got;
+        try (TpGroup g1 = group(c, dt, 1, LoraSharding.AUTO, LoraSharding.REPLICATED)) {
+            for (String sp : specs) g1.addAdapter(fromSpec(c, sp));
+            ref = script(g1, adapterOfSeq);
+        }
+        try (TpGroup gn = group(c, dt, n, sharding, fallback)) {
+            for (String sp : specs) gn.addAdapter(fromSpec(c, sp));
+            got = script(gn, adapterOfSeq);
+        }
+        assertClose(ref, got, "TP " + n + " " + sharding);
+    }
+
+    /** "name:rank:nblocks:dtype:targets". */
+    LoraAdapter fromSpec(LlamaConfig c, String spec) {
+        String[] f = spec.split(":");
+        return adapter(c, f[0], Integer.parseInt(f[1]), Integer.parseInt(f[2]), DType.valueOf(f[3]), f[4]);
+    }
+
+    @ParameterizedTest(name = "TP {0} base model {1}")
+    @CsvSource({"2, F32", "4, BF16", "8, F32"})
+    void baseModelMatchesTp1(int n, DType dt) {
+        compare(TP, dt, n, LoraSharding.AUTO, LoraSharding.REPLICATED, new String[0], new int[]{-1, -1, -1});
+        compare(GQA, dt, n == 8 ? 4 : n, LoraSharding.AUTO, LoraSharding.REPLICATED, new String[0], new int[]{-1, -1});
+    }
+
+    @ParameterizedTest(name = "TP {0} {1}")
+    @CsvSource({
+            "2, REPLICATED", "2, SLORA", "4, REPLICATED", "4, SLORA",
+    })
+    void denseAdaptersMatchTp1(int n, LoraSharding s) {
+        // ranks 6 and 5 are not divisible by 4 (zero-padded under S-LoRA); one adapter touches only q,v,down
+        String[] specs = {"d6:6:0:F32:all", "d5:5:0:BF16:'q,v,down'".replace("'", ""), "d16:16:0:BF16:all"};
+        compare(TP, DType.F32, n, s, LoraSharding.REPLICATED, specs, new int[]{0, 1, -1, 2, 0});
+    }
+
+    @ParameterizedTest(name = "TP {0} BD nblocks {1} under {2}")
+    @CsvSource({
+            "2, 4, BDLORA", "2, 8, BDLORA", "4, 4, BDLORA", "4, 8, BDLORA",
+            "2, 4, REPLICATED", "4, 8, SLORA",
+    })
+    void bdAdaptersMatchTp1(int n, int nblocks, LoraSharding s) {
+        String[] specs = {"b1:16:" + nblocks + ":BF16:all", "b2:8:" + nblocks + ":F32:all"};
+        compare(TP, DType.BF16, n, s, LoraSharding.REPLICATED, specs, new int[]{0, 1, 0, -1});
+    }
+
+    @Test
+    void mixedBatchUnderAutoMatchesTp1() {
+        String[] specs = {"bd:16:4:BF16:all", "dense:6:0:F32:all", "bd2:8:2:F32:all"};
+        compare(TP, DType.F32, 4, LoraSharding.AUTO, LoraSharding.SLORA, specs, new int[]{0, 1, -1, 2, 1, 0});
+        compare(TP, DType.F32, 2, LoraSharding.AUTO, LoraSharding.SLORA, specs, new int[]{0, 1, -1, 2, 1, 0});
+    }
+
+    /** Collectives of one decode step of a batch using {@code adapter} (−1: base only). */
+    CommStats decodeStepCounts(TpGroup g, int adapter) {
+        int vocab = g.config().vocabSize();
+        float[] logits = new float[2 * vocab];
+        g.forward(new StepBatch(new int[]{5, 6, 7}, new int[]{0, 1, 0}, new int[]{0, 0, 1}, new int[]{adapter, adapter, adapter}, new int[]{1, 2}), logits);
+        CommStats before = g.commStats().snapshot();
+        g.forward(new StepBatch(new int[]{8, 9}, new int[]{2, 1}, new int[]{0, 1}, new int[]{adapter, adapter}, new int[]{0, 1}), logits);
+        return g.commStats().minus(before);
+    }
+
+    @Test
+    void collectiveCountsPerDecodeStep() {
+        int L = TP.numLayers();
+        try (TpGroup g = group(TP, DType.F32, 2, LoraSharding.SLORA, LoraSharding.REPLICATED)) {
+            int dense = g.addAdapter(fromSpec(TP, "cd:8:0:F32:all"));
+            int qv = g.addAdapter(fromSpec(TP, "cq:8:0:F32:q,v"));
+            CommStats base = decodeStepCounts(g, -1);
+            assertEquals(L, base.calls(Collective.ATTN_OUT));
+            assertEquals(L, base.calls(Collective.MLP_OUT));
+            assertEquals(1, base.calls(Collective.LOGITS));
+            assertEquals(2 * L + 1, base.modelCalls());
+            CommStats sl = decodeStepCounts(g, dense);
+            assertEquals(2 * L + 1 + 4 * L, sl.modelCalls(), "S-LoRA adds one collective per module group per layer");
+            for (Collective c : new Collective[]{Collective.LORA_QKV, Collective.LORA_O, Collective.LORA_GATE_UP, Collective.LORA_DOWN})
+                assertEquals(L, sl.calls(c), c.name());
+            CommStats qvOnly = decodeStepCounts(g, qv);
+            assertEquals(2 * L + 1 + L, qvOnly.modelCalls(), "only the qkv group is touched");
+        }
+        try (TpGroup g = group(TP, DType.F32, 4, LoraSharding.BDLORA, LoraSharding.REPLICATED)) {
+            int bd = g.addAdapter(fromSpec(TP, "cb:16:4:F32:all"));
+            assertEquals(2 * L + 1, decodeStepCounts(g, bd).modelCalls(), "BD-LoRA adds no collective");
+            LoraAdapter a = fromSpec(TP, "cb2:16:4:F32:all");
+            int id = g.addAdapter(a);
+            assertEquals(a.bytes() / 4, g.adapterBytesHeld(id), "each rank holds 1/N of the packed adapter");
+        }
+        try (TpGroup g = group(TP, DType.F32, 2, LoraSharding.REPLICATED, LoraSharding.REPLICATED)) {
+            int d = g.addAdapter(fromSpec(TP, "cr:8:0:F32:all"));
+            assertEquals(2 * L + 1, decodeStepCounts(g, d).modelCalls(), "replicated adds no collective");
+        }
+    }
+
+    @Test
+    void bdloraIsRefusedWhereItCannotBeCommunicationFree() {
+        try (TpGroup g = group(TP, DType.F32, 4, LoraSharding.BDLORA, LoraSharding.REPLICATED)) {
+            var e = assertThrows(IllegalArgumentException.class, () -> g.addAdapter(fromSpec(TP, "n2:8:2:F32:all")));
+            assertTrue(e.getMessage().contains("nblocks 2 is not a multiple of TP 4"), e.getMessage());
+            var e2 = assertThrows(IllegalArgumentException.class, () -> g.addAdapter(fromSpec(TP, "dn:8:0:F32:all")));
+            assertTrue(e2.getMessage().contains("not a BD-LoRA adapter"), e2.getMessage());
+        }
+        try (TpGroup g = group(GQA, DType.F32, 4, LoraSharding.BDLORA, LoraSharding.REPLICATED)) {
+            var e = assertThrows(IllegalArgumentException.class, () -> g.addAdapter(fromSpec(GQA, "kv:8:4:F32:all")));
+            assertTrue(e.getMessage().contains("2 KV heads, fewer than TP 4"), e.getMessage());
+            // AUTO falls back instead, and the group keeps serving
+            float[] logits = new float[GQA.vocabSize()];
+            g.forward(new StepBatch(new int[]{3}, new int[]{0}, new int[]{0}, new int[]{-1}, new int[]{0}), logits);
+        }
+    }
+}
