@@ -1,12 +1,12 @@
 package dev.bdserve.bench;
 
+import dev.bdserve.engine.ModelRunner;
 import dev.bdserve.engine.Sampler;
-import dev.bdserve.lora.LoraAdapter;
+import dev.bdserve.engine.StepBatch;
 import dev.bdserve.lora.LoraStats;
-import dev.bdserve.model.KvCache;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaModel;
-import dev.bdserve.model.Step;
+import dev.bdserve.parallel.CommStats;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -14,13 +14,15 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Static-batch prefill and decode throughput of one model rank, set against this machine's read
- * bandwidth and fp32 FMA peak measured in the same run.
+ * Static-batch prefill and decode throughput of a model runner (one rank or a TP group), with the
+ * collectives and LoRA work of the decode steps, to be set against this machine's read bandwidth and
+ * fp32 FMA peak measured in the same run.
  */
 public final class DecodeBench {
-    private final LlamaModel model;
+    private final ModelRunner model;
+    private int nextSeq = 1_000_000;
 
-    public DecodeBench(LlamaModel model) { this.model = model; }
+    public DecodeBench(ModelRunner model) { this.model = model; }
 
     /** Settings of one run. */
     public record Settings(int batch, int promptTokens, int genTokens, int warmupSteps, int prefillChunk, long seed) {
@@ -33,105 +35,101 @@ public final class DecodeBench {
     /**
      * Timings of one run.
      *
-     * @param loraDecodeSeconds time inside the LoRA path during decode (0 without adapters)
-     * @param loraBytesPerStep  adapter bytes read per decode step
-     * @param loraFlopsPerStep  LoRA FLOPs per decode step
+     * @param loraDecodeSeconds time inside the LoRA path during decode on rank 0
+     * @param loraBytesPerStep  adapter bytes rank 0 read per decode step
+     * @param loraFlopsPerStep  LoRA FLOPs rank 0 ran per decode step
+     * @param prefillComm       rank 0's collectives during prefill
+     * @param decodeComm        rank 0's collectives during decode
      */
     public record Timing(double prefillSeconds, long prefillTokens, double decodeSeconds, int decodeSteps, int batch,
-                         double loraDecodeSeconds, double loraBytesPerStep, double loraFlopsPerStep) {
+                         double loraDecodeSeconds, double loraBytesPerStep, double loraFlopsPerStep,
+                         CommStats prefillComm, CommStats decodeComm) {
         public double prefillTokensPerSecond() { return prefillTokens / prefillSeconds; }
         public double decodeTokensPerSecond() { return (double) decodeSteps * batch / decodeSeconds; }
         public double decodeStepsPerSecond() { return decodeSteps / decodeSeconds; }
     }
 
-    /** Runs prefill of {@code batch} random prompts, then greedy decode steps of the whole batch. */
-    public Timing run(Settings s) { return run(s, null); }
-
     /**
-     * As {@link #run(Settings)}, sequence b using {@code adapters[b % adapters.length]} (null or empty: base only).
+     * Prefill of {@code batch} random prompts, then greedy decode steps of the whole batch; sequence b uses
+     * adapter {@code adapterIds[b % adapterIds.length]} (an empty array: base only).
      */
-    public Timing run(Settings s, LoraAdapter[] adapters) {
+    public Timing run(Settings s, int[] adapterIds) {
         LlamaConfig c = model.config();
         int vocab = c.vocabSize();
-        if (s.promptTokens() + s.genTokens() > c.maxPositions())
+        if (s.promptTokens() + s.genTokens() + s.warmupSteps() > c.maxPositions())
             throw new IllegalArgumentException("prompt + generated tokens exceed the context limit " + c.maxPositions());
-        LoraAdapter[] perSeq = new LoraAdapter[s.batch()];
-        boolean lora = adapters != null && adapters.length > 0;
-        if (lora) for (int b = 0; b < s.batch(); b++) perSeq[b] = adapters[b % adapters.length];
-        warmUp(s, lora ? perSeq : null);
+        int B = s.batch();
+        int[] ad = new int[B];
+        for (int b = 0; b < B; b++) ad[b] = adapterIds.length == 0 ? -1 : adapterIds[b % adapterIds.length];
+        warmUp(s, ad);
         SplittableRandom rnd = new SplittableRandom(s.seed());
-        KvCache[] caches = new KvCache[s.batch()];
-        for (int b = 0; b < s.batch(); b++) caches[b] = model.newCache(s.promptTokens() + s.genTokens());
-        LlamaModel.Workspace ws = model.newWorkspace();
-        // Prefill: all prompts' tokens, in steps of at most prefillChunk tokens.
-        int total = s.batch() * s.promptTokens();
-        int[] next = new int[s.batch()];
+        int[] seq = new int[B];
+        for (int b = 0; b < B; b++) seq[b] = nextSeq++;
+        int total = B * s.promptTokens();
+        int[] next = new int[B];
+        CommStats c0 = model.commStats().snapshot();
         long t0 = System.nanoTime();
         for (int start = 0; start < total; start += s.prefillChunk()) {
             int n = Math.min(s.prefillChunk(), total - start);
-            int[] toks = new int[n], pos = new int[n];
-            KvCache[] cs = new KvCache[n];
-            int[] rows = new int[n];
-            LoraAdapter[] ad = lora ? new LoraAdapter[n] : null;
+            int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n], rows = new int[n];
             int nr = 0;
             for (int i = 0; i < n; i++) {
                 int g = start + i, b = g / s.promptTokens(), p = g % s.promptTokens();
                 toks[i] = 3 + rnd.nextInt(vocab - 3);
                 pos[i] = p;
-                cs[i] = caches[b];
-                if (lora) ad[i] = perSeq[b];
+                ids[i] = seq[b];
+                ads[i] = ad[b];
                 if (p == s.promptTokens() - 1) rows[nr++] = i;
             }
             int[] lr = Arrays.copyOf(rows, nr);
             float[] logits = new float[nr * vocab];
-            model.forward(new Step(toks, pos, cs, lr, ad), ws, logits);
+            model.forward(new StepBatch(toks, pos, ids, ads, lr), logits);
             for (int r = 0; r < nr; r++) next[(start + lr[r]) / s.promptTokens()] = Sampler.argmax(logits, r * vocab, vocab);
         }
         double prefill = (System.nanoTime() - t0) / 1e9;
-        // Decode: one token per sequence per step.
-        int B = s.batch();
+        CommStats c1 = model.commStats().snapshot();
         int[] rows = new int[B];
         for (int b = 0; b < B; b++) rows[b] = b;
         float[] logits = new float[B * vocab];
-        LoraStats stats = ws.loraStats();
+        LoraStats stats = model.loraStats();
         stats.reset();
         long t1 = System.nanoTime();
         for (int k = 0; k < s.genTokens(); k++) {
             int[] pos = new int[B];
             Arrays.fill(pos, s.promptTokens() + k);
-            model.forward(new Step(next.clone(), pos, caches, rows, lora ? perSeq : null), ws, logits);
+            model.forward(new StepBatch(next.clone(), pos, seq, ad, rows), logits);
             for (int b = 0; b < B; b++) next[b] = Sampler.argmax(logits, b * vocab, vocab);
         }
         double decode = (System.nanoTime() - t1) / 1e9;
+        CommStats c2 = model.commStats().snapshot();
+        for (int id : seq) model.freeSequence(id);
         int steps = s.genTokens();
         return new Timing(prefill, total, decode, steps, B, stats.nanos() / 1e9,
-                stats.bytes() / (double) steps, stats.flops() / (double) steps);
+                stats.bytes() / (double) steps, stats.flops() / (double) steps, c1.minus(c0), c2.minus(c1));
     }
 
     /** A few steps at the run's shapes so the JIT has compiled the hot kernels before timing. */
-    private void warmUp(Settings s, LoraAdapter[] perSeq) {
+    private void warmUp(Settings s, int[] ad) {
         if (s.warmupSteps() == 0) return;
-        LlamaModel.Workspace ws = model.newWorkspace();
-        int vocab = model.config().vocabSize();
-        KvCache[] caches = new KvCache[s.batch()];
-        for (int b = 0; b < s.batch(); b++) caches[b] = model.newCache(s.warmupSteps() + 1);
-        int[] rows = new int[s.batch()];
-        for (int b = 0; b < s.batch(); b++) rows[b] = b;
-        float[] logits = new float[s.batch() * vocab];
+        int vocab = model.config().vocabSize(), B = s.batch();
+        int[] seq = new int[B], rows = new int[B];
+        for (int b = 0; b < B; b++) { seq[b] = nextSeq++; rows[b] = b; }
+        float[] logits = new float[B * vocab];
         for (int k = 0; k < s.warmupSteps(); k++) {
-            int[] toks = new int[s.batch()], pos = new int[s.batch()];
+            int[] toks = new int[B], pos = new int[B];
             Arrays.fill(toks, 1 + k % (vocab - 1));
             Arrays.fill(pos, k);
-            model.forward(new Step(toks, pos, caches, rows, perSeq), ws, logits);
+            model.forward(new StepBatch(toks, pos, seq, ad, rows), logits);
         }
         int n = Math.min(s.prefillChunk(), Math.min(64, model.config().maxPositions()));
-        KvCache c = model.newCache(n);
-        int[] toks = new int[n];
-        Arrays.fill(toks, 1);
-        model.forward(Step.ofSequence(c, toks, 0, false, perSeq == null ? null : perSeq[0]), ws, new float[vocab]);
+        int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n];
+        for (int i = 0; i < n; i++) { toks[i] = 1; pos[i] = i; ids[i] = nextSeq; ads[i] = ad[0]; }
+        model.forward(new StepBatch(toks, pos, ids, ads, new int[]{n - 1}), new float[vocab]);
+        model.freeSequence(nextSeq++);
+        for (int id : seq) model.freeSequence(id);
     }
 
-    /** FLOPs of one decoded token: 2 per weight element of the matrix products, plus attention at context {@code ctx}. */
+    /** FLOPs of one decoded token on one rank: 2 per weight element of its matrix products, plus attention at context {@code ctx}. */
     public static double flopsPerToken(LlamaModel m, int ctx) {
         LlamaConfig c = m.config();
         double matmul = 2.0 * m.weights().streamedBytes() / m.weights().lmHead().dtype().bytes();

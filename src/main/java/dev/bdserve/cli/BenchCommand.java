@@ -4,10 +4,25 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.bdserve.bench.DecodeBench;
 import dev.bdserve.bench.MemoryProbes;
+import dev.bdserve.engine.TpGroup;
+import dev.bdserve.lora.AdapterTools;
+import dev.bdserve.lora.LoraAdapter;
+import dev.bdserve.lora.LoraSharding;
+import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.lora.SynthAdapter;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.parallel.Collective;
+import dev.bdserve.parallel.CommStats;
+import dev.bdserve.tensor.DType;
+import dev.bdserve.tensor.SpinPool;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -19,7 +34,7 @@ final class BenchCommand implements Runnable {
     @Override public void run() { picocli.CommandLine.usage(this, System.out); }
 
     @Command(name = "decode", mixinStandardHelpOptions = true,
-            description = "Static-batch prefill and decode speed, against the read bandwidth and FMA peak measured in the same run.")
+            description = "Static-batch prefill and decode speed (optionally with adapters, under TP), against the read bandwidth and FMA peak measured in the same run.")
     static final class Decode implements Callable<Integer> {
         @Mixin ModelOptions modelOptions;
         @Option(names = "--batch", defaultValue = "1", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).") int batch;
@@ -30,92 +45,158 @@ final class BenchCommand implements Runnable {
         @Option(names = "--seed", defaultValue = "1") long seed;
         @Option(names = "--json", description = "Print one JSON object (the default output; kept for vLLM-style scripts).") boolean json;
         @Option(names = "--no-probes", description = "Skip the bandwidth and FMA peak probes.") boolean noProbes;
-        @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin) and compare with base-only in the same run.") int adapters;
+        @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
         @Option(names = "--bd-nblocks", defaultValue = "0", description = "Make them BD-LoRA adapters with this many blocks.") int bdNblocks;
         @Option(names = "--adapter-dtype", defaultValue = "bf16", description = "f32, bf16 or f16 (default: ${DEFAULT-VALUE}).") String adapterDtype;
         @Option(names = "--adapter-targets", defaultValue = "all", description = "Modules the adapters touch (default: all seven).") String adapterTargets;
+        @Option(names = "--compare-sharding", description = "Run base-only, replicated, slora (dense rank --rank) and bdlora (parameter-matched BD rank, --bd-nblocks blocks, default the TP degree) in one run.") boolean compare;
 
         @Override
         public Integer call() throws Exception {
+            if (compare && adapters < 1) adapters = 1;
             try (ModelOptions.Loaded m = modelOptions.load()) {
-                var w = m.model().weights();
-                DecodeBench bench = new DecodeBench(m.model());
+                TpGroup g = m.runner();
+                LlamaConfig c = g.config();
+                var w = g.rootModel().weights();
+                DecodeBench bench = new DecodeBench(g);
                 DecodeBench.Settings settings = new DecodeBench.Settings(batch, promptTokens, genTokens, warmup, prefillChunk, seed);
-                DecodeBench.Timing t = bench.run(settings);
-                dev.bdserve.lora.LoraAdapter[] loras = adapters > 0 ? synthAdapters(m) : null;
-                DecodeBench.Timing tl = loras != null ? bench.run(settings, loras) : null;
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("model", m.path().toString());
                 out.put("dtype", w.layers()[0].wqkv().dtype().name().toLowerCase());
-                out.put("params", m.model().config().parameterCount());
+                out.put("params", c.parameterCount());
+                out.put("tp", g.tpSize());
+                out.put("tp_transport", modelOptions.transport);
+                out.put("threads_per_rank", modelOptions.groupOptions().threadsPerRank());
+                if (modelOptions.simLatencyUs > 0) {
+                    out.put("simulated", true);
+                    out.put("simulated_latency_us_per_collective", modelOptions.simLatencyUs);
+                }
                 out.put("batch", batch);
                 out.put("prompt_tokens", promptTokens);
                 out.put("gen_tokens", genTokens);
-                out.put("prefill_tokens_per_s", round(t.prefillTokensPerSecond()));
-                out.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
-                out.put("decode_ms_per_step", round(1000 / t.decodeStepsPerSecond()));
-                long bytes = w.streamedBytes();
-                out.put("weight_bytes_per_step", bytes);
-                int ctx = promptTokens + genTokens / 2;
-                double flops = DecodeBench.flopsPerToken(m.model(), ctx) * t.decodeTokensPerSecond();
-                out.put("decode_gflops", round(flops / 1e9));
+                out.put("weight_bytes_per_step_rank0", w.streamedBytes());
+
+                Map<String, DecodeBench.Timing> runs = new LinkedHashMap<>();
+                Map<String, Object> runInfo = new LinkedHashMap<>();
+                runs.put("base", bench.run(settings, new int[0]));
+                Path tmp = Files.createTempDirectory("bdserve-bench-adapters");
+                try {
+                    DType adt = DType.parse(adapterDtype);
+                    if (compare) {
+                        int nb = bdNblocks > 0 ? bdNblocks : Math.max(2, g.tpSize());
+                        LoraAdapter[] dense = synth(tmp, "dense", c, rank, 0, adt);
+                        int bdRank = AdapterTools.parameterMatchedBdRank(dense[0], c, nb);
+                        runs.put("replicated", bench.run(settings, register(g, dense, LoraSharding.REPLICATED)));
+                        runs.put("slora", bench.run(settings, register(g, synth(tmp, "dense2", c, rank, 0, adt), LoraSharding.SLORA)));
+                        LoraAdapter[] bd = synth(tmp, "bd", c, bdRank, nb, adt);
+                        runs.put("bdlora", bench.run(settings, register(g, bd, LoraSharding.BDLORA)));
+                        runInfo.put("dense_rank", rank);
+                        runInfo.put("dense_params_each", dense[0].parameters());
+                        runInfo.put("bd_nblocks", nb);
+                        runInfo.put("bd_rank_parameter_matched", bdRank);
+                        runInfo.put("bd_params_each", bd[0].parameters());
+                    } else if (adapters > 0) {
+                        LoraAdapter[] as = synth(tmp, "a", c, rank, bdNblocks, adt);
+                        int[] ids = register(g, as, LoraSharding.parse(modelOptions.loraSharding));
+                        runs.put("lora", bench.run(settings, ids));
+                        runInfo.put("rank", rank);
+                        runInfo.put("bd_nblocks", bdNblocks);
+                        runInfo.put("params_each", as[0].parameters());
+                        runInfo.put("sharding", g.adapterSharding(ids[0]).name().toLowerCase());
+                        runInfo.put("adapter_bytes_held_rank0", g.adapterBytesHeld(ids[0]));
+                    }
+                } finally {
+                    deleteTree(tmp);
+                }
+                if (adapters > 0) {
+                    runInfo.put("adapters", adapters);
+                    runInfo.put("adapter_dtype", adapterDtype);
+                    out.put("adapters", runInfo);
+                }
+                double bw = Double.NaN, peak = Double.NaN;
                 if (!noProbes) {
-                    double bw = MemoryProbes.streamReadBandwidthGBs(m.pool());
-                    double peak = MemoryProbes.fmaPeakGflops(m.pool());
+                    try (SpinPool pool = new SpinPool(m.threads())) {
+                        bw = MemoryProbes.streamReadBandwidthGBs(pool);
+                        peak = MemoryProbes.fmaPeakGflops(pool);
+                    }
                     out.put("read_bandwidth_gbs", round(bw));
                     out.put("fma_peak_gflops", round(peak));
-                    out.put("bandwidth_roofline_fraction", round(bytes * t.decodeStepsPerSecond() / (bw * 1e9)));
-                    out.put("compute_peak_fraction", round(flops / (peak * 1e9)));
                 }
-                if (tl != null) {
-                    Map<String, Object> l = new LinkedHashMap<>();
-                    l.put("adapters", adapters);
-                    l.put("rank", rank);
-                    l.put("bd_nblocks", bdNblocks);
-                    l.put("adapter_dtype", adapterDtype);
-                    l.put("adapter_params_each", loras[0].parameters());
-                    l.put("prefill_tokens_per_s", round(tl.prefillTokensPerSecond()));
-                    l.put("decode_tokens_per_s", round(tl.decodeTokensPerSecond()));
-                    l.put("decode_vs_base", round(tl.decodeTokensPerSecond() / t.decodeTokensPerSecond()));
-                    double loraMs = 1000 * tl.loraDecodeSeconds() / tl.decodeSteps();
-                    l.put("lora_ms_per_step", round(loraMs));
-                    l.put("lora_bytes_per_step", (long) tl.loraBytesPerStep());
-                    l.put("lora_flops_per_step", (long) tl.loraFlopsPerStep());
-                    if (out.containsKey("read_bandwidth_gbs")) {
-                        double bw = (double) out.get("read_bandwidth_gbs"), peak = (double) out.get("fma_peak_gflops");
-                        double boundMs = 1000 * Math.max(tl.loraBytesPerStep() / (bw * 1e9), tl.loraFlopsPerStep() / (peak * 1e9));
-                        l.put("lora_bound_ms_per_step", round(boundMs));
-                        l.put("lora_time_vs_bound", round(loraMs / boundMs));
+                DecodeBench.Timing base = runs.get("base");
+                Map<String, Object> results = new LinkedHashMap<>();
+                for (var e : runs.entrySet()) {
+                    DecodeBench.Timing t = e.getValue();
+                    Map<String, Object> r = new LinkedHashMap<>();
+                    r.put("prefill_tokens_per_s", round(t.prefillTokensPerSecond()));
+                    r.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
+                    r.put("decode_ms_per_step", round(1000 / t.decodeStepsPerSecond()));
+                    if (t != base) r.put("decode_vs_base", round(t.decodeTokensPerSecond() / base.decodeTokensPerSecond()));
+                    r.put("collectives_per_decode_step", perStep(t.decodeComm(), t.decodeSteps()));
+                    r.put("collective_ms_per_decode_step", round(1000 * t.decodeComm().totalSeconds() / t.decodeSteps()));
+                    r.put("collectives_prefill", t.prefillComm().toMap());
+                    double flops = DecodeBench.flopsPerToken(g.rootModel(), promptTokens + genTokens / 2) * t.decodeTokensPerSecond();
+                    r.put("decode_gflops_rank0", round(flops / 1e9));
+                    if (!noProbes) {
+                        // Each rank streams its own slice; the roofline here is rank 0's bytes against the whole machine's bandwidth.
+                        r.put("bandwidth_roofline_fraction", round(w.streamedBytes() * g.tpSize() * t.decodeStepsPerSecond() / (bw * 1e9)));
+                        r.put("compute_peak_fraction", round(flops * g.tpSize() / (peak * 1e9)));
                     }
-                    out.put("lora", l);
+                    if (t.loraBytesPerStep() > 0) {
+                        double loraMs = 1000 * t.loraDecodeSeconds() / t.decodeSteps();
+                        r.put("lora_ms_per_step", round(loraMs));
+                        r.put("lora_bytes_per_step_rank0", (long) t.loraBytesPerStep());
+                        r.put("lora_flops_per_step_rank0", (long) t.loraFlopsPerStep());
+                        if (!noProbes) {
+                            double share = g.tpSize() == 1 ? 1 : 1.0 / g.tpSize(); // rank 0's share of the machine
+                            double boundMs = 1000 * Math.max(t.loraBytesPerStep() / (bw * 1e9 * share), t.loraFlopsPerStep() / (peak * 1e9 * share));
+                            r.put("lora_bound_ms_per_step", round(boundMs));
+                            r.put("lora_time_vs_bound", round(loraMs / boundMs));
+                        }
+                    }
+                    results.put(e.getKey(), r);
                 }
-                out.putAll(DecodeBench.environment(m.pool().parallelism()));
+                if (runs.size() == 1 || !compare && adapters == 0) out.putAll((Map<String, Object>) results.get("base"));
+                else out.put("runs", results);
+                if (compare) {
+                    double sl = runs.get("slora").decodeSeconds() / runs.get("slora").decodeSteps();
+                    double bd = runs.get("bdlora").decodeSeconds() / runs.get("bdlora").decodeSteps();
+                    out.put("slora_over_bdlora_step_time", round(sl / bd));
+                }
+                out.putAll(DecodeBench.environment(m.threads()));
                 System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
             }
             return 0;
         }
 
+        static Map<String, Double> perStep(CommStats s, int steps) {
+            Map<String, Double> m = new LinkedHashMap<>();
+            s.callCounts().forEach((k, v) -> { if (k != Collective.CONTROL) m.put(k.name().toLowerCase(), v / (double) steps); });
+            return m;
+        }
+
         private static double round(double v) { return Math.round(v * 1000) / 1000.0; }
 
-        /** N synthetic adapters written to a temporary folder and loaded through the PEFT loader. */
-        private dev.bdserve.lora.LoraAdapter[] synthAdapters(ModelOptions.Loaded m) throws java.io.IOException {
-            java.nio.file.Path tmp = java.nio.file.Files.createTempDirectory("bdserve-bench-adapters");
-            var c = m.model().config();
-            var out = new dev.bdserve.lora.LoraAdapter[adapters];
-            try {
-                for (int i = 0; i < adapters; i++) {
-                    java.nio.file.Path d = tmp.resolve("a" + i);
-                    new dev.bdserve.lora.SynthAdapter(rank, bdNblocks, dev.bdserve.lora.SynthAdapter.parseTargets(adapterTargets),
-                            dev.bdserve.tensor.DType.parse(adapterDtype), rank, false, 0.3, 1000 + i).write(d, c, "bench");
-                    out[i] = dev.bdserve.lora.PeftAdapterLoader.load("a" + i, d, c, Math.max(rank, 1));
-                }
-            } finally {
-                try (var files = java.nio.file.Files.walk(tmp)) {
-                    files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-                }
+        private LoraAdapter[] synth(Path tmp, String prefix, LlamaConfig c, int r, int nb, DType dt) {
+            LoraAdapter[] out = new LoraAdapter[adapters];
+            for (int i = 0; i < adapters; i++) {
+                Path d = tmp.resolve(prefix + i);
+                new SynthAdapter(r, nb, SynthAdapter.parseTargets(adapterTargets), dt, r, false, 0.3, 1000 + i).write(d, c, "bench");
+                out[i] = PeftAdapterLoader.load(prefix + i, d, c, Math.max(r, 1));
             }
             return out;
+        }
+
+        private static int[] register(TpGroup g, LoraAdapter[] as, LoraSharding s) {
+            int[] ids = new int[as.length];
+            for (int i = 0; i < as.length; i++) ids[i] = g.addAdapter(as[i], s);
+            return ids;
+        }
+
+        private static void deleteTree(Path p) throws IOException {
+            try (var files = Files.walk(p)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
         }
     }
 }

@@ -55,21 +55,42 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--max-lora-rank", defaultValue = "256", description = "Largest adapter rank accepted (default: ${DEFAULT-VALUE}).")
     int maxLoraRank;
 
+    @Option(names = "--stats", description = "Print collective counts and LoRA work per step on stderr.")
+    boolean stats;
+
+    static String perStep(dev.bdserve.parallel.CommStats c, long steps) {
+        StringBuilder sb = new StringBuilder();
+        c.callCounts().forEach((k, v) -> {
+            if (k == dev.bdserve.parallel.Collective.CONTROL) return;
+            sb.append(sb.isEmpty() ? "" : ", ").append(k.name().toLowerCase()).append('=').append(String.format("%.1f", v / (double) steps));
+        });
+        return sb.isEmpty() ? "none" : sb.toString();
+    }
+
     @Override
     public Integer call() {
         SamplingParams sp = new SamplingParams(temperature, topK, topP, minP, seed, stop, ignoreEos);
         try (ModelOptions.Loaded m = modelOptions.load()) {
             int[] ids = m.tokenizer().encode(prompt, true);
             PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
-            Generator gen = new Generator(m.model(), m.tokenizer(), prefillChunk);
-            dev.bdserve.lora.LoraAdapter lora = adapter == null ? null
-                    : dev.bdserve.lora.PeftAdapterLoader.load(adapter.getFileName().toString(), adapter, m.model().config(), maxLoraRank);
-            List<GenerationResult> r = gen.generate(List.of(new GenerationRequest(ids, maxTokens, sp, lora)), (seq, delta) -> out.print(delta));
+            Generator gen = new Generator(m.runner(), m.tokenizer(), prefillChunk);
+            int adapterId = adapter == null ? -1 : m.runner().addAdapter(
+                    dev.bdserve.lora.PeftAdapterLoader.load(adapter.getFileName().toString(), adapter, m.runner().config(), maxLoraRank));
+            var comm0 = m.runner().commStats().snapshot();
+            List<GenerationResult> r = gen.generate(List.of(new GenerationRequest(ids, maxTokens, sp, adapterId)), (seq, delta) -> out.print(delta));
             out.println();
             out.flush();
             System.err.printf("prompt %d tokens, %.1f tokens/s prefill; generated %d tokens, %.1f tokens/s decode; finish_reason=%s%n",
                     gen.prefillTokens(), gen.prefillTokens() / Math.max(1e-9, gen.prefillSeconds()),
                     r.get(0).tokens().length, gen.decodeTokens() / Math.max(1e-9, gen.decodeSeconds()), r.get(0).finishReason());
+            if (stats) {
+                long steps = Math.max(1, gen.decodeSteps() + 1);
+                var comm = m.runner().commStats().minus(comm0);
+                var lora = m.runner().loraStats();
+                System.err.printf("stats (rank 0, TP %d): %d steps; collectives per step: %s; LoRA per step: %.0f bytes, %.0f FLOPs, %.3f ms%n",
+                        m.runner().tpSize(), steps, perStep(comm, steps), lora.bytes() / (double) steps, lora.flops() / (double) steps,
+                        lora.nanos() / 1e6 / steps);
+            }
         }
         return 0;
     }

@@ -1,45 +1,62 @@
 package dev.bdserve.cli;
 
-import dev.bdserve.model.LlamaModel;
+import dev.bdserve.engine.TpGroup;
+import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.model.ModelFiles;
-import dev.bdserve.model.TensorSource;
 import dev.bdserve.model.hub.ModelResolver;
-import dev.bdserve.parallel.SingleRank;
-import dev.bdserve.tensor.Parallel;
-import dev.bdserve.tensor.SpinPool;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 
-/** Options shared by commands that load a model. */
+/** Options shared by commands that load a model: the model, threads and tensor parallelism. */
 final class ModelOptions {
     @Option(names = "--model", defaultValue = ModelResolver.DEFAULT_MODEL,
             description = "Model folder (HF layout), llama2.c .bin file, or a known name (default: ${DEFAULT-VALUE}).")
     String model;
 
-    @Option(names = "--threads", description = "Worker threads (default: all cores).")
+    @Option(names = "--threads", description = "Worker threads in all (default: all cores); each TP rank gets threads/tp (at least 1).")
     Integer threads;
+
+    @Option(names = "--tp", defaultValue = "1", description = "Tensor-parallel ranks (default: ${DEFAULT-VALUE}).")
+    int tp;
+
+    @Option(names = "--tp-transport", defaultValue = "threads", description = "threads (ranks in this JVM) or mpi (one process per rank, under mpirun).")
+    String transport;
+
+    @Option(names = "--lora-sharding", defaultValue = "auto", description = "auto, replicated, slora or bdlora (default: ${DEFAULT-VALUE}).")
+    String loraSharding;
+
+    @Option(names = "--lora-fallback", defaultValue = "replicated", description = "Sharding of adapters auto does not run as BD-LoRA: replicated or slora.")
+    String loraFallback;
+
+    @Option(names = "--tp-sim-latency-us", defaultValue = "0", description = "Add this many µs of busy-wait to every collective (simulated network; figures labelled simulated).")
+    double simLatencyUs;
 
     int threadCount() { return threads != null ? threads : Runtime.getRuntime().availableProcessors(); }
 
     Path resolve() { return ModelResolver.fromEnvironment().resolve(model); }
 
-    /** A model, its tokenizer and the thread pool it runs on (closed together). */
-    record Loaded(Path path, LlamaModel model, Tokenizer tokenizer, Parallel pool) implements AutoCloseable {
-        @Override public void close() { pool.close(); }
+    TpGroup.Options groupOptions() {
+        if (!transport.equals("threads") && !transport.equals("mpi"))
+            throw new IllegalArgumentException("unknown --tp-transport '" + transport + "' (expected threads or mpi)");
+        return new TpGroup.Options(tp, Math.max(1, threadCount() / tp), LoraSharding.parse(loraSharding),
+                LoraSharding.parse(loraFallback), simLatencyUs);
+    }
+
+    /** A model group and its tokenizer (closed together). */
+    record Loaded(Path path, TpGroup runner, Tokenizer tokenizer, int threads) implements AutoCloseable {
+        @Override public void close() { runner.close(); }
     }
 
     Loaded load() {
         Path p = resolve();
-        Parallel pool = new SpinPool(threadCount());
-        try (TensorSource src = ModelFiles.open(p)) {
-            LlamaModel m = LlamaModel.load(src, new SingleRank(), pool);
-            return new Loaded(p, m, Tokenizers.load(p), pool);
-        } catch (RuntimeException e) {
-            pool.close();
-            throw e;
-        }
+        TpGroup.Options o = groupOptions();
+        if (transport.equals("mpi"))
+            throw new IllegalArgumentException("--tp-transport mpi runs under mpirun: see docs/mpi.md");
+        Tokenizer tok = Tokenizers.load(p);
+        TpGroup g = TpGroup.threads(() -> ModelFiles.open(p), o);
+        return new Loaded(p, g, tok, threadCount());
     }
 }

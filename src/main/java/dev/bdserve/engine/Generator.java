@@ -1,9 +1,5 @@
 package dev.bdserve.engine;
 
-import dev.bdserve.lora.LoraAdapter;
-import dev.bdserve.model.KvCache;
-import dev.bdserve.model.LlamaModel;
-import dev.bdserve.model.Step;
 import dev.bdserve.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -12,23 +8,23 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Generates a static batch of sequences on one model rank: their prompts are prefilled together in
- * chunks of at most {@code prefillChunk} tokens, then every unfinished sequence decodes one token per
- * step. Stops on EOS (unless ignored), on stop strings, at max tokens and at the context limit.
+ * Generates a static batch of sequences on a model runner (one rank or a TP group): their prompts are
+ * prefilled together in steps of at most {@code prefillChunk} tokens, then every unfinished sequence
+ * decodes one token per step. Stops on EOS (unless ignored), on stop strings, at max tokens and at the
+ * context limit. Sampling happens here, on rank 0.
  */
 public final class Generator {
-    private final LlamaModel model;
+    private final ModelRunner model;
     private final Tokenizer tokenizer;
     private final int prefillChunk;
-    private final LlamaModel.Workspace ws;
-    private long prefillNanos, decodeNanos, prefillTokens, decodeTokens;
+    private int nextSeqId;
+    private long prefillNanos, decodeNanos, prefillTokens, decodeTokens, decodeSteps;
 
-    public Generator(LlamaModel model, Tokenizer tokenizer, int prefillChunk) {
+    public Generator(ModelRunner model, Tokenizer tokenizer, int prefillChunk) {
         if (prefillChunk < 1) throw new IllegalArgumentException("prefill chunk must be ≥ 1");
         this.model = model;
         this.tokenizer = tokenizer;
         this.prefillChunk = prefillChunk;
-        this.ws = model.newWorkspace();
     }
 
     /** Receives text as sequences produce it. */
@@ -37,9 +33,8 @@ public final class Generator {
 
     /** Per-sequence state; belongs to this generate call. */
     private final class Seq {
-        final int index;
+        final int index, id;
         final GenerationRequest req;
-        final KvCache cache;
         final SplittableRandom rng;
         final Tokenizer.StreamDecoder decoder = tokenizer.newStreamDecoder();
         final List<Integer> out = new ArrayList<>();
@@ -50,8 +45,8 @@ public final class Generator {
 
         Seq(int index, GenerationRequest req) {
             this.index = index;
+            this.id = nextSeqId++;
             this.req = req;
-            this.cache = model.newCache(Math.min(model.config().maxPositions(), req.prompt().length + req.maxTokens()));
             this.rng = req.params().seed() != null ? new SplittableRandom(req.params().seed()) : new SplittableRandom();
         }
 
@@ -67,28 +62,31 @@ public final class Generator {
                 throw new IllegalArgumentException("prompt of " + r.prompt().length + " tokens does not fit the context limit of " + model.config().maxPositions());
             seqs.add(new Seq(i, r));
         }
-        prefill(seqs, vocab, listener);
-        while (true) {
-            List<Seq> live = seqs.stream().filter(s -> s.finish == null).toList();
-            if (live.isEmpty()) break;
-            int n = live.size();
-            int[] toks = new int[n], pos = new int[n], rows = new int[n];
-            KvCache[] caches = new KvCache[n];
-            LoraAdapter[] adapters = new LoraAdapter[n];
-            for (int i = 0; i < n; i++) {
-                Seq s = live.get(i);
-                toks[i] = s.nextToken;
-                pos[i] = s.position() - 1;
-                caches[i] = s.cache;
-                adapters[i] = s.req.adapter();
-                rows[i] = i;
+        try {
+            prefill(seqs, vocab, listener);
+            while (true) {
+                List<Seq> live = seqs.stream().filter(s -> s.finish == null).toList();
+                if (live.isEmpty()) break;
+                int n = live.size();
+                int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n], rows = new int[n];
+                for (int i = 0; i < n; i++) {
+                    Seq s = live.get(i);
+                    toks[i] = s.nextToken;
+                    pos[i] = s.position() - 1;
+                    ids[i] = s.id;
+                    ads[i] = s.req.adapterId();
+                    rows[i] = i;
+                }
+                float[] logits = new float[n * vocab];
+                long t0 = System.nanoTime();
+                model.forward(new StepBatch(toks, pos, ids, ads, rows), logits);
+                decodeNanos += System.nanoTime() - t0;
+                decodeTokens += n;
+                decodeSteps++;
+                for (int i = 0; i < n; i++) accept(live.get(i), logits, i * vocab, vocab, listener);
             }
-            float[] logits = new float[n * vocab];
-            long t0 = System.nanoTime();
-            model.forward(new Step(toks, pos, caches, rows, adapters), ws, logits);
-            decodeNanos += System.nanoTime() - t0;
-            decodeTokens += n;
-            for (int i = 0; i < n; i++) accept(live.get(i), logits, i * vocab, vocab, listener);
+        } finally {
+            for (Seq s : seqs) model.freeSequence(s.id);
         }
         List<GenerationResult> results = new ArrayList<>();
         for (Seq s : seqs)
@@ -99,27 +97,24 @@ public final class Generator {
     /** Feeds all prompts, in steps of at most prefillChunk tokens, and samples each first token. */
     private void prefill(List<Seq> seqs, int vocab, TextListener listener) {
         int total = seqs.stream().mapToInt(s -> s.req.prompt().length).sum();
-        int[] toks = new int[total], pos = new int[total];
+        int[] toks = new int[total], pos = new int[total], ids = new int[total], ads = new int[total];
         Seq[] owner = new Seq[total];
         int k = 0;
         for (Seq s : seqs)
-            for (int p = 0; p < s.req.prompt().length; p++) { toks[k] = s.req.prompt()[p]; pos[k] = p; owner[k++] = s; }
+            for (int p = 0; p < s.req.prompt().length; p++) {
+                toks[k] = s.req.prompt()[p]; pos[k] = p; ids[k] = s.id; ads[k] = s.req.adapterId(); owner[k++] = s;
+            }
         for (int start = 0; start < total; start += prefillChunk) {
             int end = Math.min(total, start + prefillChunk);
             int n = end - start;
-            KvCache[] caches = new KvCache[n];
-            LoraAdapter[] adapters = new LoraAdapter[n];
             List<Integer> rows = new ArrayList<>();
-            for (int i = 0; i < n; i++) {
-                Seq s = owner[start + i];
-                caches[i] = s.cache;
-                adapters[i] = s.req.adapter();
-                if (pos[start + i] == s.req.prompt().length - 1) rows.add(i); // the prompt's last token
-            }
+            for (int i = 0; i < n; i++)
+                if (pos[start + i] == owner[start + i].req.prompt().length - 1) rows.add(i); // the prompt's last token
             int[] rowArr = rows.stream().mapToInt(Integer::intValue).toArray();
             float[] logits = new float[rowArr.length * vocab];
             long t0 = System.nanoTime();
-            model.forward(new Step(Arrays.copyOfRange(toks, start, end), Arrays.copyOfRange(pos, start, end), caches, rowArr, adapters), ws, logits);
+            model.forward(new StepBatch(Arrays.copyOfRange(toks, start, end), Arrays.copyOfRange(pos, start, end),
+                    Arrays.copyOfRange(ids, start, end), Arrays.copyOfRange(ads, start, end), rowArr), logits);
             prefillNanos += System.nanoTime() - t0;
             prefillTokens += n;
             for (int r = 0; r < rowArr.length; r++) accept(owner[start + rowArr[r]], logits, r * vocab, vocab, listener);
@@ -175,4 +170,5 @@ public final class Generator {
     public double decodeSeconds() { return decodeNanos / 1e9; }
     public long prefillTokens() { return prefillTokens; }
     public long decodeTokens() { return decodeTokens; }
+    public long decodeSteps() { return decodeSteps; }
 }

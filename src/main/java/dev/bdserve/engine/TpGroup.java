@@ -68,10 +68,10 @@ public final class TpGroup implements ModelRunner {
                 case OP_FREE -> caches.remove(m[0]);
                 case OP_TRUNCATE -> { KvCache c = caches.get(m[0]); if (c != null) c.truncate(Math.min(m[1], c.length())); }
                 case OP_ADD_ADAPTER -> {
-                    int[] pos = {1};
+                    int[] pos = {2};
                     String name = readString(m, pos), path = readString(m, pos);
                     LoraAdapter a = resolver.resolve(m[0], name, path);
-                    model.prepare(a);
+                    model.prepare(a, LoraSharding.values()[m[1]]);
                     adapters.put(m[0], a);
                 }
                 case OP_REMOVE_ADAPTER -> { LoraAdapter a = adapters.remove(m[0]); if (a != null) model.release(a); }
@@ -271,18 +271,21 @@ public final class TpGroup implements ModelRunner {
     @Override public void truncateSequence(int seqId, int length) { run(OP_TRUNCATE, new int[]{seqId, length}, null); }
 
     @Override
-    public int addAdapter(LoraAdapter a) {
+    public int addAdapter(LoraAdapter a) { return addAdapter(a, sharding); }
+
+    /** Registers an adapter under a sharding of its own (e.g. to compare strategies in one run). */
+    public int addAdapter(LoraAdapter a, LoraSharding requested) {
         // Resolve (and so refuse) on rank 0 before any rank sees it: every rank would decide the same.
-        LoraSharding resolved = sharding.resolve(a, config, tpSize(), fallback);
+        LoraSharding resolved = requested.resolve(a, config, tpSize(), fallback);
         int id = nextAdapterId++;
         shared.put(id, a);
         List<Integer> m = new ArrayList<>();
         m.add(id);
+        m.add(resolved.ordinal());
         writeString(m, a.name());
         writeString(m, a.source() == null ? "" : a.source().toString());
         run(OP_ADD_ADAPTER, m.stream().mapToInt(Integer::intValue).toArray(), null);
         adapters.put(id, a);
-        assert root.model.prepare(a).sharding() == resolved;
         return id;
     }
 

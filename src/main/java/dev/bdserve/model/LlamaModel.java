@@ -90,9 +90,12 @@ public final class LlamaModel {
     public Parallel parallel() { return par; }
 
     /** The adapter laid out for this rank's grouped LoRA kernels (prepared once, then cached until released). */
-    public PreparedAdapter prepare(LoraAdapter a) {
+    public PreparedAdapter prepare(LoraAdapter a) { return prepare(a, sharding); }
+
+    /** As {@link #prepare(LoraAdapter)} with a sharding chosen for this adapter (resolved as in {@link dev.bdserve.lora.LoraSharding#resolve}). */
+    public PreparedAdapter prepare(LoraAdapter a, dev.bdserve.lora.LoraSharding requested) {
         return prepared.computeIfAbsent(a, k -> PreparedAdapter.prepare(k, cfg, w.shard(),
-                sharding.resolve(k, cfg, w.shard().size(), fallback)));
+                requested.resolve(k, cfg, w.shard().size(), fallback)));
     }
 
     /** Drops this rank's layout of an adapter (after it is unloaded). */

@@ -42,8 +42,20 @@ class Stories260KTest {
         assertEquals(17.0235, logits[403], 1e-3);
         assertEquals(15.4062, logits[385], 1e-3);
         assertEquals(403, Sampler.argmax(logits, 0, 512));
-        // Greedy from BOS.
-        Generator g = new Generator(m, tok, 512);
+        // Greedy from BOS, through a model runner (TP 1) as the CLI and the engine use it.
+        try (TpGroup runner = TpGroup.threads(() -> ModelFiles.open(path), TpGroup.Options.single(2))) {
+            checkGeneration(runner, tok);
+        }
+        // The same at TP 2 and TP 4 over the threads transport (8 heads, 4 KV heads: KV replicated at TP 8 is not possible).
+        for (int tp : new int[]{2, 4})
+            try (TpGroup runner = TpGroup.threads(() -> ModelFiles.open(path),
+                    new TpGroup.Options(tp, 1, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.REPLICATED, 0))) {
+                checkGeneration(runner, tok);
+            }
+    }
+
+    static void checkGeneration(ModelRunner runner, Tokenizer tok) {
+        Generator g = new Generator(runner, tok, 512);
         int[] bos = tok.encode("", true);
         assertArrayEquals(new int[]{1}, bos);
         GenerationResult r = g.generate(List.of(new GenerationRequest(bos, 200, SamplingParams.greedy())), null).get(0);
