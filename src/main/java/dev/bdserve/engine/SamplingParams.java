@@ -13,10 +13,17 @@ import java.util.List;
  * @param seed        seed of the request's own random stream, or null for a random seed
  * @param stop        stop strings: generation ends before the first occurrence (not included)
  * @param ignoreEos   keep generating after EOS
+ * @param presencePenalty  subtracted once from the logit of every token already generated (OpenAI's presence_penalty), in [-2, 2]
+ * @param frequencyPenalty subtracted per occurrence from the logit of generated tokens (frequency_penalty), in [-2, 2]
+ * @param logprobs    how many top alternatives to report with each sampled token's log-probability; -1: none
  */
 public record SamplingParams(double temperature, int topK, double topP, double minP, Long seed,
-                             List<String> stop, boolean ignoreEos) {
+                             List<String> stop, boolean ignoreEos, double presencePenalty, double frequencyPenalty,
+                             int logprobs) {
     public SamplingParams {
+        if (!(presencePenalty >= -2 && presencePenalty <= 2)) throw new IllegalArgumentException("presence_penalty must be in [-2, 2], got " + presencePenalty);
+        if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) throw new IllegalArgumentException("frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
+        if (logprobs < -1 || logprobs > 20) throw new IllegalArgumentException("logprobs must be between 0 and 20, got " + logprobs);
         if (!(temperature >= 0) || Double.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be ≥ 0, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);
         if (!(minP >= 0 && minP <= 1)) throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
@@ -24,9 +31,22 @@ public record SamplingParams(double temperature, int topK, double topP, double m
         for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("stop strings must not be empty");
     }
 
+    /** Without penalties or logprobs. */
+    public SamplingParams(double temperature, int topK, double topP, double minP, Long seed, List<String> stop, boolean ignoreEos) {
+        this(temperature, topK, topP, minP, seed, stop, ignoreEos, 0, 0, -1);
+    }
+
     public static SamplingParams greedy() { return new SamplingParams(0, 0, 1, 0, null, List.of(), false); }
 
     public boolean isGreedy() { return temperature == 0; }
 
-    public SamplingParams withStop(List<String> s) { return new SamplingParams(temperature, topK, topP, minP, seed, s, ignoreEos); }
+    public boolean hasPenalties() { return presencePenalty != 0 || frequencyPenalty != 0; }
+
+    public SamplingParams withStop(List<String> s) {
+        return new SamplingParams(temperature, topK, topP, minP, seed, s, ignoreEos, presencePenalty, frequencyPenalty, logprobs);
+    }
+
+    public SamplingParams withSeed(Long s) {
+        return new SamplingParams(temperature, topK, topP, minP, s, stop, ignoreEos, presencePenalty, frequencyPenalty, logprobs);
+    }
 }

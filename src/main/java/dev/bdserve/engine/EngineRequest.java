@@ -1,0 +1,21 @@
+package dev.bdserve.engine;
+
+import java.util.Objects;
+
+/**
+ * One generation request as the engine takes it.
+ *
+ * @param id        caller's id (for logs and metrics)
+ * @param prompt    prompt token ids (with BOS when the caller wants it); at least one
+ * @param adapter   name of the LoRA adapter, or null for the base model
+ * @param params    sampling settings (stop strings, penalties and logprobs included)
+ * @param maxTokens most new tokens; -1 means up to the context limit
+ */
+public record EngineRequest(String id, int[] prompt, String adapter, SamplingParams params, int maxTokens) {
+    public EngineRequest {
+        Objects.requireNonNull(id, "id");
+        if (prompt == null || prompt.length == 0) throw new IllegalArgumentException("the prompt must have at least one token");
+        if (maxTokens == 0 || maxTokens < -1) throw new IllegalArgumentException("max_tokens must be ≥ 1, got " + maxTokens);
+        if (params == null) params = SamplingParams.greedy();
+    }
+}
