@@ -354,8 +354,9 @@ public final class Engine implements AutoCloseable {
                 s.computed = hit.length * blocks.blockSize();
                 s.cachedPrompt = Math.min(s.computed, s.req.prompt().length);
                 long h = 0;
-                for (int i = 0; i < hit.length; i++) {
-                    h = BlockManager.blockHash(h, s.adapterHash(), toArray(s.tokens), i * blocks.blockSize(), (i + 1) * blocks.blockSize());
+                int[] all = toArray(s.tokens);
+                for (int b = 0; b < hit.length; b++) {
+                    h = BlockManager.blockHash(h, s.adapterHash(), all, b * blocks.blockSize(), (b + 1) * blocks.blockSize());
                     s.blockHashes.add(h);
                 }
             }
