@@ -50,9 +50,12 @@ final class ModelOptions {
         @Override public void close() { runner.close(); }
     }
 
-    Loaded load() {
+    Loaded load() { return load(TpGroup.Options.DEFAULT_KV_BYTES); }
+
+    /** Loads with a KV pool of {@code kvBytes} per rank. */
+    Loaded load(long kvBytes) {
         Path p = resolve();
-        TpGroup.Options o = groupOptions();
+        TpGroup.Options o = groupOptions().withKvCache(kvBytes, 16);
         if (transport.equals("mpi"))
             throw new IllegalArgumentException("--tp-transport mpi runs under mpirun: see docs/mpi.md");
         Tokenizer tok = Tokenizers.load(p);
