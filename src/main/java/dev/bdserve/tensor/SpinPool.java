@@ -99,7 +99,7 @@ public final class SpinPool implements Parallel {
         int spins = 0;
         while (pending.get() != 0) {
             Thread.onSpinWait();
-            if (++spins > 20_000) {  // a worker was descheduled (shared cores): let it run
+            if (++spins > 2_000) {  // a worker was descheduled (shared cores): let it run
                 Thread.yield();
                 spins = 0;
             }
