@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,17 +12,17 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link ScalarKernels#matmul}: {@code y[t*rows + o] = Σ_i w[o,i] · x[t*cols + i]}.
  *
  * <p><b>T == 1 (GEMV)</b>: four weight rows at a time, vectorized along the input dimension: each
- * 16-element x vector is loaded once and used for four rows; 16-bit weights are widened in-register
+ * VL-element x vector is loaded once and used for four rows; 16-bit weights are widened in-register
  * (BF16: sign-extend S2I, shift left 16; F16: sign | (magnitude &lt;&lt; 13), times 2^112); one
  * horizontal reduction per row at the end. Memory-bound: it streams the weights once.
  *
- * <p><b>T &gt; 1 (GEMM)</b>: x is first transposed into token-group panels ({@code xT[i][16]}: the
- * values of input feature i for 16 tokens), so the micro-kernel is vectorized along tokens and needs
+ * <p><b>T &gt; 1 (GEMM)</b>: x is first transposed into token-group panels ({@code xT[i][G]}: the
+ * values of input feature i for G = 2·VL tokens), so the micro-kernel is vectorized along tokens and needs
  * no horizontal reduction. For each tile of {@value #R} weight rows and each block of {@value #KC}
  * input features the 16-bit weights are widened once into an fp32 scratch (F32 weights are read in
  * place); then for every token group and every feature k, the weight w[o,k] is broadcast and
- * FMA'd into R accumulator vectors (R×2 when two 16-token groups go together), so each widened weight
- * is reused across all T tokens. Groups of fewer than 16 tokens use 4- or 8-lane vectors.
+ * FMA'd into 2·R accumulator vectors (R rows × 2 token vectors), so each widened weight is reused
+ * across all T tokens. A last group of at most VL tokens uses one token vector.
  *
  * <p>All sums are fp32 with FMA; the accumulation order differs from the scalar twin, so results
  * agree to ≈1e-6 relative to Σ|w·x|. F16 weights must be finite (inf/NaN bit patterns are not
@@ -30,20 +31,25 @@ import jdk.incubator.vector.VectorSpecies;
 public final class MatMul {
     private MatMul() {}
 
-    static final VectorSpecies<Float> F512 = FloatVector.SPECIES_512;
-    static final VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
-    static final VectorSpecies<Float> F128 = FloatVector.SPECIES_128;
-    static final VectorSpecies<Short> S256 = ShortVector.SPECIES_256;
-    static final VectorSpecies<Integer> I512 = IntVector.SPECIES_512;
+    /**
+     * Float species of the kernels: the machine's preferred width (256-bit on this AVX2 host, whose
+     * VM exposes no AVX-512; 512-bit where available). Everything below is written in terms of VL.
+     */
+    static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    static final int VL = FS.length();
+    /** Shorts with the same lane count (half the bits): BF16/F16 loads. */
+    static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
+    /** Ints with the same shape as FS: the widened 16-bit patterns. */
+    static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
 
-    /** Weight rows per GEMM tile (register accumulators per token vector). */
-    static final int R = 8;
-    /** Input features per GEMM block: the fp32 weight scratch is R×KC floats (8 KB, L1-resident). */
+    /** Weight rows per GEMM tile: R×2 accumulator vectors stay in registers (16 on AVX2). */
+    static final int R = 6;
+    /** Input features per GEMM block: the fp32 weight scratch is R×KC floats (6 KB, L1-resident). */
     static final int KC = 256;
-    /** Tokens per group = lanes of the widest float vector. */
-    static final int G = 16;
+    /** Tokens per group: two float vectors. */
+    static final int G = 2 * VL;
     /** Rows per parallel chunk boundary (a multiple of R and of a 64-byte line of fp32 outputs). */
-    static final int GRAIN = 16;
+    static final int GRAIN = 48;
 
     // ---------------------------------------------------------------- public entry points
 
@@ -80,15 +86,15 @@ public final class MatMul {
 
     // ---------------------------------------------------------------- conversions
 
-    /** 16 BF16 values at b[i..i+16) widened to fp32. */
-    static FloatVector bf16x16(short[] b, int i) {
-        return ((IntVector) ShortVector.fromArray(S256, b, i).convertShape(VectorOperators.S2I, I512, 0))
+    /** VL BF16 values at b[i .. i+VL) widened to fp32 (exact). */
+    static FloatVector bf16(short[] b, int i) {
+        return ((IntVector) ShortVector.fromArray(SS, b, i).convertShape(VectorOperators.S2I, IS, 0))
                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
     }
 
-    /** 16 finite F16 values at b[i..i+16) widened to fp32 (exact, incl. subnormals). */
-    static FloatVector f16x16(short[] b, int i) {
-        IntVector v = (IntVector) ShortVector.fromArray(S256, b, i).convertShape(VectorOperators.S2I, I512, 0);
+    /** VL finite F16 values at b[i .. i+VL) widened to fp32 (exact, incl. subnormals). */
+    static FloatVector f16(short[] b, int i) {
+        IntVector v = (IntVector) ShortVector.fromArray(SS, b, i).convertShape(VectorOperators.S2I, IS, 0);
         IntVector bits = v.and(0x8000_0000).or(v.and(0x7FFF).lanewise(VectorOperators.LSHL, 13));
         return bits.reinterpretAsFloats().mul(0x1p112f);
     }
@@ -119,14 +125,14 @@ public final class MatMul {
     /** y[o..o+4) = rows o..o+3 of a [*, cols] · x[0..cols). */
     private static void gemvF32x4(float[] a, int cols, float[] x, float[] y, int o) {
         int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector s0 = FloatVector.zero(F512), s1 = s0, s2 = s0, s3 = s0;
-        int bound = cols & -16, i = 0;
-        for (; i < bound; i += 16) {
-            FloatVector xv = FloatVector.fromArray(F512, x, i);
-            s0 = FloatVector.fromArray(F512, a, b0 + i).fma(xv, s0);
-            s1 = FloatVector.fromArray(F512, a, b1 + i).fma(xv, s1);
-            s2 = FloatVector.fromArray(F512, a, b2 + i).fma(xv, s2);
-            s3 = FloatVector.fromArray(F512, a, b3 + i).fma(xv, s3);
+        FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
+        int bound = cols - cols % VL, i = 0;
+        for (; i < bound; i += VL) {
+            FloatVector xv = FloatVector.fromArray(FS, x, i);
+            s0 = FloatVector.fromArray(FS, a, b0 + i).fma(xv, s0);
+            s1 = FloatVector.fromArray(FS, a, b1 + i).fma(xv, s1);
+            s2 = FloatVector.fromArray(FS, a, b2 + i).fma(xv, s2);
+            s3 = FloatVector.fromArray(FS, a, b3 + i).fma(xv, s3);
         }
         float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
         float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
@@ -142,14 +148,14 @@ public final class MatMul {
 
     private static void gemvBf16x4(short[] b, int cols, float[] x, float[] y, int o) {
         int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector s0 = FloatVector.zero(F512), s1 = s0, s2 = s0, s3 = s0;
-        int bound = cols & -16, i = 0;
-        for (; i < bound; i += 16) {
-            FloatVector xv = FloatVector.fromArray(F512, x, i);
-            s0 = bf16x16(b, b0 + i).fma(xv, s0);
-            s1 = bf16x16(b, b1 + i).fma(xv, s1);
-            s2 = bf16x16(b, b2 + i).fma(xv, s2);
-            s3 = bf16x16(b, b3 + i).fma(xv, s3);
+        FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
+        int bound = cols - cols % VL, i = 0;
+        for (; i < bound; i += VL) {
+            FloatVector xv = FloatVector.fromArray(FS, x, i);
+            s0 = bf16(b, b0 + i).fma(xv, s0);
+            s1 = bf16(b, b1 + i).fma(xv, s1);
+            s2 = bf16(b, b2 + i).fma(xv, s2);
+            s3 = bf16(b, b3 + i).fma(xv, s3);
         }
         float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
         float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
@@ -165,14 +171,14 @@ public final class MatMul {
 
     private static void gemvF16x4(short[] b, int cols, float[] x, float[] y, int o) {
         int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector s0 = FloatVector.zero(F512), s1 = s0, s2 = s0, s3 = s0;
-        int bound = cols & -16, i = 0;
-        for (; i < bound; i += 16) {
-            FloatVector xv = FloatVector.fromArray(F512, x, i);
-            s0 = f16x16(b, b0 + i).fma(xv, s0);
-            s1 = f16x16(b, b1 + i).fma(xv, s1);
-            s2 = f16x16(b, b2 + i).fma(xv, s2);
-            s3 = f16x16(b, b3 + i).fma(xv, s3);
+        FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
+        int bound = cols - cols % VL, i = 0;
+        for (; i < bound; i += VL) {
+            FloatVector xv = FloatVector.fromArray(FS, x, i);
+            s0 = f16(b, b0 + i).fma(xv, s0);
+            s1 = f16(b, b1 + i).fma(xv, s1);
+            s2 = f16(b, b2 + i).fma(xv, s2);
+            s3 = f16(b, b3 + i).fma(xv, s3);
         }
         float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
         float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
@@ -188,27 +194,27 @@ public final class MatMul {
 
     /** Σ a[aOff+i]·x[xOff+i], i &lt; n. */
     static float dotF32(float[] a, int aOff, float[] x, int xOff, int n) {
-        FloatVector s = FloatVector.zero(F512);
-        int bound = n & -16, i = 0;
-        for (; i < bound; i += 16) s = FloatVector.fromArray(F512, a, aOff + i).fma(FloatVector.fromArray(F512, x, xOff + i), s);
+        FloatVector s = FloatVector.zero(FS);
+        int bound = n - n % VL, i = 0;
+        for (; i < bound; i += VL) s = FloatVector.fromArray(FS, a, aOff + i).fma(FloatVector.fromArray(FS, x, xOff + i), s);
         float r = s.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) r = Math.fma(a[aOff + i], x[xOff + i], r);
         return r;
     }
 
     static float dotBf16(short[] b, int bOff, float[] x, int xOff, int n) {
-        FloatVector s = FloatVector.zero(F512);
-        int bound = n & -16, i = 0;
-        for (; i < bound; i += 16) s = bf16x16(b, bOff + i).fma(FloatVector.fromArray(F512, x, xOff + i), s);
+        FloatVector s = FloatVector.zero(FS);
+        int bound = n - n % VL, i = 0;
+        for (; i < bound; i += VL) s = bf16(b, bOff + i).fma(FloatVector.fromArray(FS, x, xOff + i), s);
         float r = s.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) r = Math.fma(Numerics.bf16ToFloat(b[bOff + i]), x[xOff + i], r);
         return r;
     }
 
     static float dotF16(short[] b, int bOff, float[] x, int xOff, int n) {
-        FloatVector s = FloatVector.zero(F512);
-        int bound = n & -16, i = 0;
-        for (; i < bound; i += 16) s = f16x16(b, bOff + i).fma(FloatVector.fromArray(F512, x, xOff + i), s);
+        FloatVector s = FloatVector.zero(FS);
+        int bound = n - n % VL, i = 0;
+        for (; i < bound; i += VL) s = f16(b, bOff + i).fma(FloatVector.fromArray(FS, x, xOff + i), s);
         float r = s.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) r = Math.fma(Float.float16ToFloat(b[bOff + i]), x[xOff + i], r);
         return r;
@@ -216,17 +222,16 @@ public final class MatMul {
 
     // ---------------------------------------------------------------- GEMM (T > 1)
 
-    /** Lanes used for the token group starting at token t0 (16 for full groups, else 4, 8 or 16). */
+    /** Lanes of the token group starting at token t0: G for groups of more than VL tokens, else VL. */
     static int groupLanes(int T, int t0) {
-        int r = Math.min(G, T - t0);
-        return r <= 4 ? 4 : r <= 8 ? 8 : 16;
+        return Math.min(G, T - t0) <= VL ? VL : G;
     }
 
     /**
-     * Transposes x [T, cols] into token-group panels: group g (tokens 16g ..) starts at g·16·cols and
-     * holds xT[i·L + j] = x[(16g + j)·cols + i] for its L lanes (zero-padded past T).
+     * Transposes x [T, cols] into token-group panels: group g (tokens g·G ..) starts at g·G·cols and
+     * holds xT[i·L + j] = x[(g·G + j)·cols + i] for its L lanes (zero-padded past T).
      *
-     * @return panels [ceil(T/16) groups][cols][L]
+     * @return panels [ceil(T/G) groups][cols][L]
      */
     static float[] packTokens(float[] x, int T, int cols) {
         int groups = (T + G - 1) / G;
@@ -260,17 +265,11 @@ public final class MatMul {
                     widen(w, o, k0, kc, ws);
                     src = ws; srcOff = 0; stride = KC;
                 }
-                int g = 0;
-                for (; g + 2 <= groups && groupLanes(T, (g + 1) * G) == G; g += 2) {
-                    int x0 = g * G * cols + k0 * G;
-                    tile16x2(src, srcOff, stride, xT, x0, x0 + G * cols, kc, acc, g * R * G);
-                }
-                for (; g < groups; g++) {
+                for (int g = 0; g < groups; g++) {
                     int L = groupLanes(T, g * G);
                     int xo = g * G * cols + k0 * L, ao = g * R * G;
-                    if (L == 16) tile16(src, srcOff, stride, xT, xo, kc, acc, ao);
-                    else if (L == 8) tile8(src, srcOff, stride, xT, xo, kc, acc, ao);
-                    else tile4(src, srcOff, stride, xT, xo, kc, acc, ao);
+                    if (L == G) tile2(src, srcOff, stride, xT, xo, kc, acc, ao);
+                    else tile1(src, srcOff, stride, xT, xo, kc, acc, ao);
                 }
             }
             for (int g = 0; g < groups; g++) {
@@ -285,7 +284,7 @@ public final class MatMul {
     /** One row o for all tokens (tail of a row range shorter than a tile). */
     private static void gemmRowTail(Matrix w, float[] xT, int T, float[] y, int o) {
         int cols = w.cols(), rows = w.rows();
-        float[] row = new float[cols];
+        float[] row = new float[cols];                   // [cols] row o widened
         w.row(o, row, 0);
         for (int t = 0; t < T; t++) {
             int g = t / G, L = groupLanes(T, g * G), j = t - g * G, base = g * G * cols;
@@ -298,7 +297,7 @@ public final class MatMul {
     /** Widens w[o .. o+R, k0 .. k0+kc) into ws[r·KC + k]. */
     private static void widen(Matrix w, int o, int k0, int kc, float[] ws) {
         short[] b = w.bits();
-        int cols = w.cols(), bound = kc & -16;
+        int cols = w.cols(), bound = kc - kc % VL;
         boolean bf = w.dtype() == DType.BF16;
         for (int r = 0; r < R; r++) {
             int base = (o + r) * cols + k0, dst = r * KC;
@@ -310,109 +309,61 @@ public final class MatMul {
     }
 
     private static void widenBf16(short[] b, int base, float[] ws, int dst, int bound) {
-        for (int k = 0; k < bound; k += 16) bf16x16(b, base + k).intoArray(ws, dst + k);
+        for (int k = 0; k < bound; k += VL) bf16(b, base + k).intoArray(ws, dst + k);
     }
 
     private static void widenF16(short[] b, int base, float[] ws, int dst, int bound) {
-        for (int k = 0; k < bound; k += 16) f16x16(b, base + k).intoArray(ws, dst + k);
+        for (int k = 0; k < bound; k += VL) f16(b, base + k).intoArray(ws, dst + k);
     }
 
     /**
-     * acc[r][0..16) += Σ_k w[r·stride + k] · xT[k·16 .. +16) for r &lt; 8, k &lt; kc (16-token group).
+     * Micro-kernel for a full group (two token vectors): for r &lt; R=6 and k &lt; kc,
+     * acc[r·G .. +G) += w[wo + r·ws + k] · xT[xo + k·G .. +G). 12 accumulators in registers.
      */
-    private static void tile16(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
-        FloatVector a0 = FloatVector.fromArray(F512, acc, ao), a1 = FloatVector.fromArray(F512, acc, ao + 16);
-        FloatVector a2 = FloatVector.fromArray(F512, acc, ao + 32), a3 = FloatVector.fromArray(F512, acc, ao + 48);
-        FloatVector a4 = FloatVector.fromArray(F512, acc, ao + 64), a5 = FloatVector.fromArray(F512, acc, ao + 80);
-        FloatVector a6 = FloatVector.fromArray(F512, acc, ao + 96), a7 = FloatVector.fromArray(F512, acc, ao + 112);
-        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws, w6 = w5 + ws, w7 = w6 + ws;
+    private static void tile2(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
+        FloatVector a0 = FloatVector.fromArray(FS, acc, ao), c0 = FloatVector.fromArray(FS, acc, ao + VL);
+        FloatVector a1 = FloatVector.fromArray(FS, acc, ao + G), c1 = FloatVector.fromArray(FS, acc, ao + G + VL);
+        FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * G), c2 = FloatVector.fromArray(FS, acc, ao + 2 * G + VL);
+        FloatVector a3 = FloatVector.fromArray(FS, acc, ao + 3 * G), c3 = FloatVector.fromArray(FS, acc, ao + 3 * G + VL);
+        FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * G), c4 = FloatVector.fromArray(FS, acc, ao + 4 * G + VL);
+        FloatVector a5 = FloatVector.fromArray(FS, acc, ao + 5 * G), c5 = FloatVector.fromArray(FS, acc, ao + 5 * G + VL);
+        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws;
         for (int k = 0; k < kc; k++) {
-            FloatVector xv = FloatVector.fromArray(F512, xT, xo + k * 16);
-            a0 = xv.fma(FloatVector.broadcast(F512, w[w0 + k]), a0);
-            a1 = xv.fma(FloatVector.broadcast(F512, w[w1 + k]), a1);
-            a2 = xv.fma(FloatVector.broadcast(F512, w[w2 + k]), a2);
-            a3 = xv.fma(FloatVector.broadcast(F512, w[w3 + k]), a3);
-            a4 = xv.fma(FloatVector.broadcast(F512, w[w4 + k]), a4);
-            a5 = xv.fma(FloatVector.broadcast(F512, w[w5 + k]), a5);
-            a6 = xv.fma(FloatVector.broadcast(F512, w[w6 + k]), a6);
-            a7 = xv.fma(FloatVector.broadcast(F512, w[w7 + k]), a7);
-        }
-        a0.intoArray(acc, ao); a1.intoArray(acc, ao + 16); a2.intoArray(acc, ao + 32); a3.intoArray(acc, ao + 48);
-        a4.intoArray(acc, ao + 64); a5.intoArray(acc, ao + 80); a6.intoArray(acc, ao + 96); a7.intoArray(acc, ao + 112);
-    }
-
-    /** As {@link #tile16} for two full 16-token groups at once (panels at xo and xo2, acc at ao and ao+128). */
-    private static void tile16x2(float[] w, int wo, int ws, float[] xT, int xo, int xo2, int kc, float[] acc, int ao) {
-        int bo = ao + R * G;
-        FloatVector a0 = FloatVector.fromArray(F512, acc, ao), a1 = FloatVector.fromArray(F512, acc, ao + 16);
-        FloatVector a2 = FloatVector.fromArray(F512, acc, ao + 32), a3 = FloatVector.fromArray(F512, acc, ao + 48);
-        FloatVector a4 = FloatVector.fromArray(F512, acc, ao + 64), a5 = FloatVector.fromArray(F512, acc, ao + 80);
-        FloatVector a6 = FloatVector.fromArray(F512, acc, ao + 96), a7 = FloatVector.fromArray(F512, acc, ao + 112);
-        FloatVector c0 = FloatVector.fromArray(F512, acc, bo), c1 = FloatVector.fromArray(F512, acc, bo + 16);
-        FloatVector c2 = FloatVector.fromArray(F512, acc, bo + 32), c3 = FloatVector.fromArray(F512, acc, bo + 48);
-        FloatVector c4 = FloatVector.fromArray(F512, acc, bo + 64), c5 = FloatVector.fromArray(F512, acc, bo + 80);
-        FloatVector c6 = FloatVector.fromArray(F512, acc, bo + 96), c7 = FloatVector.fromArray(F512, acc, bo + 112);
-        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws, w6 = w5 + ws, w7 = w6 + ws;
-        for (int k = 0; k < kc; k++) {
-            FloatVector xv = FloatVector.fromArray(F512, xT, xo + k * 16);
-            FloatVector xu = FloatVector.fromArray(F512, xT, xo2 + k * 16);
+            int xi = xo + k * G;
+            FloatVector xv = FloatVector.fromArray(FS, xT, xi);
+            FloatVector xu = FloatVector.fromArray(FS, xT, xi + VL);
             FloatVector b;
-            b = FloatVector.broadcast(F512, w[w0 + k]); a0 = xv.fma(b, a0); c0 = xu.fma(b, c0);
-            b = FloatVector.broadcast(F512, w[w1 + k]); a1 = xv.fma(b, a1); c1 = xu.fma(b, c1);
-            b = FloatVector.broadcast(F512, w[w2 + k]); a2 = xv.fma(b, a2); c2 = xu.fma(b, c2);
-            b = FloatVector.broadcast(F512, w[w3 + k]); a3 = xv.fma(b, a3); c3 = xu.fma(b, c3);
-            b = FloatVector.broadcast(F512, w[w4 + k]); a4 = xv.fma(b, a4); c4 = xu.fma(b, c4);
-            b = FloatVector.broadcast(F512, w[w5 + k]); a5 = xv.fma(b, a5); c5 = xu.fma(b, c5);
-            b = FloatVector.broadcast(F512, w[w6 + k]); a6 = xv.fma(b, a6); c6 = xu.fma(b, c6);
-            b = FloatVector.broadcast(F512, w[w7 + k]); a7 = xv.fma(b, a7); c7 = xu.fma(b, c7);
+            b = FloatVector.broadcast(FS, w[w0 + k]); a0 = xv.fma(b, a0); c0 = xu.fma(b, c0);
+            b = FloatVector.broadcast(FS, w[w1 + k]); a1 = xv.fma(b, a1); c1 = xu.fma(b, c1);
+            b = FloatVector.broadcast(FS, w[w2 + k]); a2 = xv.fma(b, a2); c2 = xu.fma(b, c2);
+            b = FloatVector.broadcast(FS, w[w3 + k]); a3 = xv.fma(b, a3); c3 = xu.fma(b, c3);
+            b = FloatVector.broadcast(FS, w[w4 + k]); a4 = xv.fma(b, a4); c4 = xu.fma(b, c4);
+            b = FloatVector.broadcast(FS, w[w5 + k]); a5 = xv.fma(b, a5); c5 = xu.fma(b, c5);
         }
-        a0.intoArray(acc, ao); a1.intoArray(acc, ao + 16); a2.intoArray(acc, ao + 32); a3.intoArray(acc, ao + 48);
-        a4.intoArray(acc, ao + 64); a5.intoArray(acc, ao + 80); a6.intoArray(acc, ao + 96); a7.intoArray(acc, ao + 112);
-        c0.intoArray(acc, bo); c1.intoArray(acc, bo + 16); c2.intoArray(acc, bo + 32); c3.intoArray(acc, bo + 48);
-        c4.intoArray(acc, bo + 64); c5.intoArray(acc, bo + 80); c6.intoArray(acc, bo + 96); c7.intoArray(acc, bo + 112);
+        a0.intoArray(acc, ao); c0.intoArray(acc, ao + VL);
+        a1.intoArray(acc, ao + G); c1.intoArray(acc, ao + G + VL);
+        a2.intoArray(acc, ao + 2 * G); c2.intoArray(acc, ao + 2 * G + VL);
+        a3.intoArray(acc, ao + 3 * G); c3.intoArray(acc, ao + 3 * G + VL);
+        a4.intoArray(acc, ao + 4 * G); c4.intoArray(acc, ao + 4 * G + VL);
+        a5.intoArray(acc, ao + 5 * G); c5.intoArray(acc, ao + 5 * G + VL);
     }
 
-    /** As {@link #tile16} for a group of ≤ 8 tokens (8 lanes, acc rows of 8). */
-    private static void tile8(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
-        FloatVector a0 = FloatVector.fromArray(F256, acc, ao), a1 = FloatVector.fromArray(F256, acc, ao + 8);
-        FloatVector a2 = FloatVector.fromArray(F256, acc, ao + 16), a3 = FloatVector.fromArray(F256, acc, ao + 24);
-        FloatVector a4 = FloatVector.fromArray(F256, acc, ao + 32), a5 = FloatVector.fromArray(F256, acc, ao + 40);
-        FloatVector a6 = FloatVector.fromArray(F256, acc, ao + 48), a7 = FloatVector.fromArray(F256, acc, ao + 56);
-        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws, w6 = w5 + ws, w7 = w6 + ws;
+    /** As {@link #tile2} for a group of ≤ VL tokens (one token vector, acc rows of VL). */
+    private static void tile1(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
+        FloatVector a0 = FloatVector.fromArray(FS, acc, ao), a1 = FloatVector.fromArray(FS, acc, ao + VL);
+        FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * VL), a3 = FloatVector.fromArray(FS, acc, ao + 3 * VL);
+        FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * VL), a5 = FloatVector.fromArray(FS, acc, ao + 5 * VL);
+        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws;
         for (int k = 0; k < kc; k++) {
-            FloatVector xv = FloatVector.fromArray(F256, xT, xo + k * 8);
-            a0 = xv.fma(FloatVector.broadcast(F256, w[w0 + k]), a0);
-            a1 = xv.fma(FloatVector.broadcast(F256, w[w1 + k]), a1);
-            a2 = xv.fma(FloatVector.broadcast(F256, w[w2 + k]), a2);
-            a3 = xv.fma(FloatVector.broadcast(F256, w[w3 + k]), a3);
-            a4 = xv.fma(FloatVector.broadcast(F256, w[w4 + k]), a4);
-            a5 = xv.fma(FloatVector.broadcast(F256, w[w5 + k]), a5);
-            a6 = xv.fma(FloatVector.broadcast(F256, w[w6 + k]), a6);
-            a7 = xv.fma(FloatVector.broadcast(F256, w[w7 + k]), a7);
+            FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
+            a0 = xv.fma(FloatVector.broadcast(FS, w[w0 + k]), a0);
+            a1 = xv.fma(FloatVector.broadcast(FS, w[w1 + k]), a1);
+            a2 = xv.fma(FloatVector.broadcast(FS, w[w2 + k]), a2);
+            a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3);
+            a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4);
+            a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5);
         }
-        a0.intoArray(acc, ao); a1.intoArray(acc, ao + 8); a2.intoArray(acc, ao + 16); a3.intoArray(acc, ao + 24);
-        a4.intoArray(acc, ao + 32); a5.intoArray(acc, ao + 40); a6.intoArray(acc, ao + 48); a7.intoArray(acc, ao + 56);
-    }
-
-    /** As {@link #tile16} for a group of ≤ 4 tokens (4 lanes, acc rows of 4). */
-    private static void tile4(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
-        FloatVector a0 = FloatVector.fromArray(F128, acc, ao), a1 = FloatVector.fromArray(F128, acc, ao + 4);
-        FloatVector a2 = FloatVector.fromArray(F128, acc, ao + 8), a3 = FloatVector.fromArray(F128, acc, ao + 12);
-        FloatVector a4 = FloatVector.fromArray(F128, acc, ao + 16), a5 = FloatVector.fromArray(F128, acc, ao + 20);
-        FloatVector a6 = FloatVector.fromArray(F128, acc, ao + 24), a7 = FloatVector.fromArray(F128, acc, ao + 28);
-        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws, w6 = w5 + ws, w7 = w6 + ws;
-        for (int k = 0; k < kc; k++) {
-            FloatVector xv = FloatVector.fromArray(F128, xT, xo + k * 4);
-            a0 = xv.fma(FloatVector.broadcast(F128, w[w0 + k]), a0);
-            a1 = xv.fma(FloatVector.broadcast(F128, w[w1 + k]), a1);
-            a2 = xv.fma(FloatVector.broadcast(F128, w[w2 + k]), a2);
-            a3 = xv.fma(FloatVector.broadcast(F128, w[w3 + k]), a3);
-            a4 = xv.fma(FloatVector.broadcast(F128, w[w4 + k]), a4);
-            a5 = xv.fma(FloatVector.broadcast(F128, w[w5 + k]), a5);
-            a6 = xv.fma(FloatVector.broadcast(F128, w[w6 + k]), a6);
-            a7 = xv.fma(FloatVector.broadcast(F128, w[w7 + k]), a7);
-        }
-        a0.intoArray(acc, ao); a1.intoArray(acc, ao + 4); a2.intoArray(acc, ao + 8); a3.intoArray(acc, ao + 12);
-        a4.intoArray(acc, ao + 16); a5.intoArray(acc, ao + 20); a6.intoArray(acc, ao + 24); a7.intoArray(acc, ao + 28);
+        a0.intoArray(acc, ao); a1.intoArray(acc, ao + VL); a2.intoArray(acc, ao + 2 * VL);
+        a3.intoArray(acc, ao + 3 * VL); a4.intoArray(acc, ao + 4 * VL); a5.intoArray(acc, ao + 5 * VL);
     }
 }

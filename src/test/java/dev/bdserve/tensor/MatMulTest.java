@@ -107,7 +107,7 @@ class MatMulTest {
         Matrix w = Matrix.ofBits(DType.F16, bits.length / 16, 16, java.util.Arrays.copyOf(bits, bits.length / 16 * 16));
         float[] ws = new float[16];
         for (int r = 0; r < w.rows(); r++) {
-            MatMul.f16x16(w.bits(), r * 16).intoArray(ws, 0);
+            MatMul.f16(w.bits(), r * 16).intoArray(ws, 0);
             for (int j = 0; j < 16; j++) assertEquals(Float.float16ToFloat(w.bits()[r * 16 + j]), ws[j], 0f);
         }
     }
@@ -118,7 +118,7 @@ class MatMulTest {
         for (int b = 0; b < bits.length; b++) bits[b] = (short) b;
         float[] ws = new float[16];
         for (int i = 0; i < bits.length; i += 16) {
-            MatMul.bf16x16(bits, i).intoArray(ws, 0);
+            MatMul.bf16(bits, i).intoArray(ws, 0);
             for (int j = 0; j < 16; j++)
                 assertEquals(Float.floatToRawIntBits(Numerics.bf16ToFloat(bits[i + j])), Float.floatToRawIntBits(ws[j]));
         }
