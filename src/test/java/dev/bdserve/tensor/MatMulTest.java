@@ -104,11 +104,12 @@ class MatMulTest {
         for (int b = 0; b < 0x10000; b++) if ((b & 0x7C00) != 0x7C00) pats.add((short) b);
         short[] bits = new short[pats.size()];
         for (int i = 0; i < bits.length; i++) bits[i] = pats.get(i);
-        Matrix w = Matrix.ofBits(DType.F16, bits.length / 16, 16, java.util.Arrays.copyOf(bits, bits.length / 16 * 16));
-        float[] ws = new float[16];
-        for (int r = 0; r < w.rows(); r++) {
-            MatMul.f16(w.bits(), r * 16).intoArray(ws, 0);
-            for (int j = 0; j < 16; j++) assertEquals(Float.float16ToFloat(w.bits()[r * 16 + j]), ws[j], 0f);
+        int vl = MatMul.VL, n = bits.length / vl * vl;
+        float[] ws = new float[vl];
+        for (int i = 0; i < n; i += vl) {
+            MatMul.f16(bits, i).intoArray(ws, 0);
+            for (int j = 0; j < vl; j++)
+                assertEquals(Float.floatToRawIntBits(Float.float16ToFloat(bits[i + j])), Float.floatToRawIntBits(ws[j]));
         }
     }
 
@@ -116,10 +117,11 @@ class MatMulTest {
     void bf16WideningIsExact() {
         short[] bits = new short[0x10000];
         for (int b = 0; b < bits.length; b++) bits[b] = (short) b;
-        float[] ws = new float[16];
-        for (int i = 0; i < bits.length; i += 16) {
+        int vl = MatMul.VL;
+        float[] ws = new float[vl];
+        for (int i = 0; i < bits.length; i += vl) {
             MatMul.bf16(bits, i).intoArray(ws, 0);
-            for (int j = 0; j < 16; j++)
+            for (int j = 0; j < vl; j++)
                 assertEquals(Float.floatToRawIntBits(Numerics.bf16ToFloat(bits[i + j])), Float.floatToRawIntBits(ws[j]));
         }
     }
