@@ -12,7 +12,7 @@ import java.util.SplittableRandom;
  * throughput of {@link MatMul}. Weights are rotated over enough copies that the working set is
  * ≥ 256 MB, so every pass streams from DRAM (no L3 reuse between passes).
  *
- * <pre>java --add-modules jdk.incubator.vector -cp target/classes dev.bdserve.bench.KernelBench [threads] [quick]</pre>
+ * <pre>java --add-modules jdk.incubator.vector -cp target/classes dev.bdserve.bench.KernelBench [threads] [quick] [gemv|gemm]</pre>
  */
 public final class KernelBench {
     private KernelBench() {}
@@ -22,6 +22,7 @@ public final class KernelBench {
     public static void main(String[] args) {
         int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
         boolean quick = args.length > 1 && args[1].equals("quick");
+        String only = args.length > 2 ? args[2] : "";   // "gemv" or "gemm": run just that kernel
         try (SpinPool pool = new SpinPool(threads)) {
             double bw = MemoryProbes.streamReadBandwidthGBs(pool);
             System.gc();
@@ -31,14 +32,14 @@ public final class KernelBench {
             int[][] gemvShapes = {{8192, 2048}, {2048, 8192}, {128256, 2048}};
             for (DType d : new DType[] {DType.BF16, DType.F16, DType.F32})
                 for (int[] s : gemvShapes) {
-                    if (d != DType.BF16 && s[0] > 100_000) continue;
+                    if (d != DType.BF16 && s[0] > 100_000 || only.equals("gemm")) continue;
                     run(pool, d, s[0], s[1], 1, bw, peak, quick);
                 }
             int[][] gemmShapes = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
             for (DType d : new DType[] {DType.BF16, DType.F32, DType.F16})
                 for (int[] s : gemmShapes)
                     for (int T : new int[] {4, 8, 16, 32, 64}) {
-                        if (d == DType.F16 && T != 16) continue;
+                        if (d == DType.F16 && T != 16 || only.equals("gemv")) continue;
                         run(pool, d, s[0], s[1], T, bw, peak, quick);
                     }
         }

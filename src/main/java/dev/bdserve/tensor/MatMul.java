@@ -12,15 +12,17 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link ScalarKernels#matmul}: {@code y[t*rows + o] = Σ_i w[o,i] · x[t*cols + i]}.
  *
  * <p><b>T == 1 (GEMV)</b>: four weight rows at a time, vectorized along the input dimension: each
- * VL-element x vector is loaded once and used for four rows; 16-bit weights are widened in-register
- * (BF16: sign-extend S2I, shift left 16; F16: sign | (magnitude &lt;&lt; 13), times 2^112); one
- * horizontal reduction per row at the end. Memory-bound: it streams the weights once.
+ * x vector is loaded once and used for four rows; 16-bit weights are widened in-register with no
+ * cross-lane step by loading 2·VL of them as VL ints (even weight = low half, odd = high half) against
+ * an even/odd-split copy of x (BF16: int &lt;&lt; 16 and int &amp; 0xFFFF0000); F16 rows are widened with
+ * the S2I form (sign | (magnitude &lt;&lt; 13), times 2^112), whose pair form measured slower (C2
+ * stopped inlining the larger kernel); one horizontal reduction per row at the end. The GEMM
+ * widening uses the S2I form ({@link #bf16}, {@link #f16}). Memory-bound: it streams the weights once.
  *
  * <p><b>T &gt; 1 (GEMM)</b>: x is first transposed into token-group panels ({@code xT[i][G]}: the
  * values of input feature i for G = 2·VL tokens), so the micro-kernel is vectorized along tokens and needs
  * no horizontal reduction. For each tile of {@value #R} weight rows and each block of {@value #KC}
- * input features the 16-bit weights are widened once into an fp32 scratch (F32 weights are read in
- * place); then for every token group and every feature k, the weight w[o,k] is broadcast and
+ * input features the weights are widened once into an fp32 scratch (F32 weights are copied); then for every token group and every feature k, the weight w[o,k] is broadcast and
  * FMA'd into 2·R accumulator vectors (R rows × 2 token vectors), so each widened weight is reused
  * across all T tokens. A last group of at most VL tokens uses one token vector.
  *
@@ -65,7 +67,8 @@ public final class MatMul {
     public static void matmul(Matrix w, float[] x, int T, float[] y, Parallel par) {
         ScalarKernels.checkMatmul(w, x, T, y);
         if (T == 1) {
-            par.forRange(w.rows(), GRAIN, (s, e) -> gemv(w, x, y, s, e));
+            float[] xp = w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x;
+            par.forRange(w.rows(), GRAIN, (s, e) -> gemv(w, x, xp, y, s, e));
         } else {
             float[] xT = packTokens(x, T, w.cols());
             par.forRange(w.rows(), GRAIN, (s, e) -> gemm(w, xT, T, y, s, e));
@@ -80,7 +83,7 @@ public final class MatMul {
         ScalarKernels.checkMatmul(w, x, T, y);
         if (rowFrom < 0 || rowTo > w.rows() || rowFrom > rowTo) throw new IllegalArgumentException("bad rows " + rowFrom + ".." + rowTo);
         if (rowFrom == rowTo) return;
-        if (T == 1) gemv(w, x, y, rowFrom, rowTo);
+        if (T == 1) gemv(w, x, w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x, y, rowFrom, rowTo);
         else gemm(w, packTokens(x, T, w.cols()), T, y, rowFrom, rowTo);
     }
 
@@ -101,7 +104,28 @@ public final class MatMul {
 
     // ---------------------------------------------------------------- GEMV (T == 1)
 
-    static void gemv(Matrix w, float[] x, float[] y, int from, int to) {
+    /** Shorts filling one float vector's bits (2·VL lanes): 16-bit weights loaded as int pairs. */
+    static final VectorSpecies<Short> SP = VectorSpecies.of(short.class, FS.vectorShape());
+
+    /**
+     * x [cols] with each block of 2·VL features split into [VL even][VL odd] features (the tail
+     * past the last full block unchanged), matching 16-bit weights loaded as int pairs: an int lane
+     * holds weight 2j in its low and 2j+1 in its high half (little-endian).
+     */
+    static float[] splitPairs(float[] x, int cols) {
+        float[] xp = new float[cols];                    // [cols] permuted x
+        int bound = cols - cols % (2 * VL);
+        for (int b = 0; b < bound; b += 2 * VL)
+            for (int j = 0; j < VL; j++) {
+                xp[b + j] = x[b + 2 * j];
+                xp[b + VL + j] = x[b + 2 * j + 1];
+            }
+        System.arraycopy(x, bound, xp, bound, cols - bound);
+        return xp;
+    }
+
+    /** GEMV rows [from, to): x [cols] as given, xp = {@link #splitPairs}(x) for 16-bit weights. */
+    static void gemv(Matrix w, float[] x, float[] xp, float[] y, int from, int to) {
         int o = from;
         switch (w.dtype()) {
             case F32 -> {
@@ -111,7 +135,7 @@ public final class MatMul {
             }
             case BF16 -> {
                 short[] b = w.bits();
-                for (; o + 4 <= to; o += 4) gemvBf16x4(b, w.cols(), x, y, o);
+                for (; o + 4 <= to; o += 4) gemvBf16x4(b, w.cols(), xp, y, o);
                 for (; o < to; o++) y[o] = dotBf16(b, o * w.cols(), x, 0, w.cols());
             }
             case F16 -> {
@@ -146,21 +170,34 @@ public final class MatMul {
         y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
     }
 
-    private static void gemvBf16x4(short[] b, int cols, float[] x, float[] y, int o) {
+    /**
+     * y[o..o+4) = rows o..o+3 of BF16 b [*, cols] · x, with xp = splitPairs(x): each 2·VL weights are
+     * loaded as VL ints; even weights are int &lt;&lt; 16, odd ones int &amp; 0xFFFF0000 (no cross-lane
+     * widening), FMA'd with the even / odd halves of xp into 8 accumulators.
+     */
+    private static void gemvBf16x4(short[] b, int cols, float[] xp, float[] y, int o) {
         int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
-        int bound = cols - cols % VL, i = 0;
-        for (; i < bound; i += VL) {
-            FloatVector xv = FloatVector.fromArray(FS, x, i);
-            s0 = bf16(b, b0 + i).fma(xv, s0);
-            s1 = bf16(b, b1 + i).fma(xv, s1);
-            s2 = bf16(b, b2 + i).fma(xv, s2);
-            s3 = bf16(b, b3 + i).fma(xv, s3);
+        FloatVector e0 = FloatVector.zero(FS), e1 = e0, e2 = e0, e3 = e0, d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+        int bound = cols - cols % (2 * VL), i = 0;
+        for (; i < bound; i += 2 * VL) {
+            FloatVector xe = FloatVector.fromArray(FS, xp, i), xo = FloatVector.fromArray(FS, xp, i + VL);
+            IntVector p0 = ShortVector.fromArray(SP, b, b0 + i).reinterpretAsInts();
+            IntVector p1 = ShortVector.fromArray(SP, b, b1 + i).reinterpretAsInts();
+            IntVector p2 = ShortVector.fromArray(SP, b, b2 + i).reinterpretAsInts();
+            IntVector p3 = ShortVector.fromArray(SP, b, b3 + i).reinterpretAsInts();
+            e0 = p0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e0);
+            d0 = p0.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d0);
+            e1 = p1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e1);
+            d1 = p1.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d1);
+            e2 = p2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e2);
+            d2 = p2.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d2);
+            e3 = p3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(xe, e3);
+            d3 = p3.and(0xFFFF0000).reinterpretAsFloats().fma(xo, d3);
         }
-        float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
-        float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
+        float r0 = e0.add(d0).reduceLanes(VectorOperators.ADD), r1 = e1.add(d1).reduceLanes(VectorOperators.ADD);
+        float r2 = e2.add(d2).reduceLanes(VectorOperators.ADD), r3 = e3.add(d3).reduceLanes(VectorOperators.ADD);
         for (; i < cols; i++) {
-            float xi = x[i];
+            float xi = xp[i];
             r0 = Math.fma(Numerics.bf16ToFloat(b[b0 + i]), xi, r0);
             r1 = Math.fma(Numerics.bf16ToFloat(b[b1 + i]), xi, r1);
             r2 = Math.fma(Numerics.bf16ToFloat(b[b2 + i]), xi, r2);
@@ -169,6 +206,12 @@ public final class MatMul {
         y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
     }
 
+    /** F16 bits in the high half of each int lane (low half ignored) widened to fp32 (finite, exact). */
+    static FloatVector f16High(IntVector v) {
+        return v.and(0x8000_0000).or(v.and(0x7FFF_0000).lanewise(VectorOperators.LSHR, 3)).reinterpretAsFloats().mul(0x1p112f);
+    }
+
+    /** As {@link #gemvBf16x4} for F16 weights, widened with the S2I form {@link #f16} (x not split). */
     private static void gemvF16x4(short[] b, int cols, float[] x, float[] y, int o) {
         int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
         FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
@@ -188,6 +231,30 @@ public final class MatMul {
             r1 = Math.fma(Float.float16ToFloat(b[b1 + i]), xi, r1);
             r2 = Math.fma(Float.float16ToFloat(b[b2 + i]), xi, r2);
             r3 = Math.fma(Float.float16ToFloat(b[b3 + i]), xi, r3);
+        }
+        y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
+    }
+
+    /** The S2I-widening BF16 GEMV kernel (x not split): kept for A/B measurement. */
+    static void gemvBf16x4Widen(short[] b, int cols, float[] x, float[] y, int o) {
+        int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+        FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
+        int bound = cols - cols % VL, i = 0;
+        for (; i < bound; i += VL) {
+            FloatVector xv = FloatVector.fromArray(FS, x, i);
+            s0 = bf16(b, b0 + i).fma(xv, s0);
+            s1 = bf16(b, b1 + i).fma(xv, s1);
+            s2 = bf16(b, b2 + i).fma(xv, s2);
+            s3 = bf16(b, b3 + i).fma(xv, s3);
+        }
+        float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
+        float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
+        for (; i < cols; i++) {
+            float xi = x[i];
+            r0 = Math.fma(Numerics.bf16ToFloat(b[b0 + i]), xi, r0);
+            r1 = Math.fma(Numerics.bf16ToFloat(b[b1 + i]), xi, r1);
+            r2 = Math.fma(Numerics.bf16ToFloat(b[b2 + i]), xi, r2);
+            r3 = Math.fma(Numerics.bf16ToFloat(b[b3 + i]), xi, r3);
         }
         y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
     }
@@ -259,12 +326,8 @@ public final class MatMul {
                 int kc = Math.min(KC, cols - k0);
                 float[] src;
                 int srcOff, stride;
-                if (w.dtype() == DType.F32) {
-                    src = w.f32(); srcOff = o * cols + k0; stride = cols;
-                } else {
-                    widen(w, o, k0, kc, ws);
-                    src = ws; srcOff = 0; stride = KC;
-                }
+                widen(w, o, k0, kc, ws);
+                src = ws; srcOff = 0; stride = KC;
                 for (int g = 0; g < groups; g++) {
                     int L = groupLanes(T, g * G);
                     int xo = g * G * cols + k0 * L, ao = g * R * G;
@@ -294,8 +357,15 @@ public final class MatMul {
         }
     }
 
-    /** Widens w[o .. o+R, k0 .. k0+kc) into ws[r·KC + k]. */
+    /**
+     * Widens (F32: copies) w[o .. o+R, k0 .. k0+kc) into ws[r·KC + k]: the micro-kernel then
+     * broadcasts from an L1-resident block instead of from R strided DRAM streams.
+     */
     private static void widen(Matrix w, int o, int k0, int kc, float[] ws) {
+        if (w.dtype() == DType.F32) {
+            for (int r = 0; r < R; r++) System.arraycopy(w.f32(), (o + r) * w.cols() + k0, ws, r * KC, kc);
+            return;
+        }
         short[] b = w.bits();
         int cols = w.cols(), bound = kc - kc % VL;
         boolean bf = w.dtype() == DType.BF16;
