@@ -418,13 +418,29 @@ public final class MatMul {
         a5.intoArray(acc, ao + 5 * G); c5.intoArray(acc, ao + 5 * G + VL);
     }
 
-    /** As {@link #tile2} for a group of ≤ VL tokens (one token vector, acc rows of VL). */
+    /**
+     * As {@link #tile2} for a group of ≤ VL tokens (one token vector, acc rows of VL). Even and odd k
+     * go to separate accumulators (12 independent FMA chains, enough to cover FMA latency), which are
+     * summed at the end.
+     */
     private static void tile1(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
         FloatVector a0 = FloatVector.fromArray(FS, acc, ao), a1 = FloatVector.fromArray(FS, acc, ao + VL);
         FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * VL), a3 = FloatVector.fromArray(FS, acc, ao + 3 * VL);
         FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * VL), a5 = FloatVector.fromArray(FS, acc, ao + 5 * VL);
+        FloatVector c0 = FloatVector.zero(FS), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
         int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws;
-        for (int k = 0; k < kc; k++) {
+        int k = 0;
+        for (; k + 2 <= kc; k += 2) {
+            FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
+            FloatVector xu = FloatVector.fromArray(FS, xT, xo + k * VL + VL);
+            a0 = xv.fma(FloatVector.broadcast(FS, w[w0 + k]), a0); c0 = xu.fma(FloatVector.broadcast(FS, w[w0 + k + 1]), c0);
+            a1 = xv.fma(FloatVector.broadcast(FS, w[w1 + k]), a1); c1 = xu.fma(FloatVector.broadcast(FS, w[w1 + k + 1]), c1);
+            a2 = xv.fma(FloatVector.broadcast(FS, w[w2 + k]), a2); c2 = xu.fma(FloatVector.broadcast(FS, w[w2 + k + 1]), c2);
+            a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3); c3 = xu.fma(FloatVector.broadcast(FS, w[w3 + k + 1]), c3);
+            a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4); c4 = xu.fma(FloatVector.broadcast(FS, w[w4 + k + 1]), c4);
+            a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5); c5 = xu.fma(FloatVector.broadcast(FS, w[w5 + k + 1]), c5);
+        }
+        if (k < kc) {
             FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
             a0 = xv.fma(FloatVector.broadcast(FS, w[w0 + k]), a0);
             a1 = xv.fma(FloatVector.broadcast(FS, w[w1 + k]), a1);
@@ -433,7 +449,7 @@ public final class MatMul {
             a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4);
             a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5);
         }
-        a0.intoArray(acc, ao); a1.intoArray(acc, ao + VL); a2.intoArray(acc, ao + 2 * VL);
-        a3.intoArray(acc, ao + 3 * VL); a4.intoArray(acc, ao + 4 * VL); a5.intoArray(acc, ao + 5 * VL);
+        a0.add(c0).intoArray(acc, ao); a1.add(c1).intoArray(acc, ao + VL); a2.add(c2).intoArray(acc, ao + 2 * VL);
+        a3.add(c3).intoArray(acc, ao + 3 * VL); a4.add(c4).intoArray(acc, ao + 4 * VL); a5.add(c5).intoArray(acc, ao + 5 * VL);
     }
 }
