@@ -28,6 +28,7 @@ public final class MemoryProbes {
 
     /** As {@link #streamReadBandwidthGBs(Parallel)} on {@code floats} floats, best of {@code reps}. */
     public static double streamReadBandwidthGBs(Parallel par, int floats, int reps) {
+        warmUpSum();
         float[] a = new float[floats];                      // [floats]
         int grain = 1 << 16;
         par.forRange(floats, grain, (s, e) -> java.util.Arrays.fill(a, s, e, 1f));
@@ -44,6 +45,14 @@ public final class MemoryProbes {
         for (float p : partial) tot += p;
         sink = tot;
         return best;
+    }
+
+    /** Gets {@link #sumBlock} compiled by C2 before anything is timed. */
+    static void warmUpSum() {
+        float[] w = new float[1 << 12];
+        float r = 0;
+        for (int i = 0; i < 20_000; i++) r += sumBlock(w, 0, w.length);
+        sink = r;
     }
 
     /** Σ a[s..e), in calls of 64 Ki floats (short loops, compiled normally rather than by OSR). */
@@ -77,6 +86,8 @@ public final class MemoryProbes {
         int threads = par.parallelism();
         long iters = 8_000_000;
         float[] out = new float[threads * 16];
+        float[] warm = new float[12 * F.length()];
+        for (int i = 0; i < 20_000; i++) fmaBlock(warm, 64, 0.5f);   // C2-compile before timing
         double best = 0;
         for (int rep = 0; rep <= 5; rep++) {
             long t0 = System.nanoTime();
