@@ -19,7 +19,10 @@ import jdk.incubator.vector.VectorSpecies;
  * stopped inlining the larger kernel); one horizontal reduction per row at the end. The GEMM
  * widening uses the S2I form ({@link #bf16}, {@link #f16}). Memory-bound: it streams the weights once.
  *
- * <p><b>T &gt; 1 (GEMM)</b>: x is first transposed into token-group panels ({@code xT[i][G]}: the
+ * <p><b>2 ≤ T ≤ 4</b>: a multi-token GEMV ({@link #gemvSmallT}): two rows widened once per VL inputs,
+ * FMA'd against every token's x (the packed GEMM wastes half its lanes at T ≤ 4).
+ *
+ * <p><b>T &gt; 4 (GEMM)</b>: x is first transposed into token-group panels ({@code xT[i][G]}: the
  * values of input feature i for G = 2·VL tokens), so the micro-kernel is vectorized along tokens and needs
  * no horizontal reduction. For each tile of {@value #R} weight rows and each block of {@value #KC}
  * input features the weights are widened once into an fp32 scratch (F32 weights are copied); then for every token group and every feature k, the weight w[o,k] is broadcast and
@@ -50,6 +53,8 @@ public final class MatMul {
     static final int KC = 256;
     /** Tokens per group: two float vectors. */
     static final int G = 2 * VL;
+    /** Token counts 2..SMALL_T use the multi-token GEMV kernel instead of the packed GEMM. */
+    static final int SMALL_T = 4;
     /** Rows per parallel chunk boundary (a multiple of R and of a 64-byte line of fp32 outputs). */
     static final int GRAIN = 48;
 
@@ -66,7 +71,9 @@ public final class MatMul {
      */
     public static void matmul(Matrix w, float[] x, int T, float[] y, Parallel par) {
         ScalarKernels.checkMatmul(w, x, T, y);
-        if (T == 1) {
+        if (T > 1 && T <= SMALL_T) {
+            par.forRange(w.rows(), GRAIN, (s, e) -> gemvSmallT(w, x, T, y, s, e));
+        } else if (T == 1) {
             float[] xp = w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x;
             par.forRange(w.rows(), GRAIN, (s, e) -> gemv(w, x, xp, y, s, e));
         } else {
@@ -84,6 +91,7 @@ public final class MatMul {
         if (rowFrom < 0 || rowTo > w.rows() || rowFrom > rowTo) throw new IllegalArgumentException("bad rows " + rowFrom + ".." + rowTo);
         if (rowFrom == rowTo) return;
         if (T == 1) gemv(w, x, w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x, y, rowFrom, rowTo);
+        else if (T <= SMALL_T) gemvSmallT(w, x, T, y, rowFrom, rowTo);
         else gemm(w, packTokens(x, T, w.cols()), T, y, rowFrom, rowTo);
     }
 
@@ -285,6 +293,99 @@ public final class MatMul {
         float r = s.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) r = Math.fma(Float.float16ToFloat(b[bOff + i]), x[xOff + i], r);
         return r;
+    }
+
+    // ---------------------------------------------------------------- multi-token GEMV (2 ≤ T ≤ 4)
+
+    /**
+     * Rows [from, to) for 2 ≤ T ≤ {@value #SMALL_T} tokens: two weight rows at a time are widened
+     * once per VL inputs and FMA'd against all tokens' x vectors (8 accumulators, vectorized along
+     * the input dimension, horizontal reduction at the end). Tokens past T alias token T−1 and their
+     * results are dropped.
+     */
+    static void gemvSmallT(Matrix w, float[] x, int T, float[] y, int from, int to) {
+        int cols = w.cols(), rows = w.rows();
+        int x0 = 0, x1 = Math.min(1, T - 1) * cols, x2 = Math.min(2, T - 1) * cols, x3 = Math.min(3, T - 1) * cols;
+        float[] r = new float[8];                         // [2 rows][4 tokens] results
+        int o = from;
+        for (; o + 2 <= to; o += 2) {
+            switch (w.dtype()) {
+                case F32 -> smallTF32(w.f32(), cols, o, x, x0, x1, x2, x3, r);
+                case BF16 -> smallTBf16(w.bits(), cols, o, x, x0, x1, x2, x3, r);
+                case F16 -> smallTF16(w.bits(), cols, o, x, x0, x1, x2, x3, r);
+            }
+            for (int t = 0; t < T; t++) {
+                y[t * rows + o] = r[t];
+                y[t * rows + o + 1] = r[4 + t];
+            }
+        }
+        for (; o < to; o++)
+            for (int t = 0; t < T; t++)
+                y[t * rows + o] = switch (w.dtype()) {
+                    case F32 -> dotF32(w.f32(), o * cols, x, t * cols, cols);
+                    case BF16 -> dotBf16(w.bits(), o * cols, x, t * cols, cols);
+                    case F16 -> dotF16(w.bits(), o * cols, x, t * cols, cols);
+                };
+    }
+
+    private static void smallTF32(float[] a, int cols, int o, float[] x, int x0, int x1, int x2, int x3, float[] r) {
+        int b0 = o * cols, b1 = b0 + cols;
+        FloatVector s00 = FloatVector.zero(FS), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        int bound = cols - cols % VL, i = 0;
+        for (; i < bound; i += VL) {
+            FloatVector w0 = FloatVector.fromArray(FS, a, b0 + i), w1 = FloatVector.fromArray(FS, a, b1 + i);
+            FloatVector v = FloatVector.fromArray(FS, x, x0 + i); s00 = w0.fma(v, s00); s10 = w1.fma(v, s10);
+            v = FloatVector.fromArray(FS, x, x1 + i); s01 = w0.fma(v, s01); s11 = w1.fma(v, s11);
+            v = FloatVector.fromArray(FS, x, x2 + i); s02 = w0.fma(v, s02); s12 = w1.fma(v, s12);
+            v = FloatVector.fromArray(FS, x, x3 + i); s03 = w0.fma(v, s03); s13 = w1.fma(v, s13);
+        }
+        smallTFinish(s00, s01, s02, s03, s10, s11, s12, s13, r);
+        for (; i < cols; i++) smallTTail(a[b0 + i], a[b1 + i], x, i, x0, x1, x2, x3, r);
+    }
+
+    private static void smallTBf16(short[] b, int cols, int o, float[] x, int x0, int x1, int x2, int x3, float[] r) {
+        int b0 = o * cols, b1 = b0 + cols;
+        FloatVector s00 = FloatVector.zero(FS), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        int bound = cols - cols % VL, i = 0;
+        for (; i < bound; i += VL) {
+            FloatVector w0 = bf16(b, b0 + i), w1 = bf16(b, b1 + i);
+            FloatVector v = FloatVector.fromArray(FS, x, x0 + i); s00 = w0.fma(v, s00); s10 = w1.fma(v, s10);
+            v = FloatVector.fromArray(FS, x, x1 + i); s01 = w0.fma(v, s01); s11 = w1.fma(v, s11);
+            v = FloatVector.fromArray(FS, x, x2 + i); s02 = w0.fma(v, s02); s12 = w1.fma(v, s12);
+            v = FloatVector.fromArray(FS, x, x3 + i); s03 = w0.fma(v, s03); s13 = w1.fma(v, s13);
+        }
+        smallTFinish(s00, s01, s02, s03, s10, s11, s12, s13, r);
+        for (; i < cols; i++) smallTTail(Numerics.bf16ToFloat(b[b0 + i]), Numerics.bf16ToFloat(b[b1 + i]), x, i, x0, x1, x2, x3, r);
+    }
+
+    private static void smallTF16(short[] b, int cols, int o, float[] x, int x0, int x1, int x2, int x3, float[] r) {
+        int b0 = o * cols, b1 = b0 + cols;
+        FloatVector s00 = FloatVector.zero(FS), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        int bound = cols - cols % VL, i = 0;
+        for (; i < bound; i += VL) {
+            FloatVector w0 = f16(b, b0 + i), w1 = f16(b, b1 + i);
+            FloatVector v = FloatVector.fromArray(FS, x, x0 + i); s00 = w0.fma(v, s00); s10 = w1.fma(v, s10);
+            v = FloatVector.fromArray(FS, x, x1 + i); s01 = w0.fma(v, s01); s11 = w1.fma(v, s11);
+            v = FloatVector.fromArray(FS, x, x2 + i); s02 = w0.fma(v, s02); s12 = w1.fma(v, s12);
+            v = FloatVector.fromArray(FS, x, x3 + i); s03 = w0.fma(v, s03); s13 = w1.fma(v, s13);
+        }
+        smallTFinish(s00, s01, s02, s03, s10, s11, s12, s13, r);
+        for (; i < cols; i++) smallTTail(Float.float16ToFloat(b[b0 + i]), Float.float16ToFloat(b[b1 + i]), x, i, x0, x1, x2, x3, r);
+    }
+
+    private static void smallTFinish(FloatVector s00, FloatVector s01, FloatVector s02, FloatVector s03,
+                                     FloatVector s10, FloatVector s11, FloatVector s12, FloatVector s13, float[] r) {
+        r[0] = s00.reduceLanes(VectorOperators.ADD); r[1] = s01.reduceLanes(VectorOperators.ADD);
+        r[2] = s02.reduceLanes(VectorOperators.ADD); r[3] = s03.reduceLanes(VectorOperators.ADD);
+        r[4] = s10.reduceLanes(VectorOperators.ADD); r[5] = s11.reduceLanes(VectorOperators.ADD);
+        r[6] = s12.reduceLanes(VectorOperators.ADD); r[7] = s13.reduceLanes(VectorOperators.ADD);
+    }
+
+    private static void smallTTail(float w0, float w1, float[] x, int i, int x0, int x1, int x2, int x3, float[] r) {
+        r[0] = Math.fma(w0, x[x0 + i], r[0]); r[1] = Math.fma(w0, x[x1 + i], r[1]);
+        r[2] = Math.fma(w0, x[x2 + i], r[2]); r[3] = Math.fma(w0, x[x3 + i], r[3]);
+        r[4] = Math.fma(w1, x[x0 + i], r[4]); r[5] = Math.fma(w1, x[x1 + i], r[5]);
+        r[6] = Math.fma(w1, x[x2 + i], r[6]); r[7] = Math.fma(w1, x[x3 + i], r[7]);
     }
 
     // ---------------------------------------------------------------- GEMM (T > 1)
