@@ -268,6 +268,29 @@ public final class MpiCommunicator implements Communicator {
         stats.record(what, (long) len * Integer.BYTES, System.nanoTime() - t0);
     }
 
+    /** MPI_Allreduce in place on an off-heap segment, no copy, not counted (latency baseline of {@link MpiLatencyProbe}). */
+    void rawAllReduceSum(MemorySegment offHeap, int len) {
+        ensureOpen();
+        int rc;
+        try {
+            rc = (int) mpi.allreduce.invokeExact(LibMpi.MPI_IN_PLACE, offHeap, len, mpi.mpiFloat, mpi.opSum, mpi.commWorld);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("MPI_Allreduce", rc);
+    }
+
+    /** MPI_Bcast with a negative count, to exercise the error path (the self-test expects an {@link MpiException}). */
+    void invalidBroadcastForTest() {
+        int rc;
+        try {
+            rc = (int) mpi.bcast.invokeExact(scratch(16), -1, mpi.mpiInt, 0, mpi.commWorld);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check("MPI_Bcast", rc);
+    }
+
     /** {@code MPI_Barrier} on the world communicator (not counted in {@link #stats()}: it carries no data). */
     public void barrier() {
         ensureOpen();

@@ -73,6 +73,7 @@ public final class MpiSelfTest {
             if (!comm.restoredSignals().isEmpty()) {
                 t.fail("MPI_Init replaced the JVM's handlers of " + comm.restoredSignals() + " (restored; launch settings missing?)");
             }
+            t.errorReporting();
             t.checkStats();
             for (String f : t.failures.subList(0, Math.min(10, t.failures.size()))) System.err.println("rank " + t.rank + ": FAIL " + f);
             // every rank learns whether any rank failed
@@ -203,6 +204,23 @@ public final class MpiSelfTest {
                 }
             }
             sentinels(o, PAD, n * size, "overlapping allGather");
+        }
+    }
+
+    /** A failing MPI call must throw MpiException naming the function and carrying MPI_Error_string's text. */
+    void errorReporting() {
+        try {
+            comm.invalidBroadcastForTest();
+            fail("MPI_Bcast with count -1 did not fail");
+        } catch (MpiException e) {
+            String m = e.getMessage();
+            expect(m.startsWith("MPI_Bcast failed: ") && m.toLowerCase(Locale.ROOT).contains("count"), "error message: %s", m);
+        }
+        try {
+            comm.broadcast(new int[1], 0, 1, size, Collective.CONTROL);
+            fail("broadcast from root " + size + " did not fail");
+        } catch (IllegalArgumentException e) {
+            checks++;
         }
     }
 
