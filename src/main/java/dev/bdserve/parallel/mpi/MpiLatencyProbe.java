@@ -7,7 +7,6 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Locale;
 
-import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 
 /**
  * All-reduce latency over the transport the mpirun line chose (see docs/mpi.md), per call, for 256, 2048 and 65 536
@@ -35,40 +34,34 @@ public final class MpiLatencyProbe {
                 int iters = n >= 65_536 ? Math.max(200, iterations / 10) : iterations;
                 float[] buf = new float[n];
                 MemorySegment off = arena.allocate((long) n * Float.BYTES, 64);
-                for (String mode : new String[] {"critical-heap", "offheap-copy", "raw-offheap"}) {
-                    long[] ns = new long[iters];
-                    int warm = Math.min(iters, 200);
-                    for (int k = -warm; k < iters; k++) {
+                String[] modes = {"critical-heap", "offheap-copy", "raw-offheap"};
+                long[][] ns = new long[modes.length][iters];
+                int warm = Math.min(iters, 2000);
+                // modes interleaved call by call, so that load from other processes hits them alike
+                for (int k = -warm; k < iters; k++) {
+                    for (int m = 0; m < modes.length; m++) {
                         Arrays.fill(buf, 1f);
+                        if (m == 0) comm.setBuffers(MpiCommunicator.Buffers.CRITICAL_HEAP);
+                        if (m == 1) comm.setBuffers(MpiCommunicator.Buffers.OFF_HEAP_COPY);
                         long t0 = System.nanoTime();
-                        switch (mode) {
-                            case "critical-heap" -> {
-                                comm.setBuffers(MpiCommunicator.Buffers.CRITICAL_HEAP);
-                                comm.allReduceSum(buf, 0, n, Collective.ATTN_OUT);
-                            }
-                            case "offheap-copy" -> {
-                                comm.setBuffers(MpiCommunicator.Buffers.OFF_HEAP_COPY);
-                                comm.allReduceSum(buf, 0, n, Collective.ATTN_OUT);
-                            }
-                            default -> comm.rawAllReduceSum(off, n);
-                        }
+                        if (m < 2) comm.allReduceSum(buf, 0, n, Collective.ATTN_OUT);
+                        else comm.rawAllReduceSum(off, n);
                         long dt = System.nanoTime() - t0;
-                        if (k >= 0) ns[k] = dt;
+                        if (k >= 0) ns[m][k] = dt;
+                        if (m < 2 && buf[n - 1] != comm.size()) throw new IllegalStateException("wrong sum " + buf[n - 1] + " in " + modes[m]);
                     }
-                    if (!mode.equals("raw-offheap") && buf[n - 1] != comm.size()) {
-                        throw new IllegalStateException("wrong sum " + buf[n - 1] + " in " + mode);
-                    }
-                    if (mode.equals("raw-offheap")) off.get(JAVA_FLOAT, 0); // touch
-                    Arrays.sort(ns);
-                    float[] pct = {ns[iters / 2] / 1e3f, ns[Math.min(iters - 1, (int) Math.ceil(iters * 0.99) - 1)] / 1e3f};
+                }
+                for (int m = 0; m < modes.length; m++) {
+                    long[] x = ns[m];
+                    Arrays.sort(x);
+                    float[] worst = {x[iters / 2] / 1e3f, x[Math.min(iters - 1, (int) Math.ceil(iters * 0.99) - 1)] / 1e3f};
                     comm.setBuffers(MpiCommunicator.Buffers.OFF_HEAP_COPY);
-                    float[] worst = pct.clone();
                     maxOverRanks(comm, worst);
                     if (comm.rank() == 0) {
-                        System.out.printf(Locale.ROOT, "%-14s %8d %8d %10.2f %10.2f%n", mode, n, iters, worst[0], worst[1]);
+                        System.out.printf(Locale.ROOT, "%-14s %8d %8d %10.2f %10.2f%n", modes[m], n, iters, worst[0], worst[1]);
                     }
-                    comm.barrier();
                 }
+                comm.barrier();
             }
             comm.setBuffers(MpiCommunicator.Buffers.AUTO);
         }
