@@ -105,11 +105,20 @@ public final class Study {
 
     public Path results() { return out.resolve("results.jsonl"); }
 
-    /** Keys of the points already in results.jsonl (errors included unless {@code retryFailed}). */
-    public Set<String> done(boolean retryFailed) throws IOException {
+    /**
+     * Keys of the points already in results.jsonl with these settings (the quick and the full grid share point
+     * names but not prompt and decode lengths); errors included unless {@code retryFailed}.
+     */
+    public Set<String> done(Settings s, boolean retryFailed) throws IOException {
         Set<String> keys = new HashSet<>();
-        for (JsonNode j : readResults(results())) if (!retryFailed || !j.has("error")) keys.add(j.path("point").asText());
+        for (JsonNode j : readResults(results()))
+            if (matches(j, s) && (!retryFailed || !j.has("error"))) keys.add(j.path("point").asText());
         return keys;
+    }
+
+    /** Whether a result row was measured with these settings. */
+    public static boolean matches(JsonNode j, Settings s) {
+        return j.path("prompt_tokens").asInt() == s.promptTokens() && j.path("gen_tokens").asInt() == s.genTokens();
     }
 
     public static List<JsonNode> readResults(Path f) throws IOException {
@@ -131,16 +140,22 @@ public final class Study {
     /** Runs every point of the grid not yet in results.jsonl; returns how many ran. */
     public int run(List<Point> grid, Settings s, boolean retryFailed, String commit) throws IOException, InterruptedException {
         Files.createDirectories(out);
-        Set<String> done = done(retryFailed);
+        Set<String> done = done(s, retryFailed);
         int ran = 0, i = 0;
         Map<String, JsonNode> compareRuns = new LinkedHashMap<>();
         for (JsonNode j : readResults(results()))
-            if (j.path("kind").asText().equals("compare") && j.has("raw_adapters")) compareRuns.put(j.path("point").asText(), j.path("raw_adapters"));
+            if (matches(j, s) && j.path("kind").asText().equals("compare") && j.has("raw_adapters")) compareRuns.put(j.path("point").asText(), j.path("raw_adapters"));
         for (Point p : grid) {
             i++;
             if (done.contains(p.key())) { log.printf("[%d/%d] %s: already in %s%n", i, grid.size(), p.key(), results().getFileName()); continue; }
             Path model = ensureModel(p.shape());
-            List<String> cmd = command(p, s, model, compareRuns);
+            List<String> cmd;
+            try {
+                cmd = command(p, s, model, compareRuns);
+            } catch (IllegalStateException e) {
+                log.printf("[%d/%d] %s: skipped: %s%n", i, grid.size(), p.key(), e.getMessage());
+                continue;
+            }
             log.printf("[%d/%d] %s: %s%n", i, grid.size(), p.key(), String.join(" ", cmd));
             long t0 = System.nanoTime();
             ProcResult r = exec(cmd, p.transport().mpi ? p.transport().mpirunArgs : null, s.timeoutSeconds());
@@ -205,7 +220,7 @@ public final class Study {
     }
 
     /** One row per strategy of a decode run's JSON. */
-    private List<ObjectNode> rows(Point p, Settings s, String commit, double wall, JsonNode j) {
+    List<ObjectNode> rows(Point p, Settings s, String commit, double wall, JsonNode j) {
         List<ObjectNode> out = new ArrayList<>();
         JsonNode ad = j.path("adapters");
         Map<String, JsonNode> runs = new LinkedHashMap<>();

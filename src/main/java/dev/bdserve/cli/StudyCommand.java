@@ -20,6 +20,7 @@ final class StudyCommand implements Callable<Integer> {
     @Option(names = "--root", defaultValue = ".", description = "The project folder whose ./bdserve runs the points (default: the current folder; the git commit is always read from the current folder).") Path root;
     @Option(names = "--retry-failed", description = "Run again the points whose earlier attempt failed.") boolean retryFailed;
     @Option(names = "--report-only", description = "Only redraw the plots and README from results.jsonl.") boolean reportOnly;
+    @Option(names = "--only", paramLabel = "REGEX", description = "Only the points whose key (e.g. llama-3.2-1b/tp2/threads/compare/b16/a8) matches REGEX (a find, not a full match).") String only;
     @Option(names = "--dry-run", description = "List the grid's points and the ones still to run, and stop.") boolean dryRun;
 
     @Override
@@ -31,8 +32,13 @@ final class StudyCommand implements Callable<Integer> {
                 System.getProperty("user.home") + "/.cache/bdserve")).resolve("study-models");
         Study study = new Study(r, out.toAbsolutePath(), models, System.err);
         List<Study.Point> grid = Study.grid(quick);
+        if (only != null) {
+            java.util.regex.Pattern re = java.util.regex.Pattern.compile(only);
+            grid = grid.stream().filter(p -> re.matcher(p.key()).find()).toList();
+            if (grid.isEmpty()) throw new IllegalArgumentException("--only " + only + " matches no point of the " + (quick ? "quick" : "full") + " grid (see --dry-run)");
+        }
         if (dryRun) {
-            var done = study.done(retryFailed);
+            var done = study.done(Study.settings(quick), retryFailed);
             for (Study.Point p : grid) System.out.println((done.contains(p.key()) ? "done  " : "to run ") + p.key());
             return 0;
         }
@@ -41,7 +47,7 @@ final class StudyCommand implements Callable<Integer> {
             int ran = study.run(grid, Study.settings(quick), retryFailed, Study.gitCommit(Path.of(".").toAbsolutePath()));
             System.err.printf("bdserve: %d of %d points ran in %.1f min%n", ran, grid.size(), (System.nanoTime() - t0) / 60e9);
         }
-        StudyReport.write(study.results(), out.toAbsolutePath(), "./bdserve bench study --out " + out + (quick ? " --quick" : ""));
+        StudyReport.write(study.results(), out.toAbsolutePath(), "./bdserve bench study --out " + out + (quick ? " --quick" : ""), Study.settings(quick));
         System.err.println("bdserve: wrote " + out.resolve("README.md") + " and the plots");
         return 0;
     }
