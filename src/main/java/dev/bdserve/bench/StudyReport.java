@@ -207,6 +207,11 @@ public final class StudyReport {
             if (measured > bestRatio) { bestRatio = measured; best = p[0] + ", " + p[2] + ", batch " + p[3] + ", " + p[4] + " adapter(s)"; }
             if (measured < worstRatio) { worstRatio = measured; worst = p[0] + ", " + p[2] + ", batch " + p[3] + ", " + p[4] + " adapter(s)"; }
         }
+        sb.append("\nHow to read it: BD-LoRA removes S-LoRA's 4 extra collectives per layer and nothing else, so its gain is the ")
+                .append("saved collective time over the S-LoRA step. It is largest where a collective is expensive next to the compute of a step ")
+                .append("(small batches, slow transports) and falls towards 1 where compute dominates (large batches, one rank: at TP 1 there is ")
+                .append("nothing to save and the ratio only reflects the rank difference and noise). Where the measured ratio and the ")
+                .append("prediction disagree, the run-to-run noise of this loaded machine is of the size of the effect.\n");
         if (bestRatio > 0)
             sb.append("\nLargest measured BD-LoRA advantage: ").append(f(bestRatio)).append("x (").append(best).append("); smallest: ")
                     .append(f(worstRatio)).append("x (").append(worst).append(").\n");
