@@ -258,6 +258,8 @@ public final class ServeBench {
                     }
                 }
             }
+        } catch (java.net.ConnectException e) {
+            return new Output(false, promptLen, 0, 0, List.of(), 0, "", "cannot connect to " + uri + " (is the server running? " + e + ")");
         } catch (IOException e) {
             return new Output(false, promptLen, 0, 0, List.of(), 0, text.toString(), "request to " + uri + " failed: " + e);
         } catch (InterruptedException e) {

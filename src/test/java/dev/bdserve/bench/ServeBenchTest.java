@@ -143,10 +143,17 @@ class ServeBenchTest {
             assertTrue(med > 0 && med <= p99, m + " median " + med + " p99 " + p99);
             assertTrue(mean > 0 && j.get("std_" + m + "_ms").asDouble() >= 0, m);
         }
-        // the fixture waits ≥ 5 ms before the first token and ≥ 2 ms between tokens
+        // lower bounds only (the fixture sleeps; a loaded client may read chunks late and together, so ITLs have no lower bound):
+        // ≥ 5 ms before the first token, ≥ 5 + 2·(6 − 1) ms to the last of at least 6
         assertTrue(j.get("median_ttft_ms").asDouble() >= 5, "ttft");
-        assertTrue(j.get("median_itl_ms").asDouble() >= 2, "itl");
-        assertTrue(j.get("mean_e2el_ms").asDouble() > j.get("mean_ttft_ms").asDouble());
+        assertTrue(j.get("mean_e2el_ms").asDouble() >= 15, "e2el");
+        // TTFT plus the inter-token gaps is the time to the last token, which the end-to-end latency includes
+        double itlTotal = 0, ttftTotal = 0;
+        for (int i = 0; i < 24; i++) {
+            ttftTotal += j.get("ttfts").get(i).asDouble();
+            for (JsonNode g : j.get("itls").get(i)) itlTotal += g.asDouble();
+        }
+        assertTrue((ttftTotal + itlTotal) * 1000 <= j.get("mean_e2el_ms").asDouble() * 24 + 1e-6, "Σ(ttft + itl) ≤ Σ e2el");
         // every ITL list has output_len - 1 gaps
         for (int i = 0; i < 24; i++) assertEquals(j.get("output_lens").get(i).asInt() - 1, j.get("itls").get(i).size());
         // concurrency cap and round-robin assignment
