@@ -163,7 +163,8 @@ public final class Study {
             List<ObjectNode> rows = new ArrayList<>();
             if (r.code != 0 || r.json == null) {
                 ObjectNode e = base(p, s, commit, wall);
-                e.put("error", "exit " + r.code + ": " + tail(r.stderr, 600));
+                String first = r.stderr.lines().filter(l -> l.contains("Exception") || l.startsWith("bdserve:")).findFirst().orElse("");
+                e.put("error", "exit " + r.code + ": " + (first.isEmpty() ? "" : first.strip() + " … ") + tail(r.stderr, 400));
                 rows.add(e);
                 log.printf("    failed (exit %d): %s%n", r.code, tail(r.stderr, 300));
             } else {
