@@ -1,5 +1,6 @@
 package dev.bdserve.bench;
 
+import dev.bdserve.engine.BlockManager;
 import dev.bdserve.engine.ModelRunner;
 import dev.bdserve.engine.Sampler;
 import dev.bdserve.engine.StepBatch;
@@ -20,9 +21,12 @@ import java.util.SplittableRandom;
  */
 public final class DecodeBench {
     private final ModelRunner model;
-    private int nextSeq = 1_000_000;
+    private final BlockManager blocks;
 
-    public DecodeBench(ModelRunner model) { this.model = model; }
+    public DecodeBench(ModelRunner model) {
+        this.model = model;
+        this.blocks = new BlockManager(model.kvBlocks(), model.kvBlockSize());
+    }
 
     /** Settings of one run. */
     public record Settings(int batch, int promptTokens, int genTokens, int warmupSteps, int prefillChunk, long seed) {
@@ -63,8 +67,9 @@ public final class DecodeBench {
         for (int b = 0; b < B; b++) ad[b] = adapterIds.length == 0 ? -1 : adapterIds[b % adapterIds.length];
         warmUp(s, ad);
         SplittableRandom rnd = new SplittableRandom(s.seed());
+        int[][] tables = new int[B][];
         int[] seq = new int[B];
-        for (int b = 0; b < B; b++) seq[b] = nextSeq++;
+        for (int b = 0; b < B; b++) { tables[b] = blocks.allocateTable(s.promptTokens() + s.genTokens()); seq[b] = b; }
         int total = B * s.promptTokens();
         int[] next = new int[B];
         CommStats c0 = model.commStats().snapshot();
@@ -83,7 +88,7 @@ public final class DecodeBench {
             }
             int[] lr = Arrays.copyOf(rows, nr);
             float[] logits = new float[nr * vocab];
-            model.forward(new StepBatch(toks, pos, ids, ads, lr), logits);
+            model.forward(new StepBatch(toks, pos, ids, ads, lr, tables), logits);
             for (int r = 0; r < nr; r++) next[(start + lr[r]) / s.promptTokens()] = Sampler.argmax(logits, r * vocab, vocab);
         }
         double prefill = (System.nanoTime() - t0) / 1e9;
@@ -97,12 +102,12 @@ public final class DecodeBench {
         for (int k = 0; k < s.genTokens(); k++) {
             int[] pos = new int[B];
             Arrays.fill(pos, s.promptTokens() + k);
-            model.forward(new StepBatch(next.clone(), pos, seq, ad, rows), logits);
+            model.forward(new StepBatch(next.clone(), pos, seq, ad, rows, tables), logits);
             for (int b = 0; b < B; b++) next[b] = Sampler.argmax(logits, b * vocab, vocab);
         }
         double decode = (System.nanoTime() - t1) / 1e9;
         CommStats c2 = model.commStats().snapshot();
-        for (int id : seq) model.freeSequence(id);
+        for (int[] t : tables) blocks.releaseTable(t);
         int steps = s.genTokens();
         return new Timing(prefill, total, decode, steps, B, stats.nanos() / 1e9,
                 stats.bytes() / (double) steps, stats.flops() / (double) steps, c1.minus(c0), c2.minus(c1));
@@ -113,20 +118,22 @@ public final class DecodeBench {
         if (s.warmupSteps() == 0) return;
         int vocab = model.config().vocabSize(), B = s.batch();
         int[] seq = new int[B], rows = new int[B];
-        for (int b = 0; b < B; b++) { seq[b] = nextSeq++; rows[b] = b; }
+        int[][] tables = new int[B][];
+        for (int b = 0; b < B; b++) { seq[b] = b; rows[b] = b; tables[b] = blocks.allocateTable(s.warmupSteps()); }
         float[] logits = new float[B * vocab];
         for (int k = 0; k < s.warmupSteps(); k++) {
             int[] toks = new int[B], pos = new int[B];
             Arrays.fill(toks, 1 + k % (vocab - 1));
             Arrays.fill(pos, k);
-            model.forward(new StepBatch(toks, pos, seq, ad, rows), logits);
+            model.forward(new StepBatch(toks, pos, seq, ad, rows, tables), logits);
         }
+        for (int[] t : tables) blocks.releaseTable(t);
         int n = Math.min(s.prefillChunk(), Math.min(64, model.config().maxPositions()));
         int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n];
-        for (int i = 0; i < n; i++) { toks[i] = 1; pos[i] = i; ids[i] = nextSeq; ads[i] = ad[0]; }
-        model.forward(new StepBatch(toks, pos, ids, ads, new int[]{n - 1}), new float[vocab]);
-        model.freeSequence(nextSeq++);
-        for (int id : seq) model.freeSequence(id);
+        for (int i = 0; i < n; i++) { toks[i] = 1; pos[i] = i; ads[i] = ad[0]; }
+        int[] t = blocks.allocateTable(n);
+        model.forward(new StepBatch(toks, pos, ids, ads, new int[]{n - 1}, new int[][]{t}), new float[vocab]);
+        blocks.releaseTable(t);
     }
 
     /** FLOPs of one decoded token on one rank: 2 per weight element of its matrix products, plus attention at context {@code ctx}. */

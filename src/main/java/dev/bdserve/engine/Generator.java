@@ -17,7 +17,7 @@ public final class Generator {
     private final ModelRunner model;
     private final Tokenizer tokenizer;
     private final int prefillChunk;
-    private int nextSeqId;
+    private final BlockManager blocks;
     private long prefillNanos, decodeNanos, prefillTokens, decodeTokens, decodeSteps;
 
     public Generator(ModelRunner model, Tokenizer tokenizer, int prefillChunk) {
@@ -25,6 +25,7 @@ public final class Generator {
         this.model = model;
         this.tokenizer = tokenizer;
         this.prefillChunk = prefillChunk;
+        this.blocks = new BlockManager(model.kvBlocks(), model.kvBlockSize());
     }
 
     /** Receives text as sequences produce it. */
@@ -33,7 +34,8 @@ public final class Generator {
 
     /** Per-sequence state; belongs to this generate call. */
     private final class Seq {
-        final int index, id;
+        final int index;
+        final int[] table;    // KV blocks for prompt + max tokens
         final GenerationRequest req;
         final SplittableRandom rng;
         final Tokenizer.StreamDecoder decoder = tokenizer.newStreamDecoder();
@@ -45,8 +47,8 @@ public final class Generator {
 
         Seq(int index, GenerationRequest req) {
             this.index = index;
-            this.id = nextSeqId++;
             this.req = req;
+            this.table = blocks.allocateTable(Math.min(model.config().maxPositions(), req.prompt().length + req.maxTokens()));
             this.rng = req.params().seed() != null ? new SplittableRandom(req.params().seed()) : new SplittableRandom();
         }
 
@@ -56,37 +58,39 @@ public final class Generator {
     public List<GenerationResult> generate(List<GenerationRequest> requests, TextListener listener) {
         int vocab = model.config().vocabSize();
         List<Seq> seqs = new ArrayList<>();
-        for (int i = 0; i < requests.size(); i++) {
-            GenerationRequest r = requests.get(i);
-            if (r.prompt().length >= model.config().maxPositions())
-                throw new IllegalArgumentException("prompt of " + r.prompt().length + " tokens does not fit the context limit of " + model.config().maxPositions());
-            seqs.add(new Seq(i, r));
-        }
         try {
+            for (int i = 0; i < requests.size(); i++) {
+                GenerationRequest r = requests.get(i);
+                if (r.prompt().length >= model.config().maxPositions())
+                    throw new IllegalArgumentException("prompt of " + r.prompt().length + " tokens does not fit the context limit of " + model.config().maxPositions());
+                seqs.add(new Seq(i, r));
+            }
             prefill(seqs, vocab, listener);
             while (true) {
                 List<Seq> live = seqs.stream().filter(s -> s.finish == null).toList();
                 if (live.isEmpty()) break;
                 int n = live.size();
-                int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n], rows = new int[n];
+                int[] toks = new int[n], pos = new int[n], idx = new int[n], ads = new int[n], rows = new int[n];
+                int[][] tables = new int[n][];
                 for (int i = 0; i < n; i++) {
                     Seq s = live.get(i);
                     toks[i] = s.nextToken;
                     pos[i] = s.position() - 1;
-                    ids[i] = s.id;
+                    idx[i] = i;
+                    tables[i] = s.table;
                     ads[i] = s.req.adapterId();
                     rows[i] = i;
                 }
                 float[] logits = new float[n * vocab];
                 long t0 = System.nanoTime();
-                model.forward(new StepBatch(toks, pos, ids, ads, rows), logits);
+                model.forward(new StepBatch(toks, pos, idx, ads, rows, tables), logits);
                 decodeNanos += System.nanoTime() - t0;
                 decodeTokens += n;
                 decodeSteps++;
                 for (int i = 0; i < n; i++) accept(live.get(i), logits, i * vocab, vocab, listener);
             }
         } finally {
-            for (Seq s : seqs) model.freeSequence(s.id);
+            for (Seq s : seqs) blocks.releaseTable(s.table);
         }
         List<GenerationResult> results = new ArrayList<>();
         for (Seq s : seqs)
@@ -102,8 +106,10 @@ public final class Generator {
         int k = 0;
         for (Seq s : seqs)
             for (int p = 0; p < s.req.prompt().length; p++) {
-                toks[k] = s.req.prompt()[p]; pos[k] = p; ids[k] = s.id; ads[k] = s.req.adapterId(); owner[k++] = s;
+                toks[k] = s.req.prompt()[p]; pos[k] = p; ids[k] = s.index; ads[k] = s.req.adapterId(); owner[k++] = s;
             }
+        int[][] tables = new int[seqs.size()][];
+        for (Seq s : seqs) tables[s.index] = s.table;
         for (int start = 0; start < total; start += prefillChunk) {
             int end = Math.min(total, start + prefillChunk);
             int n = end - start;
@@ -114,7 +120,7 @@ public final class Generator {
             float[] logits = new float[rowArr.length * vocab];
             long t0 = System.nanoTime();
             model.forward(new StepBatch(Arrays.copyOfRange(toks, start, end), Arrays.copyOfRange(pos, start, end),
-                    Arrays.copyOfRange(ids, start, end), Arrays.copyOfRange(ads, start, end), rowArr), logits);
+                    Arrays.copyOfRange(ids, start, end), Arrays.copyOfRange(ads, start, end), rowArr, tables), logits);
             prefillNanos += System.nanoTime() - t0;
             prefillTokens += n;
             for (int r = 0; r < rowArr.length; r++) accept(owner[start + rowArr[r]], logits, r * vocab, vocab, listener);

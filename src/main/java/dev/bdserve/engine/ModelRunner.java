@@ -18,11 +18,11 @@ public interface ModelRunner extends AutoCloseable {
     /** Runs one step on every rank; writes the logits of {@code b.logitRows()} into logits [L, vocab]. */
     void forward(StepBatch b, float[] logits);
 
-    /** Frees a sequence's KV cache on every rank. */
-    void freeSequence(int seqId);
+    /** KV blocks in each rank's pool (the same on every rank). */
+    int kvBlocks();
 
-    /** Forgets positions ≥ length of a sequence on every rank (e.g. to recompute after preemption). */
-    void truncateSequence(int seqId, int length);
+    /** Positions per KV block. */
+    int kvBlockSize();
 
     /** Registers an adapter on every rank (each lays out its shard); returns its id. Throws if it cannot be sharded. */
     int addAdapter(LoraAdapter a);

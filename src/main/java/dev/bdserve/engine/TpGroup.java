@@ -5,6 +5,7 @@ import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.LoraStats;
 import dev.bdserve.lora.PreparedAdapter;
 import dev.bdserve.model.KvCache;
+import dev.bdserve.model.KvPool;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaModel;
 import dev.bdserve.model.LlamaWeights;
@@ -36,27 +37,28 @@ import java.util.function.Supplier;
  * collectives in the same order. Each rank owns its weight slices, KV caches and adapter shards.
  */
 public final class TpGroup implements ModelRunner {
-    private static final int OP_FORWARD = 1, OP_FREE = 2, OP_TRUNCATE = 3, OP_ADD_ADAPTER = 4, OP_REMOVE_ADAPTER = 5, OP_SHUTDOWN = 6;
+    private static final int OP_FORWARD = 1, OP_ADD_ADAPTER = 4, OP_REMOVE_ADAPTER = 5, OP_SHUTDOWN = 6;
 
     /** How a rank finds the adapter object named by an add-adapter message (id, name, path). */
     @FunctionalInterface
     public interface AdapterResolver { LoraAdapter resolve(int id, String name, String path); }
 
-    /** One rank's state: its model shard, scratch, KV caches and adapters. */
+    /** One rank's state: its model shard, scratch, KV block pool and adapters. */
     public static final class Rank {
         private final LlamaModel model;
         private final LlamaModel.Workspace ws;
         private final Communicator comm;
         private final AdapterResolver resolver;
-        private final Map<Integer, KvCache> caches = new HashMap<>();
+        private final KvPool pool;
         private final Map<Integer, LoraAdapter> adapters = new HashMap<>();
         private float[] scratchLogits = new float[0];
 
-        public Rank(LlamaModel model, Communicator comm, AdapterResolver resolver) {
+        public Rank(LlamaModel model, Communicator comm, AdapterResolver resolver, KvPool pool) {
             this.model = model;
             this.ws = model.newWorkspace();
             this.comm = comm;
             this.resolver = resolver;
+            this.pool = pool;
         }
 
         public LlamaModel model() { return model; }
@@ -64,9 +66,7 @@ public final class TpGroup implements ModelRunner {
 
         void execute(int op, int[] m, float[] logits) {
             switch (op) {
-                case OP_FORWARD -> forward(StepBatch.decode(m, 0), logits);
-                case OP_FREE -> caches.remove(m[0]);
-                case OP_TRUNCATE -> { KvCache c = caches.get(m[0]); if (c != null) c.truncate(Math.min(m[1], c.length())); }
+                case OP_FORWARD -> forward(StepBatch.decode(m), logits);
                 case OP_ADD_ADAPTER -> {
                     int[] pos = {2};
                     String name = readString(m, pos), path = readString(m, pos);
@@ -81,10 +81,12 @@ public final class TpGroup implements ModelRunner {
 
         private void forward(StepBatch b, float[] logits) {
             int T = b.size(), vocab = model.config().vocabSize();
+            KvCache[] views = new KvCache[b.blockTables().length];
+            for (int i = 0; i < views.length; i++) views[i] = KvCache.view(pool, b.blockTables()[i], model.config().maxPositions());
             KvCache[] cs = new KvCache[T];
             LoraAdapter[] ad = null;
             for (int t = 0; t < T; t++) {
-                cs[t] = caches.computeIfAbsent(b.seqIds()[t], id -> model.newCache(64));
+                cs[t] = views[b.seqIndex()[t]];
                 int aid = b.adapterIds()[t];
                 if (aid >= 0) {
                     if (ad == null) ad = new LoraAdapter[T];
@@ -138,16 +140,34 @@ public final class TpGroup implements ModelRunner {
         this.resources = resources;
     }
 
-    /** Settings of a group. */
-    public record Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros) {
+    /**
+     * Settings of a group.
+     *
+     * @param kvCacheBytes KV pool budget of each rank
+     * @param kvBlockSize  positions per KV block
+     */
+    public record Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros,
+                          long kvCacheBytes, int kvBlockSize) {
         public Options {
+            if (kvCacheBytes < 1 || kvBlockSize < 1) throw new IllegalArgumentException("the KV cache needs a positive budget and block size");
             if (tp < 1) throw new IllegalArgumentException("--tp must be ≥ 1");
             if (threadsPerRank < 1) throw new IllegalArgumentException("threads per rank must be ≥ 1");
             if (fallback == LoraSharding.AUTO || fallback == LoraSharding.BDLORA)
                 throw new IllegalArgumentException("the LoRA fall-back sharding must be replicated or slora");
         }
 
+        /** Default KV budget of tools and tests: 256 MiB per rank, blocks of 16. */
+        public static final long DEFAULT_KV_BYTES = 256L << 20;
+
+        public Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros) {
+            this(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, DEFAULT_KV_BYTES, 16);
+        }
+
         public static Options single(int threads) { return new Options(1, threads, LoraSharding.AUTO, LoraSharding.REPLICATED, 0); }
+
+        public Options withKvCache(long bytes, int blockSize) {
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, bytes, blockSize);
+        }
     }
 
     private static Parallel pool(int threads) { return threads == 1 ? Parallel.serial() : new SpinPool(threads); }
@@ -169,7 +189,8 @@ public final class TpGroup implements ModelRunner {
             Parallel par = pool(o.threadsPerRank());
             resources.add(par);
             Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(new SingleRank(), o.simulatedLatencyMicros()) : new SingleRank();
-            Rank r = new Rank(loadRank(sources, c, par, o), c, fromMemory);
+            LlamaModel m = loadRank(sources, c, par, o);
+            Rank r = new Rank(m, c, fromMemory, pool(m, o));
             return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), resources);
         }
         ThreadsTransport transport = new ThreadsTransport(n);
@@ -184,7 +205,8 @@ public final class TpGroup implements ModelRunner {
                 try {
                     Communicator c = transport.rank(ri);
                     if (o.simulatedLatencyMicros() > 0) c = new SimulatedLatency(c, o.simulatedLatencyMicros());
-                    ranks[ri] = new Rank(loadRank(sources, c, par, o), c, fromMemory);
+                    LlamaModel m = loadRank(sources, c, par, o);
+                    ranks[ri] = new Rank(m, c, fromMemory, pool(m, o));
                 } catch (Throwable t) {
                     loadFailure[ri] = t;
                 }
@@ -212,6 +234,13 @@ public final class TpGroup implements ModelRunner {
             workers.add(t);
         }
         return new TpGroup(ranks[0], workers, transport, shared, o.sharding(), o.fallback(), resources);
+    }
+
+    /** The rank's KV pool: as many blocks as the budget holds (the same count on every rank). */
+    static KvPool pool(LlamaModel m, Options o) {
+        long blocks = o.kvCacheBytes() / m.kvBlockBytes(o.kvBlockSize());
+        if (blocks < 1) throw new IllegalArgumentException("the KV cache budget of " + o.kvCacheBytes() + " bytes holds no block of " + m.kvBlockBytes(o.kvBlockSize()) + " bytes");
+        return m.newPool(o.kvBlockSize(), (int) Math.min(blocks, Integer.MAX_VALUE / 2));
     }
 
     private static LlamaModel loadRank(Supplier<TensorSource> sources, Communicator c, Parallel par, Options o) {
@@ -264,11 +293,16 @@ public final class TpGroup implements ModelRunner {
             if (a >= 0 && !adapters.containsKey(a)) throw new IllegalArgumentException("adapter id " + a + " is not registered");
         }
         for (int r : b.logitRows()) if (r < 0 || r >= b.size()) throw new IllegalArgumentException("logit row " + r + " outside the step");
+        int bs = kvBlockSize(), nb = kvBlocks();
+        for (int[] table : b.blockTables()) for (int blk : table) if (blk < 0 || blk >= nb) throw new IllegalArgumentException("KV block " + blk + " outside the pool of " + nb);
+        for (int t = 0; t < b.size(); t++)
+            if (b.positions()[t] / bs >= b.blockTables()[b.seqIndex()[t]].length)
+                throw new IllegalArgumentException("position " + b.positions()[t] + " has no KV block in its sequence's table");
     }
 
-    @Override public void freeSequence(int seqId) { run(OP_FREE, new int[]{seqId}, null); }
+    @Override public int kvBlocks() { return root.pool.numBlocks(); }
 
-    @Override public void truncateSequence(int seqId, int length) { run(OP_TRUNCATE, new int[]{seqId, length}, null); }
+    @Override public int kvBlockSize() { return root.pool.blockSize(); }
 
     @Override
     public int addAdapter(LoraAdapter a) { return addAdapter(a, sharding); }

@@ -101,10 +101,16 @@ public final class LlamaModel {
     /** Drops this rank's layout of an adapter (after it is unloaded). */
     public void release(LoraAdapter a) { prepared.remove(a); }
 
-    /** A new, empty KV cache for one sequence on this rank. */
+    /** A new, empty standalone KV cache (its own growing pool) for one sequence on this rank. */
     public KvCache newCache(int initialCapacity) {
-        return new KvCache(cfg.numLayers(), kvWidth, cfg.maxPositions(), initialCapacity);
+        return KvCache.standalone(cfg.numLayers(), kvWidth, 16, cfg.maxPositions(), initialCapacity);
     }
+
+    /** A KV block pool for this rank's KV heads. */
+    public KvPool newPool(int blockSize, int numBlocks) { return new KvPool(cfg.numLayers(), kvWidth, blockSize, numBlocks); }
+
+    /** Bytes of one KV block of {@code blockSize} positions on this rank. */
+    public long kvBlockBytes(int blockSize) { return KvPool.blockBytes(cfg.numLayers(), kvWidth, blockSize); }
 
     /** A workspace for steps driven by one thread. */
     public Workspace newWorkspace() { return new Workspace(); }
@@ -182,9 +188,9 @@ public final class LlamaModel {
             for (int h = 0; h < heads + kvHeads; h++)                       // q heads then k heads
                 rope.rotate(ws.qkv, base + h * headDim, ws.cos, ws.sin, t * half);
             KvCache c = step.caches()[t];
-            int p = step.positions()[t];
-            System.arraycopy(ws.qkv, base + qWidth, c.keys(l), p * kvWidth, kvWidth);
-            System.arraycopy(ws.qkv, base + qWidth + kvWidth, c.values(l), p * kvWidth, kvWidth);
+            int slot = c.slot(step.positions()[t]);
+            System.arraycopy(ws.qkv, base + qWidth, c.pool().keys(l), slot * kvWidth, kvWidth);
+            System.arraycopy(ws.qkv, base + qWidth + kvWidth, c.pool().values(l), slot * kvWidth, kvWidth);
         }
         for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
         attention(l, step, ws);                                           // attn [T, qWidth]
@@ -206,17 +212,27 @@ public final class LlamaModel {
         });
     }
 
+    /** softmax(q·Kᵀ/√d)·V of one query head over positions 0..pos of its sequence, block by block of the cache. */
     private void attendOne(int l, Step step, Workspace ws, int t, int h, float[] scores) {
         KvCache c = step.caches()[t];
-        float[] k = c.keys(l), v = c.values(l);
+        float[] k = c.pool().keys(l), v = c.pool().values(l);
+        int[] table = c.table();
+        int bs = c.pool().blockSize();
         int n = step.positions()[t] + 1;
         int kvOff = ((firstHead + h) / groupSize - firstKvHead) * headDim;
         int qOff = t * qkvWidth + h * headDim;
-        for (int j = 0; j < n; j++) scores[j] = VectorOps.dot(ws.qkv, qOff, k, j * kvWidth + kvOff, headDim) * attnScale;
+        for (int b = 0, j = 0; j < n; b++) {
+            int base = table[b] * bs * kvWidth + kvOff;
+            for (int i = 0; i < bs && j < n; i++, j++)
+                scores[j] = VectorOps.dot(ws.qkv, qOff, k, base + i * kvWidth, headDim) * attnScale;
+        }
         VectorOps.softmaxInPlace(scores, 0, n);
         int out = t * qWidth + h * headDim;
         Arrays.fill(ws.attn, out, out + headDim, 0f);
-        for (int j = 0; j < n; j++) VectorOps.axpy(scores[j], v, j * kvWidth + kvOff, ws.attn, out, headDim);
+        for (int b = 0, j = 0; j < n; b++) {
+            int base = table[b] * bs * kvWidth + kvOff;
+            for (int i = 0; i < bs && j < n; i++, j++) VectorOps.axpy(scores[j], v, base + i * kvWidth, ws.attn, out, headDim);
+        }
     }
 
     /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */

@@ -53,9 +53,12 @@ class TpEquivalenceTest {
                 if (p == lens[s] - 1) rows.add(tok.size() - 1);
             }
         }
+        BlockManager bm = new BlockManager(g.kvBlocks(), g.kvBlockSize());
+        int[][] tables = new int[nseq][];
+        for (int s = 0; s < nseq; s++) tables[s] = bm.allocateTable(lens[s] + 4);
         List<float[]> out = new ArrayList<>();
         float[] logits = new float[nseq * vocab];
-        g.forward(new StepBatch(ints(tok), ints(pos), ints(seq), ints(ad), ints(rows)), logits);
+        g.forward(new StepBatch(ints(tok), ints(pos), ints(seq), ints(ad), ints(rows), tables), logits);
         out.add(logits.clone());
         for (int step = 0; step < 3; step++) {
             int[] t = new int[nseq], p = new int[nseq], sq = new int[nseq], rw = new int[nseq];
@@ -63,7 +66,7 @@ class TpEquivalenceTest {
                 t[s] = dev.bdserve.engine.Sampler.argmax(logits, s * vocab, vocab);
                 p[s] = lens[s] + step; sq[s] = s; rw[s] = s;
             }
-            g.forward(new StepBatch(t, p, sq, adapterOfSeq.clone(), rw), logits);
+            g.forward(new StepBatch(t, p, sq, adapterOfSeq.clone(), rw, tables), logits);
             out.add(logits.clone());
         }
         return out;
@@ -138,9 +141,10 @@ class TpEquivalenceTest {
     CommStats decodeStepCounts(TpGroup g, int adapter) {
         int vocab = g.config().vocabSize();
         float[] logits = new float[2 * vocab];
-        g.forward(new StepBatch(new int[]{5, 6, 7}, new int[]{0, 1, 0}, new int[]{0, 0, 1}, new int[]{adapter, adapter, adapter}, new int[]{1, 2}), logits);
+        int[][] tables = {{0}, {1}};
+        g.forward(new StepBatch(new int[]{5, 6, 7}, new int[]{0, 1, 0}, new int[]{0, 0, 1}, new int[]{adapter, adapter, adapter}, new int[]{1, 2}, tables), logits);
         CommStats before = g.commStats().snapshot();
-        g.forward(new StepBatch(new int[]{8, 9}, new int[]{2, 1}, new int[]{0, 1}, new int[]{adapter, adapter}, new int[]{0, 1}), logits);
+        g.forward(new StepBatch(new int[]{8, 9}, new int[]{2, 1}, new int[]{0, 1}, new int[]{adapter, adapter}, new int[]{0, 1}, tables), logits);
         return g.commStats().minus(before);
     }
 
@@ -188,7 +192,7 @@ class TpEquivalenceTest {
             assertTrue(e.getMessage().contains("2 KV heads, fewer than TP 4"), e.getMessage());
             // AUTO falls back instead, and the group keeps serving
             float[] logits = new float[GQA.vocabSize()];
-            g.forward(new StepBatch(new int[]{3}, new int[]{0}, new int[]{0}, new int[]{-1}, new int[]{0}), logits);
+            g.forward(new StepBatch(new int[]{3}, new int[]{0}, new int[]{0}, new int[]{-1}, new int[]{0}, new int[][]{{0}}), logits);
         }
     }
 }
