@@ -50,9 +50,11 @@ final class ModelOptions {
         @Override public void close() { runner.close(); }
     }
 
-    Loaded load() {
+    Loaded load() { return load(groupOptions()); }
+
+    /** Loads with explicit group options (e.g. a KV cache budget). */
+    Loaded load(TpGroup.Options o) {
         Path p = resolve();
-        TpGroup.Options o = groupOptions();
         if (transport.equals("mpi"))
             throw new IllegalArgumentException("--tp-transport mpi runs under mpirun: see docs/mpi.md");
         Tokenizer tok = Tokenizers.load(p);

@@ -16,7 +16,7 @@ import java.util.List;
 /**
  * What the HTTP server needs from the serving engine: exactly the public methods of
  * {@link dev.bdserve.engine.Engine}, as an interface so tests can put a failing or slow engine behind
- * the server.
+ * the server. {@link #of} wraps the real one.
  */
 public interface ServingEngine extends AutoCloseable {
     LlamaConfig modelConfig();
@@ -41,4 +41,21 @@ public interface ServingEngine extends AutoCloseable {
     void shutdown(Duration grace);
 
     @Override void close();
+
+    /** The real engine. */
+    static ServingEngine of(dev.bdserve.engine.Engine e) {
+        return new ServingEngine() {
+            @Override public LlamaConfig modelConfig() { return e.modelConfig(); }
+            @Override public Tokenizer tokenizer() { return e.tokenizer(); }
+            @Override public EngineConfig config() { return e.config(); }
+            @Override public RequestHandle submit(EngineRequest r, RequestListener l) { return e.submit(r, l); }
+            @Override public AdapterInfo registerAdapter(String name, Path dir, boolean pinned) { return e.registerAdapter(name, dir, pinned); }
+            @Override public void unregisterAdapter(String name, Duration wait) { e.unregisterAdapter(name, wait); }
+            @Override public List<AdapterInfo> adapters() { return e.adapters(); }
+            @Override public EngineStats stats() { return e.stats(); }
+            @Override public boolean healthy() { return e.healthy(); }
+            @Override public void shutdown(Duration grace) { e.shutdown(grace); }
+            @Override public void close() { e.close(); }
+        };
+    }
 }
