@@ -26,7 +26,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  * submits them, and turns their events into a JSON response or an SSE stream in vLLM's shapes.
  */
 final class Completions {
-    static final ObjectMapper JSON = new ObjectMapper();
+    static final ObjectMapper JSON = new ObjectMapper().enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     /** Where a response goes: a whole JSON body, or SSE events. Implemented by the HTTP layer. */
     interface Sink {
