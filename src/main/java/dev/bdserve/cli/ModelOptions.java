@@ -34,7 +34,12 @@ final class ModelOptions {
     @Option(names = "--tp-sim-latency-us", defaultValue = "0", description = "Add this many µs of busy-wait to every collective (simulated network; figures labelled simulated).")
     double simLatencyUs;
 
-    int threadCount() { return threads != null ? threads : Runtime.getRuntime().availableProcessors(); }
+    /** Threads in all; under mpi each process is one rank, so it gets the machine's share of one rank. */
+    int threadCount() {
+        if (threads != null) return threads;
+        int cores = Runtime.getRuntime().availableProcessors();
+        return transport.equals("mpi") ? Math.max(tp, cores) : cores;
+    }
 
     Path resolve() { return ModelResolver.fromEnvironment().resolve(model); }
 
@@ -46,19 +51,34 @@ final class ModelOptions {
     }
 
     /** A model group and its tokenizer (closed together). */
-    record Loaded(Path path, TpGroup runner, Tokenizer tokenizer, int threads) implements AutoCloseable {
-        @Override public void close() { runner.close(); }
+    record Loaded(Path path, TpGroup runner, Tokenizer tokenizer, int threads, AutoCloseable processComm) implements AutoCloseable {
+        @Override public void close() {
+            runner.close();
+            if (processComm != null) try { processComm.close(); } catch (Exception ignored) { /* MPI_Finalize */ }
+        }
     }
 
-    Loaded load() { return load(groupOptions()); }
+    Loaded load() { return load(TpGroup.Options.DEFAULT_KV_BYTES); }
 
-    /** Loads with explicit group options (e.g. a KV cache budget). */
+    /** Loads with a KV pool of {@code kvBytes} per rank. */
+    Loaded load(long kvBytes) { return load(groupOptions().withKvCache(kvBytes, 16)); }
+
+    /** Loads with explicit group options (e.g. a KV cache budget and block size). */
     Loaded load(TpGroup.Options o) {
         Path p = resolve();
-        if (transport.equals("mpi"))
-            throw new IllegalArgumentException("--tp-transport mpi runs under mpirun: see docs/mpi.md");
         Tokenizer tok = Tokenizers.load(p);
+        if (transport.equals("mpi")) {
+            if (!dev.bdserve.parallel.mpi.MpiCommunicator.launchedByMpirun())
+                throw new IllegalArgumentException("--tp-transport mpi runs one process per rank under mpirun: use ./bdserve, which starts mpirun (docs/mpi.md)");
+            var comm = dev.bdserve.parallel.mpi.MpiCommunicator.init();
+            TpGroup g = TpGroup.forProcess(comm, () -> ModelFiles.open(p), o, 1024);
+            if (g == null) {            // a rank other than 0: rank 0 has shut the group down
+                comm.close();
+                System.exit(0);
+            }
+            return new Loaded(p, g, tok, threadCount(), comm);
+        }
         TpGroup g = TpGroup.threads(() -> ModelFiles.open(p), o);
-        return new Loaded(p, g, tok, threadCount());
+        return new Loaded(p, g, tok, threadCount(), null);
     }
 }

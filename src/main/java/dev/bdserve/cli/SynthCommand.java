@@ -31,6 +31,7 @@ final class SynthCommand implements Runnable {
             DType dt = DType.parse(dtype);
             SynthModel m = new SynthModel(ModelShapes.get(shape), dt, seed);
             HfModelWriter.write(out, m, dt);
+            dev.bdserve.tokenizer.SynthTokenizer.write(out, m.config().vocabSize());
             System.err.printf("wrote %s (%s, %,d parameters, %s)%n", out, shape, m.config().parameterCount(), dt);
             return 0;
         }

@@ -236,6 +236,33 @@ public final class TpGroup implements ModelRunner {
         return new TpGroup(ranks[0], workers, transport, shared, o.sharding(), o.fallback(), resources);
     }
 
+    /**
+     * One process's part of a group whose ranks are separate processes (the mpi transport): on rank 0
+     * returns the group to drive; on every other rank serves rank 0's messages until shutdown and
+     * returns null. Adapters are read from their paths by every rank.
+     */
+    public static TpGroup forProcess(Communicator comm, Supplier<TensorSource> sources, Options o, int maxLoraRank) {
+        if (o.tp() != comm.size())
+            throw new IllegalArgumentException("--tp " + o.tp() + " does not match the " + comm.size() + " processes started by mpirun");
+        Parallel par = pool(o.threadsPerRank());
+        Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(comm, o.simulatedLatencyMicros()) : comm;
+        LlamaModel m = loadRank(sources, c, par, o);
+        Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
+        AdapterResolver resolver = comm.rank() == 0
+                ? (id, name, path) -> shared.get(id)
+                : (id, name, path) -> dev.bdserve.lora.PeftAdapterLoader.load(name, java.nio.file.Path.of(path), m.config(), maxLoraRank);
+        Rank r = new Rank(m, c, resolver, pool(m, o));
+        if (comm.rank() != 0) {
+            try {
+                r.serve();
+            } finally {
+                closeQuietly(par);
+            }
+            return null;
+        }
+        return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), List.of(par));
+    }
+
     /** The rank's KV pool: as many blocks as the budget holds (the same count on every rank). */
     static KvPool pool(LlamaModel m, Options o) {
         long blocks = o.kvCacheBytes() / m.kvBlockBytes(o.kvBlockSize());

@@ -253,6 +253,7 @@ public final class LlamaModel {
     private void lmHead(Step step, Workspace ws, float[] logits) {
         int[] rows = step.logitRows();
         int L = rows.length;
+        if (L == 0) return;                                               // a mid-prompt chunk: no logits (same on every rank)
         for (int i = 0; i < L; i++)
             VectorOps.rmsnorm(ws.xn, i * hidden, ws.x, rows[i] * hidden, w.finalNorm(), cfg.rmsNormEps(), hidden);
         Shard s = w.shard();

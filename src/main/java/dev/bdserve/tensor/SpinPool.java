@@ -99,7 +99,7 @@ public final class SpinPool implements Parallel {
         int spins = 0;
         while (pending.get() != 0) {
             Thread.onSpinWait();
-            if (++spins > 20_000) {  // a worker was descheduled (shared cores): let it run
+            if (++spins > 2_000) {  // a worker was descheduled (shared cores): let it run
                 Thread.yield();
                 spins = 0;
             }
@@ -148,7 +148,7 @@ public final class SpinPool implements Parallel {
 
         @Override
         public void run() {
-            Task seen = task;
+            Task seen = null;   // the task at construction time (a late start must not skip the first loop)
             while (true) {
                 Task t = awaitTask(seen);
                 seen = t;

@@ -1,0 +1,19 @@
+package dev.bdserve.bench;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.bdserve.tensor.SpinPool;
+import org.junit.jupiter.api.Test;
+
+/** Smoke test of the probes on small sizes (the real 1 GiB probe is for benchmarks only). */
+class MemoryProbesTest {
+    @Test
+    void probesReturnPlausiblePositiveNumbers() {
+        try (SpinPool pool = new SpinPool(2)) {
+            double bw = MemoryProbes.streamReadBandwidthGBs(pool, 1 << 22, 2);
+            assertTrue(bw > 0 && bw < 10_000, "bandwidth " + bw);   // shared, noisy machine: sanity only
+            float s = MemoryProbes.sum(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33}, 1, 33);
+            assertEquals(33 * 34 / 2 - 1, s, 0f);
+        }
+    }
+}
