@@ -74,7 +74,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--block-size", defaultValue = "16", description = "Tokens per KV block (default: ${DEFAULT-VALUE}).")
     int blockSize;
 
-    @Option(names = "--no-enable-prefix-caching", negatable = true, defaultValue = "true", description = "Share KV blocks of identical prefixes (default: on).")
+    @Option(names = "--enable-prefix-caching", negatable = true, defaultValue = "true", fallbackValue = "true", description = "Share KV blocks of identical prefixes (default: on).")
     boolean prefixCaching;
 
     @Option(names = "--chat-template", paramLabel = "FILE", description = "A Jinja chat template overriding tokenizer_config.json's.")
