@@ -149,7 +149,7 @@ public final class ServeCommand implements Callable<Integer> {
             System.exit(3);
         });
         err.println("bdserve: serving " + name + " (" + m.path() + ", tp " + m.runner().tpSize() + ", " + se.adapters().size()
-                + " adapters) on http://" + host + ":" + server.port() + "/v1");
+                + " adapters, pid " + ProcessHandle.current().pid() + ") on http://" + host + ":" + server.port() + "/v1");
         stopped.await();
         return 0;
     }

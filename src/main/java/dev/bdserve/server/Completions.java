@@ -20,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 
 /**
  * /v1/completions and /v1/chat/completions: parses a request into engine requests (one per prompt × n),
@@ -38,6 +39,9 @@ final class Completions {
 
         /** Writes and flushes one SSE event {@code data: <payload>\n\n}; IOException when the client is gone. */
         void event(String payload) throws IOException;
+
+        /** True once the HTTP layer knows the client went away. */
+        default boolean clientGone() { return false; }
     }
 
     /** What the access log and metrics want to know about a finished generation request. */
@@ -281,7 +285,7 @@ final class Completions {
         boolean completed = false;
         try {
             if (job.stream) stream(job, sink, q, ch, out);
-            else sink.json(JSON.writeValueAsString(collect(job, q, ch, out)));
+            else sink.json(JSON.writeValueAsString(collect(job, q, ch, out, sink)));
             completed = true;
         } finally {
             if (!completed) handles.forEach(RequestHandle::cancel);   // client gone, or an error: free the KV blocks
@@ -292,9 +296,14 @@ final class Completions {
         return new ApiException(e.status(), ApiException.typeOf(e.status()), e.getMessage(), null);
     }
 
-    private Ev take(LinkedBlockingQueue<Ev> q) throws IOException {
+    /** The next event; IOException when the client went away meanwhile (the caller cancels). */
+    private Ev take(LinkedBlockingQueue<Ev> q, Sink sink) throws IOException {
         try {
-            return q.take();
+            while (true) {
+                Ev ev = q.poll(100, TimeUnit.MILLISECONDS);
+                if (ev != null) return ev;
+                if (sink.clientGone()) throw new IOException("the client went away");
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted");
@@ -302,10 +311,10 @@ final class Completions {
     }
 
     /** Non-streaming: waits for every choice and builds the response object. */
-    private ObjectNode collect(Job job, LinkedBlockingQueue<Ev> q, Choice[] ch, Outcome out) throws IOException {
+    private ObjectNode collect(Job job, LinkedBlockingQueue<Ev> q, Choice[] ch, Outcome out, Sink sink) throws IOException {
         int left = ch.length;
         while (left > 0) {
-            Ev ev = take(q);
+            Ev ev = take(q, sink);
             switch (ev) {
                 case Tok t -> addToken(ch[t.idx], t.e);
                 case Done d -> { finish(ch[d.idx], d.r, job, out); left--; }
@@ -403,7 +412,7 @@ final class Completions {
         }
         int left = ch.length;
         while (left > 0) {
-            Ev ev = take(q);
+            Ev ev = take(q, sink);
             switch (ev) {
                 case Tok t -> {
                     Choice c = ch[t.idx];

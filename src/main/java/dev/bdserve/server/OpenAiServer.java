@@ -118,7 +118,8 @@ public final class OpenAiServer implements AutoCloseable {
         try {
             jetty.start();
         } catch (Exception e) {
-            throw new IllegalStateException("cannot start the HTTP server on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e);
+            close();
+            throw new java.io.UncheckedIOException(new IOException("cannot start the HTTP server on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e));
         }
         return this;
     }
@@ -394,6 +395,8 @@ public final class OpenAiServer implements AutoCloseable {
             committed = true;
             out = Content.Sink.asOutputStream(response);
         }
+
+        @Override public boolean clientGone() { return failed; }
 
         @Override
         public void event(String payload) throws IOException {
