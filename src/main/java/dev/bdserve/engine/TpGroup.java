@@ -277,6 +277,16 @@ public final class TpGroup implements ModelRunner {
         }
     }
 
+    /**
+     * Simulates the loss of rank {@code rank} (threads transport): the group is marked broken as if that rank's
+     * thread had died, so every pending and later step fails with a {@link TpGroupException} naming it. For fault
+     * drills and tests of the fail-stop path.
+     */
+    public void failRank(int rank, String why) {
+        if (transport == null) throw new IllegalStateException("fault injection needs the threads transport with TP > 1");
+        transport.fail(new TpGroupException("rank " + rank + " failed: " + why));
+    }
+
     @Override public LlamaConfig config() { return config; }
     @Override public int tpSize() { return root.comm.size(); }
     @Override public CommStats commStats() { return root.comm.stats(); }

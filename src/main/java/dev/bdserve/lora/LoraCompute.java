@@ -7,7 +7,6 @@ import dev.bdserve.parallel.Communicator;
 import dev.bdserve.tensor.MatMul;
 import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.Parallel;
-import dev.bdserve.tensor.VectorOps;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -130,7 +129,7 @@ public final class LoraCompute {
         }
     }
 
-    /** y[token, outFrom ..] += s·Bᵀ for each member. */
+    /** y[token, outFrom ..] += s·Bᵀ for each member, as scaled additions of the rows of the stored Bᵀ. */
     private static void expand(LoraBatch.Segment seg, int layer, Group g, float[] s, float[] y, int yWidth, int N, Parallel par) {
         PreparedAdapter.GroupWork w = seg.adapter().work(layer, g);
         int[] tokens = seg.tokens();
@@ -138,30 +137,20 @@ public final class LoraCompute {
         boolean gathered = w.exchange() == Exchange.ALL_GATHER;
         int rowWidth = gathered ? N * w.sWidth() : w.sWidth();
         for (PreparedAdapter.Expand e : w.expands()) {
-            Matrix[] blocks = e.blocks();                      // one [out, r] or diagonal blocks [out/M, r/M]
-            int outB = blocks[0].rows();
-            float[] tmp = new float[n * outB];
+            Matrix[] blocks = e.blocks();                      // Bᵀ: one [r, out] or diagonal blocks [r/M, out/M]
+            int outB = blocks[0].cols();
             if (gathered) {                                    // the member's N slices side by side: its full (padded) rank
                 int r = N * e.width();
                 float[] sIn = new float[n * r];
                 for (int k = 0; k < N; k++) copyColumns(s, rowWidth, k * w.sWidth() + e.sFrom(), e.width(), sIn, k * e.width(), r, n);
-                MatMul.matmul(blocks[0], sIn, n, tmp, par);
-                addRows(tmp, outB, y, yWidth, e.outFrom(), tokens);
+                for (int i = 0; i < n; i++) MatMul.accumulateTransposed(blocks[0], sIn, i * r, y, tokens[i] * yWidth + e.outFrom());
                 continue;
             }
             int rIn = e.width() / blocks.length;
-            float[] sIn = new float[n * rIn];
-            for (int j = 0; j < blocks.length; j++) {
-                copyColumns(s, rowWidth, e.sFrom() + j * rIn, rIn, sIn, 0, rIn, n);
-                MatMul.matmul(blocks[j], sIn, n, tmp, par);
-                addRows(tmp, outB, y, yWidth, e.outFrom() + j * outB, tokens);
-            }
+            for (int j = 0; j < blocks.length; j++)
+                for (int i = 0; i < n; i++)
+                    MatMul.accumulateTransposed(blocks[j], s, i * rowWidth + e.sFrom() + j * rIn, y, tokens[i] * yWidth + e.outFrom() + j * outB);
         }
-    }
-
-    /** y[tokens[i], col .. col+width) += tmp[i, :]. */
-    private static void addRows(float[] tmp, int width, float[] y, int yWidth, int col, int[] tokens) {
-        for (int i = 0; i < tokens.length; i++) VectorOps.add(y, tokens[i] * yWidth + col, tmp, i * width, width);
     }
 
     /** dst[i, dstFrom .. dstFrom+width) = src[i, from .. from+width) for i < n. */

@@ -38,7 +38,7 @@ public final class PreparedAdapter {
      * @param width   its local shrink width; after an all-gather the member's input is the N slices
      *                [k·sWidth + sFrom, + width) for k = 0..N−1, side by side
      * @param outFrom first output column in the rank's group output row
-     * @param blocks  expand factors: one [outLocal, r] matrix, or diagonal blocks [out/M, r/M] (BD-B)
+     * @param blocks  expand factors stored transposed: one [r, outLocal] matrix, or diagonal blocks [r/M, out/M] (BD-B)
      */
     public record Expand(LoraModule module, int sFrom, int width, int outFrom, Matrix[] blocks) {}
 
@@ -160,7 +160,9 @@ public final class PreparedAdapter {
                 }
             }
             if (shrinkPart != null) stack.add(shrinkPart);
-            expands.add(new Expand(m, sWidth, width, expOut, bBlocks));
+            Matrix[] bT = new Matrix[bBlocks.length];                     // transposed once: expand streams rows of Bᵀ
+            for (int j = 0; j < bT.length; j++) bT[j] = bBlocks[j].transpose();
+            expands.add(new Expand(m, sWidth, width, expOut, bT));
             sWidth += width;
             long memberBytes = 0, memberParams = 0;
             if (shrinkPart != null) { memberBytes += shrinkPart.bytes(); memberParams += (long) shrinkPart.rows() * shrinkPart.cols(); }

@@ -46,7 +46,8 @@ public final class ThreadsTransport implements AutoCloseable {
         this.arrivedAt = new int[size];
     }
 
-    public ThreadsTransport(int size) { this(size, 1 << 20, 60_000_000_000L); }
+    /** A transport whose data collectives give up after 20 s without the other ranks (a stuck or lost rank). */
+    public ThreadsTransport(int size) { this(size, 1 << 20, 20_000_000_000L); }
 
     public int size() { return size; }
 

@@ -95,6 +95,52 @@ public final class MatMul {
         else gemm(w, packTokens(x, T, w.cols()), T, y, rowFrom, rowTo);
     }
 
+    // ---------------------------------------------------------------- transposed accumulate (LoRA expand)
+
+    /**
+     * y[yOff + o] += Σ_j s[sOff + j] · wt[j, o] for o &lt; wt.cols(): a product with a matrix stored transposed
+     * ([r, out]), computed as r scaled row additions. Used for LoRA expand, where r is small: every weight is
+     * streamed once with no horizontal reductions (a row-by-row GEMV over [out, r] would reduce once per output).
+     */
+    public static void accumulateTransposed(Matrix wt, float[] s, int sOff, float[] y, int yOff) {
+        int r = wt.rows(), n = wt.cols();
+        if (sOff < 0 || sOff + r > s.length) throw new IllegalArgumentException("s too short for " + r + " coefficients at " + sOff);
+        if (yOff < 0 || yOff + n > y.length) throw new IllegalArgumentException("y too short for " + n + " outputs at " + yOff);
+        for (int j = 0; j < r; j++) {
+            float a = s[sOff + j];
+            if (a == 0f) continue;
+            switch (wt.dtype()) {
+                case F32 -> axpyF32(a, wt.f32(), j * n, y, yOff, n);
+                case BF16 -> axpyBf16(a, wt.bits(), j * n, y, yOff, n);
+                case F16 -> axpyF16(a, wt.bits(), j * n, y, yOff, n);
+            }
+        }
+    }
+
+    private static void axpyF32(float a, float[] w, int wOff, float[] y, int yOff, int n) {
+        FloatVector av = FloatVector.broadcast(FS, a);
+        int i = 0;
+        for (; i <= n - VL; i += VL)
+            FloatVector.fromArray(FS, w, wOff + i).fma(av, FloatVector.fromArray(FS, y, yOff + i)).intoArray(y, yOff + i);
+        for (; i < n; i++) y[yOff + i] += a * w[wOff + i];
+    }
+
+    private static void axpyBf16(float a, short[] w, int wOff, float[] y, int yOff, int n) {
+        FloatVector av = FloatVector.broadcast(FS, a);
+        int i = 0;
+        for (; i <= n - VL; i += VL)
+            bf16(w, wOff + i).fma(av, FloatVector.fromArray(FS, y, yOff + i)).intoArray(y, yOff + i);
+        for (; i < n; i++) y[yOff + i] += a * Numerics.bf16ToFloat(w[wOff + i]);
+    }
+
+    private static void axpyF16(float a, short[] w, int wOff, float[] y, int yOff, int n) {
+        FloatVector av = FloatVector.broadcast(FS, a);
+        int i = 0;
+        for (; i <= n - VL; i += VL)
+            f16(w, wOff + i).fma(av, FloatVector.fromArray(FS, y, yOff + i)).intoArray(y, yOff + i);
+        for (; i < n; i++) y[yOff + i] += a * Float.float16ToFloat(w[wOff + i]);
+    }
+
     // ---------------------------------------------------------------- conversions
 
     /** VL BF16 values at b[i .. i+VL) widened to fp32 (exact). */

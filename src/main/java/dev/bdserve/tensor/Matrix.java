@@ -103,6 +103,18 @@ public final class Matrix {
         return ofBits(dtype, rows, w, out);
     }
 
+    /** The transpose [cols, rows], in the same dtype (exact). */
+    public Matrix transpose() {
+        if (dtype == DType.F32) {
+            float[] out = new float[rows * cols];
+            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) out[c * rows + r] = f32[r * cols + c];
+            return ofF32(cols, rows, out);
+        }
+        short[] out = new short[rows * cols];
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) out[c * rows + r] = bits[r * cols + c];
+        return ofBits(dtype, cols, rows, out);
+    }
+
     /** Stacks matrices with equal cols and dtype along rows (e.g. fused q/k/v or gate/up). */
     public static Matrix concatRows(Matrix... parts) {
         int cols = parts[0].cols;

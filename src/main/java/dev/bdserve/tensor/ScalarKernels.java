@@ -39,6 +39,15 @@ public final class ScalarKernels {
     }
 
     /** Σ a[aOff+i]·b[bOff+i] for i < n, accumulated in fp64. */
+    /** y[yOff + o] += Σ_j s[sOff + j] · wt[j, o], accumulated in fp64 and added once. */
+    public static void accumulateTransposed(Matrix wt, float[] s, int sOff, float[] y, int yOff) {
+        for (int o = 0; o < wt.cols(); o++) {
+            double acc = 0;
+            for (int j = 0; j < wt.rows(); j++) acc += (double) s[sOff + j] * wt.get(j, o);
+            y[yOff + o] += (float) acc;
+        }
+    }
+
     public static float dot(float[] a, int aOff, float[] b, int bOff, int n) {
         double s = 0;
         for (int i = 0; i < n; i++) s += (double) a[aOff + i] * b[bOff + i];

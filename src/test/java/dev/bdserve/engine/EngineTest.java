@@ -196,6 +196,31 @@ class EngineTest {
     }
 
     @Test
+    void aLostRankFailsEveryRequestInFlightWith503() throws Exception {
+        try (TpGroup g = group(2, 8L << 20); Engine e = new Engine(g, IDS, cfg(8, 256, 2, 2))) {
+            List<Collector> cs = new ArrayList<>();
+            SamplingParams forever = new SamplingParams(0, 0, 1, 0, null, List.of(), true);
+            for (int i = 0; i < 4; i++) {
+                Collector c = new Collector();
+                e.submit(new EngineRequest("f" + i, new int[]{5, 6, 7}, null, forever, 1500), c);
+                cs.add(c);
+            }
+            Thread.sleep(100);
+            long t0 = System.nanoTime();
+            g.failRank(1, "killed by the test");
+            for (Collector c : cs) {
+                var ex = assertThrows(java.util.concurrent.ExecutionException.class, c::get);
+                EngineException ee = (EngineException) ex.getCause();
+                assertEquals(503, ee.status());
+                assertTrue(ee.getMessage().contains("rank 1 failed: killed by the test"), ee.getMessage());
+            }
+            assertTrue(System.nanoTime() - t0 < 5_000_000_000L, "requests fail within seconds");
+            assertFalse(e.healthy());
+            assertEquals(503, assertThrows(EngineException.class, () -> e.submit(new EngineRequest("late", new int[]{5}, null, null, 2), new Collector())).status());
+        }
+    }
+
+    @Test
     void errorsCancellationAndAdapterLifecycle() throws Exception {
         try (TpGroup g = group(1, 8L << 20); Engine e = new Engine(g, IDS, new EngineConfig(4, 64, 2, 2, 64, 1L << 30, 16, 3, true))) {
             String[] names = adapters(e, 1);

@@ -1,0 +1,118 @@
+package dev.bdserve.parallel.mpi;
+
+import dev.bdserve.engine.BlockManager;
+import dev.bdserve.engine.Sampler;
+import dev.bdserve.engine.StepBatch;
+import dev.bdserve.engine.TpGroup;
+import dev.bdserve.lora.LoraSharding;
+import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.SynthModel;
+import dev.bdserve.parallel.CommStats;
+import dev.bdserve.tensor.DType;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Run by mpirun (one process per rank): for each adapter sharding, a TP group over the mpi transport runs a
+ * prefill of mixed sequences and decode steps, and rank 0 compares every step's logits with the same script on a
+ * TP-1 group in its own process (max |Δ| ≤ 1e-4 × max |logit|), and checks the collective counts. Adapters were
+ * written by the launching test into the folder given as the first argument: d6 (dense rank 6), b16 (BD rank 16,
+ * nblocks 4), b8 (BD rank 8, nblocks 8).
+ */
+public final class MpiTpCheck {
+    /** 8 heads and KV heads, FFN 128: splits 2, 4 and 8 ways. */
+    static final LlamaConfig C = new LlamaConfig(250, 64, 128, 3, 8, 8, 8, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
+
+    public static void main(String[] args) throws Exception {
+        Path adapters = Path.of(args[0]);
+        try (MpiCommunicator comm = MpiCommunicator.init()) {
+            int n = comm.size();
+            record Scenario(String name, LoraSharding sharding, String[] adapters, int[] perSeq) {}
+            List<Scenario> scenarios = List.of(
+                    new Scenario("base", LoraSharding.AUTO, new String[0], new int[]{-1, -1, -1}),
+                    new Scenario("replicated", LoraSharding.REPLICATED, new String[]{"d6", "b16"}, new int[]{0, 1, -1, 0}),
+                    new Scenario("slora", LoraSharding.SLORA, new String[]{"d6", "b16"}, new int[]{0, 1, -1, 0}),
+                    new Scenario("bdlora", LoraSharding.BDLORA, new String[]{"b16", "b8"}, new int[]{0, 1, 0, -1}),
+                    new Scenario("auto-mixed", LoraSharding.AUTO, new String[]{"b16", "d6", "b8"}, new int[]{0, 1, -1, 2, 1}));
+            int failures = 0;
+            for (Scenario s : scenarios) {
+                TpGroup.Options o = new TpGroup.Options(n, 1, s.sharding(), LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
+                TpGroup g = TpGroup.forProcess(comm, () -> new SynthModel(C, DType.F32, 21), o, 64);
+                if (g == null) continue;                             // a worker rank: rank 0 ran the scenario and closed it
+                List<float[]> got;
+                CommStats decode;
+                try (g) {
+                    for (String a : s.adapters()) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
+                    got = script(g, s.perSeq());
+                    decode = lastDecode;
+                }
+                List<float[]> ref;
+                try (TpGroup one = TpGroup.threads(() -> new SynthModel(C, DType.F32, 21), TpGroup.Options.single(1))) {
+                    for (String a : s.adapters()) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
+                    ref = script(one, s.perSeq());
+                }
+                String why = compare(ref, got);
+                long extra = decode.modelCalls() - (2L * C.numLayers() + 1);
+                long expectExtra = s.name().equals("slora") ? 4L * C.numLayers() : s.name().equals("auto-mixed") ? 4L * C.numLayers() : 0;
+                if (extra != expectExtra) why = (why == null ? "" : why + "; ") + "decode step had " + extra + " extra collectives, expected " + expectExtra;
+                System.out.println("scenario " + s.name() + " ranks=" + n + ": " + (why == null ? "ok" : "FAILED " + why));
+                if (why != null) failures++;
+            }
+            if (comm.rank() == 0) System.out.println(failures == 0 ? "MPI TP CHECK PASS ranks=" + n : "MPI TP CHECK FAIL ranks=" + n);
+            comm.barrier();
+        }
+    }
+
+    static CommStats lastDecode;
+
+    static String compare(List<float[]> ref, List<float[]> got) {
+        for (int s = 0; s < ref.size(); s++) {
+            float max = 0;
+            for (float v : ref.get(s)) max = Math.max(max, Math.abs(v));
+            for (int i = 0; i < ref.get(s).length; i++)
+                if (Math.abs(ref.get(s)[i] - got.get(s)[i]) > 1e-4 * max)
+                    return "step " + s + " logit " + i + ": " + got.get(s)[i] + " vs TP-1 " + ref.get(s)[i];
+        }
+        return null;
+    }
+
+    /** A prefill of several sequences (their adapters per {@code adapterOfSeq}) then 3 greedy decode steps. */
+    static List<float[]> script(TpGroup g, int[] adapterOfSeq) {
+        int vocab = g.config().vocabSize(), nseq = adapterOfSeq.length;
+        SplittableRandom r = new SplittableRandom(3);
+        int[] lens = new int[nseq];
+        List<Integer> tok = new ArrayList<>(), pos = new ArrayList<>(), seq = new ArrayList<>(), ad = new ArrayList<>(), rows = new ArrayList<>();
+        for (int s = 0; s < nseq; s++) {
+            lens[s] = 1 + r.nextInt(9);
+            for (int p = 0; p < lens[s]; p++) {
+                tok.add(r.nextInt(vocab)); pos.add(p); seq.add(s); ad.add(adapterOfSeq[s]);
+                if (p == lens[s] - 1) rows.add(tok.size() - 1);
+            }
+        }
+        BlockManager bm = new BlockManager(g.kvBlocks(), g.kvBlockSize());
+        int[][] tables = new int[nseq][];
+        for (int s = 0; s < nseq; s++) tables[s] = bm.allocateTable(lens[s] + 4);
+        List<float[]> out = new ArrayList<>();
+        float[] logits = new float[nseq * vocab];
+        g.forward(new StepBatch(ints(tok), ints(pos), ints(seq), ints(ad), ints(rows), tables), logits);
+        out.add(logits.clone());
+        for (int step = 0; step < 3; step++) {
+            int[] t = new int[nseq], p = new int[nseq], sq = new int[nseq], rw = new int[nseq];
+            for (int s = 0; s < nseq; s++) {
+                t[s] = Sampler.argmax(logits, s * vocab, vocab);
+                p[s] = lens[s] + step; sq[s] = s; rw[s] = s;
+            }
+            CommStats before = g.commStats().snapshot();
+            g.forward(new StepBatch(t, p, sq, adapterOfSeq.clone(), rw, tables), logits);
+            lastDecode = g.commStats().minus(before);
+            out.add(logits.clone());
+        }
+        return out;
+    }
+
+    static int[] ints(List<Integer> l) { return l.stream().mapToInt(Integer::intValue).toArray(); }
+}

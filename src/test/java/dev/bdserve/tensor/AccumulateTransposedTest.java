@@ -1,0 +1,43 @@
+package dev.bdserve.tensor;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/** The LoRA expand kernel against its scalar twin across dtypes, ranks, widths (vector tails) and offsets. */
+class AccumulateTransposedTest {
+    static Stream<Arguments> cases() {
+        Stream.Builder<Arguments> b = Stream.builder();
+        for (DType d : DType.values())
+            for (int r : new int[]{1, 3, 16, 64})
+                for (int n : new int[]{1, 7, 8, 9, 64, 100, 768}) b.add(Arguments.of(d, r, n));
+        return b.build();
+    }
+
+    @ParameterizedTest(name = "{0} r={1} out={2}")
+    @MethodSource("cases")
+    void matchesScalarTwin(DType d, int r, int n) {
+        SplittableRandom rnd = new SplittableRandom(r * 1000L + n);
+        float[] w = new float[r * n];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (rnd.nextDouble() * 2 - 1);
+        Matrix wt = Matrix.fromFloats(d, r, n, w);
+        float[] s = new float[r + 3];
+        for (int i = 0; i < s.length; i++) s[i] = i % 5 == 4 ? 0f : (float) (rnd.nextDouble() * 2 - 1);
+        float[] y0 = new float[n + 5], y1 = new float[n + 5];
+        for (int i = 0; i < y0.length; i++) y0[i] = y1[i] = (float) rnd.nextDouble();
+        MatMul.accumulateTransposed(wt, s, 2, y0, 3);
+        ScalarKernels.accumulateTransposed(wt, s, 2, y1, 3);
+        for (int i = 0; i < y0.length; i++) {
+            double scale = 1;
+            for (int j = 0; j < r; j++) scale += Math.abs(s[2 + j]);
+            assertEquals(y1[i], y0[i], 1e-5 * scale, "output " + i);
+        }
+        assertEquals(y1[0], y0[0], 0.0, "outside the range untouched");
+        assertEquals(y1[n + 4], y0[n + 4], 0.0, "outside the range untouched");
+    }
+}
