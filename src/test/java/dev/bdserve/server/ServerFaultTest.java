@@ -180,6 +180,26 @@ class ServerFaultTest {
     }
 
     @Test
+    void aLostTpRankTurnsInFlightRequestsInto503s() throws Exception {
+        try (TestServer ts = new TestServer(2)) {
+            String body = "{\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true";
+            var plain = java.util.concurrent.CompletableFuture.supplyAsync(() -> ts.post("/v1/completions", body + "}"));
+            var streamed = java.util.concurrent.CompletableFuture.supplyAsync(() -> ts.post("/v1/completions", body + ",\"stream\":true}"));
+            long until = System.nanoTime() + 20_000_000_000L;
+            while (ts.engine.stats().running() < 2 && System.nanoTime() < until) Thread.sleep(5);
+            ts.runner.failRank(1, "killed by the test");
+            HttpResponse<String> r = plain.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            ServerApiTest.assertError(r, 503, "rank 1 failed: killed by the test");
+            HttpResponse<String> s = streamed.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(200, s.statusCode());
+            assertTrue(s.body().contains("\"type\":\"ServiceUnavailableError\",\"param\":null,\"code\":503}}"), s.body());
+            assertTrue(s.body().endsWith("data: [DONE]\n\n"), s.body());
+            assertEquals(503, ts.get("/health").statusCode());
+            ServerApiTest.assertError(ts.post("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":2}"), 503, "");
+        }
+    }
+
+    @Test
     void apiKeyIsRequiredOnV1() {
         try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withApiKey("sekret"))) {
             UnauthorizedException e = assertThrows(UnauthorizedException.class, () -> ts.client("wrong").models().list());
