@@ -200,6 +200,24 @@ class ServerFaultTest {
     }
 
     @Test
+    void unloadingAnAdapterInUseWaitsThenCancels(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path a = TestServer.synthAdapter(dir.resolve("busy"), 5, 0);
+        try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withAllowedLoraDirs(List.of(dir)).withUnloadWait(Duration.ofMillis(300)))) {
+            assertEquals(200, ts.post("/v1/load_lora_adapter", "{\"lora_name\":\"busy\",\"lora_path\":\"" + a + "\"}").statusCode());
+            var running = java.util.concurrent.CompletableFuture.supplyAsync(() -> ts.post("/v1/completions",
+                    "{\"model\":\"busy\",\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true}"));
+            long until = System.nanoTime() + 20_000_000_000L;
+            while (ts.engine.stats().running() == 0 && System.nanoTime() < until) Thread.sleep(5);
+            HttpResponse<String> u = ts.post("/v1/unload_lora_adapter", "{\"lora_name\":\"busy\"}");
+            assertEquals(200, u.statusCode(), u.body());
+            HttpResponse<String> r = running.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(200, r.statusCode(), r.body());
+            assertTrue(r.body().contains("\"finish_reason\":\"abort\""), r.body());
+            ServerApiTest.assertError(ts.post("/v1/completions", "{\"model\":\"busy\",\"prompt\":\"x\"}"), 404, "The model `busy` does not exist.");
+        }
+    }
+
+    @Test
     void apiKeyIsRequiredOnV1() {
         try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withApiKey("sekret"))) {
             UnauthorizedException e = assertThrows(UnauthorizedException.class, () -> ts.client("wrong").models().list());

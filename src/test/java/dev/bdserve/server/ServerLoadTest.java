@@ -127,6 +127,6 @@ class ServerLoadTest {
     }
 
     private static CompletionCreateParams params(String model, String prompt, boolean stream) {
-        return CompletionCreateParams.builder().model(model).prompt(prompt).maxTokens(48).temperature(0).build();
+        return CompletionCreateParams.builder().model(model).prompt(prompt).maxTokens(32).temperature(0).build();
     }
 }
