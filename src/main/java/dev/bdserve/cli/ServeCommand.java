@@ -131,6 +131,7 @@ public final class ServeCommand implements Callable<Integer> {
             err.println("bdserve: draining (grace " + shutdownGrace + " s)");
             server.stopAdmitting();
             se.shutdown(Duration.ofSeconds(shutdownGrace));
+            server.awaitIdle(Duration.ofSeconds(5));   // let the last chunks and [DONE] go out
             server.close();
             m.close();
             err.println("bdserve: stopped");

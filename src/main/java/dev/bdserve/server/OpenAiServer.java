@@ -89,6 +89,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final AtomicLong ids = new AtomicLong();
     private final long created = Instant.now().getEpochSecond();
     private volatile boolean draining;
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
     public OpenAiServer(ServingEngine engine, Options options) {
         this.engine = engine;
@@ -131,6 +132,14 @@ public final class OpenAiServer implements AutoCloseable {
     /** New generation requests get 503 from now on (SIGTERM drain). */
     public void stopAdmitting() { draining = true; }
 
+    /** Waits up to {@code max} for the generation requests being answered to finish writing (after the engine drained). */
+    public void awaitIdle(Duration max) {
+        long deadline = System.nanoTime() + max.toNanos();
+        while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+            try { Thread.sleep(10); } catch (InterruptedException e) { Thread.currentThread().interrupt(); return; }
+        }
+    }
+
     @Override
     public void close() {
         try {
@@ -165,6 +174,8 @@ public final class OpenAiServer implements AutoCloseable {
                         if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
                         ObjectNode body = readJson(request);
                         request.addFailureListener(t -> ex.failed = true);
+                        inFlight.incrementAndGet();
+                        ex.counted = true;
                         outcome = completions.handle(body, path.equals("/v1/chat/completions"), rid, ex);
                     }
                     case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); loadAdapter(readJson(request), ex); }
@@ -186,6 +197,7 @@ public final class OpenAiServer implements AutoCloseable {
                 ex.error(new ApiException(500, "InternalServerError", "Internal server error: " + e, null));
             } finally {
                 ex.finish();
+                if (ex.counted) inFlight.decrementAndGet();
                 metrics.http(pathLabel(path), ex.status);
                 if (path.startsWith("/v1/")) accessLog(rid, method, path, ex.status, outcome, (System.nanoTime() - t0) / 1e9);
             }
@@ -354,7 +366,7 @@ public final class OpenAiServer implements AutoCloseable {
         final Callback callback;
         OutputStream out;
         int status = 200;
-        boolean committed, done;
+        boolean committed, done, counted;
         volatile boolean failed;
 
         Exchange(Request request, Response response, Callback callback) {
