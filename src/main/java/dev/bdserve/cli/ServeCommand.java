@@ -97,6 +97,7 @@ public final class ServeCommand implements Callable<Integer> {
     boolean noAccessLog;
 
     private volatile int exitCode;
+    private final java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
 
     @Override
     public Integer call() throws Exception {
@@ -128,6 +129,7 @@ public final class ServeCommand implements Callable<Integer> {
         // SIGTERM / SIGINT: stop admitting, let in-flight requests finish within the grace period, exit 0
         // (or the fail-stop code when the engine broke). halt keeps the JVM's 143 from replacing our code.
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stopping.set(true);   // from here on the engine stopping is no failure
             err.println("bdserve: draining (grace " + shutdownGrace + " s)");
             server.stopAdmitting();
             se.shutdown(Duration.ofSeconds(shutdownGrace));
@@ -140,13 +142,14 @@ public final class ServeCommand implements Callable<Integer> {
         }, "bdserve-shutdown"));
         // Fail-stop: a lost TP rank breaks the engine; its in-flight requests get 503 and the process exits non-zero.
         Thread.ofPlatform().daemon().name("bdserve-health").start(() -> {
-            while (se.healthy()) {
+            while (se.healthy() && !stopping.get()) {
                 try { Thread.sleep(200); } catch (InterruptedException e) { return; }
             }
+            if (!stopping.compareAndSet(false, true)) return;   // a drain closed the engine
+            exitCode = 3;
             err.println("bdserve: the engine failed (a tensor-parallel rank was lost?): answering 503 and exiting");
             server.stopAdmitting();
             try { Thread.sleep(2_000); } catch (InterruptedException ignored) { /* exiting */ }
-            exitCode = 3;
             System.exit(3);
         });
         err.println("bdserve: serving " + name + " (" + m.path() + ", tp " + m.runner().tpSize() + ", " + se.adapters().size()
