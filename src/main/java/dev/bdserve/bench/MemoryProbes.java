@@ -130,4 +130,17 @@ public final class MemoryProbes {
         a4.intoArray(st, 4 * vl); a5.intoArray(st, 5 * vl); a6.intoArray(st, 6 * vl); a7.intoArray(st, 7 * vl);
         a8.intoArray(st, 8 * vl); a9.intoArray(st, 9 * vl); a10.intoArray(st, 10 * vl); a11.intoArray(st, 11 * vl);
     }
+
+    /** Best-of-5 microseconds per {@link Parallel#forRange} of trivial chunks: the cost of one parallel dispatch. */
+    public static double dispatchMicros(Parallel par) {
+        int[] sink = new int[Math.max(1, par.parallelism())];
+        double best = Double.MAX_VALUE;
+        for (int rep = 0; rep < 5; rep++) {
+            int iters = 2_000;
+            long t0 = System.nanoTime();
+            for (int i = 0; i < iters; i++) par.forRange(sink.length, 1, (s, e) -> sink[s]++);
+            best = Math.min(best, (System.nanoTime() - t0) / 1e3 / iters);
+        }
+        return best;
+    }
 }

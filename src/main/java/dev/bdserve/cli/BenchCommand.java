@@ -119,6 +119,7 @@ final class BenchCommand implements Runnable {
                     try (SpinPool pool = new SpinPool(m.threads())) {
                         bw = MemoryProbes.streamReadBandwidthGBs(pool);
                         peak = MemoryProbes.fmaPeakGflops(pool);
+                        out.put("pool_dispatch_us", round(MemoryProbes.dispatchMicros(pool)));
                     }
                     out.put("read_bandwidth_gbs", round(bw));
                     out.put("fma_peak_gflops", round(peak));
