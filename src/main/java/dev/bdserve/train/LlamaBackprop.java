@@ -17,6 +17,9 @@ public final class LlamaBackprop {
     private final LlamaConfig c;
     private final int d, hd, heads, kvHeads, qd, kvd, ffn, vocab, group;
     private final float attnScale;
+    private final float[][][] transposed; // [layer][q, k, v, o, gate, up, down] Wᵀ [in, out] for the forward
+    private final float[] lmHeadT;        // lm_head ᵀ [d, vocab]
+    private final float[] cos, sin;       // RoPE tables [maxPositions, headDim/2]
 
     public LlamaBackprop(FrozenLlama weights) {
         this.w = weights;
@@ -31,6 +34,23 @@ public final class LlamaBackprop {
         this.vocab = c.vocabSize();
         this.group = heads / kvHeads;
         this.attnScale = (float) (1.0 / Math.sqrt(hd));
+        this.transposed = new float[c.numLayers()][][];
+        for (int l = 0; l < c.numLayers(); l++) {
+            FrozenLlama.Layer lw = w.layers()[l];
+            transposed[l] = new float[][]{TrainKernels.transpose(lw.wq(), qd, d), TrainKernels.transpose(lw.wk(), kvd, d),
+                    TrainKernels.transpose(lw.wv(), kvd, d), TrainKernels.transpose(lw.wo(), d, qd),
+                    TrainKernels.transpose(lw.wGate(), ffn, d), TrainKernels.transpose(lw.wUp(), ffn, d), TrainKernels.transpose(lw.wDown(), d, ffn)};
+        }
+        this.lmHeadT = TrainKernels.transpose(w.lmHead(), vocab, d);
+        int half = hd / 2, P = c.maxPositions();
+        this.cos = new float[P * half];
+        this.sin = new float[P * half];
+        for (int p = 0; p < P; p++)
+            for (int i = 0; i < half; i++) {
+                float ang = p * w.invFreq()[i];              // formed in fp32, as the engine's Rope does
+                cos[p * half + i] = (float) Math.cos(ang);
+                sin[p * half + i] = (float) Math.sin(ang);
+            }
     }
 
     public LlamaConfig config() { return c; }
@@ -88,28 +108,27 @@ public final class LlamaBackprop {
      * of LlamaForCausalLM, sum form). dlogits = gradScale·weight·(softmax − onehot); writes dxnF into ws.dx.
      */
     private Loss lmHeadLoss(int[] tokens, float[] weights, int T, boolean backward, float gradScale, Workspace ws) {
-        float[] head = w.lmHead(), logits = ws.logits;
+        float[] logits = ws.logits;
         double sum = 0, wsum = 0;
         if (backward) Arrays.fill(ws.dx, 0, T * d, 0f);
         for (int t = 0; t < T; t++) {
             float wt = weights[t];
             if (wt == 0) continue;
             int target = tokens[t + 1];
+            java.util.Arrays.fill(logits, 0f);
+            for (int i = 0; i < d; i++) TrainKernels.axpy(ws.xnF[t * d + i], lmHeadT, i * vocab, logits, 0, vocab);
             float max = Float.NEGATIVE_INFINITY;
-            for (int v = 0; v < vocab; v++) {
-                logits[v] = TrainKernels.dot(head, v * d, ws.xnF, t * d, d);
-                max = Math.max(max, logits[v]);
-            }
+            for (int v = 0; v < vocab; v++) max = Math.max(max, logits[v]);
             double z = 0;
             for (int v = 0; v < vocab; v++) z += Math.exp(logits[v] - max);
             double lse = max + Math.log(z);
             sum += wt * (lse - logits[target]);
             wsum += wt;
             if (!backward) continue;
-            for (int v = 0; v < vocab; v++) {
-                float g = (float) (gradScale * wt * (Math.exp(logits[v] - lse) - (v == target ? 1 : 0)));
-                TrainKernels.axpy(g, head, v * d, ws.dx, t * d, d);                 // dxnF[t] += g·lm_head[v]
-            }
+            for (int v = 0; v < vocab; v++)                                         // dlogits, in place
+                logits[v] = (float) (gradScale * wt * (Math.exp(logits[v] - lse) - (v == target ? 1 : 0)));
+            for (int i = 0; i < d; i++)                                             // dxnF[t] = lm_headᵀ·dlogits
+                ws.dx[t * d + i] = TrainKernels.dot(lmHeadT, i * vocab, logits, 0, vocab);
         }
         return new Loss(sum, wsum);
     }
@@ -138,19 +157,20 @@ public final class LlamaBackprop {
 
     // ---------------------------------------------------------------- linear layers with LoRA
 
-    /** y[T, out] = x·Wᵀ + s·B·A·x (the LoRA's shrink u = A·x saved for the backward). */
-    private void projForward(float[] weight, int out, int in, float[] x, int T, float[] y, LoraFactor f, float[] u) {
-        TrainKernels.linear(weight, out, in, x, T, y);
+    /** y[T, out] = x·Wᵀ + s·B·A·x from weightT = Wᵀ (the LoRA's shrink u = A·x saved for the backward). */
+    private void projForward(float[] weightT, int out, int in, float[] x, int T, float[] y, LoraFactor f, float[] u, float[] bT) {
+        TrainKernels.linearT(weightT, out, in, x, T, y);
         if (f == null) return;
+        f.transposeB(bT);
         f.shrink(x, T, u);
-        f.expand(u, T, y);
+        f.expand(u, bT, T, y);
     }
 
     /** dx[T, in] += dy·W + LoRA's input gradient; LoRA factor gradients into g. */
     private void projBackward(float[] weight, int out, int in, float[] x, float[] dy, int T, float[] dx,
-                              LoraFactor f, float[] u, LoraFactor g, Workspace ws) {
+                              LoraFactor f, float[] u, float[] bT, LoraFactor g, Workspace ws) {
         TrainKernels.linearBackward(weight, out, in, dy, T, dx);
-        if (f != null) f.backward(x, u, dy, T, ws.du, dx, g);
+        if (f != null) f.backward(x, u, bT, dy, T, ws.scratch, dx, g);
     }
 
     private static LoraFactor factor(TrainableAdapter a, int l, LoraModule m) { return a == null ? null : a.get(l, m); }
@@ -161,9 +181,9 @@ public final class LlamaBackprop {
     private void attentionForward(int l, int T, TrainableAdapter a, LayerCache lc, Workspace ws) {
         FrozenLlama.Layer lw = w.layers()[l];
         rmsnormForward(ws.x, lw.attnNorm(), T, lc.xn1, lc.rstd1);
-        projForward(lw.wq(), qd, d, lc.xn1, T, lc.q, factor(a, l, LoraModule.Q), lc.u[LoraModule.Q.ordinal()]);
-        projForward(lw.wk(), kvd, d, lc.xn1, T, lc.k, factor(a, l, LoraModule.K), lc.u[LoraModule.K.ordinal()]);
-        projForward(lw.wv(), kvd, d, lc.xn1, T, lc.v, factor(a, l, LoraModule.V), lc.u[LoraModule.V.ordinal()]);
+        projForward(transposed[l][0], qd, d, lc.xn1, T, lc.q, factor(a, l, LoraModule.Q), lc.u[LoraModule.Q.ordinal()], lc.bT[LoraModule.Q.ordinal()]);
+        projForward(transposed[l][1], kvd, d, lc.xn1, T, lc.k, factor(a, l, LoraModule.K), lc.u[LoraModule.K.ordinal()], lc.bT[LoraModule.K.ordinal()]);
+        projForward(transposed[l][2], kvd, d, lc.xn1, T, lc.v, factor(a, l, LoraModule.V), lc.u[LoraModule.V.ordinal()], lc.bT[LoraModule.V.ordinal()]);
         for (int t = 0; t < T; t++) {
             for (int h = 0; h < heads; h++) rope(lc.q, t * qd + h * hd, t, false);
             for (int h = 0; h < kvHeads; h++) rope(lc.k, t * kvd + h * hd, t, false);
@@ -189,7 +209,7 @@ public final class LlamaBackprop {
                 }
             }
         }
-        projForward(lw.wo(), d, qd, lc.attn, T, ws.proj, factor(a, l, LoraModule.O), lc.u[LoraModule.O.ordinal()]);
+        projForward(transposed[l][3], d, qd, lc.attn, T, ws.proj, factor(a, l, LoraModule.O), lc.u[LoraModule.O.ordinal()], lc.bT[LoraModule.O.ordinal()]);
         for (int i = 0; i < T * d; i++) ws.x[i] += ws.proj[i];
     }
 
@@ -198,7 +218,7 @@ public final class LlamaBackprop {
         FrozenLlama.Layer lw = w.layers()[l];
         float[] dattn = ws.dattn, dq = ws.dq, dk = ws.dk, dv = ws.dv;
         Arrays.fill(dattn, 0, T * qd, 0f);
-        projBackward(lw.wo(), d, qd, lc.attn, ws.dres, T, dattn, factor(a, l, LoraModule.O), lc.u[LoraModule.O.ordinal()],
+        projBackward(lw.wo(), d, qd, lc.attn, ws.dres, T, dattn, factor(a, l, LoraModule.O), lc.u[LoraModule.O.ordinal()], lc.bT[LoraModule.O.ordinal()],
                 factor(g, l, LoraModule.O), ws);
         Arrays.fill(dq, 0, T * qd, 0f);
         Arrays.fill(dk, 0, T * kvd, 0f);
@@ -228,9 +248,9 @@ public final class LlamaBackprop {
         }
         float[] dxn = ws.dx;
         Arrays.fill(dxn, 0, T * d, 0f);
-        projBackward(lw.wq(), qd, d, lc.xn1, dq, T, dxn, factor(a, l, LoraModule.Q), lc.u[LoraModule.Q.ordinal()], factor(g, l, LoraModule.Q), ws);
-        projBackward(lw.wk(), kvd, d, lc.xn1, dk, T, dxn, factor(a, l, LoraModule.K), lc.u[LoraModule.K.ordinal()], factor(g, l, LoraModule.K), ws);
-        projBackward(lw.wv(), kvd, d, lc.xn1, dv, T, dxn, factor(a, l, LoraModule.V), lc.u[LoraModule.V.ordinal()], factor(g, l, LoraModule.V), ws);
+        projBackward(lw.wq(), qd, d, lc.xn1, dq, T, dxn, factor(a, l, LoraModule.Q), lc.u[LoraModule.Q.ordinal()], lc.bT[LoraModule.Q.ordinal()], factor(g, l, LoraModule.Q), ws);
+        projBackward(lw.wk(), kvd, d, lc.xn1, dk, T, dxn, factor(a, l, LoraModule.K), lc.u[LoraModule.K.ordinal()], lc.bT[LoraModule.K.ordinal()], factor(g, l, LoraModule.K), ws);
+        projBackward(lw.wv(), kvd, d, lc.xn1, dv, T, dxn, factor(a, l, LoraModule.V), lc.u[LoraModule.V.ordinal()], lc.bT[LoraModule.V.ordinal()], factor(g, l, LoraModule.V), ws);
         rmsnormBackward(lc.xIn, lw.attnNorm(), lc.rstd1, dxn, T, ws.dres);                   // residual: dres passes through
     }
 
@@ -241,9 +261,7 @@ public final class LlamaBackprop {
     private void rope(float[] x, int off, int pos, boolean inverse) {
         int half = hd / 2;
         for (int i = 0; i < half; i++) {
-            float ang = pos * w.invFreq()[i];
-            float cs = (float) Math.cos(ang), sn = (float) Math.sin(ang);
-            if (inverse) sn = -sn;
+            float cs = cos[pos * half + i], sn = inverse ? -sin[pos * half + i] : sin[pos * half + i];
             float x1 = x[off + i], x2 = x[off + half + i];
             x[off + i] = x1 * cs - x2 * sn;
             x[off + half + i] = x2 * cs + x1 * sn;
@@ -256,13 +274,13 @@ public final class LlamaBackprop {
     private void mlpForward(int l, int T, TrainableAdapter a, LayerCache lc, Workspace ws) {
         FrozenLlama.Layer lw = w.layers()[l];
         rmsnormForward(ws.x, lw.ffnNorm(), T, lc.xn2, lc.rstd2);
-        projForward(lw.wGate(), ffn, d, lc.xn2, T, lc.gate, factor(a, l, LoraModule.GATE), lc.u[LoraModule.GATE.ordinal()]);
-        projForward(lw.wUp(), ffn, d, lc.xn2, T, lc.up, factor(a, l, LoraModule.UP), lc.u[LoraModule.UP.ordinal()]);
+        projForward(transposed[l][4], ffn, d, lc.xn2, T, lc.gate, factor(a, l, LoraModule.GATE), lc.u[LoraModule.GATE.ordinal()], lc.bT[LoraModule.GATE.ordinal()]);
+        projForward(transposed[l][5], ffn, d, lc.xn2, T, lc.up, factor(a, l, LoraModule.UP), lc.u[LoraModule.UP.ordinal()], lc.bT[LoraModule.UP.ordinal()]);
         for (int i = 0; i < T * ffn; i++) {
             float gv = lc.gate[i];
             lc.act[i] = gv / (1 + (float) Math.exp(-gv)) * lc.up[i];
         }
-        projForward(lw.wDown(), d, ffn, lc.act, T, ws.proj, factor(a, l, LoraModule.DOWN), lc.u[LoraModule.DOWN.ordinal()]);
+        projForward(transposed[l][6], d, ffn, lc.act, T, ws.proj, factor(a, l, LoraModule.DOWN), lc.u[LoraModule.DOWN.ordinal()], lc.bT[LoraModule.DOWN.ordinal()]);
         for (int i = 0; i < T * d; i++) ws.x[i] += ws.proj[i];
     }
 
@@ -271,7 +289,7 @@ public final class LlamaBackprop {
         FrozenLlama.Layer lw = w.layers()[l];
         float[] dact = ws.dact, dgate = ws.dgate, dup = ws.dup;
         Arrays.fill(dact, 0, T * ffn, 0f);
-        projBackward(lw.wDown(), d, ffn, lc.act, ws.dres, T, dact, factor(a, l, LoraModule.DOWN), lc.u[LoraModule.DOWN.ordinal()],
+        projBackward(lw.wDown(), d, ffn, lc.act, ws.dres, T, dact, factor(a, l, LoraModule.DOWN), lc.u[LoraModule.DOWN.ordinal()], lc.bT[LoraModule.DOWN.ordinal()],
                 factor(g, l, LoraModule.DOWN), ws);
         for (int i = 0; i < T * ffn; i++) {                       // act = silu(gate)·up
             float gv = lc.gate[i];
@@ -282,9 +300,9 @@ public final class LlamaBackprop {
         }
         float[] dxn = ws.dx;
         Arrays.fill(dxn, 0, T * d, 0f);
-        projBackward(lw.wGate(), ffn, d, lc.xn2, dgate, T, dxn, factor(a, l, LoraModule.GATE), lc.u[LoraModule.GATE.ordinal()],
+        projBackward(lw.wGate(), ffn, d, lc.xn2, dgate, T, dxn, factor(a, l, LoraModule.GATE), lc.u[LoraModule.GATE.ordinal()], lc.bT[LoraModule.GATE.ordinal()],
                 factor(g, l, LoraModule.GATE), ws);
-        projBackward(lw.wUp(), ffn, d, lc.xn2, dup, T, dxn, factor(a, l, LoraModule.UP), lc.u[LoraModule.UP.ordinal()],
+        projBackward(lw.wUp(), ffn, d, lc.xn2, dup, T, dxn, factor(a, l, LoraModule.UP), lc.u[LoraModule.UP.ordinal()], lc.bT[LoraModule.UP.ordinal()],
                 factor(g, l, LoraModule.UP), ws);
         rmsnormBackward(lc.xMid, lw.ffnNorm(), lc.rstd2, dxn, T, ws.dres);
     }
@@ -295,6 +313,7 @@ public final class LlamaBackprop {
     static final class LayerCache {
         float[] xIn, xn1, rstd1, q, k, v, probs, attn, xMid, xn2, rstd2, gate, up, act;
         final float[][] u = new float[LoraModule.values().length][]; // LoRA shrink outputs [T, r] per module
+        final float[][] bT = new float[LoraModule.values().length][]; // B transposed per block, [r, out/bBlocks], per module
     }
 
     /** A thread's scratch and saved activations, grown to the longest sequence seen. */
@@ -303,7 +322,8 @@ public final class LlamaBackprop {
     public final class Workspace {
         private int capT = -1, capR = -1;
         LayerCache[] layers;
-        float[] x, proj, xnF, rstdF, logits, dx, dres, dattn, dq, dk, dv, dp, dact, dgate, dup, du;
+        float[] x, proj, xnF, rstdF, logits, dx, dres, dattn, dq, dk, dv, dp, dact, dgate, dup;
+        final LoraFactor.Scratch scratch = new LoraFactor.Scratch();
 
         private Workspace() {}
 
@@ -320,14 +340,14 @@ public final class LlamaBackprop {
                 lc.probs = new float[heads * n * n]; lc.attn = new float[n * qd];
                 lc.xMid = new float[n * d]; lc.xn2 = new float[n * d]; lc.rstd2 = new float[n];
                 lc.gate = new float[n * ffn]; lc.up = new float[n * ffn]; lc.act = new float[n * ffn];
-                for (int m = 0; m < lc.u.length; m++) lc.u[m] = new float[n * capR];
+                for (int m = 0; m < lc.u.length; m++) { lc.u[m] = new float[n * capR]; lc.bT[m] = new float[capR * Math.max(Math.max(qd, ffn), d)]; }
                 layers[l] = lc;
             }
             x = new float[n * d]; proj = new float[n * d]; xnF = new float[n * d]; rstdF = new float[n];
             logits = new float[vocab]; dx = new float[n * d]; dres = new float[n * d];
             dattn = new float[n * qd]; dq = new float[n * qd]; dk = new float[n * kvd]; dv = new float[n * kvd];
             dp = new float[n]; dact = new float[n * ffn]; dgate = new float[n * ffn]; dup = new float[n * ffn];
-            du = new float[n * capR];
+            scratch.ensure(n, capR, Math.max(Math.max(qd, ffn), d));
         }
     }
 }

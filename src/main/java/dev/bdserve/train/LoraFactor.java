@@ -64,35 +64,73 @@ public final class LoraFactor {
                 u[t * rank + k] = TrainKernels.dot(a, k * aCols, x, t * in + aInputOffset(k), aCols);
     }
 
-    /** y[T, out] += s · u[T, r] · Bᵀ (block-diagonal B: row o reads its own rank slice). */
-    void expand(float[] u, int T, float[] y) {
+    /** Output rows of one block of B (all of them when B is dense). */
+    int outBlock() { return out / bBlocks; }
+
+    /**
+     * bT [r, outBlock]: row k holds column k mod bCols of B's block k / bCols, i.e. B_jᵀ stacked over the blocks j
+     * (Bᵀ when B is dense). Lets expand and its backward run over whole output rows of a block.
+     */
+    void transposeB(float[] bT) {
+        int ob = outBlock();
+        for (int o = 0; o < out; o++) {
+            int j = o / ob, oo = o % ob;
+            for (int c = 0; c < bCols; c++) bT[(j * bCols + c) * ob + oo] = b[o * bCols + c];
+        }
+    }
+
+    /** y[T, out] += s · u[T, r] · Bᵀ: rank k adds s·u[t,k]·B[:, k] into the output rows of its block. */
+    void expand(float[] u, float[] bT, int T, float[] y) {
+        int ob = outBlock();
         for (int t = 0; t < T; t++)
-            for (int o = 0; o < out; o++)
-                y[t * out + o] += scaling * TrainKernels.dot(b, o * bCols, u, t * rank + bRankOffset(o), bCols);
+            for (int k = 0; k < rank; k++)
+                TrainKernels.axpy(scaling * u[t * rank + k], bT, k * ob, y, t * out + (k / bCols) * ob, ob);
+    }
+
+    /** Scratch of the backward: du [T, r] and the transposes duT, uT [r, T], xT [in, T], dyT [out, T]. */
+    static final class Scratch {
+        float[] du = new float[0], duT = new float[0], uT = new float[0], xT = new float[0], dyT = new float[0];
+
+        void ensure(int T, int r, int maxDim) {
+            if (du.length >= T * r && xT.length >= T * maxDim) return;
+            du = new float[T * r]; duT = new float[T * r]; uT = new float[T * r];
+            xT = new float[T * maxDim]; dyT = new float[T * maxDim];
+        }
+    }
+
+    private static void transpose(float[] src, int rows, int cols, float[] dst) {   // [rows, cols] → [cols, rows]
+        for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) dst[c * rows + r] = src[r * cols + c];
     }
 
     /**
-     * Backward of y += s·B·A·x given dy [T, out], the saved x [T, in] and u = A·x [T, r]: accumulates
-     * into {@code g.gradA}, {@code g.gradB} (g is this factor or a worker's twin) and into dx [T, in].
-     * du [T, r] is scratch.
+     * Backward of y += s·B·A·x given dy [T, out], the saved x [T, in], u = A·x [T, r] and bT: accumulates into
+     * {@code g.gradA}, {@code g.gradB} (g is this factor or a worker's twin) and into dx [T, in]:
+     * dB[o, c] = s·Σ_t dy[t, o]·u[t, j·bCols + c]; du = s·dy·B (per block); dA[k, c] = Σ_t du[t, k]·x[t, aOff(k) + c];
+     * dx[t, aOff(k) ..] += du[t, k]·A[k, :]. The sums over t run as dot products over transposed copies.
      */
-    void backward(float[] x, float[] u, float[] dy, int T, float[] du, float[] dx, LoraFactor g) {
-        java.util.Arrays.fill(du, 0, T * rank, 0f);
+    void backward(float[] x, float[] u, float[] bT, float[] dy, int T, Scratch sc, float[] dx, LoraFactor g) {
+        int ob = outBlock();
+        float[] du = sc.du, duT = sc.duT, uT = sc.uT, xT = sc.xT, dyT = sc.dyT;
+        transpose(dy, T, out, dyT);
+        transpose(u, T, rank, uT);
+        transpose(x, T, in, xT);
+        for (int o = 0; o < out; o++) {
+            int j = o / ob;
+            for (int c = 0; c < bCols; c++)
+                g.gradB[o * bCols + c] += scaling * TrainKernels.dot(dyT, o * T, uT, (j * bCols + c) * T, T);
+        }
         for (int t = 0; t < T; t++)
-            for (int o = 0; o < out; o++) {
-                float gy = scaling * dy[t * out + o];
-                if (gy == 0) continue;
-                int uOff = t * rank + bRankOffset(o);
-                TrainKernels.axpy(gy, u, uOff, g.gradB, o * bCols, bCols);      // dB[o, :] += s·dy[t,o]·u[t, slice]
-                TrainKernels.axpy(gy, b, o * bCols, du, uOff, bCols);           // du[t, slice] += s·dy[t,o]·B[o, :]
-            }
+            for (int k = 0; k < rank; k++)
+                du[t * rank + k] = scaling * TrainKernels.dot(dy, t * out + (k / bCols) * ob, bT, k * ob, ob);
+        transpose(du, T, rank, duT);
+        for (int k = 0; k < rank; k++) {
+            int xo = aInputOffset(k);
+            for (int c = 0; c < aCols; c++) g.gradA[k * aCols + c] += TrainKernels.dot(duT, k * T, xT, (xo + c) * T, T);
+        }
         for (int t = 0; t < T; t++)
             for (int k = 0; k < rank; k++) {
                 float gu = du[t * rank + k];
-                if (gu == 0) continue;
-                int xOff = t * in + aInputOffset(k);
-                TrainKernels.axpy(gu, x, xOff, g.gradA, k * aCols, aCols);      // dA[k, :] += du[t,k]·x[t, slice]
-                TrainKernels.axpy(gu, a, k * aCols, dx, xOff, aCols);           // dx[t, slice] += du[t,k]·A[k, :]
+                if (gu != 0) TrainKernels.axpy(gu, a, k * aCols, dx, t * in + aInputOffset(k), aCols);
             }
     }
 

@@ -39,6 +39,26 @@ final class TrainKernels {
             for (int o = 0; o < out; o++) y[t * out + o] = dot(w, o * in, x, t * in, in);
     }
 
+    /** Wᵀ: [out, in] → [in, out]. */
+    static float[] transpose(float[] w, int out, int in) {
+        float[] t = new float[w.length];
+        for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) t[i * out + o] = w[o * in + i];
+        return t;
+    }
+
+    /**
+     * y[T, out] = x[T, in] · W[out, in]ᵀ computed from wT = Wᵀ [in, out] as y[t, :] = Σ_i x[t, i]·wT[i, :]: axpys
+     * over whole output rows, which vectorise without horizontal reductions.
+     */
+    static void linearT(float[] wT, int out, int in, float[] x, int T, float[] y) {
+        java.util.Arrays.fill(y, 0, T * out, 0f);
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < in; i++) {
+                float xv = x[t * in + i];
+                if (xv != 0) axpy(xv, wT, i * out, y, t * out, out);
+            }
+    }
+
     /** dx[T, in] += dy[T, out] · W[out, in] (the input gradient of a linear layer). */
     static void linearBackward(float[] w, int out, int in, float[] dy, int T, float[] dx) {
         for (int t = 0; t < T; t++)
