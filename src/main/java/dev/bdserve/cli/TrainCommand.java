@@ -74,6 +74,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--no-checkpoint", description = "Do not keep OUT/checkpoint (optimizer state) after training.") boolean noCheckpoint;
     @Option(names = "--quiet", description = "No progress bar.") boolean quiet;
     @Option(names = "--out", required = true, description = "Output PEFT folder.") Path out;
+    @Option(names = "--task", description = "After training, measure this synthetic task's accuracy (caps, swap, closing) by greedy generation on held-out prompts, base vs adapter.")
+    String task;
+    @Option(names = "--task-prompts", defaultValue = "64", description = "Held-out prompts for --task (default: ${DEFAULT-VALUE}).") int taskPrompts;
+    @Option(names = "--task-tp", defaultValue = "1", description = "Serve the adapter at this TP degree for --task (bdlora sharding; default: ${DEFAULT-VALUE}).") int taskTp;
 
     @Override
     public Integer call() throws IOException {
@@ -114,7 +118,9 @@ public final class TrainCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             long[] tokens = {0};
             double[] ema = {Double.NaN};
-            ProgressBar pb = quiet ? null : new ProgressBarBuilder().setTaskName("train").setInitialMax(steps)
+            boolean tty = System.console() != null;   // a progress bar on a terminal; plain lines in logs
+            int every = Math.max(1, steps / 20);
+            ProgressBar pb = quiet || !tty ? null : new ProgressBarBuilder().setTaskName("train").setInitialMax(steps)
                     .setStyle(ProgressBarStyle.ASCII).setConsumer(new ConsoleProgressBarConsumer(System.err, 110))
                     .startsFrom(trainer.step(), Duration.ZERO).setUpdateIntervalMillis(250).build();
             try {
@@ -125,7 +131,9 @@ public final class TrainCommand implements Callable<Integer> {
                     if (pb != null) {
                         pb.stepTo(r.step());
                         pb.setExtraMessage(String.format(Locale.ROOT, "loss %.3f lr %.1e %,.0f tok/s", ema[0], r.lr(), tps));
-                    }
+                    } else if (!quiet && (r.step() % every == 0 || r.step() == steps))
+                        System.err.printf(Locale.ROOT, "step %d/%d: loss %.4f (smoothed %.4f), lr %.2e, grad norm %.3f, %,.0f tokens/s%n",
+                                r.step(), steps, r.loss(), ema[0], r.lr(), r.gradNorm(), tps);
                 }, ckpt, s -> System.err.printf(Locale.ROOT, "%neval at step %d: loss %.4f, perplexity %.3f%n", s,
                         trainer.evaluate(split.eval()), Math.exp(trainer.evaluate(split.eval()))));
             } finally {
@@ -144,9 +152,33 @@ public final class TrainCommand implements Callable<Integer> {
                     m.name().toLowerCase(Locale.ROOT), rank, nb, fmt(a), adapter.parameterCount(), steps, seed, before, after, Math.exp(after),
                     tokens[0] / secs, data.getFileName()));
             if (noCheckpoint) deleteCheckpoint(ckpt);
+            if (task != null) measureTask(modelPath, tok, out);
             System.err.println("wrote " + out);
         }
         return 0;
+    }
+
+    /** Greedy generation on the held-out prompts, base model vs the written adapter served through the engine. */
+    private void measureTask(Path modelPath, Tokenizer tok, Path adapterDir) {
+        dev.bdserve.train.SynthTask t = dev.bdserve.train.SynthTask.parse(task);
+        if (!TrainData.isJsonl(data)) throw new IllegalArgumentException("--task needs the task's .jsonl data");
+        var held = dev.bdserve.train.SynthData.heldOut(data, evalFraction);
+        java.util.List<String> prompts = held.stream().limit(taskPrompts).map(TrainData.PromptCompletion::prompt).toList();
+        var opts = new dev.bdserve.engine.TpGroup.Options(taskTp, 1, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.REPLICATED, 0);
+        try (var g = dev.bdserve.engine.TpGroup.threads(() -> ModelFiles.open(modelPath), opts)) {
+            int id = g.addAdapter(dev.bdserve.lora.PeftAdapterLoader.load("trained", adapterDir, g.config(), 1024));
+            var base = t.score(dev.bdserve.train.SynthData.complete(g, tok, prompts, -1, 128));
+            var adapted = dev.bdserve.train.SynthData.complete(g, tok, prompts, id, 128);
+            var score = t.score(adapted);
+            System.err.printf(Locale.ROOT, "task %s on %d held-out prompts (greedy, TP %d, sharding %s): base %.1f%% → adapter %.1f%%%n  base: %s%n  adapter: %s%n  e.g. \"%s\" →%s%n",
+                    t.cliName(), prompts.size(), taskTp, g.adapterSharding(id).name().toLowerCase(Locale.ROOT), 100 * base.accuracy(), 100 * score.accuracy(),
+                    base.detail(), score.detail(), prompts.get(0), adapted.get(0));
+            try {
+                Files.writeString(out.resolve("task_metrics.json"), String.format(Locale.ROOT,
+                        "{\"task\": \"%s\", \"prompts\": %d, \"tp\": %d, \"base_accuracy\": %.6f, \"accuracy\": %.6f}%n",
+                        t.cliName(), prompts.size(), taskTp, base.accuracy(), score.accuracy()));
+            } catch (IOException e) { throw new java.io.UncheckedIOException(e); }
+        }
     }
 
     private static void deleteCheckpoint(Path ckpt) throws IOException {

@@ -1,12 +1,12 @@
 package dev.bdserve.train;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The fp32 vector kernels of training (Vector API): a dot product and an axpy over contiguous ranges.
- * Every matrix product of the forward and backward pass is written in terms of these two.
+ * Every matrix product of the forward and backward pass is written in terms of these two. Results do not
+ * depend on the JIT tier (so a resumed run continues bit for bit).
  */
 final class TrainKernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -19,7 +19,8 @@ final class TrainKernels {
         FloatVector acc = FloatVector.zero(S);
         for (; i < up; i += S.length())
             acc = FloatVector.fromArray(S, a, aOff + i).fma(FloatVector.fromArray(S, b, bOff + i), acc);
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = 0;
+        for (int l = 0; l < S.length(); l++) s += acc.lane(l);   // fixed order: the same sum compiled or interpreted (reduceLanes is not)
         for (; i < n; i++) s += a[aOff + i] * b[bOff + i];
         return s;
     }
