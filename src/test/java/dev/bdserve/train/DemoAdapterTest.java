@@ -39,7 +39,7 @@ class DemoAdapterTest {
                 id = g.addAdapter(a);
                 if (sharding == LoraSharding.BDLORA) assertEquals(LoraSharding.BDLORA, g.adapterSharding(id));
             }
-            return SynthData.complete(g, tok, prompts, id, 40);
+            return SynthData.complete(g, tok, prompts, id, 32);
         }
     }
 
