@@ -159,26 +159,9 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     /** Greedy generation on the held-out prompts, base model vs the written adapter served through the engine. */
-    private void measureTask(Path modelPath, Tokenizer tok, Path adapterDir) {
-        dev.bdserve.train.SynthTask t = dev.bdserve.train.SynthTask.parse(task);
-        if (!TrainData.isJsonl(data)) throw new IllegalArgumentException("--task needs the task's .jsonl data");
-        var held = dev.bdserve.train.SynthData.heldOut(data, evalFraction);
-        java.util.List<String> prompts = held.stream().limit(taskPrompts).map(TrainData.PromptCompletion::prompt).toList();
-        var opts = new dev.bdserve.engine.TpGroup.Options(taskTp, 1, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.REPLICATED, 0);
-        try (var g = dev.bdserve.engine.TpGroup.threads(() -> ModelFiles.open(modelPath), opts)) {
-            int id = g.addAdapter(dev.bdserve.lora.PeftAdapterLoader.load("trained", adapterDir, g.config(), 1024));
-            var base = t.score(dev.bdserve.train.SynthData.complete(g, tok, prompts, -1, 128));
-            var adapted = dev.bdserve.train.SynthData.complete(g, tok, prompts, id, 128);
-            var score = t.score(adapted);
-            System.err.printf(Locale.ROOT, "task %s on %d held-out prompts (greedy, TP %d, sharding %s): base %.1f%% → adapter %.1f%%%n  base: %s%n  adapter: %s%n  e.g. \"%s\" →%s%n",
-                    t.cliName(), prompts.size(), taskTp, g.adapterSharding(id).name().toLowerCase(Locale.ROOT), 100 * base.accuracy(), 100 * score.accuracy(),
-                    base.detail(), score.detail(), prompts.get(0), adapted.get(0));
-            try {
-                Files.writeString(out.resolve("task_metrics.json"), String.format(Locale.ROOT,
-                        "{\"task\": \"%s\", \"prompts\": %d, \"tp\": %d, \"base_accuracy\": %.6f, \"accuracy\": %.6f}%n",
-                        t.cliName(), prompts.size(), taskTp, base.accuracy(), score.accuracy()));
-            } catch (IOException e) { throw new java.io.UncheckedIOException(e); }
-        }
+    private void measureTask(Path modelPath, Tokenizer tok, Path adapterDir) throws IOException {
+        String report = TaskEvalCommand.measure(modelPath, tok, dev.bdserve.train.SynthTask.parse(task), data, evalFraction, adapterDir, taskPrompts, taskTp, out);
+        System.err.print(report);
     }
 
     private static void deleteCheckpoint(Path ckpt) throws IOException {
