@@ -29,12 +29,17 @@ public final class TrainStudyCommand implements Callable<Integer> {
     @Option(names = "--prompts", defaultValue = "32", description = "Held-out prompts for the accuracy (default: ${DEFAULT-VALUE}).") int prompts;
     @Option(names = "--threads", defaultValue = "2") int threads;
     @Option(names = "--out", defaultValue = "docs/train-study") Path out;
+    @Option(names = "--replot", description = "Only redraw table.md and plot.png from OUT/results.csv.") boolean replot;
 
     public static void main(String[] args) { System.exit(new picocli.CommandLine(new TrainStudyCommand()).execute(args)); }
 
     @Override public Integer call() {
-        Path p = ModelResolver.fromEnvironment().resolve(model);
         var s = new TrainStudy.Settings(ranks, nblocks, seeds, steps, batch, seqLen, lr, prompts, threads);
+        if (replot) {
+            TrainStudy.write(TrainStudy.readCsv(out.resolve("results.csv")), out, SynthTask.parse(task), s);
+            return 0;
+        }
+        Path p = ModelResolver.fromEnvironment().resolve(model);
         TrainStudy.run(p, Tokenizers.load(p), lmData, taskData, SynthTask.parse(task), s, out, System.err::println);
         System.err.println("wrote " + out.resolve("results.csv") + ", table.md, plot.png");
         return 0;

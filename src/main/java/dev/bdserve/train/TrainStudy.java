@@ -143,7 +143,25 @@ public final class TrainStudy {
         return Math.sqrt(s / (x.length - 1));
     }
 
-    static void write(List<Result> rs, Path dir, SynthTask accTask, Settings s) {
+    /** Reads results.csv back (to redraw the table and plot without training). */
+    public static List<Result> readCsv(Path csv) {
+        try {
+            List<Result> out = new ArrayList<>();
+            for (String line : Files.readAllLines(csv).subList(1, Files.readAllLines(csv).size())) {
+                String[] f = line.split(",", -1);
+                LoraSpec.Method m = LoraSpec.Method.parse(f[1]);
+                int n = Integer.parseInt(f[2]), r = Integer.parseInt(f[3]);
+                Config c = new Config((m == LoraSpec.Method.LORA ? "LoRA r" : "BD" + n + " r") + r, m, n, r, Integer.parseInt(f[4]));
+                out.add(new Result(f[0], c, Long.parseLong(f[5]), Long.parseLong(f[6]), Double.parseDouble(f[7]),
+                        f[8].isEmpty() ? Double.NaN : Double.parseDouble(f[8]), Double.parseDouble(f[9])));
+            }
+            return out;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public static void write(List<Result> rs, Path dir, SynthTask accTask, Settings s) {
         try {
             Files.createDirectories(dir);
             StringBuilder csv = new StringBuilder("task,method,nblocks,rank,matched_lora_rank,seed,parameters,eval_loss,accuracy,tokens_per_s\n");
@@ -167,17 +185,18 @@ public final class TrainStudy {
 
     /** Two panels (LM eval loss, task accuracy) against adapter parameters (log scale), one series per method. */
     static void plot(List<Agg> agg, Path file, SynthTask accTask) throws IOException {
-        int W = 1100, H = 460;
+        int W = 1620, H = 460;
         BufferedImage img = new BufferedImage(W, H, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, W, H);
-        String[] tasks = {"lm", accTask.cliName()};
-        String[] ylabels = {"held-out loss (swap-text LM)", accTask.cliName() + " accuracy (greedy, held-out prompts)"};
-        for (int p = 0; p < 2; p++) {
+        String[] tasks = {"lm", accTask.cliName(), accTask.cliName()};
+        String[] ylabels = {"held-out loss, swap-text (LM)", "held-out loss, " + accTask.cliName() + " completions",
+                accTask.cliName() + " accuracy (greedy, held-out prompts)"};
+        for (int p = 0; p < 3; p++) {
             final String task = tasks[p];
-            final boolean acc = p == 1;
+            final boolean acc = p == 2;
             List<Agg> pts = agg.stream().filter(a -> a.task().equals(task)).toList();
             if (pts.isEmpty()) continue;
             int x0 = 80 + p * 540, y0 = 40, pw = 420, ph = 340;
@@ -189,6 +208,7 @@ public final class TrainStudy {
             }
             double padX = Math.max(0.05, (xmax - xmin) * 0.08), padY = Math.max(1e-3, (ymax - ymin) * 0.1);
             xmin -= padX; xmax += padX; ymin -= padY; ymax += padY;
+            if (acc) { ymin = 0; ymax = 1.05; }
             g.setColor(Color.BLACK);
             g.drawRect(x0, y0, pw, ph);
             g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
