@@ -7,4 +7,4 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export BDSERVE_MODELS="${BDSERVE_MODELS:-$ROOT/../shared/models}"
 cd "$ROOT"
 [ -f data/caps.jsonl ] && [ -f data/swap-text.txt ] || scripts/make-synth-data.sh
-exec scripts/bdserve-main dev.bdserve.cli.TrainStudyCommand --out docs/train-study "$@"
+exec scripts/bdserve-main dev.bdserve.cli.TrainStudyCommand "$@"   # --out defaults to docs/train-study

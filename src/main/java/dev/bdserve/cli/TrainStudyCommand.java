@@ -22,6 +22,7 @@ public final class TrainStudyCommand implements Callable<Integer> {
     @Option(names = "--ranks", defaultValue = "4,8,16,32", split = ",", description = "LoRA ranks (default: ${DEFAULT-VALUE}).") List<Integer> ranks;
     @Option(names = "--nblocks", defaultValue = "2,4", split = ",", description = "BD block counts (default: ${DEFAULT-VALUE}).") List<Integer> nblocks;
     @Option(names = "--seeds", defaultValue = "3") int seeds;
+    @Option(names = "--first-seed", defaultValue = "0", description = "Seeds run are first-seed .. first-seed + seeds − 1.") long firstSeed;
     @Option(names = "--steps", defaultValue = "80") int steps;
     @Option(names = "--batch", defaultValue = "8") int batch;
     @Option(names = "--seq-len", defaultValue = "128") int seqLen;
@@ -34,7 +35,7 @@ public final class TrainStudyCommand implements Callable<Integer> {
     public static void main(String[] args) { System.exit(new picocli.CommandLine(new TrainStudyCommand()).execute(args)); }
 
     @Override public Integer call() {
-        var s = new TrainStudy.Settings(ranks, nblocks, seeds, steps, batch, seqLen, lr, prompts, threads);
+        var s = new TrainStudy.Settings(ranks, nblocks, firstSeed, seeds, steps, batch, seqLen, lr, prompts, threads);
         if (replot) {
             TrainStudy.write(TrainStudy.readCsv(out.resolve("results.csv")), out, SynthTask.parse(task), s);
             return 0;

@@ -46,14 +46,15 @@ public final class TrainStudy {
      *
      * @param loraRanks ranks of the LoRA curve
      * @param nblocks   BD block counts
-     * @param seeds     seeds per configuration
+     * @param firstSeed the first seed
+     * @param seeds     seeds per configuration (firstSeed, firstSeed + 1, ...)
      * @param steps     optimizer steps per run
      * @param batch     sequences per step
      * @param seqLen    tokens per sequence
      * @param lr        peak learning rate
      * @param prompts   held-out prompts for the accuracy task
      */
-    public record Settings(List<Integer> loraRanks, List<Integer> nblocks, int seeds, int steps, int batch, int seqLen, double lr, int prompts, int threads) {
+    public record Settings(List<Integer> loraRanks, List<Integer> nblocks, long firstSeed, int seeds, int steps, int batch, int seqLen, double lr, int prompts, int threads) {
         public Settings {
             if (loraRanks.isEmpty() || seeds < 1 || steps < 1) throw new IllegalArgumentException("empty study");
             loraRanks = List.copyOf(loraRanks);
@@ -90,7 +91,7 @@ public final class TrainStudy {
         try (TpGroup g = TpGroup.threads(() -> ModelFiles.open(modelPath), TpGroup.Options.single(1))) {
             for (var e : splits.entrySet()) {
                 String task = e.getKey();
-                for (long seed = 0; seed < s.seeds(); seed++)
+                for (long seed = s.firstSeed(); seed < s.firstSeed() + s.seeds(); seed++)
                     for (Config cfg : grid) {
                         LoraSpec spec = new LoraSpec(cfg.method(), cfg.rank(), cfg.nblocks(), 2.0 * cfg.rank(), false, EnumSet.allOf(LoraModule.class));
                         TrainableAdapter a = new TrainableAdapter(spec, base.config()).initPeft(seed);
