@@ -15,9 +15,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -40,47 +38,11 @@ class TpEquivalenceTest {
         return PeftAdapterLoader.load(name, p, c, 64);
     }
 
-    /** A prefill of several sequences (mixed adapters) then 3 decode steps; returns every step's logits. */
-    static List<float[]> script(TpGroup g, int[] adapterOfSeq) {
-        int vocab = g.config().vocabSize(), nseq = adapterOfSeq.length;
-        SplittableRandom r = new SplittableRandom(3);
-        int[] lens = new int[nseq];
-        List<Integer> tok = new ArrayList<>(), pos = new ArrayList<>(), seq = new ArrayList<>(), ad = new ArrayList<>(), rows = new ArrayList<>();
-        for (int s = 0; s < nseq; s++) {
-            lens[s] = 1 + r.nextInt(9);
-            for (int p = 0; p < lens[s]; p++) {
-                tok.add(r.nextInt(vocab)); pos.add(p); seq.add(s); ad.add(adapterOfSeq[s]);
-                if (p == lens[s] - 1) rows.add(tok.size() - 1);
-            }
-        }
-        BlockManager bm = new BlockManager(g.kvBlocks(), g.kvBlockSize());
-        int[][] tables = new int[nseq][];
-        for (int s = 0; s < nseq; s++) tables[s] = bm.allocateTable(lens[s] + 4);
-        List<float[]> out = new ArrayList<>();
-        float[] logits = new float[nseq * vocab];
-        g.forward(new StepBatch(ints(tok), ints(pos), ints(seq), ints(ad), ints(rows), tables), logits);
-        out.add(logits.clone());
-        for (int step = 0; step < 3; step++) {
-            int[] t = new int[nseq], p = new int[nseq], sq = new int[nseq], rw = new int[nseq];
-            for (int s = 0; s < nseq; s++) {
-                t[s] = dev.bdserve.engine.Sampler.argmax(logits, s * vocab, vocab);
-                p[s] = lens[s] + step; sq[s] = s; rw[s] = s;
-            }
-            g.forward(new StepBatch(t, p, sq, adapterOfSeq.clone(), rw, tables), logits);
-            out.add(logits.clone());
-        }
-        return out;
-    }
-
-    static int[] ints(List<Integer> l) { return l.stream().mapToInt(Integer::intValue).toArray(); }
+    static List<float[]> script(TpGroup g, int[] adapterOfSeq) { return TpScript.run(g, adapterOfSeq); }
 
     static void assertClose(List<float[]> ref, List<float[]> got, String label) {
-        for (int s = 0; s < ref.size(); s++) {
-            float max = 0;
-            for (float v : ref.get(s)) max = Math.max(max, Math.abs(v));
-            for (int i = 0; i < ref.get(s).length; i++)
-                assertEquals(ref.get(s)[i], got.get(s)[i], 1e-4 * max, label + ": step " + s + " logit " + i);
-        }
+        String why = TpScript.compare(ref, got);
+        assertNull(why, label + ": " + why);
     }
 
     /** Runs the script at TP 1 and at TP n with the given adapters (by spec) and compares. */

@@ -126,8 +126,8 @@ class ServerFaultTest {
         EngineConfig tiny = new EngineConfig(1, 64, 8, 8, 64, 8L << 20, 16, 1, true);
         try (TestServer ts = new TestServer(1, tiny, o -> o)) {
             // two long requests fill the running slot and the one waiting place; the third is refused
-            Thread a = Thread.ofVirtual().start(() -> ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":120,\"ignore_eos\":true}"));
-            Thread b = Thread.ofVirtual().start(() -> ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":120,\"ignore_eos\":true}"));
+            Thread a = Thread.ofVirtual().start(() -> ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":480,\"ignore_eos\":true}"));
+            Thread b = Thread.ofVirtual().start(() -> ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":480,\"ignore_eos\":true}"));
             long until = System.nanoTime() + 10_000_000_000L;
             while (ts.engine.stats().running() + ts.engine.stats().waiting() < 2 && System.nanoTime() < until) Thread.onSpinWait();
             HttpResponse<String> r = ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}");

@@ -1,8 +1,6 @@
 package dev.bdserve.parallel.mpi;
 
-import dev.bdserve.engine.BlockManager;
-import dev.bdserve.engine.Sampler;
-import dev.bdserve.engine.StepBatch;
+import dev.bdserve.engine.TpScript;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.PeftAdapterLoader;
@@ -12,9 +10,7 @@ import dev.bdserve.parallel.CommStats;
 import dev.bdserve.tensor.DType;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * Run by mpirun (one process per rank): for each adapter sharding, a TP group over the mpi transport runs a
@@ -47,15 +43,15 @@ public final class MpiTpCheck {
                 CommStats decode;
                 try (g) {
                     for (String a : s.adapters()) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
-                    got = script(g, s.perSeq());
-                    decode = lastDecode;
+                    got = TpScript.run(g, s.perSeq());
+                    decode = TpScript.lastDecode;
                 }
                 List<float[]> ref;
                 try (TpGroup one = TpGroup.threads(() -> new SynthModel(C, DType.F32, 21), TpGroup.Options.single(1))) {
                     for (String a : s.adapters()) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
-                    ref = script(one, s.perSeq());
+                    ref = TpScript.run(one, s.perSeq());
                 }
-                String why = compare(ref, got);
+                String why = TpScript.compare(ref, got);
                 long extra = decode.modelCalls() - (2L * C.numLayers() + 1);
                 long expectExtra = s.name().equals("slora") ? 4L * C.numLayers() : s.name().equals("auto-mixed") ? 4L * C.numLayers() : 0;
                 if (extra != expectExtra) why = (why == null ? "" : why + "; ") + "decode step had " + extra + " extra collectives, expected " + expectExtra;
@@ -67,52 +63,4 @@ public final class MpiTpCheck {
         }
     }
 
-    static CommStats lastDecode;
-
-    static String compare(List<float[]> ref, List<float[]> got) {
-        for (int s = 0; s < ref.size(); s++) {
-            float max = 0;
-            for (float v : ref.get(s)) max = Math.max(max, Math.abs(v));
-            for (int i = 0; i < ref.get(s).length; i++)
-                if (Math.abs(ref.get(s)[i] - got.get(s)[i]) > 1e-4 * max)
-                    return "step " + s + " logit " + i + ": " + got.get(s)[i] + " vs TP-1 " + ref.get(s)[i];
-        }
-        return null;
-    }
-
-    /** A prefill of several sequences (their adapters per {@code adapterOfSeq}) then 3 greedy decode steps. */
-    static List<float[]> script(TpGroup g, int[] adapterOfSeq) {
-        int vocab = g.config().vocabSize(), nseq = adapterOfSeq.length;
-        SplittableRandom r = new SplittableRandom(3);
-        int[] lens = new int[nseq];
-        List<Integer> tok = new ArrayList<>(), pos = new ArrayList<>(), seq = new ArrayList<>(), ad = new ArrayList<>(), rows = new ArrayList<>();
-        for (int s = 0; s < nseq; s++) {
-            lens[s] = 1 + r.nextInt(9);
-            for (int p = 0; p < lens[s]; p++) {
-                tok.add(r.nextInt(vocab)); pos.add(p); seq.add(s); ad.add(adapterOfSeq[s]);
-                if (p == lens[s] - 1) rows.add(tok.size() - 1);
-            }
-        }
-        BlockManager bm = new BlockManager(g.kvBlocks(), g.kvBlockSize());
-        int[][] tables = new int[nseq][];
-        for (int s = 0; s < nseq; s++) tables[s] = bm.allocateTable(lens[s] + 4);
-        List<float[]> out = new ArrayList<>();
-        float[] logits = new float[nseq * vocab];
-        g.forward(new StepBatch(ints(tok), ints(pos), ints(seq), ints(ad), ints(rows), tables), logits);
-        out.add(logits.clone());
-        for (int step = 0; step < 3; step++) {
-            int[] t = new int[nseq], p = new int[nseq], sq = new int[nseq], rw = new int[nseq];
-            for (int s = 0; s < nseq; s++) {
-                t[s] = Sampler.argmax(logits, s * vocab, vocab);
-                p[s] = lens[s] + step; sq[s] = s; rw[s] = s;
-            }
-            CommStats before = g.commStats().snapshot();
-            g.forward(new StepBatch(t, p, sq, adapterOfSeq.clone(), rw, tables), logits);
-            lastDecode = g.commStats().minus(before);
-            out.add(logits.clone());
-        }
-        return out;
-    }
-
-    static int[] ints(List<Integer> l) { return l.stream().mapToInt(Integer::intValue).toArray(); }
 }
