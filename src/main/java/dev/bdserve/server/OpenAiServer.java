@@ -184,6 +184,8 @@ public final class OpenAiServer implements AutoCloseable {
                 }
             } catch (ApiException e) {
                 if (e.status() == 429) response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
+                // the rest of an oversized body is not read: close the connection so that no client reuses it
+                if (e.status() == 413) response.getHeaders().put(HttpHeader.CONNECTION, "close");
                 ex.error(e);
             } catch (EngineException e) {
                 ApiException a = Completions.fromEngine(e);
