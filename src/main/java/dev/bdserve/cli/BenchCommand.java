@@ -29,7 +29,7 @@ import java.util.concurrent.Callable;
 
 /** {@code ./bdserve bench ...}: benchmarks that print JSON. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (JSON output).",
-        subcommands = {BenchCommand.Decode.class, ThroughputCommand.class})
+        subcommands = {BenchCommand.Decode.class, ThroughputCommand.class, ServeBenchCommand.class, StudyCommand.class, CostModelCommand.class})
 final class BenchCommand implements Runnable {
     @Override public void run() { picocli.CommandLine.usage(this, System.out); }
 
