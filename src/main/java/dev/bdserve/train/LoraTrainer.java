@@ -152,7 +152,10 @@ public final class LoraTrainer implements AutoCloseable {
 
     /** Identifies the run: a resume refuses a checkpoint made with a different adapter shape or options. */
     public String runKey() {
-        return adapter.spec() + "|" + adapter.parameterCount() + "|steps=" + opt.steps() + "|batch=" + opt.batch() + "|lr=" + opt.lr()
+        LoraSpec sp = adapter.spec();
+        String targets = sp.targets().stream().sorted().map(Object::toString).reduce((a, b) -> a + "," + b).orElse("");
+        return sp.method() + "|r=" + sp.rank() + "|n=" + sp.nblocks() + "|alpha=" + sp.alpha() + "|rslora=" + sp.rslora() + "|targets=" + targets
+                + "|params=" + adapter.parameterCount() + "|steps=" + opt.steps() + "|batch=" + opt.batch() + "|lr=" + opt.lr()
                 + "|seed=" + opt.seed() + "|train=" + data.train().size();
     }
 
