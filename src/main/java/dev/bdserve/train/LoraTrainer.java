@@ -103,7 +103,7 @@ public final class LoraTrainer implements AutoCloseable {
         return new StepResult(step, losses[0] / losses[1], lr, norm, toks);
     }
 
-    /** Trains up to opt.steps, evaluating and checkpointing as configured; returns the final eval loss (NaN without an eval split). */
+    /** Trains up to opt.steps, calling evalHook every evalEvery steps and checkpointing every saveEvery steps and at the end. */
     public void train(Listener listener, Path checkpointDir, java.util.function.IntConsumer evalHook) {
         while (step < opt.steps()) {
             StepResult r = trainStep();
