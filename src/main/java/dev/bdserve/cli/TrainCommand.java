@@ -115,6 +115,7 @@ public final class TrainCommand implements Callable<Integer> {
             double before = trainer.evaluate(split.eval());
             if (!split.eval().isEmpty())
                 System.err.printf(Locale.ROOT, "eval at step %d: loss %.4f, perplexity %.3f%n", trainer.step(), before, Math.exp(before));
+            int startStep = trainer.step();
             long t0 = System.nanoTime();
             long[] tokens = {0};
             double[] ema = {Double.NaN};
@@ -142,7 +143,7 @@ public final class TrainCommand implements Callable<Integer> {
             double secs = (System.nanoTime() - t0) / 1e9;
             double after = trainer.evaluate(split.eval());
             System.err.printf(Locale.ROOT, "trained %d steps in %.1f s: %,.0f tokens/s (%,d tokens); last-step loss %.4f (smoothed)%n",
-                    steps, secs, tokens[0] / secs, tokens[0], ema[0]);
+                    steps - startStep, secs, tokens[0] / secs, tokens[0], ema[0]);
             if (!split.eval().isEmpty())
                 System.err.printf(Locale.ROOT, "eval loss %.4f → %.4f, perplexity %.3f → %.3f%n", before, after, Math.exp(before), Math.exp(after));
             adapter.writePeft(out, model);

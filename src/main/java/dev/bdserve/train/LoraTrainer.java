@@ -103,7 +103,7 @@ public final class LoraTrainer implements AutoCloseable {
         return new StepResult(step, losses[0] / losses[1], lr, norm, toks);
     }
 
-    /** Trains up to opt.steps, evaluating and checkpointing as configured; returns the final eval loss (NaN without an eval split). */
+    /** Trains up to opt.steps, calling evalHook every evalEvery steps and checkpointing every saveEvery steps and at the end. */
     public void train(Listener listener, Path checkpointDir, java.util.function.IntConsumer evalHook) {
         while (step < opt.steps()) {
             StepResult r = trainStep();
@@ -152,7 +152,10 @@ public final class LoraTrainer implements AutoCloseable {
 
     /** Identifies the run: a resume refuses a checkpoint made with a different adapter shape or options. */
     public String runKey() {
-        return adapter.spec() + "|" + adapter.parameterCount() + "|steps=" + opt.steps() + "|batch=" + opt.batch() + "|lr=" + opt.lr()
+        LoraSpec sp = adapter.spec();
+        String targets = sp.targets().stream().sorted().map(Object::toString).reduce((a, b) -> a + "," + b).orElse("");
+        return sp.method() + "|r=" + sp.rank() + "|n=" + sp.nblocks() + "|alpha=" + sp.alpha() + "|rslora=" + sp.rslora() + "|targets=" + targets
+                + "|params=" + adapter.parameterCount() + "|steps=" + opt.steps() + "|batch=" + opt.batch() + "|lr=" + opt.lr()
                 + "|seed=" + opt.seed() + "|train=" + data.train().size();
     }
 

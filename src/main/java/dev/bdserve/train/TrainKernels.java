@@ -34,12 +34,6 @@ final class TrainKernels {
         for (; i < n; i++) y[yOff + i] += alpha * x[xOff + i];
     }
 
-    /** y[T, out] = x[T, in] · W[out, in]ᵀ (nn.Linear without bias). */
-    static void linear(float[] w, int out, int in, float[] x, int T, float[] y) {
-        for (int t = 0; t < T; t++)
-            for (int o = 0; o < out; o++) y[t * out + o] = dot(w, o * in, x, t * in, in);
-    }
-
     /** Wᵀ: [out, in] → [in, out]. */
     static float[] transpose(float[] w, int out, int in) {
         float[] t = new float[w.length];
