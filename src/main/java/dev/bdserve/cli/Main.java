@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code ./bdserve} launcher. */
 @Command(name = "bdserve", mixinStandardHelpOptions = true, version = "bdserve 0.1.0",
         description = "Serve one Llama base model with many LoRA / BD-LoRA adapters.",
-        subcommands = {GenerateCommand.class, ConvertCommand.class, SynthCommand.class, AdapterCommand.class, BenchCommand.class,
+        subcommands = {ServeCommand.class, GenerateCommand.class, ConvertCommand.class, SynthCommand.class, AdapterCommand.class, BenchCommand.class,
+                TrainCommand.class, TaskEvalCommand.class, TrainStudyCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Override public void run() { CommandLine.usage(this, System.out); }

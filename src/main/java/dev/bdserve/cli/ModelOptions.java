@@ -61,9 +61,11 @@ final class ModelOptions {
     Loaded load() { return load(TpGroup.Options.DEFAULT_KV_BYTES); }
 
     /** Loads with a KV pool of {@code kvBytes} per rank. */
-    Loaded load(long kvBytes) {
+    Loaded load(long kvBytes) { return load(groupOptions().withKvCache(kvBytes, 16)); }
+
+    /** Loads with explicit group options (e.g. a KV cache budget and block size). */
+    Loaded load(TpGroup.Options o) {
         Path p = resolve();
-        TpGroup.Options o = groupOptions().withKvCache(kvBytes, 16);
         Tokenizer tok = Tokenizers.load(p);
         if (transport.equals("mpi")) {
             if (!dev.bdserve.parallel.mpi.MpiCommunicator.launchedByMpirun())

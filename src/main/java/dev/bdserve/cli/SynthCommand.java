@@ -12,7 +12,7 @@ import java.util.concurrent.Callable;
 
 /** {@code ./bdserve synth ...}: synthetic models (and later adapters and data) for tests and benchmarks. */
 @Command(name = "synth", mixinStandardHelpOptions = true, description = "Write synthetic models for tests and benchmarks.",
-        subcommands = {SynthCommand.Model.class, SynthCommand.Adapter.class})
+        subcommands = {SynthCommand.Model.class, SynthCommand.Adapter.class, SynthDataCommand.class})
 final class SynthCommand implements Runnable {
     @Override public void run() { picocli.CommandLine.usage(this, System.out); }
 

@@ -1,0 +1,142 @@
+package dev.bdserve.server;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.models.completions.Completion;
+import com.openai.models.completions.CompletionCreateParams;
+import dev.bdserve.TestModels;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.File;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code bdserve serve --tp 2 --tp-transport mpi} as two processes under mpirun: a smaller concurrent
+ * streaming run over the base model and adapters (one loaded through the API) matches the greedy texts,
+ * and SIGTERM to rank 0 drains and ends mpirun with 0.
+ */
+class ServerMpiTest {
+    static final Pattern SERVING = Pattern.compile("pid (\\d+)\\) on http://127\\.0\\.0\\.1:(\\d+)/v1");
+
+    @TempDir Path tmp;
+
+    @Test
+    void concurrentStreamsOverMpiTp2AndSigtermDrains() throws Exception {
+        Path a = TestServer.synthAdapter(tmp.resolve("adapters/a"), 11, 0);
+        TestServer.synthAdapter(tmp.resolve("adapters/b"), 12, 2);
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>(List.of(mpirun(), "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self," + sharedMemoryBtl(),
+                java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx768m", "-cp", cp,
+                "dev.bdserve.cli.Main", "serve", "--model", TestModels.stories260K().toString(), "--tp", "2", "--tp-transport", "mpi",
+                "--served-model-name", TestServer.MODEL, "--threads", "2", "--port", "0", "--kv-cache-gb", "0.0625", "--lora-modules", "a=" + a,
+                "--allowed-lora-dir", tmp.resolve("adapters").toString(), "--disable-log-requests"));
+        Path log = tmp.resolve("serve.log");
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        Map<String, String> env = pb.environment();
+        env.put("OMPI_ALLOW_RUN_AS_ROOT", "1");
+        env.put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        env.put("OMPI_MCA_opal_signal", "");
+        env.put("OMPI_MCA_pml", "ob1");
+        env.put("UCX_ERROR_SIGNALS", "");
+        env.put("BDSERVE_MODELS", TestModels.root().toString());
+        Process p = pb.start();
+        try {
+            Matcher m = null;
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+            while (System.nanoTime() < until && p.isAlive()) {
+                m = SERVING.matcher(Files.readString(log));
+                if (m.find()) break;
+                m = null;
+                Thread.sleep(200);
+            }
+            assertNotNull(m, "the server did not start:\n" + Files.readString(log));
+            long rank0 = Long.parseLong(m.group(1));
+            String base = "http://127.0.0.1:" + m.group(2);
+
+            HttpClient http = HttpClient.newHttpClient();
+            HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + "/v1/load_lora_adapter"))
+                    .POST(HttpRequest.BodyPublishers.ofString("{\"lora_name\":\"b\",\"lora_path\":\"" + tmp.resolve("adapters/b") + "\"}")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertEquals(200, r.statusCode(), r.body());
+
+            OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl(base + "/v1").apiKey("none").maxRetries(0).timeout(Duration.ofSeconds(120)).build();
+            List<String> models = List.of(TestServer.MODEL, "a", "b");
+            List<String> prompts = List.of("Once upon a time", "The little dog");
+            Map<String, String> expected = new HashMap<>();
+            for (String mo : models)
+                for (String pr : prompts)
+                    expected.put(mo + "|" + pr, client.completions().create(params(mo, pr)).choices().get(0).text());
+            int n = 24;
+            ExecutorService pool = Executors.newFixedThreadPool(n);
+            List<Future<String>> fs = new ArrayList<>();
+            List<String> keys = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                String mo = models.get(i % 3), pr = prompts.get((i / 3) % 2);
+                keys.add(mo + "|" + pr);
+                fs.add(pool.submit(() -> {
+                    StringBuilder sb = new StringBuilder();
+                    try (StreamResponse<Completion> s = client.completions().createStreaming(params(mo, pr))) {
+                        s.stream().forEach(c -> c.choices().forEach(ch -> sb.append(ch.text())));
+                    }
+                    return sb.toString();
+                }));
+            }
+            for (int i = 0; i < n; i++) assertEquals(expected.get(keys.get(i)), fs.get(i).get(120, TimeUnit.SECONDS), "request " + i + " " + keys.get(i));
+            pool.shutdownNow();
+
+            ProcessHandle.of(rank0).orElseThrow().destroy();   // SIGTERM to rank 0: drain, shut the group down, exit 0
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "mpirun did not stop:\n" + Files.readString(log));
+            assertEquals(0, p.exitValue(), Files.readString(log));
+            assertTrue(Files.readString(log).contains("bdserve: stopped"));
+        } finally {
+            if (p.isAlive()) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
+                p.destroyForcibly();
+            }
+        }
+    }
+
+    private static CompletionCreateParams params(String model, String prompt) {
+        return CompletionCreateParams.builder().model(model).prompt(prompt).maxTokens(24).temperature(0).build();
+    }
+
+    static String mpirun() {
+        for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(File.pathSeparator)) {
+            Path p = Path.of(dir.isEmpty() ? "." : dir, "mpirun");
+            if (Files.isExecutable(p)) return p.toString();
+        }
+        return fail("mpirun not found (apt-get install openmpi-bin libopenmpi-dev)");
+    }
+
+    /** "vader" on Open MPI 4.x, "sm" from 5.0. */
+    static String sharedMemoryBtl() throws Exception {
+        Process p = new ProcessBuilder(mpirun(), "--version").redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        p.waitFor(30, TimeUnit.SECONDS);
+        Matcher m = Pattern.compile("Open MPI\\)? ?(\\d+)\\.").matcher(out);
+        assertTrue(m.find(), out);
+        return Integer.parseInt(m.group(1)) >= 5 ? "sm" : "vader";
+    }
+}
