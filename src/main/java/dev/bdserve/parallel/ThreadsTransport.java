@@ -46,8 +46,12 @@ public final class ThreadsTransport implements AutoCloseable {
         this.arrivedAt = new int[size];
     }
 
-    /** A transport whose data collectives give up after 20 s without the other ranks (a stuck or lost rank). */
-    public ThreadsTransport(int size) { this(size, 1 << 20, 20_000_000_000L); }
+    /**
+     * A transport whose data collectives give up after 120 s without the other ranks (a hung rank; a rank that
+     * dies is noticed at once through {@link #fail}). Generous because one layer of a large prefill on a loaded
+     * machine can legitimately keep a rank away for tens of seconds.
+     */
+    public ThreadsTransport(int size) { this(size, 1 << 20, 120_000_000_000L); }
 
     public int size() { return size; }
 
