@@ -5,7 +5,7 @@ package dev.bdserve.model;
  * apply_rotary_pos_emb), with HF's default and "llama3" inverse frequencies
  * (modeling_rope_utils._compute_default_rope_parameters / _compute_llama3_parameters).
  */
-final class Rope {
+public final class Rope {
     private final int headDim;
     private final float[] invFreq; // [headDim / 2]
 
@@ -14,7 +14,8 @@ final class Rope {
         this.invFreq = inverseFrequencies(c);
     }
 
-    static float[] inverseFrequencies(LlamaConfig c) {
+    /** inv_freq[i] = θ^(−2i/d), with the llama3 rope_scaling adjustment when configured. */
+    public static float[] inverseFrequencies(LlamaConfig c) {
         int half = c.headDim() / 2;
         float[] inv = new float[half];
         for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim()));

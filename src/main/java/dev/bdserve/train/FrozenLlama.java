@@ -38,22 +38,6 @@ public record FrozenLlama(LlamaConfig config, float[] embed, Layer[] layers, flo
         return new FrozenLlama(c, embed, layers, src.vector("model.norm.weight"), head, inverseFrequencies(c));
     }
 
-    /** HF's RoPE inverse frequencies, default and "llama3" (as the engine's Rope computes them). */
-    static float[] inverseFrequencies(LlamaConfig c) {
-        int half = c.headDim() / 2;
-        float[] inv = new float[half];
-        for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim()));
-        LlamaConfig.RopeScaling s = c.ropeScaling();
-        if (s == null) return inv;
-        double lowWavelen = s.originalMaxPositions() / s.lowFreqFactor();
-        double highWavelen = s.originalMaxPositions() / s.highFreqFactor();
-        for (int i = 0; i < half; i++) {
-            double wavelen = 2 * Math.PI / inv[i];
-            if (wavelen < highWavelen) continue;
-            if (wavelen > lowWavelen) { inv[i] = (float) (inv[i] / s.factor()); continue; }
-            double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
-            inv[i] = (float) ((1 - smooth) * inv[i] / s.factor() + smooth * inv[i]);
-        }
-        return inv;
-    }
+    /** HF's RoPE inverse frequencies, default and "llama3": the engine's own ({@link dev.bdserve.model.Rope}). */
+    static float[] inverseFrequencies(LlamaConfig c) { return dev.bdserve.model.Rope.inverseFrequencies(c); }
 }
