@@ -7,15 +7,11 @@ import dev.bdserve.model.TensorSource;
 import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.Matrix;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -69,13 +65,7 @@ public final class Llama2cCheckpoint implements TensorSource {
         String f = path.toString();
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                long size = ch.size();
-                if (size < HEADER_BYTES)
-                    throw new ModelFormatException(f + ": file is " + size + " bytes, too short for the 28-byte llama2.c header");
-                seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            }
+            MemorySegment seg = MappedFile.map(path, arena, HEADER_BYTES, "the 28-byte llama2.c header");
             int dim = seg.get(I32_LE, 0), hidden = seg.get(I32_LE, 4), layers = seg.get(I32_LE, 8),
                     heads = seg.get(I32_LE, 12), kvHeads = seg.get(I32_LE, 16), vocabRaw = seg.get(I32_LE, 20),
                     seqLen = seg.get(I32_LE, 24);
@@ -136,12 +126,6 @@ public final class Llama2cCheckpoint implements TensorSource {
             Map<String, Loc> ordered = new LinkedHashMap<>();
             for (String n : LlamaTensorNames.expectedShapes(cfg).keySet()) ordered.put(n, t.get(n));
             return new Llama2cCheckpoint(path, arena, seg, cfg, Collections.unmodifiableMap(ordered));
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new ModelFormatException(f + ": file not found", e);
-        } catch (IOException e) {
-            arena.close();
-            throw new ModelFormatException(f + ": cannot read: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             arena.close();
             throw e;

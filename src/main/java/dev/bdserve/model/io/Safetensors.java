@@ -11,16 +11,12 @@ import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.Numerics;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -121,13 +117,7 @@ public final class Safetensors implements AutoCloseable {
         String f = path.toString();
         Arena arena = Arena.ofShared();
         try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                long size = ch.size();
-                if (size < 8)
-                    throw new ModelFormatException(f + ": file is " + size + " bytes, too short for the 8-byte safetensors header length");
-                seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            }
+            MemorySegment seg = MappedFile.map(path, arena, 8, "the 8-byte safetensors header length");
             long n = seg.get(I64_LE, 0);
             long size = seg.byteSize();
             if (n < 0 || n > MAX_HEADER_BYTES)
@@ -141,12 +131,6 @@ public final class Safetensors implements AutoCloseable {
             Map<String, TensorInfo> infos = parseHeader(f, hb, meta);
             checkLayout(f, infos, size - 8 - n, size, n);
             return new Safetensors(path, arena, seg, 8 + n, Collections.unmodifiableMap(infos), Collections.unmodifiableMap(meta));
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new ModelFormatException(f + ": file not found", e);
-        } catch (IOException e) {
-            arena.close();
-            throw new ModelFormatException(f + ": cannot read: " + e.getMessage(), e);
         } catch (RuntimeException e) {
             arena.close();
             throw e;
