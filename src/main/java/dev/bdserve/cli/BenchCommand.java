@@ -22,8 +22,11 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -45,6 +48,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--seed", defaultValue = "1") long seed;
         @Option(names = "--json", description = "Print one JSON object (the default output; kept for vLLM-style scripts).") boolean json;
         @Option(names = "--no-probes", description = "Skip the bandwidth and FMA peak probes.") boolean noProbes;
+        @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, bandwidth probe) pairs and report each pair's roofline fraction and their median, for machines whose bandwidth drifts (default: ${DEFAULT-VALUE}).") int rounds;
         @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
         @Option(names = "--bd-nblocks", defaultValue = "0", description = "Make them BD-LoRA adapters with this many blocks.") int bdNblocks;
@@ -157,6 +161,7 @@ final class BenchCommand implements Runnable {
                     }
                     results.put(e.getKey(), r);
                 }
+                if (rounds > 1 && !noProbes && adapters == 0) out.put("paired_rounds", pairedRounds(bench, settings, w.streamedBytes() * g.tpSize(), m.threads()));
                 if (runs.size() == 1 || !compare && adapters == 0) out.putAll((Map<String, Object>) results.get("base"));
                 else out.put("runs", results);
                 if (compare) {
@@ -168,6 +173,34 @@ final class BenchCommand implements Runnable {
                 System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
             }
             return 0;
+        }
+
+        /**
+         * {@link #rounds} pairs of (base-only decode run, read-bandwidth probe taken right after it): on a
+         * host whose bandwidth drifts with its neighbours, each decode speed is set against the bandwidth of
+         * its own moment. Reports every pair and the median fraction.
+         */
+        private Map<String, Object> pairedRounds(DecodeBench bench, DecodeBench.Settings settings, long bytesPerStep, int threads) {
+            List<Map<String, Object>> pairs = new ArrayList<>();
+            double[] fractions = new double[rounds];
+            try (SpinPool pool = new SpinPool(threads)) {
+                for (int r = 0; r < rounds; r++) {
+                    DecodeBench.Timing t = bench.run(settings, new int[0]);
+                    double bw = MemoryProbes.streamReadBandwidthGBs(pool, 1 << 27, 3);
+                    fractions[r] = bytesPerStep * t.decodeStepsPerSecond() / (bw * 1e9);
+                    Map<String, Object> p = new LinkedHashMap<>();
+                    p.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
+                    p.put("read_bandwidth_gbs", round(bw));
+                    p.put("bandwidth_roofline_fraction", round(fractions[r]));
+                    pairs.add(p);
+                }
+            }
+            Arrays.sort(fractions);
+            double median = rounds % 2 == 1 ? fractions[rounds / 2] : (fractions[rounds / 2 - 1] + fractions[rounds / 2]) / 2;
+            Map<String, Object> out = new LinkedHashMap<>();
+            out.put("pairs", pairs);
+            out.put("bandwidth_roofline_fraction_median", round(median));
+            return out;
         }
 
         static Map<String, Double> perStep(CommStats s, int steps) {
