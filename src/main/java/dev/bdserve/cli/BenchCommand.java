@@ -59,7 +59,7 @@ final class BenchCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             if (compare && adapters < 1) adapters = 1;
-            try (ModelOptions.Loaded m = modelOptions.load()) {
+            try (ModelOptions.Loaded m = modelOptions.load(kvBytesForRun())) {
                 TpGroup g = m.runner();
                 LlamaConfig c = g.config();
                 var w = g.rootModel().weights();
@@ -173,6 +173,19 @@ final class BenchCommand implements Runnable {
                 System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
             }
             return 0;
+        }
+
+        /**
+         * A KV pool per rank that holds the whole run (every sequence's prompt and generated tokens, plus
+         * the warm-up's), never less than the tools' default; KV heads split over the TP ranks (spec §1).
+         */
+        private long kvBytesForRun() {
+            LlamaConfig c;
+            try (var src = dev.bdserve.model.ModelFiles.open(modelOptions.resolve())) { c = src.config(); }
+            int kvDimPerRank = Math.max(1, (c.numKvHeads() + modelOptions.tp - 1) / modelOptions.tp) * c.headDim();
+            long blocksPerSeq = (promptTokens + genTokens + warmup + 15) / 16 + 1;
+            long need = (batch + 1) * blocksPerSeq * dev.bdserve.model.KvPool.blockBytes(c.numLayers(), kvDimPerRank, 16);
+            return Math.max(TpGroup.Options.DEFAULT_KV_BYTES, need);
         }
 
         /**

@@ -14,7 +14,7 @@ class AccumulateTransposedTest {
     static Stream<Arguments> cases() {
         Stream.Builder<Arguments> b = Stream.builder();
         for (DType d : DType.values())
-            for (int r : new int[]{1, 3, 16, 64})
+            for (int r : new int[]{1, 3, 4, 5, 7, 16, 64})
                 for (int n : new int[]{1, 7, 8, 9, 64, 100, 768}) b.add(Arguments.of(d, r, n));
         return b.build();
     }
