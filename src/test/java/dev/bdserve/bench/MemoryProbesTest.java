@@ -16,4 +16,15 @@ class MemoryProbesTest {
             assertEquals(33 * 34 / 2 - 1, s, 0f);
         }
     }
+
+    @Test
+    void quarterStreamSumCoversEveryElementOnce() {
+        for (int n : new int[] {0, 31, 128, 1000, 70_001, 300_017}) {
+            float[] a = new float[n + 10];
+            for (int i = 0; i < a.length; i++) a[i] = i % 7;          // small integers: float sums stay exact
+            double want = 0;
+            for (int i = 5; i < 5 + n; i++) want += a[i];
+            assertEquals(want, MemoryProbes.sum(a, 5, 5 + n), 0.0, "n=" + n);
+        }
+    }
 }
