@@ -106,17 +106,19 @@ public final class MatMul {
         int r = wt.rows(), n = wt.cols();
         if (sOff < 0 || sOff + r > s.length) throw new IllegalArgumentException("s too short for " + r + " coefficients at " + sOff);
         if (yOff < 0 || yOff + n > y.length) throw new IllegalArgumentException("y too short for " + n + " outputs at " + yOff);
-        int j = 0;
-        for (; j + 4 <= r; j += 4) {                          // 4 rows per pass: y is loaded and stored once per 4 rows
-            float a0 = s[sOff + j], a1 = s[sOff + j + 1], a2 = s[sOff + j + 2], a3 = s[sOff + j + 3];
+        // 4 rows per pass (y loaded and stored once per 4 rows): rows j, j+q, j+2q, j+3q, so that each of the
+        // 4 streams runs through a quarter of the matrix contiguously (as in the GEMV)
+        int q = r / 4;
+        for (int j = 0; j < q; j++) {
+            float a0 = s[sOff + j], a1 = s[sOff + j + q], a2 = s[sOff + j + 2 * q], a3 = s[sOff + j + 3 * q];
             if (a0 == 0f && a1 == 0f && a2 == 0f && a3 == 0f) continue;
             switch (wt.dtype()) {
-                case F32 -> axpy4F32(a0, a1, a2, a3, wt.f32(), j * n, n, y, yOff);
-                case BF16 -> axpy4Bf16(a0, a1, a2, a3, wt.bits(), j * n, n, y, yOff);
-                case F16 -> axpy4F16(a0, a1, a2, a3, wt.bits(), j * n, n, y, yOff);
+                case F32 -> axpy4F32(a0, a1, a2, a3, wt.f32(), j * n, q * n, n, y, yOff);
+                case BF16 -> axpy4Bf16(a0, a1, a2, a3, wt.bits(), j * n, q * n, n, y, yOff);
+                case F16 -> axpy4F16(a0, a1, a2, a3, wt.bits(), j * n, q * n, n, y, yOff);
             }
         }
-        for (; j < r; j++) {
+        for (int j = 4 * q; j < r; j++) {
             float a = s[sOff + j];
             if (a == 0f) continue;
             switch (wt.dtype()) {
@@ -127,60 +129,60 @@ public final class MatMul {
         }
     }
 
-    /** y[yOff + i] += a0·w[o + i] + a1·w[o + n + i] + a2·w[o + 2n + i] + a3·w[o + 3n + i] for i &lt; n (fused in that order). */
-    private static void axpy4F32(float a0, float a1, float a2, float a3, float[] w, int o, int n, float[] y, int yOff) {
+    /** y[yOff + i] += a0·w[o + i] + a1·w[o + st + i] + a2·w[o + 2st + i] + a3·w[o + 3st + i] for i &lt; n (fused in that order). */
+    private static void axpy4F32(float a0, float a1, float a2, float a3, float[] w, int o, int st, int n, float[] y, int yOff) {
         FloatVector v0 = FloatVector.broadcast(FS, a0), v1 = FloatVector.broadcast(FS, a1);
         FloatVector v2 = FloatVector.broadcast(FS, a2), v3 = FloatVector.broadcast(FS, a3);
         int i = 0;
         for (; i <= n - VL; i += VL) {
             FloatVector acc = FloatVector.fromArray(FS, w, o + i).fma(v0, FloatVector.fromArray(FS, y, yOff + i));
-            acc = FloatVector.fromArray(FS, w, o + n + i).fma(v1, acc);
-            acc = FloatVector.fromArray(FS, w, o + 2 * n + i).fma(v2, acc);
-            FloatVector.fromArray(FS, w, o + 3 * n + i).fma(v3, acc).intoArray(y, yOff + i);
+            acc = FloatVector.fromArray(FS, w, o + st + i).fma(v1, acc);
+            acc = FloatVector.fromArray(FS, w, o + 2 * st + i).fma(v2, acc);
+            FloatVector.fromArray(FS, w, o + 3 * st + i).fma(v3, acc).intoArray(y, yOff + i);
         }
         for (; i < n; i++) {
             float acc = Math.fma(w[o + i], a0, y[yOff + i]);
-            acc = Math.fma(w[o + n + i], a1, acc);
-            acc = Math.fma(w[o + 2 * n + i], a2, acc);
-            y[yOff + i] = Math.fma(w[o + 3 * n + i], a3, acc);
+            acc = Math.fma(w[o + st + i], a1, acc);
+            acc = Math.fma(w[o + 2 * st + i], a2, acc);
+            y[yOff + i] = Math.fma(w[o + 3 * st + i], a3, acc);
         }
     }
 
     /** As {@link #axpy4F32} on BF16 rows. */
-    private static void axpy4Bf16(float a0, float a1, float a2, float a3, short[] w, int o, int n, float[] y, int yOff) {
+    private static void axpy4Bf16(float a0, float a1, float a2, float a3, short[] w, int o, int st, int n, float[] y, int yOff) {
         FloatVector v0 = FloatVector.broadcast(FS, a0), v1 = FloatVector.broadcast(FS, a1);
         FloatVector v2 = FloatVector.broadcast(FS, a2), v3 = FloatVector.broadcast(FS, a3);
         int i = 0;
         for (; i <= n - VL; i += VL) {
             FloatVector acc = bf16(w, o + i).fma(v0, FloatVector.fromArray(FS, y, yOff + i));
-            acc = bf16(w, o + n + i).fma(v1, acc);
-            acc = bf16(w, o + 2 * n + i).fma(v2, acc);
-            bf16(w, o + 3 * n + i).fma(v3, acc).intoArray(y, yOff + i);
+            acc = bf16(w, o + st + i).fma(v1, acc);
+            acc = bf16(w, o + 2 * st + i).fma(v2, acc);
+            bf16(w, o + 3 * st + i).fma(v3, acc).intoArray(y, yOff + i);
         }
         for (; i < n; i++) {
             float acc = Math.fma(Numerics.bf16ToFloat(w[o + i]), a0, y[yOff + i]);
-            acc = Math.fma(Numerics.bf16ToFloat(w[o + n + i]), a1, acc);
-            acc = Math.fma(Numerics.bf16ToFloat(w[o + 2 * n + i]), a2, acc);
-            y[yOff + i] = Math.fma(Numerics.bf16ToFloat(w[o + 3 * n + i]), a3, acc);
+            acc = Math.fma(Numerics.bf16ToFloat(w[o + st + i]), a1, acc);
+            acc = Math.fma(Numerics.bf16ToFloat(w[o + 2 * st + i]), a2, acc);
+            y[yOff + i] = Math.fma(Numerics.bf16ToFloat(w[o + 3 * st + i]), a3, acc);
         }
     }
 
     /** As {@link #axpy4F32} on F16 rows. */
-    private static void axpy4F16(float a0, float a1, float a2, float a3, short[] w, int o, int n, float[] y, int yOff) {
+    private static void axpy4F16(float a0, float a1, float a2, float a3, short[] w, int o, int st, int n, float[] y, int yOff) {
         FloatVector v0 = FloatVector.broadcast(FS, a0), v1 = FloatVector.broadcast(FS, a1);
         FloatVector v2 = FloatVector.broadcast(FS, a2), v3 = FloatVector.broadcast(FS, a3);
         int i = 0;
         for (; i <= n - VL; i += VL) {
             FloatVector acc = f16(w, o + i).fma(v0, FloatVector.fromArray(FS, y, yOff + i));
-            acc = f16(w, o + n + i).fma(v1, acc);
-            acc = f16(w, o + 2 * n + i).fma(v2, acc);
-            f16(w, o + 3 * n + i).fma(v3, acc).intoArray(y, yOff + i);
+            acc = f16(w, o + st + i).fma(v1, acc);
+            acc = f16(w, o + 2 * st + i).fma(v2, acc);
+            f16(w, o + 3 * st + i).fma(v3, acc).intoArray(y, yOff + i);
         }
         for (; i < n; i++) {
             float acc = Math.fma(Float.float16ToFloat(w[o + i]), a0, y[yOff + i]);
-            acc = Math.fma(Float.float16ToFloat(w[o + n + i]), a1, acc);
-            acc = Math.fma(Float.float16ToFloat(w[o + 2 * n + i]), a2, acc);
-            y[yOff + i] = Math.fma(Float.float16ToFloat(w[o + 3 * n + i]), a3, acc);
+            acc = Math.fma(Float.float16ToFloat(w[o + st + i]), a1, acc);
+            acc = Math.fma(Float.float16ToFloat(w[o + 2 * st + i]), a2, acc);
+            y[yOff + i] = Math.fma(Float.float16ToFloat(w[o + 3 * st + i]), a3, acc);
         }
     }
 
