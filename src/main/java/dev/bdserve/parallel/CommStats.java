@@ -9,13 +9,21 @@ public final class CommStats {
     private final long[] calls = new long[Collective.values().length];
     private final long[] bytes = new long[Collective.values().length];
     private final long[] nanos = new long[Collective.values().length];
+    /** Fastest single call per kind since the counters began (not windowed by {@link #minus}): the latency floor. */
+    private final long[] minNanos = new long[Collective.values().length];
+
+    public CommStats() { java.util.Arrays.fill(minNanos, Long.MAX_VALUE); }
 
     /** Records one collective. */
     public void record(Collective what, long byteCount, long elapsedNanos) {
         calls[what.ordinal()]++;
         bytes[what.ordinal()] += byteCount;
         nanos[what.ordinal()] += elapsedNanos;
+        if (elapsedNanos < minNanos[what.ordinal()]) minNanos[what.ordinal()] = elapsedNanos;
     }
+
+    /** The fastest call of this kind since the counters began, in seconds (NaN before the first call). */
+    public double minSeconds(Collective c) { return minNanos[c.ordinal()] == Long.MAX_VALUE ? Double.NaN : minNanos[c.ordinal()] / 1e9; }
 
     public long calls(Collective c) { return calls[c.ordinal()]; }
     public long bytes(Collective c) { return bytes[c.ordinal()]; }
@@ -40,16 +48,18 @@ public final class CommStats {
         System.arraycopy(calls, 0, s.calls, 0, calls.length);
         System.arraycopy(bytes, 0, s.bytes, 0, bytes.length);
         System.arraycopy(nanos, 0, s.nanos, 0, nanos.length);
+        System.arraycopy(minNanos, 0, s.minNanos, 0, minNanos.length);
         return s;
     }
 
-    /** this − earlier, per kind. */
+    /** this − earlier, per kind (the minima are this one's, since the counters began). */
     public CommStats minus(CommStats earlier) {
         CommStats s = new CommStats();
         for (int i = 0; i < calls.length; i++) {
             s.calls[i] = calls[i] - earlier.calls[i];
             s.bytes[i] = bytes[i] - earlier.bytes[i];
             s.nanos[i] = nanos[i] - earlier.nanos[i];
+            s.minNanos[i] = minNanos[i];
         }
         return s;
     }
