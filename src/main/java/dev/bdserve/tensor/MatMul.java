@@ -72,7 +72,8 @@ public final class MatMul {
     public static void matmul(Matrix w, float[] x, int T, float[] y, Parallel par) {
         ScalarKernels.checkMatmul(w, x, T, y);
         if (T > 1 && T <= SMALL_T) {
-            par.forRange(w.rows(), GRAIN, (s, e) -> gemvSmallT(w, x, T, y, s, e));
+            float[] xp = w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x;
+            par.forRange(w.rows(), GRAIN, (s, e) -> gemvSmallT(w, xp, T, y, s, e));
         } else if (T == 1) {
             float[] xp = w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x;
             par.forRange(w.rows(), GRAIN, (s, e) -> gemv(w, x, xp, y, s, e));
@@ -91,7 +92,7 @@ public final class MatMul {
         if (rowFrom < 0 || rowTo > w.rows() || rowFrom > rowTo) throw new IllegalArgumentException("bad rows " + rowFrom + ".." + rowTo);
         if (rowFrom == rowTo) return;
         if (T == 1) gemv(w, x, w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x, y, rowFrom, rowTo);
-        else if (T <= SMALL_T) gemvSmallT(w, x, T, y, rowFrom, rowTo);
+        else if (T <= SMALL_T) gemvSmallT(w, w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x, T, y, rowFrom, rowTo);
         else gemm(w, packTokens(x, T, w.cols()), T, y, rowFrom, rowTo);
     }
 
@@ -244,6 +245,16 @@ public final class MatMul {
                 xp[b + VL + j] = x[b + 2 * j + 1];
             }
         System.arraycopy(x, bound, xp, bound, cols - bound);
+        return xp;
+    }
+
+    /** {@link #splitPairs} of each of the T rows of x [T, cols]. */
+    static float[] splitPairRows(float[] x, int T, int cols) {
+        float[] xp = new float[T * cols];                // [T, cols] permuted rows
+        for (int t = 0; t < T; t++) {
+            float[] row = splitPairs(java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols), cols);
+            System.arraycopy(row, 0, xp, t * cols, cols);
+        }
         return xp;
     }
 
@@ -406,6 +417,20 @@ public final class MatMul {
         return r;
     }
 
+    /** As {@link #dotBf16} with x given as {@link #splitPairs}(x) (pairs of lanes split into even / odd halves). */
+    static float dotBf16Pairs(short[] b, int bOff, float[] xp, int xOff, int n) {
+        FloatVector e = FloatVector.zero(FS), d = e;
+        int bound = n - n % (2 * VL), i = 0;
+        for (; i < bound; i += 2 * VL) {
+            IntVector p = ShortVector.fromArray(SP, b, bOff + i).reinterpretAsInts();
+            e = p.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xp, xOff + i), e);
+            d = p.and(0xFFFF0000).reinterpretAsFloats().fma(FloatVector.fromArray(FS, xp, xOff + i + VL), d);
+        }
+        float r = e.add(d).reduceLanes(VectorOperators.ADD);
+        for (; i < n; i++) r = Math.fma(Numerics.bf16ToFloat(b[bOff + i]), xp[xOff + i], r);
+        return r;
+    }
+
     static float dotF16(short[] b, int bOff, float[] x, int xOff, int n) {
         FloatVector s = FloatVector.zero(FS);
         int bound = n - n % VL, i = 0;
@@ -418,8 +443,9 @@ public final class MatMul {
     // ---------------------------------------------------------------- multi-token GEMV (2 ≤ T ≤ 8)
 
     /**
-     * Rows [from, to) for 2 ≤ T ≤ {@value #SMALL_T} tokens (any T ≥ 1 is correct): two weight rows at
-     * a time are widened once per VL inputs and FMA'd against four tokens' x vectors (8 accumulators,
+     * Rows [from, to) for 2 ≤ T ≤ {@value #SMALL_T} tokens (any T ≥ 1 is correct; x is {@link #splitPairRows}(x)
+     * for BF16 weights, as given otherwise): two weight rows at
+     * a time (o and o + h, the two halves of the range walked side by side) are widened once per VL inputs and FMA'd against four tokens' x vectors (8 accumulators,
      * vectorized along the input dimension, horizontal reduction at the end); further token quads
      * re-read the two rows from L1. In a partial quad the missing tokens alias the last one and their
      * results are dropped.
@@ -427,33 +453,33 @@ public final class MatMul {
     static void gemvSmallT(Matrix w, float[] x, int T, float[] y, int from, int to) {
         int cols = w.cols(), rows = w.rows();
         float[] r = new float[8];                         // [2 rows][4 tokens] results
-        int o = from;
-        for (; o + 2 <= to; o += 2) {
+        int h = (to - from) / 2;                          // rows o and o+h together: two long streams (as in gemv)
+        for (int o = from; o < from + h; o++) {
             for (int q = 0; q < T; q += 4) {             // token quads; the rows stay in L1 between quads
                 int nt = Math.min(4, T - q), last = (q + nt - 1) * cols;
                 int x0 = q * cols, x1 = Math.min(x0 + cols, last), x2 = Math.min(x0 + 2 * cols, last), x3 = last;
                 switch (w.dtype()) {
-                    case F32 -> smallTF32(w.f32(), cols, o, x, x0, x1, x2, x3, r);
-                    case BF16 -> smallTBf16(w.bits(), cols, o, x, x0, x1, x2, x3, r);
-                    case F16 -> smallTF16(w.bits(), cols, o, x, x0, x1, x2, x3, r);
+                    case F32 -> smallTF32(w.f32(), cols, o, h, x, x0, x1, x2, x3, r);
+                    case BF16 -> smallTBf16(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
+                    case F16 -> smallTF16(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
                 }
                 for (int t = 0; t < nt; t++) {
                     y[(q + t) * rows + o] = r[t];
-                    y[(q + t) * rows + o + 1] = r[4 + t];
+                    y[(q + t) * rows + o + h] = r[4 + t];
                 }
             }
         }
-        for (; o < to; o++)
+        for (int o = from + 2 * h; o < to; o++)
             for (int t = 0; t < T; t++)
                 y[t * rows + o] = switch (w.dtype()) {
                     case F32 -> dotF32(w.f32(), o * cols, x, t * cols, cols);
-                    case BF16 -> dotBf16(w.bits(), o * cols, x, t * cols, cols);
+                    case BF16 -> dotBf16Pairs(w.bits(), o * cols, x, t * cols, cols);
                     case F16 -> dotF16(w.bits(), o * cols, x, t * cols, cols);
                 };
     }
 
-    private static void smallTF32(float[] a, int cols, int o, float[] x, int x0, int x1, int x2, int x3, float[] r) {
-        int b0 = o * cols, b1 = b0 + cols;
+    private static void smallTF32(float[] a, int cols, int o, int h, float[] x, int x0, int x1, int x2, int x3, float[] r) {
+        int b0 = o * cols, b1 = b0 + h * cols;
         FloatVector s00 = FloatVector.zero(FS), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
         int bound = cols - cols % VL, i = 0;
         for (; i < bound; i += VL) {
@@ -467,23 +493,35 @@ public final class MatMul {
         for (; i < cols; i++) smallTTail(a[b0 + i], a[b1 + i], x, i, x0, x1, x2, x3, r);
     }
 
-    private static void smallTBf16(short[] b, int cols, int o, float[] x, int x0, int x1, int x2, int x3, float[] r) {
-        int b0 = o * cols, b1 = b0 + cols;
+    /**
+     * Rows o and o+h of BF16 b against 4 tokens whose x rows (at x0..x3) are split into even / odd pairs
+     * ({@link #splitPairs}): each 2·VL weights load as VL ints, even weights int &lt;&lt; 16, odd ones
+     * int &amp; 0xFFFF0000 (no cross-lane widening, as in the GEMV).
+     */
+    private static void smallTBf16(short[] b, int cols, int o, int h, float[] xp, int x0, int x1, int x2, int x3, float[] r) {
+        int b0 = o * cols, b1 = b0 + h * cols;
         FloatVector s00 = FloatVector.zero(FS), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
-        int bound = cols - cols % VL, i = 0;
-        for (; i < bound; i += VL) {
-            FloatVector w0 = bf16(b, b0 + i), w1 = bf16(b, b1 + i);
-            FloatVector v = FloatVector.fromArray(FS, x, x0 + i); s00 = w0.fma(v, s00); s10 = w1.fma(v, s10);
-            v = FloatVector.fromArray(FS, x, x1 + i); s01 = w0.fma(v, s01); s11 = w1.fma(v, s11);
-            v = FloatVector.fromArray(FS, x, x2 + i); s02 = w0.fma(v, s02); s12 = w1.fma(v, s12);
-            v = FloatVector.fromArray(FS, x, x3 + i); s03 = w0.fma(v, s03); s13 = w1.fma(v, s13);
+        int bound = cols - cols % (2 * VL), i = 0;
+        for (; i < bound; i += 2 * VL) {
+            IntVector p0 = ShortVector.fromArray(SP, b, b0 + i).reinterpretAsInts();
+            IntVector p1 = ShortVector.fromArray(SP, b, b1 + i).reinterpretAsInts();
+            FloatVector e0 = p0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), d0 = p0.and(0xFFFF0000).reinterpretAsFloats();
+            FloatVector e1 = p1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats(), d1 = p1.and(0xFFFF0000).reinterpretAsFloats();
+            FloatVector ve = FloatVector.fromArray(FS, xp, x0 + i), vo = FloatVector.fromArray(FS, xp, x0 + i + VL);
+            s00 = d0.fma(vo, e0.fma(ve, s00)); s10 = d1.fma(vo, e1.fma(ve, s10));
+            ve = FloatVector.fromArray(FS, xp, x1 + i); vo = FloatVector.fromArray(FS, xp, x1 + i + VL);
+            s01 = d0.fma(vo, e0.fma(ve, s01)); s11 = d1.fma(vo, e1.fma(ve, s11));
+            ve = FloatVector.fromArray(FS, xp, x2 + i); vo = FloatVector.fromArray(FS, xp, x2 + i + VL);
+            s02 = d0.fma(vo, e0.fma(ve, s02)); s12 = d1.fma(vo, e1.fma(ve, s12));
+            ve = FloatVector.fromArray(FS, xp, x3 + i); vo = FloatVector.fromArray(FS, xp, x3 + i + VL);
+            s03 = d0.fma(vo, e0.fma(ve, s03)); s13 = d1.fma(vo, e1.fma(ve, s13));
         }
         smallTFinish(s00, s01, s02, s03, s10, s11, s12, s13, r);
-        for (; i < cols; i++) smallTTail(Numerics.bf16ToFloat(b[b0 + i]), Numerics.bf16ToFloat(b[b1 + i]), x, i, x0, x1, x2, x3, r);
+        for (; i < cols; i++) smallTTail(Numerics.bf16ToFloat(b[b0 + i]), Numerics.bf16ToFloat(b[b1 + i]), xp, i, x0, x1, x2, x3, r);
     }
 
-    private static void smallTF16(short[] b, int cols, int o, float[] x, int x0, int x1, int x2, int x3, float[] r) {
-        int b0 = o * cols, b1 = b0 + cols;
+    private static void smallTF16(short[] b, int cols, int o, int h, float[] x, int x0, int x1, int x2, int x3, float[] r) {
+        int b0 = o * cols, b1 = b0 + h * cols;
         FloatVector s00 = FloatVector.zero(FS), s01 = s00, s02 = s00, s03 = s00, s10 = s00, s11 = s00, s12 = s00, s13 = s00;
         int bound = cols - cols % VL, i = 0;
         for (; i < bound; i += VL) {
