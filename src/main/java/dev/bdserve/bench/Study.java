@@ -61,7 +61,7 @@ public final class Study {
     public record Settings(int rank, int promptTokens, int genTokens, int warmup, long timeoutSeconds) {}
 
     public static Settings settings(boolean quick) {
-        return quick ? new Settings(16, 16, 8, 2, 600) : new Settings(16, 64, 32, 8, 3600);
+        return quick ? new Settings(16, 16, 16, 4, 600) : new Settings(16, 64, 32, 8, 3600);
     }
 
     /** The grid; the quick one is a subset sized to finish in ≤ 15 minutes on a loaded 2-core machine. */
@@ -189,7 +189,8 @@ public final class Study {
         if (p.transport().simUs > 0) c.addAll(List.of("--tp-sim-latency-us", Integer.toString(p.transport().simUs)));
         int nb = Math.max(2, p.tp());
         if (p.kind().equals("compare")) {
-            c.addAll(List.of("--compare-sharding", "--rank", Integer.toString(s.rank()), "--bd-nblocks", Integer.toString(nb)));
+            // strategies in turn for 3 rounds, fastest of each kept: host drift hits them alike
+            c.addAll(List.of("--compare-sharding", "--repeats", "3", "--rank", Integer.toString(s.rank()), "--bd-nblocks", Integer.toString(nb)));
         } else {
             String twin = new Point(p.shape(), p.tp(), p.transport(), "compare", p.batch(), p.adapters()).key();
             JsonNode cmp = compareRuns.get(twin);

@@ -43,7 +43,7 @@ public final class ServeCommand implements Callable<Integer> {
     String servedModelName;
 
     @Option(names = "--lora-modules", arity = "1..*", paramLabel = "NAME=PATH",
-            description = "Adapters to serve from the start (default: every adapter folder under the repository's adapters/).")
+            description = "Adapters to serve from the start (default: every adapter folder under the repository's adapters/ that fits the model).")
     List<String> loraModules = new ArrayList<>();
 
     @Option(names = "--allowed-lora-dir", paramLabel = "DIR",
@@ -109,10 +109,17 @@ public final class ServeCommand implements Callable<Integer> {
         ModelOptions.Loaded m = modelOptions.load(go);
         Engine engine = new Engine(m.runner(), m.tokenizer(), ec);
         ServingEngine se = ServingEngine.of(engine);
+        boolean shipped = loraModules.isEmpty();   // the repository's demo adapters, found rather than asked for
         try {
             for (String[] nm : modules) {
-                se.registerAdapter(nm[0], Path.of(nm[1]).toAbsolutePath().normalize(), false);
-                err.println("bdserve: adapter " + nm[0] + " from " + nm[1]);
+                try {
+                    se.registerAdapter(nm[0], Path.of(nm[1]).toAbsolutePath().normalize(), false);
+                    err.println("bdserve: adapter " + nm[0] + " from " + nm[1]);
+                } catch (RuntimeException e) {
+                    if (!shipped) throw e;
+                    // the demo adapters are trained for the default model: another model serves without them
+                    err.println("bdserve: not serving shipped adapter " + nm[0] + ": " + e.getMessage());
+                }
             }
         } catch (RuntimeException e) {
             engine.close();
