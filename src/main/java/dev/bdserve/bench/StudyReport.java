@@ -148,9 +148,10 @@ public final class StudyReport {
         sb.append("* machine: ").append(first.path("machine").asText()).append(", ").append(first.path("vector_bits").asInt()).append("-bit vectors; JVM ")
                 .append(first.path("jvm").asText()).append("\n");
         sb.append("* commits: ").append(String.join(", ", commits)).append("\n");
-        sb.append(String.format(Locale.ROOT, "* 1-minute load average during the runs: %.1f – %.1f on %d cores (other engineers' builds): "
+        int cores = first.path("cores").asInt();
+        sb.append(String.format(Locale.ROOT, "* 1-minute load average during the runs: %.1f – %.1f on %d cores%s: "
                 + "absolute numbers are noisy; compare the ratios measured within one run (all strategies of a row ran in the same process, one after another).%n",
-                minLoad, maxLoad, first.path("cores").asInt()));
+                minLoad, maxLoad, cores, maxLoad > 1.5 * cores ? " (other processes competed for the cores)" : " (the benchmark's own ranks; the host's other tenants still move the figures)"));
         sb.append(String.format(Locale.ROOT, "* workload: synthetic bf16 models, random prompts of %d tokens, %d decode steps timed per strategy, bf16 adapters on all 7 projections, "
                 + "dense rank %d; BD-LoRA at the parameter-matched rank (nblocks = 2) and at twice it (`bdlora_2x`).%n",
                 first.path("prompt_tokens").asInt(), first.path("gen_tokens").asInt(), rows.stream().filter(j -> j.path("strategy").asText().equals("slora")).findFirst().map(j -> j.path("lora_rank").asInt()).orElse(0)));
@@ -211,7 +212,7 @@ public final class StudyReport {
                 .append("saved collective time over the S-LoRA step. It is largest where a collective is expensive next to the compute of a step ")
                 .append("(small batches, slow transports) and falls towards 1 where compute dominates (large batches, one rank: at TP 1 there is ")
                 .append("nothing to save and the ratio only reflects the rank difference and noise). Where the measured ratio and the ")
-                .append("prediction disagree, the run-to-run noise of this loaded machine is of the size of the effect.\n");
+                .append("prediction disagree, the run-to-run noise of this shared host is of the size of the effect.\n");
         if (bestRatio > 0)
             sb.append("\nLargest measured BD-LoRA advantage: ").append(f(bestRatio)).append("x (").append(best).append("); smallest: ")
                     .append(f(worstRatio)).append("x (").append(worst).append(").\n");
