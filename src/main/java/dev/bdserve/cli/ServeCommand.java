@@ -109,18 +109,8 @@ public final class ServeCommand implements Callable<Integer> {
         ModelOptions.Loaded m = modelOptions.load(go);
         Engine engine = new Engine(m.runner(), m.tokenizer(), ec);
         ServingEngine se = ServingEngine.of(engine);
-        boolean shipped = loraModules.isEmpty();   // the repository's demo adapters, found rather than asked for
         try {
-            for (String[] nm : modules) {
-                try {
-                    se.registerAdapter(nm[0], Path.of(nm[1]).toAbsolutePath().normalize(), false);
-                    err.println("bdserve: adapter " + nm[0] + " from " + nm[1]);
-                } catch (RuntimeException e) {
-                    if (!shipped) throw e;
-                    // the demo adapters are trained for the default model: another model serves without them
-                    err.println("bdserve: not serving shipped adapter " + nm[0] + ": " + e.getMessage());
-                }
-            }
+            registerStartupAdapters(se, modules, loraModules.isEmpty(), err);
         } catch (RuntimeException e) {
             engine.close();
             m.close();
@@ -163,6 +153,27 @@ public final class ServeCommand implements Callable<Integer> {
                 + " adapters, pid " + ProcessHandle.current().pid() + ") on http://" + host + ":" + server.port() + "/v1");
         stopped.await();
         return 0;
+    }
+
+    /**
+     * Registers the adapters to serve from the start ({NAME, PATH} pairs). An adapter asked for with --lora-modules
+     * that fails to load stops the start (its message is thrown); a {@code shipped} one (the repository's demo
+     * adapters, trained for the default model) that does not fit the served model is skipped with a note on
+     * {@code err}. Returns how many were registered.
+     */
+    static int registerStartupAdapters(ServingEngine se, List<String[]> modules, boolean shipped, PrintStream err) {
+        int n = 0;
+        for (String[] nm : modules) {
+            try {
+                se.registerAdapter(nm[0], Path.of(nm[1]).toAbsolutePath().normalize(), false);
+                err.println("bdserve: adapter " + nm[0] + " from " + nm[1]);
+                n++;
+            } catch (RuntimeException e) {
+                if (!shipped) throw e;
+                err.println("bdserve: not serving shipped adapter " + nm[0] + ": " + e.getMessage());
+            }
+        }
+        return n;
     }
 
     /** --lora-modules, or every adapter folder under the repository's adapters/ when none are given. */

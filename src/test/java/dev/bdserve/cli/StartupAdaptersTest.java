@@ -1,0 +1,53 @@
+package dev.bdserve.cli;
+
+import dev.bdserve.TestModels;
+import dev.bdserve.engine.Engine;
+import dev.bdserve.engine.EngineConfig;
+import dev.bdserve.engine.TpGroup;
+import dev.bdserve.lora.SynthAdapter;
+import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.ModelShapes;
+import dev.bdserve.server.ServingEngine;
+import dev.bdserve.tensor.DType;
+import dev.bdserve.tokenizer.Tokenizers;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** `serve`'s start-up adapters: shipped ones that do not fit the model are skipped, asked-for ones stop the start. */
+class StartupAdaptersTest {
+    @Test
+    void shippedAdaptersThatDoNotFitAreSkippedAndAskedForOnesFail(@TempDir Path tmp) throws Exception {
+        Path bin = TestModels.stories260K();
+        Path fits = tmp.resolve("fits"), other = tmp.resolve("other");
+        try (var src = ModelFiles.open(bin)) {
+            new SynthAdapter(4, 0, SynthAdapter.allModules(), DType.F32, 8, false, 0.5, 1).write(fits, src.config(), "stories260K");
+        }
+        new SynthAdapter(4, 0, SynthAdapter.allModules(), DType.F32, 8, false, 0.5, 2).write(other, ModelShapes.get("llama-160m"), "llama-160m");
+        EngineConfig ec = new EngineConfig(8, 256, 4, 8, 64, 16L << 20, 16, 64, true);
+        try (TpGroup g = TpGroup.threads(() -> ModelFiles.open(bin), TpGroup.Options.single(1).withKvCache(ec.kvCacheBytes(), ec.blockSize()));
+             Engine engine = new Engine(g, Tokenizers.load(bin), ec)) {
+            ServingEngine se = ServingEngine.of(engine);
+            ByteArrayOutputStream log = new ByteArrayOutputStream();
+            PrintStream err = new PrintStream(log, true, StandardCharsets.UTF_8);
+            List<String[]> modules = List.of(new String[]{"fits", fits.toString()}, new String[]{"other", other.toString()});
+
+            assertEquals(1, ServeCommand.registerStartupAdapters(se, modules, true, err));
+            String out = log.toString(StandardCharsets.UTF_8);
+            assertTrue(out.contains("bdserve: adapter fits from"), out);
+            assertTrue(out.contains("not serving shipped adapter other: Failed to load LoRA adapter 'other'") && out.contains("adapter_model.safetensors"), out);
+            assertEquals(List.of("fits"), se.adapters().stream().map(a -> a.name()).toList());
+
+            RuntimeException e = assertThrows(RuntimeException.class,
+                    () -> ServeCommand.registerStartupAdapters(se, List.<String[]>of(new String[]{"other2", other.toString()}), false, err));
+            assertTrue(e.getMessage().contains("other2") && e.getMessage().contains("adapter_model.safetensors"), e.getMessage());
+        }
+    }
+}
