@@ -110,12 +110,20 @@ public final class StudyReport {
      * S-LoRA step time / BD-LoRA step time against the mean time of one base collective on that run (µs):
      * the simulated latencies and the real transports on one axis.
      */
+    /**
+     * Mean milliseconds of one collective in a decode step of this row's run: rank 0's time inside collectives over
+     * their count, plus the simulated latency, which is spun before each collective outside its timer.
+     */
+    static double msPerCollective(JsonNode row) {
+        return row.path("collective_ms_per_decode_step").asDouble() / Math.max(1, row.path("collectives_per_step_total").asDouble())
+                + row.path("sim_latency_us").asDouble() / 1000;
+    }
+
     static boolean speedupVsLatency(List<JsonNode> rows, Path png) throws IOException {
         Map<String, TreeMap<Double, Double>> series = new LinkedHashMap<>();
         for (JsonNode j : rows) {
             if (!j.path("strategy").asText().equals("base") || !j.has("slora_over_bdlora_step_time") || j.path("tp").asInt() < 2) continue;
-            double perColl = 1000 * j.path("collective_ms_per_decode_step").asDouble() / Math.max(1, j.path("collectives_per_step_total").asDouble())
-                    + j.path("sim_latency_us").asDouble();   // simulated latency is spun before each collective, outside its timer
+            double perColl = 1000 * msPerCollective(j);
             String name = j.path("shape").asText() + " batch " + j.path("batch").asInt() + ", " + j.path("adapters").asInt() + " adapter(s)";
             String kind = j.path("simulated").asBoolean() ? " (simulated)" : j.path("transport").asText().startsWith("mpi") ? " (mpi)" : " (threads)";
             series.computeIfAbsent(name + kind, k -> new TreeMap<>()).put(perColl, j.path("slora_over_bdlora_step_time").asDouble());
@@ -200,8 +208,7 @@ public final class StudyReport {
             if (sl == null || bd == null || sl.path("tp").asInt() < 2) continue;
             String[] p = k.split("\\|");
             double extra = sl.path("collectives_per_step_total").asDouble() - bd.path("collectives_per_step_total").asDouble();
-            double perColl = sl.path("collective_ms_per_decode_step").asDouble() / Math.max(1, sl.path("collectives_per_step_total").asDouble())
-                    + sl.path("sim_latency_us").asDouble() / 1000;   // simulated latency: spun outside the collective's timer
+            double perColl = msPerCollective(sl);
             double saved = extra * perColl, step = sl.path("decode_ms_per_step").asDouble();
             double measured = sl.path("slora_over_bdlora_step_time").asDouble();
             sb.append("| ").append(p[0]).append(" | ").append(p[2]).append(Transport(p[2])).append(" | ").append(p[3]).append(" | ").append(p[4]).append(" | ")

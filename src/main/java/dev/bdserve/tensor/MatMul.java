@@ -237,24 +237,19 @@ public final class MatMul {
      * past the last full block unchanged), matching 16-bit weights loaded as int pairs: an int lane
      * holds weight 2j in its low and 2j+1 in its high half (little-endian).
      */
-    static float[] splitPairs(float[] x, int cols) {
-        float[] xp = new float[cols];                    // [cols] permuted x
-        int bound = cols - cols % (2 * VL);
-        for (int b = 0; b < bound; b += 2 * VL)
-            for (int j = 0; j < VL; j++) {
-                xp[b + j] = x[b + 2 * j];
-                xp[b + VL + j] = x[b + 2 * j + 1];
-            }
-        System.arraycopy(x, bound, xp, bound, cols - bound);
-        return xp;
-    }
+    static float[] splitPairs(float[] x, int cols) { return splitPairRows(x, 1, cols); }
 
     /** {@link #splitPairs} of each of the T rows of x [T, cols]. */
     static float[] splitPairRows(float[] x, int T, int cols) {
         float[] xp = new float[T * cols];                // [T, cols] permuted rows
-        for (int t = 0; t < T; t++) {
-            float[] row = splitPairs(java.util.Arrays.copyOfRange(x, t * cols, (t + 1) * cols), cols);
-            System.arraycopy(row, 0, xp, t * cols, cols);
+        int bound = cols - cols % (2 * VL);
+        for (int r = 0; r < T * cols; r += cols) {
+            for (int b = r; b < r + bound; b += 2 * VL)
+                for (int j = 0; j < VL; j++) {
+                    xp[b + j] = x[b + 2 * j];
+                    xp[b + VL + j] = x[b + 2 * j + 1];
+                }
+            System.arraycopy(x, r + bound, xp, r + bound, cols - bound);
         }
         return xp;
     }
