@@ -32,12 +32,11 @@ public final class MemoryProbes {
         float[] a = new float[floats];                      // [floats]
         int grain = 1 << 16;
         par.forRange(floats, grain, (s, e) -> java.util.Arrays.fill(a, s, e, 1f));
-        int chunks = Math.min(par.parallelism(), (floats + grain - 1) / grain);
-        float[] partial = new float[chunks * 16];           // one cache line per chunk
+        float[] partial = new float[((floats + grain - 1) / grain) * 16];   // [grain blocks][16]: a cache line per chunk start
         double best = 0;
         for (int rep = 0; rep <= reps; rep++) {
             long t0 = System.nanoTime();
-            par.forRange(floats, grain, (s, e) -> partial[(int) ((long) s * chunks / floats) * 16] += sum(a, s, e));
+            par.forRange(floats, grain, (s, e) -> partial[s / grain * 16] += sum(a, s, e));
             long dt = System.nanoTime() - t0;
             if (rep > 0) best = Math.max(best, (double) floats * 4 / dt);
         }

@@ -58,22 +58,29 @@ public final class Study {
     }
 
     /** Workload settings shared by every run. */
-    public record Settings(int rank, int promptTokens, int genTokens, int warmup, long timeoutSeconds) {}
-
-    public static Settings settings(boolean quick) {
-        return quick ? new Settings(16, 16, 16, 4, 600) : new Settings(16, 64, 32, 8, 3600);
+    public record Settings(int rank, int promptTokens, int genTokens, int warmup, int repeats, long timeoutSeconds) {
+        public Settings {
+            if (rank < 1 || promptTokens < 1 || genTokens < 1 || warmup < 0 || repeats < 1 || timeoutSeconds < 1)
+                throw new IllegalArgumentException("bad study settings: " + rank + ", " + promptTokens + ", " + genTokens + ", " + warmup + ", " + repeats + ", " + timeoutSeconds);
+        }
     }
 
-    /** The grid; the quick one is a subset sized to finish in ≤ 15 minutes on a loaded 2-core machine. */
+    /** Quick: 32 timed decode steps per strategy, the strategies in turn 5 times (fastest kept); full: 3 times. */
+    public static Settings settings(boolean quick) {
+        return quick ? new Settings(16, 16, 32, 4, 5, 600) : new Settings(16, 64, 32, 8, 3, 3600);
+    }
+
+    /** The grid; the quick one is a subset sized to finish in ≈ 15–20 minutes on this 2-core machine. */
     public static List<Point> grid(boolean quick) {
         List<Point> g = new ArrayList<>();
         if (quick) {
+            // the regime map: per-collective latency (threads, simulated 10/50/100 µs, mpi over TCP) × batch 1/4/16
             String s = "llama-160m";
-            for (int b : new int[] {1, 4, 16}) g.add(new Point(s, 2, Transport.THREADS, "compare", b, 1));
+            for (Transport t : new Transport[] {Transport.THREADS, Transport.SIM10, Transport.SIM50, Transport.SIM100, Transport.MPI_TCP})
+                for (int b : new int[] {1, 4, 16}) g.add(new Point(s, 2, t, "compare", b, 1));
             g.add(new Point(s, 2, Transport.THREADS, "compare", 16, 8));
             g.add(new Point(s, 2, Transport.THREADS, "bd2x", 4, 1));
-            for (Transport t : new Transport[] {Transport.SIM10, Transport.SIM50, Transport.SIM100, Transport.MPI_SHM, Transport.MPI_TCP})
-                g.add(new Point(s, 2, t, "compare", 4, 1));
+            g.add(new Point(s, 2, Transport.MPI_SHM, "compare", 4, 1));
             g.add(new Point(s, 1, Transport.THREADS, "compare", 4, 1));
             return g;
         }
@@ -189,8 +196,8 @@ public final class Study {
         if (p.transport().simUs > 0) c.addAll(List.of("--tp-sim-latency-us", Integer.toString(p.transport().simUs)));
         int nb = Math.max(2, p.tp());
         if (p.kind().equals("compare")) {
-            // strategies in turn for 3 rounds, fastest of each kept: host drift hits them alike
-            c.addAll(List.of("--compare-sharding", "--repeats", "3", "--rank", Integer.toString(s.rank()), "--bd-nblocks", Integer.toString(nb)));
+            // strategies in turn for several rounds, fastest of each kept: host drift hits them alike
+            c.addAll(List.of("--compare-sharding", "--repeats", Integer.toString(s.repeats()), "--rank", Integer.toString(s.rank()), "--bd-nblocks", Integer.toString(nb)));
         } else {
             String twin = new Point(p.shape(), p.tp(), p.transport(), "compare", p.batch(), p.adapters()).key();
             JsonNode cmp = compareRuns.get(twin);
@@ -280,6 +287,7 @@ public final class Study {
             double step = r.path("decode_ms_per_step").asDouble();
             o.put("collective_share", step > 0 ? r.path("collective_ms_per_decode_step").asDouble() / step : 0);
             if (j.has("slora_over_bdlora_step_time")) o.set("slora_over_bdlora_step_time", j.get("slora_over_bdlora_step_time"));
+            if (strategy.equals("slora") && j.has("mechanism")) o.set("mechanism", j.get("mechanism"));   // latency floor, prediction
             o.put("jvm", j.path("jvm").asText());
             o.put("cores", j.path("cores").asInt());
             o.put("vector_bits", j.path("vector_bits").asInt());

@@ -8,6 +8,7 @@ import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
 import org.knowm.xchart.XYSeries;
 import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.lines.SeriesLines;
 import org.knowm.xchart.style.markers.SeriesMarkers;
 
 import java.io.IOException;
@@ -23,6 +24,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.TreeSet;
 import java.util.stream.Collectors;
 
 /** Plots (XChart PNGs) and docs/bench/README.md from the study's results.jsonl. */
@@ -107,36 +109,53 @@ public final class StudyReport {
     }
 
     /**
-     * S-LoRA step time / BD-LoRA step time against the mean time of one base collective on that run (µs):
-     * the simulated latencies and the real transports on one axis.
-     */
-    /**
-     * Mean milliseconds of one collective in a decode step of this row's run: rank 0's time inside collectives over
-     * their count, plus the simulated latency, which is spun before each collective outside its timer.
+     * Milliseconds one collective costs in this S-LoRA row's run: the latency floor (the fastest decode-sized
+     * all-reduce on the base run of the same process, plus the simulated latency, which is spun before each
+     * collective outside its timer) when the row carries `bench decode`'s mechanism block; else, for older rows,
+     * rank 0's mean time per collective (which also counts waiting for the slower rank) plus the simulated latency.
      */
     static double msPerCollective(JsonNode row) {
+        JsonNode m = row.path("mechanism");
+        if (m.has("us_per_collective")) return m.path("us_per_collective").asDouble() / 1000;
         return row.path("collective_ms_per_decode_step").asDouble() / Math.max(1, row.path("collectives_per_step_total").asDouble())
                 + row.path("sim_latency_us").asDouble() / 1000;
     }
 
+    /**
+     * The paper's mechanism as a prediction of S/BD: BD-LoRA's step plus S-LoRA's extra collectives per step at
+     * {@link #msPerCollective} each, over BD-LoRA's step (LoRA compute differences ignored).
+     */
+    static double predictedSOverBd(JsonNode sl, JsonNode bd) {
+        double extra = sl.path("collectives_per_step_total").asDouble() - bd.path("collectives_per_step_total").asDouble();
+        double bdStep = bd.path("decode_ms_per_step").asDouble();
+        return (bdStep + extra * msPerCollective(sl)) / bdStep;
+    }
+
+    /** Measured and predicted S-LoRA / BD-LoRA step time against the time of one collective (µs), per batch size. */
     static boolean speedupVsLatency(List<JsonNode> rows, Path png) throws IOException {
         Map<String, TreeMap<Double, Double>> series = new LinkedHashMap<>();
+        Map<String, JsonNode> bdByPoint = new LinkedHashMap<>();
+        for (JsonNode j : rows) if (j.path("strategy").asText().equals("bdlora")) bdByPoint.put(j.path("point").asText(), j);
         for (JsonNode j : rows) {
-            if (!j.path("strategy").asText().equals("base") || !j.has("slora_over_bdlora_step_time") || j.path("tp").asInt() < 2) continue;
-            double perColl = 1000 * msPerCollective(j);
+            JsonNode bd = bdByPoint.get(j.path("point").asText());
+            if (!j.path("strategy").asText().equals("slora") || bd == null || !j.has("slora_over_bdlora_step_time") || j.path("tp").asInt() < 2) continue;
+            double perColl = Math.max(0.1, 1000 * msPerCollective(j));   // log axis
             String name = j.path("shape").asText() + " batch " + j.path("batch").asInt() + ", " + j.path("adapters").asInt() + " adapter(s)";
-            String kind = j.path("simulated").asBoolean() ? " (simulated)" : j.path("transport").asText().startsWith("mpi") ? " (mpi)" : " (threads)";
-            series.computeIfAbsent(name + kind, k -> new TreeMap<>()).put(perColl, j.path("slora_over_bdlora_step_time").asDouble());
+            series.computeIfAbsent(name + " measured", k -> new TreeMap<>()).put(perColl, j.path("slora_over_bdlora_step_time").asDouble());
+            series.computeIfAbsent(name + " predicted", k -> new TreeMap<>()).put(perColl, predictedSOverBd(j, bd));
         }
         if (series.isEmpty()) return false;
-        XYChart c = new XYChartBuilder().width(900).height(520).title("BD-LoRA speed-up over S-LoRA vs per-collective time (TP 2, decode)")
-                .xAxisTitle("mean time per base collective on the run (µs)").yAxisTitle("S-LoRA step time / BD-LoRA step time").build();
+        XYChart c = new XYChartBuilder().width(900).height(520).title("BD-LoRA speed-up over S-LoRA vs time per collective (TP 2, decode)")
+                .xAxisTitle("time of one collective: latency floor + simulated (µs)").yAxisTitle("S-LoRA step time / BD-LoRA step time").build();
         c.getStyler().setLegendPosition(Styler.LegendPosition.InsideNW);
         c.getStyler().setMarkerSize(9);
         c.getStyler().setXAxisLogarithmic(true);
         for (var e : series.entrySet()) {
             XYSeries s = c.addSeries(e.getKey(), new ArrayList<>(e.getValue().keySet()), new ArrayList<>(e.getValue().values()));
-            s.setMarker(SeriesMarkers.CIRCLE);
+            if (e.getKey().endsWith(" predicted")) {
+                s.setMarker(SeriesMarkers.NONE);
+                s.setLineStyle(SeriesLines.DASH_DASH);
+            } else s.setMarker(SeriesMarkers.CIRCLE);
             if (e.getValue().size() == 1) s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
         }
         BitmapEncoder.saveBitmap(c, png.toString(), BitmapEncoder.BitmapFormat.PNG);
@@ -161,9 +180,12 @@ public final class StudyReport {
         sb.append(String.format(Locale.ROOT, "* 1-minute load average during the runs: %.1f – %.1f on %d cores%s: "
                 + "absolute numbers are noisy; compare the ratios measured within one run (all strategies of a row ran in the same process, one after another).%n",
                 minLoad, maxLoad, cores, maxLoad > 1.5 * cores ? " (other processes competed for the cores)" : " (the benchmark's own ranks; the host's other tenants still move the figures)"));
-        sb.append(String.format(Locale.ROOT, "* workload: synthetic bf16 models, random prompts of %d tokens, %d decode steps timed per strategy, bf16 adapters on all 7 projections, "
+        int repeats = rows.stream().filter(j -> j.has("raw_adapters")).findFirst().map(j -> j.path("raw_adapters").path("repeats").asInt(1)).orElse(1);
+        sb.append(String.format(Locale.ROOT, "* workload: synthetic bf16 models, random prompts of %d tokens, %d decode steps timed per strategy "
+                + "(the strategies of a point run in turn %d times in one process, the fastest run of each kept), bf16 adapters on all 7 projections, "
                 + "dense rank %d; BD-LoRA at the parameter-matched rank (nblocks = 2) and at twice it (`bdlora_2x`).%n",
-                first.path("prompt_tokens").asInt(), first.path("gen_tokens").asInt(), rows.stream().filter(j -> j.path("strategy").asText().equals("slora")).findFirst().map(j -> j.path("lora_rank").asInt()).orElse(0)));
+                first.path("prompt_tokens").asInt(), first.path("gen_tokens").asInt(), repeats,
+                rows.stream().filter(j -> j.path("strategy").asText().equals("slora")).findFirst().map(j -> j.path("lora_rank").asInt()).orElse(0)));
         sb.append("* `sim-Nus` transports are **simulated**: the threads transport plus N µs added to every collective (`--tp-sim-latency-us`).\n\n");
 
         sb.append("## Headline table (decode)\n\n");
@@ -195,33 +217,53 @@ public final class StudyReport {
             } else sb.append("– | – | – | – |\n");
         }
         sb.append("\n## Where BD-LoRA's advantage comes from (decode, TP ≥ 2)\n\n");
-        sb.append("S-LoRA's extra collectives per step × the mean time of one collective on that run (rank 0's wall time inside collectives ÷ their count, ")
-                .append("which includes waiting for the slower rank, plus any simulated latency, which is spun outside that timer) is the time BD-LoRA saves by construction; set against the S-LoRA step time it predicts the speed-up ")
-                .append("`1 / (1 − saved / step)` (LoRA compute differences ignored). The measured `S/BD` is beside it.\n\n");
-        sb.append("| shape | transport | batch | adapters | extra coll/step | µs per coll (S-LoRA run) | saved ms/step | S-LoRA step ms | predicted S/BD | measured S/BD |\n");
-        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        sb.append("BD-LoRA removes S-LoRA's extra collectives (one per layer for each of the qkv, o, gate_up and down groups) and nothing else. ")
+                .append("The prediction: S-LoRA's step = BD-LoRA's step + extra collectives per step × the time of one collective, where that time is ")
+                .append("the latency floor measured in the same process (the fastest decode-sized all-reduce of the base run) plus the simulated latency ")
+                .append("(`--tp-sim-latency-us`, spun before each collective). LoRA compute differences are ignored. The mean time per collective would ")
+                .append("also count a rank waiting for the slower one, which BD-LoRA does not remove (the wait moves to the next collective).\n\n");
+        sb.append("| shape | transport | batch | adapters | extra coll/step | µs per coll | saved ms/step | BD-LoRA step ms | predicted S/BD | measured S/BD | BD/base |\n");
+        sb.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         double bestRatio = -1, worstRatio = Double.MAX_VALUE;
         String best = "", worst = "";
+        Map<String, Map<Integer, String>> regime = new LinkedHashMap<>();   // "shape | transport" -> batch -> "measured (predicted)"
+        Set<Integer> regimeBatches = new TreeSet<>();
         for (String k : keys) {
             Map<String, JsonNode> m = byPoint.get(k);
-            JsonNode sl = m.get("slora"), bd = m.get("bdlora");
+            JsonNode sl = m.get("slora"), bd = m.get("bdlora"), base = m.get("base");
             if (sl == null || bd == null || sl.path("tp").asInt() < 2) continue;
             String[] p = k.split("\\|");
             double extra = sl.path("collectives_per_step_total").asDouble() - bd.path("collectives_per_step_total").asDouble();
             double perColl = msPerCollective(sl);
-            double saved = extra * perColl, step = sl.path("decode_ms_per_step").asDouble();
-            double measured = sl.path("slora_over_bdlora_step_time").asDouble();
+            double saved = extra * perColl, bdStep = bd.path("decode_ms_per_step").asDouble();
+            double predicted = predictedSOverBd(sl, bd), measured = sl.path("slora_over_bdlora_step_time").asDouble();
             sb.append("| ").append(p[0]).append(" | ").append(p[2]).append(Transport(p[2])).append(" | ").append(p[3]).append(" | ").append(p[4]).append(" | ")
-                    .append(f(extra)).append(" | ").append(f(1000 * perColl)).append(" | ").append(f(saved)).append(" | ").append(f(step)).append(" | ")
-                    .append(saved < step ? f(1 / (1 - saved / step)) : "–").append(" | ").append(f(measured)).append(" |\n");
+                    .append(f(extra)).append(" | ").append(f(1000 * perColl)).append(" | ").append(f(saved)).append(" | ").append(f(bdStep)).append(" | ")
+                    .append(f(predicted)).append(" | ").append(f(measured)).append(" | ")
+                    .append(base != null ? f(bdStep / base.path("decode_ms_per_step").asDouble()) : "–").append(" |\n");
+            if (p[4].equals("1")) {
+                regime.computeIfAbsent(p[0] + " | " + p[2] + Transport(p[2]), x -> new TreeMap<>()).put(Integer.parseInt(p[3]), f(measured) + " (" + f(predicted) + ")");
+                regimeBatches.add(Integer.parseInt(p[3]));
+            }
             if (measured > bestRatio) { bestRatio = measured; best = p[0] + ", " + p[2] + ", batch " + p[3] + ", " + p[4] + " adapter(s)"; }
             if (measured < worstRatio) { worstRatio = measured; worst = p[0] + ", " + p[2] + ", batch " + p[3] + ", " + p[4] + " adapter(s)"; }
         }
-        sb.append("\nHow to read it: BD-LoRA removes S-LoRA's 4 extra collectives per layer and nothing else, so its gain is the ")
-                .append("saved collective time over the S-LoRA step. It is largest where a collective is expensive next to the compute of a step ")
-                .append("(small batches, slow transports) and falls towards 1 where compute dominates (large batches, one rank: at TP 1 there is ")
-                .append("nothing to save and the ratio only reflects the rank difference and noise). Where the measured ratio and the ")
-                .append("prediction disagree, the run-to-run noise of this shared host is of the size of the effect.\n");
+        if (!regime.isEmpty()) {
+            sb.append("\n### The regime map: measured S/BD (predicted), one adapter\n\n| shape | transport |");
+            for (int b : regimeBatches) sb.append(" batch ").append(b).append(" |");
+            sb.append("\n|---|---|");
+            for (int ignored : regimeBatches) sb.append("---:|");
+            sb.append('\n');
+            for (var e : regime.entrySet()) {
+                sb.append("| ").append(e.getKey()).append(" |");
+                for (int b : regimeBatches) sb.append(' ').append(e.getValue().getOrDefault(b, "–")).append(" |");
+                sb.append('\n');
+            }
+        }
+        sb.append("\nHow to read it: the saved time is fixed per step (extra collectives × their latency) while the step's compute grows with ")
+                .append("the batch, so BD-LoRA's advantage is largest at small batches over slow links and falls towards 1 where compute ")
+                .append("dominates (large batches, fast links; at TP 1 there is nothing to save). Where measured and predicted disagree by more ")
+                .append("than a few percent, the run-to-run noise of this shared host is of the size of the effect.\n");
         if (bestRatio > 0)
             sb.append("\nLargest measured BD-LoRA advantage: ").append(f(bestRatio)).append("x (").append(best).append("); smallest: ")
                     .append(f(worstRatio)).append("x (").append(worst).append(").\n");

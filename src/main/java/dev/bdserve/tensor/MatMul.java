@@ -55,7 +55,7 @@ public final class MatMul {
     static final int G = 2 * VL;
     /** Token counts 2..SMALL_T use the multi-token GEMV kernel instead of the packed GEMM (16: measured faster for
      *  160M-shaped rows of 768, equal for 1B-shaped ones, at batch 16). */
-    static final int SMALL_T = 16;
+    static final int SMALL_T = 12;
     /** Rows per parallel chunk boundary (a multiple of R and of a 64-byte line of fp32 outputs). */
     static final int GRAIN = 48;
 

@@ -10,9 +10,10 @@ public interface Parallel extends AutoCloseable {
     int parallelism();
 
     /**
-     * Splits [0, n) into at most {@link #parallelism()} contiguous chunks whose boundaries are
-     * multiples of {@code grain} (except the last), runs {@code body} on each, one per thread, and
-     * returns when all are done. The calling thread runs one chunk itself.
+     * Splits [0, n) into contiguous chunks whose boundaries are multiples of {@code grain} (except the
+     * last), runs {@code body} on each on up to {@link #parallelism()} threads (the caller among them;
+     * a thread may run several chunks, and which thread runs which chunk is not fixed), and returns when
+     * all are done. Bodies must therefore not assume one chunk per thread.
      */
     void forRange(int n, int grain, RangeBody body);
 

@@ -9,8 +9,10 @@ import java.util.concurrent.locks.LockSupport;
  *
  * <p>Dispatch: the caller publishes an immutable loop description through a volatile field (the
  * generation). Each worker spins with {@link Thread#onSpinWait()} on the
- * counter; on a change it runs its chunk and decrements a pending counter, on which the caller spins
- * after running chunk 0 itself. A worker that sees no new loop for {@link #SPIN_NANOS} parks;
+ * counter; on a change it claims chunks of the loop from a shared counter until none are left, then
+ * decrements a pending counter, on which the caller spins after running chunk 0 and claiming chunks itself. A loop is cut in
+ * up to {@code chunksPerThread} chunks per thread, claimed dynamically: when the host deschedules one
+ * thread for a while (2 shared vCPUs here), the other takes over its remaining chunks instead of waiting. A worker that sees no new loop for {@link #SPIN_NANOS} parks;
  * the caller unparks sleeping workers (Dekker handshake on volatile {@code sleeping} flags), so an idle
  * pool costs no CPU while a busy one dispatches in a few microseconds.
  *
@@ -26,9 +28,22 @@ public final class SpinPool implements Parallel {
 
     /**
      * One parallel loop, immutable, published to workers by the volatile write of {@link #task}.
-     * Chunk c covers grain blocks [c*blocks/chunks, (c+1)*blocks/chunks).
+     * Chunk c covers grain blocks [c*blocks/chunks, (c+1)*blocks/chunks); {@code next} is the next
+     * unclaimed chunk and {@code participants} the number of threads (caller included) that claim.
      */
-    private record Task(RangeBody body, int n, int grain, int chunks, int blocks) {
+    private record Task(RangeBody body, int n, int grain, int chunks, int blocks, int participants, AtomicInteger next) {
+        /**
+         * Thread {@code index}'s share (0 = the caller): with no more chunks than threads, chunk {@code index};
+         * else chunk 0 for the caller, then chunks claimed from {@code next} (starting at 1) until none are left.
+         */
+        void runShare(int index) {
+            if (index == 0 || chunks == participants) {
+                if (index < chunks) runChunk(index);
+                if (chunks == participants) return;
+            }
+            for (int c = next.getAndIncrement(); c < chunks; c = next.getAndIncrement()) runChunk(c);
+        }
+
         void runChunk(int c) {
             long b0 = (long) c * blocks / chunks, b1 = (long) (c + 1) * blocks / chunks;
             int start = (int) Math.min(n, b0 * grain), end = (int) Math.min(n, b1 * grain);
@@ -36,9 +51,10 @@ public final class SpinPool implements Parallel {
         }
     }
 
-    private static final Task STOP = new Task((a, b) -> {}, 0, 1, 1, 1);
+    private static final Task STOP = new Task((a, b) -> {}, 0, 1, 1, 1, 1, new AtomicInteger());
 
     private final int parallelism;
+    private final int chunksPerThread;
     private final Worker[] workers;                 // [parallelism - 1]; worker i runs chunk i + 1
     private volatile Task task;                     // the latest loop (the "generation"); STOP on close
     private volatile boolean closed;
@@ -46,10 +62,23 @@ public final class SpinPool implements Parallel {
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final AtomicInteger busy = new AtomicInteger();   // 1 while a parallel loop is in flight
 
+    /** Chunks per thread a loop is cut into by default (dynamic claiming evens out a descheduled thread). */
+    public static final int DEFAULT_CHUNKS_PER_THREAD = 4;
+
     /** Creates a pool that runs loops on {@code threads} threads: the caller plus threads-1 workers. */
     public SpinPool(int threads) {
+        this(threads, DEFAULT_CHUNKS_PER_THREAD);
+    }
+
+    /**
+     * As {@link #SpinPool(int)}, cutting each loop into at most {@code chunksPerThread} × threads chunks
+     * (1: one fixed chunk per thread).
+     */
+    public SpinPool(int threads, int chunksPerThread) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1: " + threads);
+        if (chunksPerThread < 1) throw new IllegalArgumentException("chunksPerThread must be >= 1: " + chunksPerThread);
         this.parallelism = threads;
+        this.chunksPerThread = chunksPerThread;
         this.workers = new Worker[threads - 1];
         for (int i = 0; i < workers.length; i++) {
             workers[i] = new Worker(i + 1);
@@ -65,23 +94,24 @@ public final class SpinPool implements Parallel {
         if (grain < 1) grain = 1;
         if (closed) throw new IllegalStateException("SpinPool is closed");
         int blocks = (int) Math.min(Integer.MAX_VALUE, ((long) n + grain - 1) / grain);
-        int chunks = Math.min(parallelism, blocks);
-        if (chunks <= 1 || !busy.compareAndSet(0, 1)) {  // one chunk, nested or concurrent: run inline
+        int participants = Math.min(parallelism, blocks);
+        if (participants <= 1 || !busy.compareAndSet(0, 1)) {  // one chunk, nested or concurrent: run inline
             body.run(0, n);
             return;
         }
         try {
-            Task t = new Task(body, n, grain, chunks, blocks);
+            int chunks = (int) Math.min(blocks, (long) parallelism * chunksPerThread);
+            Task t = new Task(body, n, grain, chunks, blocks, participants, new AtomicInteger(1));
             failure.set(null);
-            pending.set(chunks - 1);
+            pending.set(participants - 1);
             task = t;                                      // publish (volatile store, StoreLoad fence)
-            for (int w = 0; w < chunks - 1; w++) {
+            for (int w = 0; w < participants - 1; w++) {
                 Worker wk = workers[w];
                 if (wk.sleeping) LockSupport.unpark(wk.thread);
             }
             Throwable mine = null;
             try {
-                t.runChunk(0);
+                t.runShare(0);
             } catch (Throwable ex) {
                 mine = ex;
             }
@@ -153,9 +183,9 @@ public final class SpinPool implements Parallel {
                 Task t = awaitTask(seen);
                 seen = t;
                 if (t == STOP) return;
-                if (index < t.chunks()) {
+                if (index < t.participants()) {
                     try {
-                        t.runChunk(index);
+                        t.runShare(index);
                     } catch (Throwable ex) {
                         Throwable prev = failure.compareAndExchange(null, ex);
                         if (prev != null && prev != ex) prev.addSuppressed(ex);

@@ -66,6 +66,7 @@ class StudyTest {
         runs.set("slora", run(16, 6, sl, batch, prompt));
         runs.set("bdlora", run(11, 2, base, batch, prompt));
         d.put("slora_over_bdlora_step_time", 16.0 / 11).put("jvm", "test JVM").put("os_arch", "amd64").put("cores", 2).put("vector_bits", 256);
+        d.putObject("mechanism").put("us_per_collective", 50.0).put("slora_extra_collectives_per_step", 8.0);
         return d;
     }
 
@@ -88,6 +89,12 @@ class StudyTest {
         assertEquals(24, bd.get("lora_rank").asInt());
         assertEquals("abc", bd.get("git_commit").asText());
         assertEquals(s.promptTokens(), bd.get("prompt_tokens").asInt());
+        assertEquals(50.0, sl.get("mechanism").get("us_per_collective").asDouble(), "the S-LoRA row keeps the latency floor");
+        assertFalse(bd.has("mechanism"));
+        // predicted S/BD: BD's 11 ms step + 8 extra collectives × 50 µs, over 11 ms
+        assertEquals((11 + 8 * 0.05) / 11, StudyReport.predictedSOverBd(sl, bd), 1e-12);
+        sl.remove("mechanism");   // older rows: rank 0's mean per collective (6 ms / 13) plus the simulated latency (0)
+        assertEquals((11 + 8 * 6.0 / 13) / 11, StudyReport.predictedSOverBd(sl, bd), 1e-12);
 
         // bd2x runs keep only the adapter run, labelled bdlora_2x
         ObjectNode one = decodeJson(batch, s.promptTokens());
@@ -123,6 +130,8 @@ class StudyTest {
         String md = StudyReport.write(st.results(), out, "./bdserve bench study --quick", quick);
         assertTrue(md.contains("| llama-160m | 2 | sim-50us (simulated) | 4 | 1 |"), md);
         assertTrue(md.contains("Largest measured BD-LoRA advantage"), md);
+        assertTrue(md.contains("### The regime map"), md);
+        assertTrue(md.contains("| llama-160m | sim-50us (simulated) | 1.45 (1.04) | 1.45 (1.04) | 1.45 (1.04) |"), md);
         for (String png : List.of("throughput_vs_batch_llama-160m.png", "collective_share.png", "speedup_vs_latency.png")) {
             byte[] b = Files.readAllBytes(out.resolve(png));
             assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);

@@ -12,9 +12,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 class SpinPoolTest {
 
     @ParameterizedTest
-    @CsvSource({"1,100,1", "2,100,1", "2,1,1", "2,7,8", "2,17,8", "3,1000,16", "4,5,1", "4,64,16", "2,1000000,64"})
-    void coversEveryIndexExactlyOnceWithAlignedChunks(int threads, int n, int grain) {
-        try (SpinPool pool = new SpinPool(threads)) {
+    @CsvSource({"1,100,1,4", "2,100,1,4", "2,1,1,4", "2,7,8,4", "2,17,8,4", "3,1000,16,4", "4,5,1,4", "4,64,16,4",
+            "2,1000000,64,4", "2,100,1,1", "3,1000,16,1", "2,1000,1,16"})
+    void coversEveryIndexExactlyOnceWithAlignedChunks(int threads, int n, int grain, int chunksPerThread) {
+        try (SpinPool pool = new SpinPool(threads, chunksPerThread)) {
             int[] hits = new int[n];
             AtomicInteger calls = new AtomicInteger();
             pool.forRange(n, grain, (s, e) -> {
@@ -25,8 +26,8 @@ class SpinPoolTest {
                 for (int i = s; i < e; i++) hits[i]++;
             });
             for (int i = 0; i < n; i++) assertEquals(1, hits[i], "index " + i);
-            assertTrue(calls.get() <= threads);
-            assertEquals(Math.min(threads, (n + grain - 1) / grain), calls.get());
+            int blocks = (n + grain - 1) / grain;
+            assertEquals(Math.min(blocks, threads == 1 || blocks == 1 ? 1 : threads * chunksPerThread), calls.get());
         }
     }
 
@@ -42,14 +43,40 @@ class SpinPoolTest {
     void callerRunsChunkZeroAndWorkersAreNamedDaemons() {
         try (SpinPool pool = new SpinPool(3)) {
             ConcurrentHashMap<Integer, Thread> who = new ConcurrentHashMap<>();
-            pool.forRange(3, 1, (s, e) -> who.put(s, Thread.currentThread()));
+            pool.forRange(12, 1, (s, e) -> {
+                who.put(s, Thread.currentThread());
+                if (s == 0) {   // hold chunk 0 until the workers have run the others
+                    long end = System.nanoTime() + 5_000_000_000L;
+                    while (who.size() < 12 && System.nanoTime() < end) Thread.onSpinWait();
+                }
+            });
             assertSame(Thread.currentThread(), who.get(0));
-            for (int c = 1; c < 3; c++) {
+            assertEquals(12, who.size());
+            for (int c = 1; c < 12; c++) {
                 Thread t = who.get(c);
                 assertTrue(t.isDaemon());
                 assertTrue(t.getName().startsWith("bdserve-worker-"), t.getName());
                 assertNotSame(Thread.currentThread(), t);
             }
+        }
+    }
+
+    @Test
+    void aThreadHeldUpLeavesItsShareToTheOthers() {
+        try (SpinPool pool = new SpinPool(2, 4)) {
+            ConcurrentHashMap<Integer, Thread> who = new ConcurrentHashMap<>();
+            pool.forRange(8, 1, (s, e) -> {
+                who.put(s, Thread.currentThread());
+                if (s == 0) try { Thread.sleep(300); } catch (InterruptedException ie) { throw new RuntimeException(ie); }
+            });
+            assertSame(Thread.currentThread(), who.get(0));
+            for (int c = 1; c < 8; c++) assertNotSame(Thread.currentThread(), who.get(c), "chunk " + c + " waited for the caller");
+        }
+        try (SpinPool fixed = new SpinPool(2, 1)) {   // one chunk per thread: the caller's half stays with the caller
+            ConcurrentHashMap<Integer, Thread> who = new ConcurrentHashMap<>();
+            fixed.forRange(8, 1, (s, e) -> { for (int i = s; i < e; i++) who.put(i, Thread.currentThread()); });
+            for (int i = 0; i < 4; i++) assertSame(Thread.currentThread(), who.get(i));
+            for (int i = 4; i < 8; i++) assertNotSame(Thread.currentThread(), who.get(i));
         }
     }
 
