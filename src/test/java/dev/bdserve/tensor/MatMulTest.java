@@ -25,7 +25,7 @@ class MatMulTest {
 
     static Stream<Arguments> cases() {
         int[][] shapes = {{1, 1}, {1, 17}, {7, 1}, {3, 5}, {8, 16}, {9, 31}, {16, 33}, {17, 257}, {33, 300}, {64, 512}, {13, 1000}, {203, 96}};
-        int[] ts = {1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33, 48, 64};
+        int[] ts = {1, 2, 3, 4, 5, 8, 9, 12, 13, 15, 16, 17, 31, 32, 33, 48, 64};
         List<Arguments> out = new ArrayList<>();
         int i = 0;
         for (DType d : DType.values())
