@@ -40,6 +40,11 @@ import java.util.concurrent.locks.LockSupport;
  * preempted (its blocks freed, its tokens recomputed later; it goes back to the front of the queue).
  * Full blocks enter a prefix cache keyed by the adapter's content hash and all tokens up to the block.
  *
+ * <p>A request may ask for its prompt's log-probabilities ({@link SamplingParams#promptLogprobs()}): then the LM head
+ * also runs at every prompt position of its chunks (other requests' chunks still get logits at their last position
+ * only), such a request computes its whole prompt instead of taking prefix-cache hits, and its prompt chunks are capped
+ * so that a step holds at most {@link #PROMPT_LOGPROB_FLOATS_PER_STEP} floats of prompt logits (at least one row).
+ *
  * <p>Adapters are registered by name; a registered adapter is resident (laid out on every rank, in
  * lock-step, by the step loop) or not; at most max_cpu_loras are resident and idle unpinned ones are
  * evicted least recently used first. Reading and validating adapter files happens off the step loop.
@@ -48,11 +53,18 @@ import java.util.concurrent.locks.LockSupport;
  * {@link #stats} may be called from any thread; listeners are called on the step thread.
  */
 public final class Engine implements AutoCloseable {
+    /**
+     * Prompt-logprob rows of one step at most, in floats of logits (rows × vocab): 16 MiB of fp32, which bounds the
+     * logits buffers every rank grows to (Llama 3's vocabulary of 128,256: 32 prompt positions per step).
+     */
+    static final long PROMPT_LOGPROB_FLOATS_PER_STEP = 1L << 22;
+
     private final ModelRunner runner;
     private final Tokenizer tokenizer;
     private final EngineConfig config;
     private final LlamaConfig model;
     private final BlockManager blocks;
+    private final int promptRowsPerStep;                        // prompt-logprob rows per step at most
     private final Thread loop;
     private final ExecutorService loader;                       // adapter files are read here, off the step loop
     private final ConcurrentLinkedQueue<Runnable> inbox = new ConcurrentLinkedQueue<>();
@@ -120,6 +132,11 @@ public final class Engine implements AutoCloseable {
         int emitted;                       // chars of text given to the listener
         volatile boolean cancelled;
         boolean done;
+        // Prompt logprobs, only for a request that asks for them (else null): filled as its prompt chunks run.
+        final float[] promptLp;                                   // [P] log p(prompt[i] | prompt[<i]); NaN at 0
+        final List<List<TokenEvent.TopLogprob>> promptTop;        // [P] the most likely tokens at each position
+        int promptLpNext = 1;                                     // first prompt index whose logprob is not known yet
+        boolean promptLpSent;
 
         Seq(EngineRequest req, RequestListener listener, AdapterEntry adapter, int maxTokens) {
             this.req = req;
@@ -129,7 +146,19 @@ public final class Engine implements AutoCloseable {
             Long seed = req.params().seed();
             this.rng = seed != null ? new SplittableRandom(seed) : new SplittableRandom();
             for (int t : req.prompt()) tokens.add(t);
+            if (req.params().promptLogprobs() >= 0) {
+                int p = req.prompt().length;
+                promptLp = new float[p];
+                java.util.Arrays.fill(promptLp, Float.NaN);
+                promptTop = new ArrayList<>(Collections.nCopies(p, List.<TokenEvent.TopLogprob>of()));
+            } else {
+                promptLp = null;
+                promptTop = null;
+            }
         }
+
+        /** True while some prompt position's logprob is still to be computed. */
+        boolean needsPromptRows() { return promptLp != null && promptLpNext < req.prompt().length; }
 
         @Override public String id() { return req.id(); }
 
@@ -142,11 +171,17 @@ public final class Engine implements AutoCloseable {
     }
 
     public Engine(ModelRunner runner, Tokenizer tokenizer, EngineConfig config) {
+        this(runner, tokenizer, config, PROMPT_LOGPROB_FLOATS_PER_STEP);
+    }
+
+    /** With another bound on the prompt-logprob logits of a step (tests use a small one to split prompts). */
+    Engine(ModelRunner runner, Tokenizer tokenizer, EngineConfig config, long promptLogprobFloatsPerStep) {
         this.runner = runner;
         this.tokenizer = tokenizer;
         this.config = config;
         this.model = runner.config();
         this.blocks = new BlockManager(runner.kvBlocks(), runner.kvBlockSize());
+        this.promptRowsPerStep = (int) Math.min(Integer.MAX_VALUE, Math.max(1, promptLogprobFloatsPerStep / model.vocabSize()));
         this.loader = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("bdserve-adapter-loader").unstarted(r));
         this.loop = Thread.ofPlatform().name("bdserve-engine").unstarted(this::run);
         this.loop.start();
@@ -181,7 +216,7 @@ public final class Engine implements AutoCloseable {
         }
         if (queued.get() >= config.maxWaiting() + config.maxNumSeqs())
             throw new EngineException(429, "The server is overloaded: " + queued.get() + " requests are queued. Please retry later.");
-        int maxTokens = r.maxTokens() > 0 ? r.maxTokens() : ctx - p;
+        int maxTokens = r.maxTokens() >= 0 ? r.maxTokens() : ctx - p;
         if (blocks.blocksFor(p + maxTokens) > blocks.numBlocks())
             throw new EngineException(400, "The request needs up to " + (p + maxTokens) + " tokens of KV cache, more than the "
                     + blocks.numBlocks() * blocks.blockSize() + " the server's KV cache holds. Please reduce the prompt or max_tokens.");
@@ -319,6 +354,7 @@ public final class Engine implements AutoCloseable {
     /** Schedules and runs one step; false if nothing could be scheduled. */
     private boolean step() {
         int budget = config.maxBatchedTokens();
+        int promptRowsLeft = promptRowsPerStep;
         List<Work> work = new ArrayList<>();
         Set<AdapterEntry> stepAdapters = new HashSet<>();
         // 1. Running sequences, oldest first: a decode token, or the next prefill chunk. When the pool runs
@@ -327,6 +363,8 @@ public final class Engine implements AutoCloseable {
         while (i < running.size() && budget > 0) {
             Seq s = running.get(i);
             int n = Math.min(s.tokens.size() - s.computed, budget);
+            boolean promptRows = s.needsPromptRows();
+            if (promptRows) n = Math.min(n, promptRowsLeft);
             if (n <= 0) { i++; continue; }
             boolean ok = true;
             while (!reserve(s, s.computed + n)) {
@@ -338,6 +376,7 @@ public final class Engine implements AutoCloseable {
             work.add(new Work(s, s.computed, n));
             if (s.adapter != null) stepAdapters.add(s.adapter);
             budget -= n;
+            if (promptRows) promptRowsLeft -= n;
             i++;
         }
         // 2. Waiting requests in arrival order (preempted ones are at the front).
@@ -348,7 +387,9 @@ public final class Engine implements AutoCloseable {
                 if (!ensureResident(s.adapter, stepAdapters)) continue;           // loading, or no room now
                 if (!stepAdapters.contains(s.adapter) && stepAdapters.size() >= config.maxLoras()) continue; // max_loras: skip, as vLLM does
             }
-            if (s.computed == 0 && s.table.isEmpty() && config.enablePrefixCaching()) {
+            boolean promptRows = s.needsPromptRows();
+            if (promptRows && promptRowsLeft == 0) continue;                     // no prompt-logprob rows left in this step
+            if (s.computed == 0 && s.table.isEmpty() && config.enablePrefixCaching() && !promptRows) { // cached blocks have no logits
                 int[] hit = blocks.lookupPrefix(s.adapterHash(), toArray(s.tokens));
                 for (int b : hit) s.table.add(b);
                 s.computed = hit.length * blocks.blockSize();
@@ -361,6 +402,7 @@ public final class Engine implements AutoCloseable {
                 }
             }
             int n = Math.min(s.tokens.size() - s.computed, budget);
+            if (promptRows) n = Math.min(n, promptRowsLeft);
             if (!reserve(s, s.computed + n)) {
                 releaseBlocks(s);
                 break;                                                          // the pool is full: wait for blocks
@@ -371,6 +413,7 @@ public final class Engine implements AutoCloseable {
             work.add(new Work(s, s.computed, n));
             if (s.adapter != null) stepAdapters.add(s.adapter);
             budget -= n;
+            if (promptRows) promptRowsLeft -= n;
         }
         running.addAll(admitted);
         if (work.isEmpty()) { publish(); return false; }
@@ -454,31 +497,45 @@ public final class Engine implements AutoCloseable {
         for (Seq s : new ArrayList<>(waiting)) if (s.adapter == a) end(s, null, ex);
     }
 
+    /**
+     * What one row of a step's logits is for: sampling the next token of seq (target −1), or the logprob of
+     * prompt token {@code target} of seq (the row of the position before it).
+     */
+    private record LogitRow(Seq seq, int target) {}
+
     private void runStep(List<Work> work) {
         int T = 0;
         for (Work w : work) T += w.n;
         int S = work.size();
         int[] toks = new int[T], pos = new int[T], idx = new int[T], ads = new int[T];
         int[][] tables = new int[S][];
-        List<Integer> rows = new ArrayList<>();
-        List<Seq> sampled = new ArrayList<>();
+        List<Integer> rows = new ArrayList<>();          // token indices whose logits are wanted, in output order
+        List<LogitRow> rowUse = new ArrayList<>();       // what each of those rows is for
+        List<Seq> promptOnly = new ArrayList<>();        // max_tokens 0: the prompt completes in this step, nothing is sampled
         int k = 0;
         for (int i = 0; i < S; i++) {
             Work w = work.get(i);
             Seq s = w.seq;
             tables[i] = toArray(s.table);
             int aid = s.adapter == null ? -1 : s.adapter.runnerId;
+            int promptLen = s.req.prompt().length;
             for (int j = 0; j < w.n; j++) {
-                toks[k] = s.tokens.get(w.from + j);
-                pos[k] = w.from + j;
+                int p = w.from + j;
+                toks[k] = s.tokens.get(p);
+                pos[k] = p;
                 idx[k] = i;
                 ads[k] = aid;
+                // the logits at prompt position p give the logprob of prompt token p + 1 (unless known from before a preemption)
+                if (s.promptLp != null && p + 1 < promptLen && p + 1 >= s.promptLpNext) { rows.add(k); rowUse.add(new LogitRow(s, p + 1)); }
                 k++;
             }
-            if (w.from + w.n == s.tokens.size()) { rows.add(k - 1); sampled.add(s); } // the chunk reaches the end: sample
+            if (w.from + w.n == s.tokens.size()) {                                   // the chunk reaches the end
+                if (s.maxTokens > 0) { rows.add(k - 1); rowUse.add(new LogitRow(s, -1)); }
+                else promptOnly.add(s);
+            }
         }
         int vocab = model.vocabSize();
-        float[] logits = new float[rows.size() * vocab];
+        float[] logits = new float[rows.size() * vocab];                             // [rows, vocab]
         try {
             runner.forward(new StepBatch(toks, pos, idx, ads, toArray(rows), tables), logits);
         } catch (TpGroupException e) {
@@ -497,8 +554,36 @@ public final class Engine implements AutoCloseable {
             s.computed = w.from + w.n;
             cacheFullBlocks(s);
         }
+        for (int r = 0; r < rowUse.size(); r++) {
+            LogitRow u = rowUse.get(r);
+            if (u.target() >= 0) recordPromptLogprob(u.seq(), u.target(), logits, r * vocab, vocab);
+        }
+        for (Work w : work)
+            if (w.seq.promptLp != null && !w.seq.promptLpSent && w.seq.computed >= w.seq.req.prompt().length) sendPromptLogprobs(w.seq);
         long now = System.nanoTime();
-        for (int r = 0; r < sampled.size(); r++) accept(sampled.get(r), logits, r * vocab, vocab, now);
+        for (int r = 0; r < rowUse.size(); r++) {
+            LogitRow u = rowUse.get(r);
+            if (u.target() < 0) accept(u.seq(), logits, r * vocab, vocab, now);
+        }
+        for (Seq s : promptOnly) end(s, "length", null);
+    }
+
+    /** Records log p(prompt[target] | prompt[<target]) and the top alternatives from the logits row at off. */
+    private static void recordPromptLogprob(Seq s, int target, float[] logits, int off, int vocab) {
+        double lse = logSumExp(logits, off, vocab);
+        s.promptLp[target] = (float) (logits[off + s.req.prompt()[target]] - lse);
+        s.promptTop.set(target, topLogprobs(logits, off, vocab, s.req.params().promptLogprobs(), lse));
+        s.promptLpNext = target + 1;
+    }
+
+    /** Gives the listener the prompt's logprobs, once, as soon as the whole prompt has been computed. */
+    private static void sendPromptLogprobs(Seq s) {
+        s.promptLpSent = true;
+        try {
+            s.listener.onPromptLogprobs(new PromptLogprobs(s.req.prompt().clone(), s.promptLp.clone(), s.promptTop));
+        } catch (RuntimeException e) {
+            s.cancelled = true;                            // a listener that throws has lost its client
+        }
     }
 
     /** Enters the sequence's newly completed full blocks into the prefix cache. */
@@ -526,9 +611,9 @@ public final class Engine implements AutoCloseable {
         float lp = Float.NaN;
         List<TokenEvent.TopLogprob> top = List.of();
         if (p.logprobs() >= 0) {
-            float[] ls = logSoftmax(logits, off, vocab);
-            lp = ls[tok];
-            top = topLogprobs(ls, p.logprobs());
+            double lse = logSumExp(logits, off, vocab);
+            lp = (float) (logits[off + tok] - lse);
+            top = topLogprobs(logits, off, vocab, p.logprobs(), lse);
         }
         if (s.firstToken == 0) s.firstToken = now;
         else s.itl.add((now - s.lastToken) / 1e9);
@@ -628,24 +713,33 @@ public final class Engine implements AutoCloseable {
         return best;
     }
 
-    static float[] logSoftmax(float[] logits, int off, int n) {
+    /** log Σ exp(logits[off .. off+n)), in fp64; a log-probability is then logit − this. */
+    static double logSumExp(float[] logits, int off, int n) {
         double max = Double.NEGATIVE_INFINITY;
         for (int i = 0; i < n; i++) max = Math.max(max, logits[off + i]);
         double sum = 0;
         for (int i = 0; i < n; i++) sum += Math.exp(logits[off + i] - max);
-        double lse = max + Math.log(sum);
-        float[] out = new float[n];
-        for (int i = 0; i < n; i++) out[i] = (float) (logits[off + i] - lse);
-        return out;
+        return max + Math.log(sum);
     }
 
-    static List<TokenEvent.TopLogprob> topLogprobs(float[] ls, int k) {
+    /**
+     * The k largest of logits[off .. off+n) as log-probabilities (logit − lse), largest first, the lower id first on
+     * ties. One pass keeping a sorted list of k (k ≤ 20), instead of sorting the vocabulary.
+     */
+    static List<TokenEvent.TopLogprob> topLogprobs(float[] logits, int off, int n, int k, double lse) {
+        k = Math.min(k, n);
         if (k <= 0) return List.of();
-        Integer[] idx = new Integer[ls.length];
-        for (int i = 0; i < ls.length; i++) idx[i] = i;
-        java.util.Arrays.sort(idx, (a, b) -> Float.compare(ls[b], ls[a]));
+        int[] ids = new int[k];                            // [k] kept ids, by logit descending
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            float v = logits[off + i];
+            if (kept == k && v <= logits[off + ids[k - 1]]) continue;   // not above the smallest kept one (ties keep the lower id)
+            int at = kept == k ? k - 1 : kept++;
+            while (at > 0 && v > logits[off + ids[at - 1]]) { ids[at] = ids[at - 1]; at--; }
+            ids[at] = i;
+        }
         List<TokenEvent.TopLogprob> out = new ArrayList<>(k);
-        for (int i = 0; i < Math.min(k, ls.length); i++) out.add(new TokenEvent.TopLogprob(idx[i], ls[idx[i]]));
+        for (int id : ids) out.add(new TokenEvent.TopLogprob(id, (float) (logits[off + id] - lse)));
         return out;
     }
 

@@ -5,6 +5,12 @@ package dev.bdserve.engine;
  * must not block (hand the event to another thread if writing it can stall).
  */
 public interface RequestListener {
+    /**
+     * The prompt's log-probabilities, for a request with {@link SamplingParams#promptLogprobs()} ≥ 0: called once,
+     * when the whole prompt has been computed, before the first {@link #onToken}.
+     */
+    default void onPromptLogprobs(PromptLogprobs logprobs) {}
+
     /** A token was produced. */
     void onToken(TokenEvent event);
 

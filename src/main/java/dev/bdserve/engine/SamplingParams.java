@@ -16,14 +16,18 @@ import java.util.List;
  * @param presencePenalty  subtracted once from the logit of every token already generated (OpenAI's presence_penalty), in [-2, 2]
  * @param frequencyPenalty subtracted per occurrence from the logit of generated tokens (frequency_penalty), in [-2, 2]
  * @param logprobs    how many top alternatives to report with each sampled token's log-probability; -1: none
+ * @param promptLogprobs how many top alternatives to report with the log-probability of each prompt token (vLLM's
+ *                    prompt_logprobs, computed from the raw logits of the model and adapter serving the request);
+ *                    -1: none. Opt-in because it computes the LM head at every prompt position.
  */
 public record SamplingParams(double temperature, int topK, double topP, double minP, Long seed,
                              List<String> stop, boolean ignoreEos, double presencePenalty, double frequencyPenalty,
-                             int logprobs) {
+                             int logprobs, int promptLogprobs) {
     public SamplingParams {
         if (!(presencePenalty >= -2 && presencePenalty <= 2)) throw new IllegalArgumentException("presence_penalty must be in [-2, 2], got " + presencePenalty);
         if (!(frequencyPenalty >= -2 && frequencyPenalty <= 2)) throw new IllegalArgumentException("frequency_penalty must be in [-2, 2], got " + frequencyPenalty);
         if (logprobs < -1 || logprobs > 20) throw new IllegalArgumentException("logprobs must be between 0 and 20, got " + logprobs);
+        if (promptLogprobs < -1 || promptLogprobs > 20) throw new IllegalArgumentException("prompt_logprobs must be between 0 and 20, got " + promptLogprobs);
         if (!(temperature >= 0) || Double.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be ≥ 0, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top_p must be in (0, 1], got " + topP);
         if (!(minP >= 0 && minP <= 1)) throw new IllegalArgumentException("min_p must be in [0, 1], got " + minP);
@@ -31,9 +35,15 @@ public record SamplingParams(double temperature, int topK, double topP, double m
         for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("stop strings must not be empty");
     }
 
+    /** Without prompt logprobs. */
+    public SamplingParams(double temperature, int topK, double topP, double minP, Long seed, List<String> stop, boolean ignoreEos,
+                          double presencePenalty, double frequencyPenalty, int logprobs) {
+        this(temperature, topK, topP, minP, seed, stop, ignoreEos, presencePenalty, frequencyPenalty, logprobs, -1);
+    }
+
     /** Without penalties or logprobs. */
     public SamplingParams(double temperature, int topK, double topP, double minP, Long seed, List<String> stop, boolean ignoreEos) {
-        this(temperature, topK, topP, minP, seed, stop, ignoreEos, 0, 0, -1);
+        this(temperature, topK, topP, minP, seed, stop, ignoreEos, 0, 0, -1, -1);
     }
 
     public static SamplingParams greedy() { return new SamplingParams(0, 0, 1, 0, null, List.of(), false); }
@@ -43,10 +53,15 @@ public record SamplingParams(double temperature, int topK, double topP, double m
     public boolean hasPenalties() { return presencePenalty != 0 || frequencyPenalty != 0; }
 
     public SamplingParams withStop(List<String> s) {
-        return new SamplingParams(temperature, topK, topP, minP, seed, s, ignoreEos, presencePenalty, frequencyPenalty, logprobs);
+        return new SamplingParams(temperature, topK, topP, minP, seed, s, ignoreEos, presencePenalty, frequencyPenalty, logprobs, promptLogprobs);
     }
 
     public SamplingParams withSeed(Long s) {
-        return new SamplingParams(temperature, topK, topP, minP, s, stop, ignoreEos, presencePenalty, frequencyPenalty, logprobs);
+        return new SamplingParams(temperature, topK, topP, minP, s, stop, ignoreEos, presencePenalty, frequencyPenalty, logprobs, promptLogprobs);
+    }
+
+    /** The same settings with prompt logprobs: {@code k} alternatives per prompt position, or -1 for none. */
+    public SamplingParams withPromptLogprobs(int k) {
+        return new SamplingParams(temperature, topK, topP, minP, seed, stop, ignoreEos, presencePenalty, frequencyPenalty, logprobs, k);
     }
 }

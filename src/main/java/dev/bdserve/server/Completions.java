@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.engine.EngineException;
 import dev.bdserve.engine.EngineRequest;
+import dev.bdserve.engine.PromptLogprobs;
 import dev.bdserve.engine.RequestHandle;
 import dev.bdserve.engine.RequestListener;
 import dev.bdserve.engine.RequestResult;
@@ -69,7 +70,8 @@ final class Completions {
     private record Job(String id, boolean chat, String model, String adapter, List<Prompt> prompts, int n, SamplingParams params,
                        int maxTokens, boolean stream, boolean includeUsage, boolean echo, int logprobs, long created) {}
 
-    private sealed interface Ev permits Tok, Done, Fail {}
+    private sealed interface Ev permits PromptLp, Tok, Done, Fail {}
+    private record PromptLp(int idx, PromptLogprobs p) implements Ev {}
     private record Tok(int idx, TokenEvent e) implements Ev {}
     private record Done(int idx, RequestResult r) implements Ev {}
     private record Fail(int idx, EngineException e) implements Ev {}
@@ -79,6 +81,7 @@ final class Completions {
         final StringBuilder text = new StringBuilder();
         final List<TokenEvent> tokens = new ArrayList<>();
         final List<Integer> offsets = new ArrayList<>();
+        PromptLogprobs prompt;     // echo with logprobs: the prompt's logprobs, once the engine computed them
         int streamedChars;         // text chars already sent
         int tokensOut;
         String finish;
@@ -129,7 +132,9 @@ final class Completions {
         if (prompts.size() * (long) n > options.maxChoices())
             throw ApiException.badRequest("A request may produce at most " + options.maxChoices() + " choices (prompts × n), got " + prompts.size() * (long) n + ".");
 
-        Integer maxTokens = Params.optInt(b, "max_tokens", 1, Integer.MAX_VALUE);
+        boolean echo = !chat && Params.optBool(b, "echo", false);
+        // echo with max_tokens 0 returns the prompt (and its logprobs) only, as vLLM does
+        Integer maxTokens = Params.optInt(b, "max_tokens", echo ? 0 : 1, Integer.MAX_VALUE);
         if (chat) {
             Integer mct = Params.optInt(b, "max_completion_tokens", 1, Integer.MAX_VALUE);
             if (mct != null) maxTokens = mct;
@@ -169,7 +174,6 @@ final class Completions {
             Integer lp = Params.optInt(b, "logprobs", 0, 20);
             if (lp != null) logprobs = lp;
         }
-        boolean echo = !chat && Params.optBool(b, "echo", false);
         boolean stream = Params.optBool(b, "stream", false);
         JsonNode so = Params.field(b, "stream_options");
         boolean includeUsage = false;
@@ -180,7 +184,9 @@ final class Completions {
         }
         SamplingParams params;
         try {
-            params = new SamplingParams(temperature, topK, topP, minP, seed, stop, ignoreEos, presence, frequency, logprobs);
+            // echoed prompt tokens carry their logprobs: the engine computes them only when asked
+            params = new SamplingParams(temperature, topK, topP, minP, seed, stop, ignoreEos, presence, frequency, logprobs,
+                    echo && logprobs >= 0 ? logprobs : -1);
         } catch (IllegalArgumentException e) {
             throw ApiException.badRequest(e.getMessage());
         }
@@ -270,6 +276,7 @@ final class Completions {
                     SamplingParams sp = job.params.seed() == null || i == 0 ? job.params : job.params.withSeed(job.params.seed() + i);
                     EngineRequest er = new EngineRequest(total == 1 ? job.id : job.id + "-" + idx, job.prompts.get(p).ids, job.adapter, sp, job.maxTokens);
                     handles.add(engine.submit(er, new RequestListener() {
+                        @Override public void onPromptLogprobs(PromptLogprobs p) { q.add(new PromptLp(idx, p)); }
                         @Override public void onToken(TokenEvent e) { q.add(new Tok(idx, e)); }
                         @Override public void onFinish(RequestResult r) { q.add(new Done(idx, r)); }
                         @Override public void onError(EngineException e) { q.add(new Fail(idx, e)); }
@@ -296,13 +303,16 @@ final class Completions {
         return new ApiException(e.status(), ApiException.typeOf(e.status()), e.getMessage(), null);
     }
 
-    /** The next event; IOException when the client went away meanwhile (the caller cancels). */
+    /**
+     * The next event; IOException as soon as the client is known to be gone (the caller cancels): checked before
+     * every event, since a request producing tokens steadily never leaves the queue empty, and every 100 ms without.
+     */
     private Ev take(LinkedBlockingQueue<Ev> q, Sink sink) throws IOException {
         try {
             while (true) {
+                if (sink.clientGone()) throw new IOException("the client went away");
                 Ev ev = q.poll(100, TimeUnit.MILLISECONDS);
                 if (ev != null) return ev;
-                if (sink.clientGone()) throw new IOException("the client went away");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -316,6 +326,7 @@ final class Completions {
         while (left > 0) {
             Ev ev = take(q, sink);
             switch (ev) {
+                case PromptLp p -> ch[p.idx].prompt = p.p;
                 case Tok t -> addToken(ch[t.idx], t.e);
                 case Done d -> { finish(ch[d.idx], d.r, job, out); left--; }
                 case Fail f -> throw fromEngine(f.e);
@@ -341,7 +352,7 @@ final class Completions {
             } else {
                 String prefix = job.echo ? promptText(p) : "";
                 o.put("text", prefix + c.text);
-                if (job.logprobs >= 0) o.set("logprobs", completionLogprobs(job, p, c.tokens, c.offsets, true));
+                if (job.logprobs >= 0) o.set("logprobs", completionLogprobs(job, job.echo ? p : null, c.prompt, c.tokens, c.offsets));
                 else o.putNull("logprobs");
             }
             o.put("finish_reason", c.finish);
@@ -399,21 +410,18 @@ final class Completions {
                 o.putNull("logprobs");
                 o.putNull("finish_reason");
                 sink.event(JSON.writeValueAsString(c));
-            } else if (job.echo) {
-                ObjectNode c = chunk(job, object);
-                ObjectNode o = c.withArray("choices").addObject();
-                o.put("index", i);
-                Prompt p = job.prompts.get(i / job.n);
-                o.put("text", promptText(p));
-                o.set("logprobs", job.logprobs >= 0 ? completionLogprobs(job, p, List.of(), List.of(), true) : null);
-                o.putNull("finish_reason");
-                sink.event(JSON.writeValueAsString(c));
-            }
+            } else if (job.echo && job.logprobs < 0) {
+                sink.event(JSON.writeValueAsString(echoChunk(job, object, i, null)));
+            }                                                // with logprobs, the echo chunk waits for the prompt's logprobs
         }
         int left = ch.length;
         while (left > 0) {
             Ev ev = take(q, sink);
             switch (ev) {
+                case PromptLp p -> {
+                    ch[p.idx].prompt = p.p;
+                    if (job.echo) sink.event(JSON.writeValueAsString(echoChunk(job, object, p.idx, p.p)));
+                }
                 case Tok t -> {
                     Choice c = ch[t.idx];
                     int offset = c.text.length();
@@ -449,6 +457,19 @@ final class Completions {
         sink.event("[DONE]");
     }
 
+    /** A streamed completion's first chunk under echo: the prompt's text, and its logprobs when asked for. */
+    private ObjectNode echoChunk(Job job, String object, int idx, PromptLogprobs prompt) {
+        ObjectNode c = chunk(job, object);
+        ObjectNode o = c.withArray("choices").addObject();
+        o.put("index", idx);
+        Prompt p = job.prompts.get(idx / job.n);
+        o.put("text", promptText(p));
+        if (job.logprobs >= 0) o.set("logprobs", completionLogprobs(job, p, prompt, List.of(), List.of()));
+        else o.putNull("logprobs");
+        o.putNull("finish_reason");
+        return c;
+    }
+
     /** The engine failed a streamed request after the 200 went out: the error event has been sent. */
     static final class StreamFailed extends IOException {
         final ApiException error;
@@ -478,7 +499,7 @@ final class Completions {
             if (job.logprobs >= 0 && !toks.isEmpty()) {
                 int base = job.echo ? promptText(job.prompts.get(idx / job.n)).length() : 0;
                 List<Integer> shifted = offsets.stream().map(x -> x + base).toList();
-                o.set("logprobs", completionLogprobs(job, null, toks, shifted, false));
+                o.set("logprobs", completionLogprobs(job, null, null, toks, shifted));
             } else o.putNull("logprobs");
         }
         if (finish == null) o.putNull("finish_reason"); else o.put("finish_reason", finish);
@@ -492,34 +513,54 @@ final class Completions {
 
     private static double lp(float v) { return Float.isNaN(v) ? -9999.0 : Math.max(-9999.0, v); }
 
-    /** Completions' shape: tokens, token_logprobs, top_logprobs, text_offset (echoed prompt tokens carry null logprobs). */
-    private ObjectNode completionLogprobs(Job job, Prompt echoed, List<TokenEvent> toks, List<Integer> offsets, boolean withEcho) {
+    /**
+     * Completions' shape: tokens, token_logprobs, top_logprobs, text_offset; with {@code echoed} (echo) the prompt's
+     * tokens come first, as vLLM answers them: the first with null logprob and alternatives, every later one with
+     * log p(token | the tokens before it) and a dict of the {@code logprobs} most likely tokens plus itself.
+     * text_offset is each token's offset in the choice's text (the prompt's pieces as the tokenizer decodes them in
+     * sequence); generated tokens' {@code offsets} are relative to the generated text.
+     */
+    private ObjectNode completionLogprobs(Job job, Prompt echoed, PromptLogprobs promptLp, List<TokenEvent> toks, List<Integer> offsets) {
         ObjectNode o = JSON.createObjectNode();
         ArrayNode tokens = o.putArray("tokens"), tlp = o.putArray("token_logprobs"), top = o.putArray("top_logprobs"), off = o.putArray("text_offset");
         int base = 0;
-        if (withEcho && job.echo && echoed != null) {
-            StringBuilder sofar = new StringBuilder();
-            for (int id : echoed.ids) {
+        if (echoed != null) {
+            base = promptText(echoed).length();
+            Tokenizer.StreamDecoder pieces = engine.tokenizer().newStreamDecoder();
+            int at = 0;                                              // chars of the prompt text before token i
+            for (int i = 0; i < echoed.ids.length; i++) {
+                int id = echoed.ids[i];
                 String s = tokenText(id);
                 tokens.add(s);
-                tlp.addNull();
-                top.addNull();
-                off.add(sofar.length());
-                sofar.append(s);
+                off.add(Math.min(at, base));
+                at += pieces.push(id).length();
+                boolean known = promptLp != null && i > 0 && !Float.isNaN(promptLp.logprobs()[i]);
+                if (!known) {
+                    tlp.addNull();
+                    top.addNull();
+                    continue;
+                }
+                tlp.add(lp(promptLp.logprobs()[i]));
+                top.add(topDict(job.logprobs, s, promptLp.logprobs()[i], promptLp.top().get(i)));
             }
-            base = promptText(echoed).length();
         }
         for (int i = 0; i < toks.size(); i++) {
             TokenEvent e = toks.get(i);
             String s = tokenText(e.token());
             tokens.add(s);
             tlp.add(lp(e.logprob()));
-            ObjectNode t = top.addObject();
-            for (TokenEvent.TopLogprob a : e.top()) if (t.size() < job.logprobs) t.put(tokenText(a.token()), lp(a.logprob()));
-            if (!t.has(s)) t.put(s, lp(e.logprob()));
+            top.add(topDict(job.logprobs, s, e.logprob(), e.top()));
             off.add(base + offsets.get(i));
         }
         return o;
+    }
+
+    /** The k most likely tokens by text with their logprobs, plus the actual token (so at most k + 1 entries). */
+    private ObjectNode topDict(int k, String actual, float actualLogprob, List<TokenEvent.TopLogprob> alternatives) {
+        ObjectNode t = JSON.createObjectNode();
+        for (TokenEvent.TopLogprob a : alternatives) if (t.size() < k) t.put(tokenText(a.token()), lp(a.logprob()));
+        if (!t.has(actual)) t.put(actual, lp(actualLogprob));
+        return t;
     }
 
     /** Chat's shape: {"content": [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}]}. */

@@ -37,8 +37,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * The OpenAI-compatible HTTP server (vLLM's routes and shapes) on Jetty 12, one virtual thread per
  * request. Generation requests block their virtual thread on a queue fed by the engine's listener, so
- * the engine's step thread never waits on a socket; a failed write (the client went away) cancels the
- * request's engine requests.
+ * the engine's step thread never waits on a socket. A client that goes away cancels the request's engine
+ * requests (freeing their KV blocks): noticed by a failed write, or, while nothing is written (a non-streaming
+ * request, or before a stream's first token), by a {@link ClientWatch} on the connection.
  */
 public final class OpenAiServer implements AutoCloseable {
 
@@ -174,6 +175,7 @@ public final class OpenAiServer implements AutoCloseable {
                         if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
                         ObjectNode body = readJson(request);
                         request.addFailureListener(t -> ex.failed = true);
+                        ex.watch = ClientWatch.start(request, () -> ex.failed = true);   // the body is read: watch for EOF
                         inFlight.incrementAndGet();
                         ex.counted = true;
                         outcome = completions.handle(body, path.equals("/v1/chat/completions"), rid, ex);
@@ -369,7 +371,8 @@ public final class OpenAiServer implements AutoCloseable {
         OutputStream out;
         int status = 200;
         boolean committed, done, counted;
-        volatile boolean failed;
+        volatile boolean failed;   // the client went away (a failed write, a failure listener or the watch)
+        ClientWatch watch;         // generation requests over HTTP/1.x: notices a close while nothing is written
 
         Exchange(Request request, Response response, Callback callback) {
             this.request = request;
@@ -377,7 +380,13 @@ public final class OpenAiServer implements AutoCloseable {
             this.callback = callback;
         }
 
+        /** Ends the watch: Jetty must be the only reader of the connection when the response completes. */
+        private void stopWatch() {
+            if (watch != null) watch.stop();
+        }
+
         void text(int st, String contentType, String body) {
+            stopWatch();
             status = st;
             response.setStatus(st);
             response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
@@ -420,6 +429,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
 
         void finish() {
+            stopWatch();
             if (done) return;
             done = true;
             if (out != null) {

@@ -171,6 +171,85 @@ class ServerApiTest {
     }
 
     @Test
+    void echoWithLogprobsReturnsThePromptsLogprobs() throws Exception {
+        String prompt = "Once upon a time";
+        int[] ids = ts.engine.tokenizer().encode(prompt, true);          // BOS, " Once", " upon", " a", " time"
+        int P = ids.length;
+        HttpResponse<String> r = ts.post("/v1/completions", """
+                {"prompt":"Once upon a time","echo":true,"logprobs":2,"max_tokens":3,"temperature":0}""");
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode ch = JSON.readTree(r.body()).at("/choices/0");
+        String text = ch.get("text").asText();
+        assertTrue(text.startsWith(prompt + ","), text);
+        JsonNode lp = ch.get("logprobs"), tokens = lp.get("tokens"), tlp = lp.get("token_logprobs"), top = lp.get("top_logprobs"),
+                off = lp.get("text_offset");
+        assertEquals(P + 3, tokens.size());
+        assertEquals(P + 3, tlp.size());
+        assertEquals(P + 3, top.size());
+        assertEquals(P + 3, off.size());
+        // vLLM's convention: the first prompt token has none; every later token log p(token | the tokens before it)
+        assertTrue(tlp.get(0).isNull(), tlp.toString());
+        assertTrue(top.get(0).isNull(), top.toString());
+        for (int i = 1; i < P + 3; i++) {
+            assertTrue(tlp.get(i).isNumber() && tlp.get(i).asDouble() <= 0 && tlp.get(i).asDouble() > -50, "token " + i + ": " + tlp.get(i));
+            JsonNode d = top.get(i);
+            assertTrue(d.isObject() && d.size() >= 1 && d.size() <= 3, "token " + i + ": " + d);
+            assertTrue(d.has(tokens.get(i).asText()), "token " + i + " is among its top_logprobs: " + d);
+            assertEquals(tlp.get(i).asDouble(), d.get(tokens.get(i).asText()).asDouble(), 1e-9);
+            for (var e : d.properties()) assertTrue(e.getValue().asDouble() <= 0);
+        }
+        // a story's opening is likely: " upon" after " Once", " time" after " a"
+        assertTrue(tlp.get(2).asDouble() > Math.log(0.5), tlp.toString());
+        assertTrue(tlp.get(4).asDouble() > Math.log(0.5), tlp.toString());
+        // text_offset: each token's place in the text; the prompt's first word has no leading space in the text
+        List<Integer> offsets = new java.util.ArrayList<>();
+        off.forEach(x -> offsets.add(x.asInt()));
+        assertEquals(List.of(0, 0, 4, 9, 11, prompt.length()), offsets.subList(0, P + 1));
+        for (int i = 0; i < P + 3; i++) {
+            if (i > 0) assertTrue(offsets.get(i) >= offsets.get(i - 1), "text_offset is non-decreasing: " + offsets);
+            String t = tokens.get(i).asText();       // a word's leading space is absent at the start of the text only
+            assertTrue(text.startsWith(t, offsets.get(i)) || offsets.get(i) == 0 && text.startsWith(t.stripLeading()),
+                    "token " + i + " '" + t + "' at " + offsets.get(i) + " in " + text);
+        }
+        // the same number as the logprob the engine reports when it samples that token after the same prefix
+        HttpResponse<String> g = ts.post("/v1/completions", "{\"prompt\":[" + ids[0] + "," + ids[1] + "," + ids[2] + "," + ids[3]
+                + "],\"logprobs\":5,\"max_tokens\":1,\"temperature\":0}");
+        JsonNode gl = JSON.readTree(g.body()).at("/choices/0/logprobs");
+        assertEquals(tokens.get(4).asText(), gl.at("/tokens/0").asText(), "greedy continues with the prompt's next token");
+        assertEquals(gl.at("/token_logprobs/0").asDouble(), tlp.get(4).asDouble(), 1e-4);
+
+        // echo with max_tokens 0: the prompt and its logprobs only
+        HttpResponse<String> z = ts.post("/v1/completions", """
+                {"prompt":"Once upon a time","echo":true,"logprobs":1,"max_tokens":0}""");
+        assertEquals(200, z.statusCode(), z.body());
+        JsonNode zr = JSON.readTree(z.body());
+        assertEquals(prompt, zr.at("/choices/0/text").asText());
+        assertEquals("length", zr.at("/choices/0/finish_reason").asText());
+        assertEquals(0, zr.at("/usage/completion_tokens").asInt());
+        assertEquals(P, zr.at("/usage/prompt_tokens").asInt());
+        JsonNode ztlp = zr.at("/choices/0/logprobs/token_logprobs");
+        assertEquals(P, ztlp.size());
+        assertTrue(ztlp.get(0).isNull());
+        for (int i = 1; i < P; i++) {
+            assertEquals(tlp.get(i).asDouble(), ztlp.get(i).asDouble(), 1e-5, "prompt token " + i);
+            assertTrue(zr.at("/choices/0/logprobs/top_logprobs").get(i).size() <= 2);
+        }
+        // without echo, max_tokens must still be ≥ 1
+        assertError(ts.post("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":0}"), 400, "max_tokens must be between 1 and");
+
+        // streamed: the first chunk is the prompt with its logprobs
+        HttpResponse<String> st = ts.post("/v1/completions", """
+                {"prompt":"Once upon a time","echo":true,"logprobs":2,"max_tokens":3,"temperature":0,"stream":true}""");
+        JsonNode first = JSON.readTree(st.body().lines().filter(l -> l.startsWith("data: {")).findFirst().orElseThrow().substring(6));
+        assertEquals(prompt, first.at("/choices/0/text").asText());
+        JsonNode stlp = first.at("/choices/0/logprobs/token_logprobs");
+        assertEquals(P, stlp.size());
+        assertTrue(stlp.get(0).isNull());
+        for (int i = 1; i < P; i++) assertEquals(tlp.get(i).asDouble(), stlp.get(i).asDouble(), 1e-5);
+        assertTrue(st.body().endsWith("data: [DONE]\n\n"), st.body());
+    }
+
+    @Test
     void chatLogprobsAndSeededSampling() throws Exception {
         HttpResponse<String> r = ts.post("/v1/chat/completions", """
                 {"model":"stories260K","messages":[{"role":"user","content":"hi"}],"max_tokens":5,"logprobs":true,"top_logprobs":2,"temperature":0}""");

@@ -1,5 +1,6 @@
 package dev.bdserve.server;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.openai.client.OpenAIClient;
 import com.openai.core.http.StreamResponse;
@@ -41,11 +42,16 @@ class ServerFaultTest {
     static Faulty faulty;
     static OpenAiServer server;
 
-    /** Delegates to the real engine, but can refuse submissions, fail requests after k tokens, or report unhealthy. */
+    /**
+     * Delegates to the real engine, but can refuse submissions, fail requests after k tokens, slow every token down
+     * (its listener sleeps on the engine's step thread, so that a generation surely outlasts a test's client), or
+     * report unhealthy.
+     */
     static final class Faulty implements ServingEngine {
         final ServingEngine d;
         volatile EngineException refuse;
         volatile int failAfterTokens = -1;
+        volatile long tokenDelayMillis;
         volatile boolean healthy = true;
 
         Faulty(ServingEngine d) { this.d = d; }
@@ -62,8 +68,10 @@ class ServerFaultTest {
         @Override public void close() { d.close(); }
 
         @Override
-        public RequestHandle submit(EngineRequest r, RequestListener l) {
+        public RequestHandle submit(EngineRequest r, RequestListener listener) {
             if (refuse != null) throw refuse;
+            long delay = tokenDelayMillis;
+            RequestListener l = delay > 0 ? slowed(listener, delay) : listener;
             int k = failAfterTokens;
             if (k < 0) return d.submit(r, l);
             AtomicInteger seen = new AtomicInteger();
@@ -84,6 +92,17 @@ class ServerFaultTest {
             });
             return h[0];
         }
+
+        private static RequestListener slowed(RequestListener l, long delayMillis) {
+            return new RequestListener() {
+                @Override public void onToken(TokenEvent e) {
+                    try { Thread.sleep(delayMillis); } catch (InterruptedException ie) { Thread.currentThread().interrupt(); }
+                    l.onToken(e);
+                }
+                @Override public void onFinish(RequestResult res) { l.onFinish(res); }
+                @Override public void onError(EngineException e) { l.onError(e); }
+            };
+        }
     }
 
     @BeforeAll
@@ -103,6 +122,7 @@ class ServerFaultTest {
     void reset() {
         faulty.refuse = null;
         faulty.failAfterTokens = -1;
+        faulty.tokenDelayMillis = 0;
         faulty.healthy = true;
     }
 
@@ -177,6 +197,97 @@ class ServerFaultTest {
         assertEquals(0, real.engine.stats().running());
         // and the server still answers
         assertEquals(200, post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}").statusCode());
+    }
+
+    @Test
+    void clientDisconnectCancelsANonStreamingRequestAndFreesItsKvBlocks() throws Exception {
+        EngineStats idle = awaitIdle();
+        long aborted0 = idle.requestsFinished().getOrDefault("abort", 0L);
+        faulty.tokenDelayMillis = 10;   // 500 tokens take ≥ 5 s: the request is surely running when the client leaves
+        String body = "{\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true}";
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            OutputStream out = s.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                    + body.length() + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            long until = System.nanoTime() + 10_000_000_000L;
+            while ((real.engine.stats().running() == 0 || real.engine.stats().kvUsage() <= idle.kvUsage()) && System.nanoTime() < until)
+                Thread.sleep(5);
+            assertEquals(1, real.engine.stats().running(), "the request runs");
+            assertTrue(real.engine.stats().kvUsage() > idle.kvUsage(), "and holds KV blocks");
+            assertEquals(0, s.getInputStream().available(), "nothing was answered yet");
+        }                                                                   // the client goes away without reading
+        long closed = System.nanoTime();
+        long until = closed + 3_000_000_000L;
+        while (!(real.engine.stats().requestsFinished().getOrDefault("abort", 0L) > aborted0 && real.engine.stats().running() == 0
+                && real.engine.stats().kvUsage() == idle.kvUsage()) && System.nanoTime() < until) Thread.sleep(5);
+        EngineStats after = real.engine.stats();
+        assertEquals(aborted0 + 1, after.requestsFinished().getOrDefault("abort", 0L), "the request was cancelled");
+        assertEquals(0, after.running());
+        assertEquals(idle.kvUsage(), after.kvUsage(), 1e-12, "its KV blocks were freed");
+        assertEquals(idle.requestsFinished().getOrDefault("length", 0L), after.requestsFinished().getOrDefault("length", 0L),
+                "it did not run to its length");
+        // the server still answers, also a keep-alive connection whose request completes normally while watched
+        faulty.tokenDelayMillis = 0;
+        assertEquals(200, post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}").statusCode());
+        assertEquals(200, post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}").statusCode());
+    }
+
+    @Test
+    void aRequestPipelinedBehindAWatchedOneIsAnsweredInTurn() throws Exception {
+        faulty.tokenDelayMillis = 5;    // the first request is still running when the second one arrives
+        String first = "{\"prompt\":\"Once\",\"max_tokens\":40,\"temperature\":0}", second = "{\"prompt\":\"The cat\",\"max_tokens\":2,\"temperature\":0}";
+        try (Socket s = new Socket("127.0.0.1", server.port())) {
+            s.setSoTimeout(30_000);
+            OutputStream out = s.getOutputStream();
+            out.write(rawPost(first));
+            out.flush();
+            long until = System.nanoTime() + 10_000_000_000L;
+            while (real.engine.stats().running() == 0 && System.nanoTime() < until) Thread.sleep(2);
+            out.write(rawPost(second));                                     // pipelined: sent before the first answer
+            out.flush();
+            var in = new java.io.DataInputStream(s.getInputStream());
+            JsonNode a = readResponse(in), b = readResponse(in);
+            assertEquals(40, a.at("/usage/completion_tokens").asInt(), a.toString());
+            assertEquals(2, b.at("/usage/completion_tokens").asInt(), b.toString());
+            assertEquals(4, b.at("/usage/prompt_tokens").asInt(), "the second answer is the second request's: " + b);
+            // the connection stays usable after a watch that ended without reading (the second request's)
+            out.write(rawPost(second));
+            out.flush();
+            assertEquals(2, readResponse(in).at("/usage/completion_tokens").asInt());
+        }
+    }
+
+    private static byte[] rawPost(String body) {
+        return ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Reads one HTTP/1.1 response with a Content-Length body; asserts 200 and returns the JSON body. */
+    private static JsonNode readResponse(java.io.DataInputStream in) throws Exception {
+        StringBuilder head = new StringBuilder();
+        while (!head.toString().endsWith("\r\n\r\n")) head.append((char) in.readUnsignedByte());
+        String h = head.toString();
+        assertTrue(h.startsWith("HTTP/1.1 200"), h);
+        int len = -1;
+        for (String line : h.split("\r\n"))
+            if (line.toLowerCase(java.util.Locale.ROOT).startsWith("content-length:")) len = Integer.parseInt(line.substring(15).trim());
+        assertTrue(len >= 0, "a Content-Length: " + h);
+        byte[] b = new byte[len];
+        in.readFully(b);
+        return JSON.readTree(b);
+    }
+
+    /** Waits until the engine runs and queues nothing; returns its stats then. */
+    private static EngineStats awaitIdle() throws InterruptedException {
+        long until = System.nanoTime() + 30_000_000_000L;
+        EngineStats st = real.engine.stats();
+        while ((st.running() > 0 || st.waiting() > 0 || st.kvUsage() > 0) && System.nanoTime() < until) {
+            Thread.sleep(10);
+            st = real.engine.stats();
+        }
+        assertEquals(0, st.running() + st.waiting(), "the engine is idle");
+        return st;
     }
 
     @Test
@@ -273,5 +384,5 @@ class ServerFaultTest {
         }
     }
 
-    @SuppressWarnings("unused") private static final ObjectMapper JSON = new ObjectMapper();
+    private static final ObjectMapper JSON = new ObjectMapper();
 }
