@@ -51,6 +51,16 @@ public final class DecodeBench {
         public double prefillTokensPerSecond() { return prefillTokens / prefillSeconds; }
         public double decodeTokensPerSecond() { return (double) decodeSteps * batch / decodeSeconds; }
         public double decodeStepsPerSecond() { return decodeSteps / decodeSeconds; }
+
+        /** This run and {@code o} as one: times, tokens, steps and collectives summed, per-step LoRA work averaged. */
+        public Timing merge(Timing o) {
+            if (o.batch != batch) throw new IllegalArgumentException("runs of batch " + batch + " and " + o.batch + " do not merge");
+            int steps = decodeSteps + o.decodeSteps;
+            return new Timing(prefillSeconds + o.prefillSeconds, prefillTokens + o.prefillTokens, decodeSeconds + o.decodeSeconds, steps, batch,
+                    loraDecodeSeconds + o.loraDecodeSeconds, (loraBytesPerStep * decodeSteps + o.loraBytesPerStep * o.decodeSteps) / steps,
+                    (loraFlopsPerStep * decodeSteps + o.loraFlopsPerStep * o.decodeSteps) / steps,
+                    prefillComm.plus(o.prefillComm), decodeComm.plus(o.decodeComm));
+        }
     }
 
     /**
@@ -74,23 +84,7 @@ public final class DecodeBench {
         int[] next = new int[B];
         CommStats c0 = model.commStats().snapshot();
         long t0 = System.nanoTime();
-        for (int start = 0; start < total; start += s.prefillChunk()) {
-            int n = Math.min(s.prefillChunk(), total - start);
-            int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n], rows = new int[n];
-            int nr = 0;
-            for (int i = 0; i < n; i++) {
-                int g = start + i, b = g / s.promptTokens(), p = g % s.promptTokens();
-                toks[i] = 3 + rnd.nextInt(vocab - 3);
-                pos[i] = p;
-                ids[i] = seq[b];
-                ads[i] = ad[b];
-                if (p == s.promptTokens() - 1) rows[nr++] = i;
-            }
-            int[] lr = Arrays.copyOf(rows, nr);
-            float[] logits = new float[nr * vocab];
-            model.forward(new StepBatch(toks, pos, ids, ads, lr, tables), logits);
-            for (int r = 0; r < nr; r++) next[(start + lr[r]) / s.promptTokens()] = Sampler.argmax(logits, r * vocab, vocab);
-        }
+        prefill(s, rnd, seq, ad, tables, next);
         double prefill = (System.nanoTime() - t0) / 1e9;
         CommStats c1 = model.commStats().snapshot();
         int[] rows = new int[B];
@@ -111,6 +105,95 @@ public final class DecodeBench {
         int steps = s.genTokens();
         return new Timing(prefill, total, decode, steps, B, stats.nanos() / 1e9,
                 stats.bytes() / (double) steps, stats.flops() / (double) steps, c1.minus(c0), c2.minus(c1));
+    }
+
+    /**
+     * Several strategies' runs interleaved step by step, so that the slow spells of a shared host fall on all of them
+     * alike: each strategy (name → adapter ids per sequence, as in {@link #run}) gets its own batch of sequences and
+     * KV blocks; the batches are prefilled one after another, then every decode step runs each strategy's batch once,
+     * in an order rotated by one each step. Returns each strategy's timings as {@link #run} would (its prefill, its
+     * decode steps' time, LoRA work and collectives). The KV pool must hold all the strategies' batches at once.
+     */
+    public Map<String, Timing> runInterleaved(Settings s, Map<String, int[]> strategies) {
+        LlamaConfig c = model.config();
+        int vocab = c.vocabSize(), B = s.batch(), K = strategies.size();
+        if (s.promptTokens() + s.genTokens() + s.warmupSteps() > c.maxPositions())
+            throw new IllegalArgumentException("prompt + generated tokens exceed the context limit " + c.maxPositions());
+        String[] names = strategies.keySet().toArray(String[]::new);
+        int[][] ad = new int[K][B];                       // [strategy][sequence] adapter id, -1 = base
+        for (int k = 0; k < K; k++) {
+            int[] ids = strategies.get(names[k]);
+            for (int b = 0; b < B; b++) ad[k][b] = ids.length == 0 ? -1 : ids[b % ids.length];
+            warmUp(s, ad[k]);
+        }
+        SplittableRandom rnd = new SplittableRandom(s.seed());
+        int[][][] tables = new int[K][B][];               // [strategy][sequence] KV block table
+        int[][] seq = new int[K][B], next = new int[K][B];
+        double[] prefill = new double[K];
+        CommStats[] prefillComm = new CommStats[K];
+        for (int k = 0; k < K; k++) {
+            for (int b = 0; b < B; b++) { tables[k][b] = blocks.allocateTable(s.promptTokens() + s.genTokens()); seq[k][b] = b; }   // index into this batch's tables
+            CommStats c0 = model.commStats().snapshot();
+            long t0 = System.nanoTime();
+            prefill(s, rnd, seq[k], ad[k], tables[k], next[k]);
+            prefill[k] = (System.nanoTime() - t0) / 1e9;
+            prefillComm[k] = model.commStats().minus(c0);
+        }
+        double[] decode = new double[K];
+        long[] loraNanos = new long[K], loraBytes = new long[K], loraFlops = new long[K];
+        CommStats[] decodeComm = new CommStats[K];
+        for (int k = 0; k < K; k++) decodeComm[k] = new CommStats();
+        int[] rows = new int[B];
+        for (int b = 0; b < B; b++) rows[b] = b;
+        float[] logits = new float[B * vocab];
+        LoraStats stats = model.loraStats();
+        int[] pos = new int[B];
+        for (int step = 0; step < s.genTokens(); step++) {
+            Arrays.fill(pos, s.promptTokens() + step);
+            for (int j = 0; j < K; j++) {
+                int k = (j + step) % K;
+                CommStats before = model.commStats().snapshot();
+                stats.reset();
+                long t0 = System.nanoTime();
+                model.forward(new StepBatch(next[k].clone(), pos.clone(), seq[k], ad[k], rows, tables[k]), logits);
+                for (int b = 0; b < B; b++) next[k][b] = Sampler.argmax(logits, b * vocab, vocab);
+                decode[k] += (System.nanoTime() - t0) / 1e9;
+                decodeComm[k] = decodeComm[k].plus(model.commStats().minus(before));
+                loraNanos[k] += stats.nanos();
+                loraBytes[k] += stats.bytes();
+                loraFlops[k] += stats.flops();
+            }
+        }
+        Map<String, Timing> out = new LinkedHashMap<>();
+        int steps = s.genTokens();
+        for (int k = 0; k < K; k++) {
+            for (int[] t : tables[k]) blocks.releaseTable(t);
+            out.put(names[k], new Timing(prefill[k], (long) B * s.promptTokens(), decode[k], steps, B, loraNanos[k] / 1e9,
+                    loraBytes[k] / (double) steps, loraFlops[k] / (double) steps, prefillComm[k], decodeComm[k]));
+        }
+        return out;
+    }
+
+    /** Prefills random prompts of the batch in chunks; next[b] gets each sequence's first greedy token. */
+    private void prefill(Settings s, SplittableRandom rnd, int[] seq, int[] ad, int[][] tables, int[] next) {
+        int vocab = model.config().vocabSize(), total = seq.length * s.promptTokens();
+        for (int start = 0; start < total; start += s.prefillChunk()) {
+            int n = Math.min(s.prefillChunk(), total - start);
+            int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n], rows = new int[n];
+            int nr = 0;
+            for (int i = 0; i < n; i++) {
+                int g = start + i, b = g / s.promptTokens(), p = g % s.promptTokens();
+                toks[i] = 3 + rnd.nextInt(vocab - 3);
+                pos[i] = p;
+                ids[i] = seq[b];
+                ads[i] = ad[b];
+                if (p == s.promptTokens() - 1) rows[nr++] = i;
+            }
+            int[] lr = Arrays.copyOf(rows, nr);
+            float[] logits = new float[nr * vocab];
+            model.forward(new StepBatch(toks, pos, ids, ads, lr, tables), logits);
+            for (int r = 0; r < nr; r++) next[(start + lr[r]) / s.promptTokens()] = Sampler.argmax(logits, r * vocab, vocab);
+        }
     }
 
     /** A few steps at the run's shapes so the JIT has compiled the hot kernels before timing. */

@@ -182,7 +182,7 @@ public final class StudyReport {
                 minLoad, maxLoad, cores, maxLoad > 1.5 * cores ? " (other processes competed for the cores)" : " (the benchmark's own ranks; the host's other tenants still move the figures)"));
         int repeats = rows.stream().filter(j -> j.has("raw_adapters")).findFirst().map(j -> j.path("raw_adapters").path("repeats").asInt(1)).orElse(1);
         sb.append(String.format(Locale.ROOT, "* workload: synthetic bf16 models, random prompts of %d tokens, %d decode steps timed per strategy "
-                + "(the strategies of a point run in turn %d times in one process, the fastest run of each kept), bf16 adapters on all 7 projections, "
+                + "(the strategies of a point interleaved step by step in one process, %d times, merged), bf16 adapters on all 7 projections, "
                 + "dense rank %d; BD-LoRA at the parameter-matched rank (nblocks = 2) and at twice it (`bdlora_2x`).%n",
                 first.path("prompt_tokens").asInt(), first.path("gen_tokens").asInt(), repeats,
                 rows.stream().filter(j -> j.path("strategy").asText().equals("slora")).findFirst().map(j -> j.path("lora_rank").asInt()).orElse(0)));

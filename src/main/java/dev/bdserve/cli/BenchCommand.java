@@ -48,7 +48,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--seed", defaultValue = "1") long seed;
         @Option(names = "--json", description = "Print one JSON object (the default output; kept for vLLM-style scripts).") boolean json;
         @Option(names = "--no-probes", description = "Skip the bandwidth and FMA peak probes.") boolean noProbes;
-        @Option(names = "--repeats", defaultValue = "1", description = "With --compare-sharding: run the strategies in turn this many rounds and keep each one's fastest decode (default: ${DEFAULT-VALUE}).") int repeats;
+        @Option(names = "--repeats", defaultValue = "1", description = "With --compare-sharding: the strategies' runs, interleaved step by step, this many times (merged) (default: ${DEFAULT-VALUE}).") int repeats;
         @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, bandwidth probe) pairs and report each pair's roofline fraction and their median, for machines whose bandwidth drifts (default: ${DEFAULT-VALUE}).") int rounds;
         @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
@@ -98,15 +98,14 @@ final class BenchCommand implements Runnable {
                         ids.put("replicated", register(g, dense, LoraSharding.REPLICATED));
                         ids.put("slora", register(g, synth(tmp, "dense2", c, rank, 0, adt), LoraSharding.SLORA));
                         ids.put("bdlora", register(g, bd, LoraSharding.BDLORA));
-                        // strategies in turn, `repeats` rounds, fastest decode of each kept: drift of a shared
-                        // host hits every strategy alike instead of whichever ran during a slow spell
+                        // the strategies interleaved step by step, `repeats` times, merged: the slow spells of a
+                        // shared host fall on every strategy alike (the base run above was the warm-up)
+                        Map<String, DecodeBench.Timing> merged = new LinkedHashMap<>();
                         for (int k = 0; k < Math.max(1, repeats); k++)
-                            for (var e : ids.entrySet()) {
-                                if (k == 0 && e.getKey().equals("base")) continue;   // measured above
-                                DecodeBench.Timing t = bench.run(settings, e.getValue());
-                                if (!runs.containsKey(e.getKey()) || t.decodeSeconds() < runs.get(e.getKey()).decodeSeconds()) runs.put(e.getKey(), t);
-                            }
+                            bench.runInterleaved(settings, ids).forEach((name, t) -> merged.merge(name, t, DecodeBench.Timing::merge));
+                        runs.putAll(merged);
                         runInfo.put("repeats", repeats);
+                        runInfo.put("interleaved", "step by step");
                         runInfo.put("dense_rank", rank);
                         runInfo.put("dense_params_each", dense[0].parameters());
                         runInfo.put("bd_nblocks", nb);
@@ -234,7 +233,8 @@ final class BenchCommand implements Runnable {
             try (var src = dev.bdserve.model.ModelFiles.open(modelOptions.resolve())) { c = src.config(); }
             int kvDimPerRank = Math.max(1, (c.numKvHeads() + modelOptions.tp - 1) / modelOptions.tp) * c.headDim();
             long blocksPerSeq = (promptTokens + genTokens + warmup + 15) / 16 + 1;
-            long need = (batch + 1) * blocksPerSeq * dev.bdserve.model.KvPool.blockBytes(c.numLayers(), kvDimPerRank, 16);
+            int batches = compare ? 4 : 1;                   // --compare-sharding holds the 4 strategies' batches at once
+            long need = ((long) batches * batch + 1) * blocksPerSeq * dev.bdserve.model.KvPool.blockBytes(c.numLayers(), kvDimPerRank, 16);
             return Math.max(TpGroup.Options.DEFAULT_KV_BYTES, need);
         }
 

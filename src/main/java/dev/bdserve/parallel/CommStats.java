@@ -64,6 +64,18 @@ public final class CommStats {
         return s;
     }
 
+    /** this + other, per kind (the minima: the smaller of the two). */
+    public CommStats plus(CommStats other) {
+        CommStats s = new CommStats();
+        for (int i = 0; i < calls.length; i++) {
+            s.calls[i] = calls[i] + other.calls[i];
+            s.bytes[i] = bytes[i] + other.bytes[i];
+            s.nanos[i] = nanos[i] + other.nanos[i];
+            s.minNanos[i] = Math.min(minNanos[i], other.minNanos[i]);
+        }
+        return s;
+    }
+
     /** {kind: {calls, bytes, seconds}} for JSON output, kinds with no calls left out. */
     public Map<String, Object> toMap() {
         Map<String, Object> m = new LinkedHashMap<>();

@@ -1,0 +1,73 @@
+package dev.bdserve.bench;
+
+import dev.bdserve.engine.TpGroup;
+import dev.bdserve.lora.LoraAdapter;
+import dev.bdserve.lora.LoraSharding;
+import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.lora.SynthAdapter;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.SynthModel;
+import dev.bdserve.parallel.Collective;
+import dev.bdserve.tensor.DType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** `bench decode`'s runs: one strategy at a time and several interleaved step by step give the same work per strategy. */
+class DecodeBenchTest {
+    /** 3 layers, 8 heads, TP 2 splits everything evenly. */
+    static final LlamaConfig C = new LlamaConfig(256, 64, 128, 3, 8, 8, 8, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
+
+    @TempDir Path dir;
+
+    LoraAdapter adapter(String name, int rank, int nblocks) {
+        Path p = dir.resolve(name);
+        new SynthAdapter(rank, nblocks, SynthAdapter.parseTargets("all"), DType.F32, rank, false, 0.3, name.hashCode()).write(p, C, "test");
+        return PeftAdapterLoader.load(name, p, C, 64);
+    }
+
+    @Test
+    void interleavedRunsCountWhatSeparateRunsCount() {
+        var opts = new TpGroup.Options(2, 1, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(64L << 20, 16);
+        try (TpGroup g = TpGroup.threads(() -> new SynthModel(C, DType.F32, 5), opts)) {
+            Map<String, int[]> strategies = new LinkedHashMap<>();
+            strategies.put("base", new int[0]);
+            strategies.put("slora", new int[] {g.addAdapter(adapter("dense", 8, 0), LoraSharding.SLORA)});
+            strategies.put("bdlora", new int[] {g.addAdapter(adapter("bd", 8, 2), LoraSharding.BDLORA)});
+            DecodeBench bench = new DecodeBench(g);
+            var s = new DecodeBench.Settings(3, 5, 6, 2, 64, 7);
+            Map<String, DecodeBench.Timing> inter = bench.runInterleaved(s, strategies);
+            assertEquals(List.of("base", "slora", "bdlora"), List.copyOf(inter.keySet()));
+            int L = C.numLayers();
+            for (var e : strategies.entrySet()) {
+                DecodeBench.Timing alone = bench.run(s, e.getValue()), t = inter.get(e.getKey());
+                assertEquals(6, t.decodeSteps());
+                assertEquals(15, t.prefillTokens());
+                assertTrue(t.decodeSeconds() > 0 && t.prefillSeconds() > 0, e.getKey());
+                for (Collective c : Collective.values())
+                    assertEquals(alone.decodeComm().calls(c), t.decodeComm().calls(c), e.getKey() + " " + c);
+                assertEquals(alone.loraFlopsPerStep(), t.loraFlopsPerStep(), 1e-9, e.getKey());
+                assertEquals(alone.loraBytesPerStep(), t.loraBytesPerStep(), 1e-9, e.getKey());
+            }
+            // per decode step: 2L base all-reduces; S-LoRA's 4 module groups add one collective per layer each; BD-LoRA none
+            long base = inter.get("base").decodeComm().modelCalls(), sl = inter.get("slora").decodeComm().modelCalls(),
+                    bd = inter.get("bdlora").decodeComm().modelCalls();
+            assertEquals(base, bd);
+            assertEquals(6L * 4 * L, sl - base);
+            assertEquals(6L * 2 * L, inter.get("base").decodeComm().calls(Collective.ATTN_OUT) + inter.get("base").decodeComm().calls(Collective.MLP_OUT));
+            assertEquals(0, inter.get("base").loraFlopsPerStep());
+
+            DecodeBench.Timing twice = inter.get("slora").merge(inter.get("slora"));
+            assertEquals(12, twice.decodeSteps());
+            assertEquals(2 * inter.get("slora").decodeSeconds(), twice.decodeSeconds(), 1e-12);
+            assertEquals(2 * sl, twice.decodeComm().modelCalls());
+            assertEquals(inter.get("slora").loraFlopsPerStep(), twice.loraFlopsPerStep(), 1e-9);
+        }
+    }
+}
