@@ -250,9 +250,14 @@ public final class CostModel {
     public static String fitReport(Fitted f, List<JsonNode> rows) {
         StringBuilder sb = new StringBuilder();
         sb.append("### Collective time per decode step: count × α + bytes × β, per transport (rank 0, TP ≥ 2)\n\n");
-        sb.append("| transport | runs | α µs per collective | β µs per MB | R² | RMS relative error |\n|---|---:|---:|---:|---:|---:|\n");
-        f.comm().forEach((t, fit) -> sb.append(String.format(Locale.ROOT, "| %s%s | %d | %.1f | %.1f | %.3f | %.0f %% |%n", t, t.startsWith("sim-") ? " (simulated)" : "",
-                fit.n(), 1000 * fit.coef()[0], 1000 * fit.coef()[1], fit.r2(), 100 * fit.rmsRelError())));
+        sb.append("α is fitted on rank 0's time inside collectives, which includes waiting for the slower rank; the latency floor beside it ")
+                .append("is measured (median over the transport's runs of the fastest decode-sized all-reduce in the run, plus the simulated latency).\n\n");
+        sb.append("| transport | runs | α µs per collective | β µs per MB | R² | RMS relative error | latency floor µs (measured) |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        f.comm().forEach((t, fit) -> {
+            double floor = latencyFloorMicros(rows, t);
+            sb.append(String.format(Locale.ROOT, "| %s%s | %d | %.1f | %.1f | %.3f | %.0f %% | %s |%n", t, t.startsWith("sim-") ? " (simulated)" : "",
+                    fit.n(), 1000 * fit.coef()[0], 1000 * fit.coef()[1], fit.r2(), 100 * fit.rmsRelError(), Double.isNaN(floor) ? "–" : String.format(Locale.ROOT, "%.1f", floor)));
+        });
         for (String c : f.checks()) sb.append("\n* ").append(c);
         Fit c = f.compute();
         sb.append(String.format(Locale.ROOT, "%n### Compute per decode step (step − collective time): weights + dense FLOPs + LoRA FLOPs%n%n"
@@ -272,6 +277,14 @@ public final class CostModel {
             sb.append(String.format(Locale.ROOT, "| %s | %.2f | %.2f |%n", e.getKey(), ps / pb, sl.path("slora_over_bdlora_step_time").asDouble()));
         }
         return sb.toString();
+    }
+
+    /** Median over the transport's S-LoRA rows of `bench decode`'s measured time of one collective (µs); NaN if none has it. */
+    static double latencyFloorMicros(List<JsonNode> rows, String transport) {
+        double[] v = rows.stream().filter(j -> !j.has("error") && j.path("transport").asText().equals(transport) && j.path("mechanism").has("us_per_collective"))
+                .mapToDouble(j -> j.path("mechanism").path("us_per_collective").asDouble()).sorted().toArray();
+        if (v.length == 0) return Double.NaN;
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     static double predictStep(Fit compute, Fit comm, JsonNode j) {
