@@ -30,20 +30,23 @@ public final class Study {
 
     /** Transports of the grid: label, mpi or threads, BDSERVE_MPIRUN_ARGS, simulated µs per collective. */
     public enum Transport {
-        THREADS("threads", false, null, 0),
-        MPI_SHM("mpi-shm", true, "--mca btl self,vader", 0),
-        MPI_TCP("mpi-tcp", true, "--mca btl self,tcp --mca btl_tcp_if_include lo", 0),
-        SIM10("sim-10us", false, null, 10),
-        SIM50("sim-50us", false, null, 50),
-        SIM100("sim-100us", false, null, 100);
+        THREADS("threads", false, null, null, 0),
+        MPI_SHM("mpi-shm", true, "--mca btl self,vader", null, 0),
+        MPI_TCP("mpi-tcp", true, "--mca btl self,tcp --mca btl_tcp_if_include lo", null, 0),
+        /** Two "hosts": one rank in each of two network namespaces joined by a veth pair (scripts/mpi-netns.sh; root). */
+        MPI_NETNS("mpi-netns", true, " ", "scripts/mpi-netns.sh", 0),
+        SIM10("sim-10us", false, null, null, 10),
+        SIM50("sim-50us", false, null, null, 50),
+        SIM100("sim-100us", false, null, null, 100);
 
         public final String label;
         final boolean mpi;
-        final String mpirunArgs;
+        final String mpirunArgs;   // BDSERVE_MPIRUN_ARGS for ./bdserve (" ": none beyond the launcher's)
+        final String launcher;     // a script whose `run` replaces mpirun (BDSERVE_MPIRUN), or null
         public final int simUs;
 
-        Transport(String label, boolean mpi, String mpirunArgs, int simUs) {
-            this.label = label; this.mpi = mpi; this.mpirunArgs = mpirunArgs; this.simUs = simUs;
+        Transport(String label, boolean mpi, String mpirunArgs, String launcher, int simUs) {
+            this.label = label; this.mpi = mpi; this.mpirunArgs = mpirunArgs; this.launcher = launcher; this.simUs = simUs;
         }
     }
 
@@ -81,6 +84,7 @@ public final class Study {
             g.add(new Point(s, 2, Transport.THREADS, "compare", 16, 8));
             g.add(new Point(s, 2, Transport.THREADS, "bd2x", 4, 1));
             g.add(new Point(s, 2, Transport.MPI_SHM, "compare", 4, 1));
+            for (int b : new int[] {1, 4}) g.add(new Point(s, 2, Transport.MPI_NETNS, "compare", b, 1));
             g.add(new Point(s, 1, Transport.THREADS, "compare", 4, 1));
             return g;
         }
@@ -158,6 +162,7 @@ public final class Study {
             Path model = ensureModel(p.shape());
             List<String> cmd;
             try {
+                if (p.transport() == Transport.MPI_NETNS) ensureNetns();
                 cmd = command(p, s, model, compareRuns);
             } catch (IllegalStateException e) {
                 log.printf("[%d/%d] %s: skipped: %s%n", i, grid.size(), p.key(), e.getMessage());
@@ -165,7 +170,7 @@ public final class Study {
             }
             log.printf("[%d/%d] %s: %s%n", i, grid.size(), p.key(), String.join(" ", cmd));
             long t0 = System.nanoTime();
-            ProcResult r = exec(cmd, p.transport().mpi ? p.transport().mpirunArgs : null, s.timeoutSeconds());
+            ProcResult r = exec(cmd, p.transport(), s.timeoutSeconds());
             double wall = (System.nanoTime() - t0) / 1e9;
             List<ObjectNode> rows = new ArrayList<>();
             if (r.code != 0 || r.json == null) {
@@ -313,9 +318,10 @@ public final class Study {
 
     record ProcResult(int code, JsonNode json, String stderr) {}
 
-    private ProcResult exec(List<String> cmd, String mpirunArgs, long timeoutS) throws IOException, InterruptedException {
+    private ProcResult exec(List<String> cmd, Transport t, long timeoutS) throws IOException, InterruptedException {
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(root.toFile());
-        if (mpirunArgs != null) pb.environment().put("BDSERVE_MPIRUN_ARGS", mpirunArgs);
+        if (t != null && t.mpi) pb.environment().put("BDSERVE_MPIRUN_ARGS", t.mpirunArgs);
+        if (t != null && t.launcher != null) pb.environment().put("BDSERVE_MPIRUN", root.resolve(t.launcher) + " run");
         Path errFile = Files.createTempFile("bdserve-study", ".err");
         Path outFile = Files.createTempFile("bdserve-study", ".out");
         try {
@@ -337,6 +343,19 @@ public final class Study {
             Files.deleteIfExists(errFile);
             Files.deleteIfExists(outFile);
         }
+    }
+
+    /**
+     * Makes sure the two network namespaces of scripts/mpi-netns.sh exist (creating them needs root and iproute2);
+     * IllegalStateException with the reason when this machine does not allow them, so the point is skipped.
+     */
+    private void ensureNetns() throws IOException, InterruptedException {
+        Process list = new ProcessBuilder("ip", "netns", "list").redirectErrorStream(true).start();
+        String have = new String(list.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (list.waitFor() == 0 && have.contains("bdmpi-a") && have.contains("bdmpi-b")) return;
+        Process up = new ProcessBuilder(root.resolve("scripts/mpi-netns.sh").toString(), "up").redirectErrorStream(true).start();
+        String out = new String(up.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (up.waitFor() != 0) throw new IllegalStateException("this machine does not allow two network namespaces (scripts/mpi-netns.sh up: " + tail(out, 200) + ")");
     }
 
     static String tail(String s, int n) {

@@ -34,6 +34,7 @@ class StudyTest {
         }
         List<Study.Point> q = Study.grid(true);
         assertTrue(q.stream().anyMatch(p -> p.transport() == Study.Transport.MPI_TCP));
+        assertTrue(q.stream().anyMatch(p -> p.transport() == Study.Transport.MPI_NETNS));
         assertTrue(q.stream().anyMatch(p -> p.transport().simUs == 100));
         assertTrue(Study.grid(false).stream().anyMatch(p -> p.shape().equals("llama-3.2-1b") && p.batch() == 64 && p.adapters() == 64));
     }
