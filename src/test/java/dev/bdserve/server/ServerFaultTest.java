@@ -179,7 +179,7 @@ class ServerFaultTest {
 
     @Test
     void clientDisconnectCancelsTheRequest() throws Exception {
-        long aborted0 = real.engine.stats().requestsFinished().getOrDefault("abort", 0L);
+        long aborted0 = awaitIdle().requestsFinished().getOrDefault("abort", 0L);   // no other test's request still running
         String body = "{\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true,\"stream\":true}";
         try (Socket s = new Socket("127.0.0.1", server.port())) {
             OutputStream out = s.getOutputStream();
@@ -192,9 +192,11 @@ class ServerFaultTest {
             assertTrue(n > 0 && new String(buf, 0, n, StandardCharsets.UTF_8).startsWith("HTTP/1.1 200"));
         }
         long until = System.nanoTime() + 20_000_000_000L;
-        while (real.engine.stats().requestsFinished().getOrDefault("abort", 0L) == aborted0 && System.nanoTime() < until) Thread.sleep(20);
+        // the stats are published once per engine step: wait for both the abort and the running count to show it
+        while ((real.engine.stats().requestsFinished().getOrDefault("abort", 0L) == aborted0 || real.engine.stats().running() != 0)
+                && System.nanoTime() < until) Thread.sleep(20);
         assertEquals(aborted0 + 1, real.engine.stats().requestsFinished().getOrDefault("abort", 0L), "the request was not cancelled");
-        assertEquals(0, real.engine.stats().running());
+        assertEquals(0, real.engine.stats().running(), "the cancelled request still runs");
         // and the server still answers
         assertEquals(200, post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}").statusCode());
     }
@@ -313,7 +315,7 @@ class ServerFaultTest {
     @Test
     void unloadingAnAdapterInUseWaitsThenCancels(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
         Path a = TestServer.synthAdapter(dir.resolve("busy"), 5, 0);
-        try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withAllowedLoraDirs(List.of(dir)).withUnloadWait(Duration.ofMillis(300)))) {
+        try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withAllowedLoraDirs(List.of(dir)).withUnloadWait(Duration.ofMillis(50)))) {
             assertEquals(200, ts.post("/v1/load_lora_adapter", "{\"lora_name\":\"busy\",\"lora_path\":\"" + a + "\"}").statusCode());
             var running = java.util.concurrent.CompletableFuture.supplyAsync(() -> ts.post("/v1/completions",
                     "{\"model\":\"busy\",\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true}"));
