@@ -55,7 +55,7 @@ public final class SpinPool implements Parallel {
 
     private final int parallelism;
     private final int chunksPerThread;
-    private final Worker[] workers;                 // [parallelism - 1]; worker i runs chunk i + 1
+    private final Worker[] workers;                 // [parallelism - 1]; worker i is thread i of a loop (runShare(i))
     private volatile Task task;                     // the latest loop (the "generation"); STOP on close
     private volatile boolean closed;
     private final AtomicInteger pending = new AtomicInteger();
