@@ -185,7 +185,7 @@ public final class StudyReport {
         sb.append("* commits: ").append(String.join(", ", commits)).append("\n");
         int cores = first.path("cores").asInt();
         sb.append(String.format(Locale.ROOT, "* 1-minute load average during the runs: %.1f – %.1f on %d cores%s: "
-                + "absolute numbers are noisy; compare the ratios measured within one run (all strategies of a row ran in the same process, one after another).%n",
+                + "absolute numbers are noisy; compare the ratios measured within one run (all strategies of a row ran in the same process, interleaved step by step).%n",
                 minLoad, maxLoad, cores, maxLoad > 1.5 * cores ? " (other processes competed for the cores)" : " (the benchmark's own ranks; the host's other tenants still move the figures)"));
         int repeats = rows.stream().filter(j -> j.has("raw_adapters")).findFirst().map(j -> j.path("raw_adapters").path("repeats").asInt(1)).orElse(1);
         sb.append(String.format(Locale.ROOT, "* workload: synthetic bf16 models, random prompts of %d tokens, %d decode steps timed per strategy "
