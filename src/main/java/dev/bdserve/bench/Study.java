@@ -84,7 +84,7 @@ public final class Study {
             g.add(new Point(s, 2, Transport.THREADS, "compare", 16, 8));
             g.add(new Point(s, 2, Transport.THREADS, "bd2x", 4, 1));
             g.add(new Point(s, 2, Transport.MPI_SHM, "compare", 4, 1));
-            for (int b : new int[] {1, 4}) g.add(new Point(s, 2, Transport.MPI_NETNS, "compare", b, 1));
+            for (int b : new int[] {1, 4, 16}) g.add(new Point(s, 2, Transport.MPI_NETNS, "compare", b, 1));
             g.add(new Point(s, 1, Transport.THREADS, "compare", 4, 1));
             return g;
         }
