@@ -73,7 +73,7 @@ public final class Study {
         return quick ? new Settings(16, 16, 32, 4, 3, 600) : new Settings(16, 64, 32, 8, 3, 3600);
     }
 
-    /** The grid; the quick one is a subset sized to finish in ≈ 15–20 minutes on this 2-core machine. */
+    /** The grid; the quick one is a subset sized to finish in ≈ 20 minutes on this 2-core machine. */
     public static List<Point> grid(boolean quick) {
         List<Point> g = new ArrayList<>();
         if (quick) {
