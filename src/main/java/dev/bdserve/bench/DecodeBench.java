@@ -68,43 +68,7 @@ public final class DecodeBench {
      * adapter {@code adapterIds[b % adapterIds.length]} (an empty array: base only).
      */
     public Timing run(Settings s, int[] adapterIds) {
-        LlamaConfig c = model.config();
-        int vocab = c.vocabSize();
-        if (s.promptTokens() + s.genTokens() + s.warmupSteps() > c.maxPositions())
-            throw new IllegalArgumentException("prompt + generated tokens exceed the context limit " + c.maxPositions());
-        int B = s.batch();
-        int[] ad = new int[B];
-        for (int b = 0; b < B; b++) ad[b] = adapterIds.length == 0 ? -1 : adapterIds[b % adapterIds.length];
-        warmUp(s, ad);
-        SplittableRandom rnd = new SplittableRandom(s.seed());
-        int[][] tables = new int[B][];
-        int[] seq = new int[B];
-        for (int b = 0; b < B; b++) { tables[b] = blocks.allocateTable(s.promptTokens() + s.genTokens()); seq[b] = b; }
-        int total = B * s.promptTokens();
-        int[] next = new int[B];
-        CommStats c0 = model.commStats().snapshot();
-        long t0 = System.nanoTime();
-        prefill(s, rnd, seq, ad, tables, next);
-        double prefill = (System.nanoTime() - t0) / 1e9;
-        CommStats c1 = model.commStats().snapshot();
-        int[] rows = new int[B];
-        for (int b = 0; b < B; b++) rows[b] = b;
-        float[] logits = new float[B * vocab];
-        LoraStats stats = model.loraStats();
-        stats.reset();
-        long t1 = System.nanoTime();
-        for (int k = 0; k < s.genTokens(); k++) {
-            int[] pos = new int[B];
-            Arrays.fill(pos, s.promptTokens() + k);
-            model.forward(new StepBatch(next.clone(), pos, seq, ad, rows, tables), logits);
-            for (int b = 0; b < B; b++) next[b] = Sampler.argmax(logits, b * vocab, vocab);
-        }
-        double decode = (System.nanoTime() - t1) / 1e9;
-        CommStats c2 = model.commStats().snapshot();
-        for (int[] t : tables) blocks.releaseTable(t);
-        int steps = s.genTokens();
-        return new Timing(prefill, total, decode, steps, B, stats.nanos() / 1e9,
-                stats.bytes() / (double) steps, stats.flops() / (double) steps, c1.minus(c0), c2.minus(c1));
+        return runInterleaved(s, Map.of("run", adapterIds)).get("run");   // one strategy: nothing to interleave with
     }
 
     /**
@@ -112,7 +76,7 @@ public final class DecodeBench {
      * alike: each strategy (name → adapter ids per sequence, as in {@link #run}) gets its own batch of sequences and
      * KV blocks; the batches are prefilled one after another, then every decode step runs each strategy's batch once,
      * in an order rotated by one each step. Returns each strategy's timings as {@link #run} would (its prefill, its
-     * decode steps' time, LoRA work and collectives). The KV pool must hold all the strategies' batches at once.
+     * decode steps' time, LoRA work and collectives). {@link #run} is this with one strategy. The KV pool must hold all the strategies' batches at once.
      */
     public Map<String, Timing> runInterleaved(Settings s, Map<String, int[]> strategies) {
         LlamaConfig c = model.config();

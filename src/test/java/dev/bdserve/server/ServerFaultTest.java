@@ -183,8 +183,7 @@ class ServerFaultTest {
         String body = "{\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true,\"stream\":true}";
         try (Socket s = new Socket("127.0.0.1", server.port())) {
             OutputStream out = s.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-                    + body.length() + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            out.write(rawPost(body));
             out.flush();
             InputStream in = s.getInputStream();
             byte[] buf = new byte[2048];
@@ -209,8 +208,7 @@ class ServerFaultTest {
         String body = "{\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true}";
         try (Socket s = new Socket("127.0.0.1", server.port())) {
             OutputStream out = s.getOutputStream();
-            out.write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
-                    + body.length() + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            out.write(rawPost(body));
             out.flush();
             long until = System.nanoTime() + 10_000_000_000L;
             while ((real.engine.stats().running() == 0 || real.engine.stats().kvUsage() <= idle.kvUsage()) && System.nanoTime() < until)
