@@ -11,8 +11,9 @@ public final class KvPool {
     private final int kvDim;      // localKvHeads × headDim
     private final int blockSize;  // positions per block
     private int numBlocks;
-    private float[][] keys;       // [layer][numBlocks × blockSize × kvDim], RoPE applied
-    private float[][] values;     // [layer][numBlocks × blockSize × kvDim]
+    private float[][] keys;       // [layer][numBlocks × kvDim × blockSize], RoPE applied; transposed inside a block
+                                  // so attention scores run with vector lanes over positions (AttentionOps)
+    private float[][] values;     // [layer][numBlocks × blockSize × kvDim], row per position
 
     public KvPool(int layers, int kvDim, int blockSize, int numBlocks) {
         if (blockSize < 1 || numBlocks < 1) throw new IllegalArgumentException("block size and block count must be ≥ 1");

@@ -8,6 +8,7 @@ import dev.bdserve.lora.PreparedAdapter;
 import dev.bdserve.lora.PreparedAdapter.Group;
 import dev.bdserve.parallel.Collective;
 import dev.bdserve.parallel.Communicator;
+import dev.bdserve.tensor.AttentionOps;
 import dev.bdserve.tensor.MatMul;
 import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.Parallel;
@@ -188,8 +189,10 @@ public final class LlamaModel {
             for (int h = 0; h < heads + kvHeads; h++)                       // q heads then k heads
                 rope.rotate(ws.qkv, base + h * headDim, ws.cos, ws.sin, t * half);
             KvCache c = step.caches()[t];
-            int slot = c.slot(step.positions()[t]);
-            System.arraycopy(ws.qkv, base + qWidth, c.pool().keys(l), slot * kvWidth, kvWidth);
+            int slot = c.slot(step.positions()[t]), bs = c.pool().blockSize();
+            float[] keys = c.pool().keys(l);                                // block-transposed: [kvWidth][bs] per block
+            int kBase = (slot / bs) * bs * kvWidth + slot % bs;
+            for (int e = 0; e < kvWidth; e++) keys[kBase + e * bs] = ws.qkv[base + qWidth + e];
             System.arraycopy(ws.qkv, base + qWidth + kvWidth, c.pool().values(l), slot * kvWidth, kvWidth);
         }
         for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
@@ -205,14 +208,18 @@ public final class LlamaModel {
         int T = step.size();
         int maxLen = 0;
         for (int p : step.positions()) maxLen = Math.max(maxLen, p + 1);
-        final int scoresLen = maxLen;
+        final int scoresLen = maxLen + AttentionOps.SCORE_PAD;
         par.forRange(T * heads, 1, (from, to) -> {
             float[] scores = new float[scoresLen];
             for (int i = from; i < to; i++) attendOne(l, step, ws, i / heads, i % heads, scores);
         });
     }
 
-    /** softmax(q·Kᵀ/√d)·V of one query head over positions 0..pos of its sequence, block by block of the cache. */
+    /**
+     * softmax(q·Kᵀ/√d)·V of one query head over positions 0..pos of its sequence, block by block of the
+     * cache (eager attention of HF modeling_llama). Keys are read from the block-transposed layout of
+     * {@link KvPool}, values from the row layout.
+     */
     private void attendOne(int l, Step step, Workspace ws, int t, int h, float[] scores) {
         KvCache c = step.caches()[t];
         float[] k = c.pool().keys(l), v = c.pool().values(l);
@@ -221,18 +228,14 @@ public final class LlamaModel {
         int n = step.positions()[t] + 1;
         int kvOff = ((firstHead + h) / groupSize - firstKvHead) * headDim;
         int qOff = t * qkvWidth + h * headDim;
-        for (int b = 0, j = 0; j < n; b++) {
-            int base = table[b] * bs * kvWidth + kvOff;
-            for (int i = 0; i < bs && j < n; i++, j++)
-                scores[j] = VectorOps.dot(ws.qkv, qOff, k, base + i * kvWidth, headDim) * attnScale;
-        }
+        for (int b = 0, j = 0; j < n; b++, j += bs)                       // scores[j] = q·k_j / √d
+            AttentionOps.scoresTransposed(ws.qkv, qOff, k, table[b] * bs * kvWidth + kvOff * bs, bs, Math.min(bs, n - j),
+                    headDim, attnScale, scores, j);
         VectorOps.softmaxInPlace(scores, 0, n);
         int out = t * qWidth + h * headDim;
         Arrays.fill(ws.attn, out, out + headDim, 0f);
-        for (int b = 0, j = 0; j < n; b++) {
-            int base = table[b] * bs * kvWidth + kvOff;
-            for (int i = 0; i < bs && j < n; i++, j++) VectorOps.axpy(scores[j], v, base + i * kvWidth, ws.attn, out, headDim);
-        }
+        for (int b = 0, j = 0; j < n; b++, j += bs)                       // attn = Σ_j p_j · v_j
+            AttentionOps.weightedSum(scores, j, Math.min(bs, n - j), v, table[b] * bs * kvWidth + kvOff, kvWidth, headDim, ws.attn, out);
     }
 
     /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */

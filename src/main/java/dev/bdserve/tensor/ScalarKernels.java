@@ -85,6 +85,25 @@ public final class ScalarKernels {
         rmsnorm(out, 0, x, 0, weight, eps, n);
     }
 
+    /** scores[sOff+i] = scale · Σ_d q[qOff+d] · kt[ktOff + d·stride + i] for i &lt; n (keys stored transposed; fp64 sums). */
+    public static void scoresTransposed(float[] q, int qOff, float[] kt, int ktOff, int stride, int n, int D,
+                                        float scale, float[] scores, int sOff) {
+        for (int i = 0; i < n; i++) {
+            double s = 0;
+            for (int d = 0; d < D; d++) s += (double) q[qOff + d] * kt[ktOff + d * stride + i];
+            scores[sOff + i] = (float) (s * scale);
+        }
+    }
+
+    /** out[oOff+d] += Σ_{j&lt;n} p[pOff+j] · v[vOff + j·stride + d] for d &lt; D (fp64 sums). */
+    public static void weightedSum(float[] p, int pOff, int n, float[] v, int vOff, int stride, int D, float[] out, int oOff) {
+        for (int d = 0; d < D; d++) {
+            double s = out[oOff + d];
+            for (int j = 0; j < n; j++) s += (double) p[pOff + j] * v[vOff + j * stride + d];
+            out[oOff + d] = (float) s;
+        }
+    }
+
     /** Max-subtracted softmax of x[off .. off+n) in place (denominator in fp64). */
     public static void softmaxInPlace(float[] x, int off, int n) {
         float m = Float.NEGATIVE_INFINITY;

@@ -1,0 +1,50 @@
+package dev.bdserve.tensor;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** AttentionOps against the ScalarKernels twins: head sizes and block sizes around vector lengths, every fill of a block. */
+class AttentionOpsTest {
+    static final double REL = 1e-5;
+
+    @ParameterizedTest
+    @CsvSource({"1,1", "3,1", "8,3", "8,16", "64,16", "64,8", "63,17", "64,32", "16,24", "128,16", "5,7", "64,64"})
+    void scoresMatchScalarTwin(int D, int stride) {
+        int kvOff = 2 * D * stride + 3;                                   // a later head inside a block, non-aligned
+        float[] kt = VectorOpsTest.rnd(kvOff + D * stride + 5, D * 31L + stride, 2);
+        float[] q = VectorOpsTest.rnd(D + 4, D, 1.5);
+        for (int n = 1; n <= stride; n++) {
+            int sOff = 5, len = sOff + n + AttentionOps.SCORE_PAD;
+            float[] want = new float[len + 4], got = new float[len + 4];
+            java.util.Arrays.fill(got, 7f);
+            ScalarKernels.scoresTransposed(q, 4, kt, kvOff, stride, n, D, 0.125f, want, sOff);
+            AttentionOps.scoresTransposed(q, 4, kt, kvOff, stride, n, D, 0.125f, got, sOff);
+            for (int i = 0; i < n; i++) {
+                double mag = 0;
+                for (int d = 0; d < D; d++) mag += Math.abs((double) q[4 + d] * kt[kvOff + d * stride + i]) * 0.125;
+                assertEquals(want[sOff + i], got[sOff + i], REL * mag + 1e-30, "D=" + D + " stride=" + stride + " n=" + n + " i=" + i);
+            }
+            for (int i = 0; i < sOff; i++) assertEquals(7f, got[i], "written before the scores");
+            for (int i = len; i < got.length; i++) assertEquals(7f, got[i], "written past the pad");
+        }
+    }
+
+    @ParameterizedTest
+    @CsvSource({"1,1", "3,4", "8,8", "8,12", "64,64", "64,768", "63,70", "128,256", "40,41", "33,33"})
+    void weightedSumMatchesScalarTwin(int D, int stride) {
+        for (int n : new int[] {0, 1, 2, 7, 16, 17}) {
+            float[] v = VectorOpsTest.rnd(3 + n * stride + D, D + n, 3), p = VectorOpsTest.rnd(n + 2, n, 1);
+            float[] want = VectorOpsTest.rnd(D + 6, 11, 1), got = want.clone();
+            ScalarKernels.weightedSum(p, 2, n, v, 3, stride, D, want, 6);
+            AttentionOps.weightedSum(p, 2, n, v, 3, stride, D, got, 6);
+            for (int d = 0; d < D; d++) {
+                double mag = Math.abs(want[6 + d]);
+                for (int j = 0; j < n; j++) mag += Math.abs((double) p[2 + j] * v[3 + j * stride + d]);
+                assertEquals(want[6 + d], got[6 + d], REL * mag + 1e-30, "D=" + D + " stride=" + stride + " n=" + n + " d=" + d);
+            }
+            for (int i = 0; i < 6; i++) assertEquals(want[i], got[i], 0f, "written before the output");
+        }
+    }
+}
