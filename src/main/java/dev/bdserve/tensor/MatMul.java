@@ -59,6 +59,16 @@ public final class MatMul {
      * run 10–15% slower (the widened rows no longer fit L1), so wider matrices keep KC pieces.
      */
     static final int WHOLE_ROWS = 1024;
+
+    /**
+     * Read-ahead: while a tile computes, its micro-kernel also loads R weights of the next tile per k (one
+     * scalar load, XOR-ed into a value kept live through {@link #sink}), so the next tile's rows stream in
+     * while FMAs run instead of in a burst at its widening. Measured at T = 13, 16 and 32, 2 threads, bf16
+     * from DRAM: +10–25% on 768-wide shapes, +4–7% on 2048-wide ones. F32 weights are not read ahead.
+     */
+    private static final short[] NO_AHEAD = new short[1];
+    /** Keeps the read-ahead loads of the GEMM live. */
+    static int sink;
     /** Tokens per group: two float vectors. */
     static final int G = 2 * VL;
     /** Token counts 2..SMALL_T use the multi-token GEMV kernel instead of the packed GEMM. 12: at 16 tokens the GEMM's
@@ -588,9 +598,12 @@ public final class MatMul {
         int wc = cols <= WHOLE_ROWS ? cols : KC;         // widened columns per pass (see WHOLE_ROWS)
         float[] ws = new float[R * wc];                  // [R][wc] widened weight block
         float[] acc = new float[groups * R * G];         // [groups][R][L] partial sums
+        short[] ahead = w.dtype() == DType.F32 ? NO_AHEAD : w.bits();
+        int aheadStep = w.dtype() == DType.F32 ? 0 : R, touched = 0; // bf16/f16: R weights per k cover the next tile
         int o = from;
         for (; o + R <= to; o += R) {
             java.util.Arrays.fill(acc, 0f);
+            int next = aheadStep == 0 ? 0 : (o + 2 * R <= to ? o + R : o) * cols; // the next tile's weights, read ahead
             for (int k1 = 0; k1 < cols; k1 += wc) {
                 int kw = Math.min(wc, cols - k1);
                 widen(w, o, k1, kw, ws, wc);
@@ -599,8 +612,8 @@ public final class MatMul {
                     for (int g = 0; g < groups; g++) {
                         int L = groupLanes(T, g * G);
                         int xo = g * G * cols + (k1 + k0) * L, ao = g * R * G;
-                        if (L == G) tile2(ws, k0, wc, xT, xo, kc, acc, ao);
-                        else tile1(ws, k0, wc, xT, xo, kc, acc, ao);
+                        if (L == G) touched ^= tile2(ws, k0, wc, xT, xo, kc, acc, ao, ahead, next + (k1 + k0) * aheadStep, aheadStep);
+                        else touched ^= tile1(ws, k0, wc, xT, xo, kc, acc, ao, ahead, next + (k1 + k0) * aheadStep, aheadStep);
                     }
                 }
             }
@@ -610,6 +623,7 @@ public final class MatMul {
                     for (int j = 0; j < nt; j++) y[(t0 + j) * rows + o + r] = acc[g * R * G + r * L + j];
             }
         }
+        sink = touched;
         for (; o < to; o++) gemmRowTail(w, xT, T, y, o);
     }
 
@@ -666,7 +680,8 @@ public final class MatMul {
      * Micro-kernel for a full group (two token vectors): for r &lt; R=6 and k &lt; kc,
      * acc[r·G .. +G) += w[wo + r·ws + k] · xT[xo + k·G .. +G). 12 accumulators in registers.
      */
-    private static void tile2(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
+    private static int tile2(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
+                             short[] ahead, int aheadFrom, int aheadStep) {
         FloatVector a0 = FloatVector.fromArray(FS, acc, ao), c0 = FloatVector.fromArray(FS, acc, ao + VL);
         FloatVector a1 = FloatVector.fromArray(FS, acc, ao + G), c1 = FloatVector.fromArray(FS, acc, ao + G + VL);
         FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * G), c2 = FloatVector.fromArray(FS, acc, ao + 2 * G + VL);
@@ -674,6 +689,7 @@ public final class MatMul {
         FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * G), c4 = FloatVector.fromArray(FS, acc, ao + 4 * G + VL);
         FloatVector a5 = FloatVector.fromArray(FS, acc, ao + 5 * G), c5 = FloatVector.fromArray(FS, acc, ao + 5 * G + VL);
         int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws;
+        int touch = 0;
         for (int k = 0; k < kc; k++) {
             int xi = xo + k * G;
             FloatVector xv = FloatVector.fromArray(FS, xT, xi);
@@ -685,6 +701,7 @@ public final class MatMul {
             b = FloatVector.broadcast(FS, w[w3 + k]); a3 = xv.fma(b, a3); c3 = xu.fma(b, c3);
             b = FloatVector.broadcast(FS, w[w4 + k]); a4 = xv.fma(b, a4); c4 = xu.fma(b, c4);
             b = FloatVector.broadcast(FS, w[w5 + k]); a5 = xv.fma(b, a5); c5 = xu.fma(b, c5);
+            touch ^= ahead[aheadFrom + k * aheadStep];
         }
         a0.intoArray(acc, ao); c0.intoArray(acc, ao + VL);
         a1.intoArray(acc, ao + G); c1.intoArray(acc, ao + G + VL);
@@ -692,6 +709,7 @@ public final class MatMul {
         a3.intoArray(acc, ao + 3 * G); c3.intoArray(acc, ao + 3 * G + VL);
         a4.intoArray(acc, ao + 4 * G); c4.intoArray(acc, ao + 4 * G + VL);
         a5.intoArray(acc, ao + 5 * G); c5.intoArray(acc, ao + 5 * G + VL);
+        return touch;
     }
 
     /**
@@ -699,12 +717,14 @@ public final class MatMul {
      * go to separate accumulators (12 independent FMA chains, enough to cover FMA latency), which are
      * summed at the end.
      */
-    private static void tile1(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
+    private static int tile1(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
+                             short[] ahead, int aheadFrom, int aheadStep) {
         FloatVector a0 = FloatVector.fromArray(FS, acc, ao), a1 = FloatVector.fromArray(FS, acc, ao + VL);
         FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * VL), a3 = FloatVector.fromArray(FS, acc, ao + 3 * VL);
         FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * VL), a5 = FloatVector.fromArray(FS, acc, ao + 5 * VL);
         FloatVector c0 = FloatVector.zero(FS), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
         int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws;
+        int touch = 0;
         int k = 0;
         for (; k + 2 <= kc; k += 2) {
             FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
@@ -715,6 +735,7 @@ public final class MatMul {
             a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3); c3 = xu.fma(FloatVector.broadcast(FS, w[w3 + k + 1]), c3);
             a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4); c4 = xu.fma(FloatVector.broadcast(FS, w[w4 + k + 1]), c4);
             a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5); c5 = xu.fma(FloatVector.broadcast(FS, w[w5 + k + 1]), c5);
+            touch ^= ahead[aheadFrom + k * aheadStep] ^ ahead[aheadFrom + (k + 1) * aheadStep];
         }
         if (k < kc) {
             FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
@@ -724,8 +745,10 @@ public final class MatMul {
             a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3);
             a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4);
             a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5);
+            touch ^= ahead[aheadFrom + k * aheadStep];
         }
         a0.add(c0).intoArray(acc, ao); a1.add(c1).intoArray(acc, ao + VL); a2.add(c2).intoArray(acc, ao + 2 * VL);
         a3.add(c3).intoArray(acc, ao + 3 * VL); a4.add(c4).intoArray(acc, ao + 4 * VL); a5.add(c5).intoArray(acc, ao + 5 * VL);
+        return touch;
     }
 }
