@@ -13,7 +13,7 @@ public final class KvPool {
     private int numBlocks;
     private float[][] keys;       // [layer][numBlocks × kvDim × blockSize], RoPE applied; transposed inside a block
                                   // so attention scores run with vector lanes over positions (AttentionOps)
-    private float[][] values;     // [layer][numBlocks × blockSize × kvDim], row per position
+    private float[][] values;     // [layer][numBlocks × kvHeads × blockSize × headDim]: head-major inside a block
 
     public KvPool(int layers, int kvDim, int blockSize, int numBlocks) {
         if (blockSize < 1 || numBlocks < 1) throw new IllegalArgumentException("block size and block count must be ≥ 1");

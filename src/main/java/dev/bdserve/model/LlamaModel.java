@@ -193,7 +193,10 @@ public final class LlamaModel {
             float[] keys = c.pool().keys(l);                                // block-transposed: [kvWidth][bs] per block
             int kBase = (slot / bs) * bs * kvWidth + slot % bs;
             for (int e = 0; e < kvWidth; e++) keys[kBase + e * bs] = ws.qkv[base + qWidth + e];
-            System.arraycopy(ws.qkv, base + qWidth + kvWidth, c.pool().values(l), slot * kvWidth, kvWidth);
+            float[] values = c.pool().values(l);                            // head-major: [kvHeads][bs][headDim] per block
+            int vBase = (slot / bs) * bs * kvWidth + (slot % bs) * headDim;
+            for (int g = 0; g < kvHeads; g++)
+                System.arraycopy(ws.qkv, base + qWidth + kvWidth + g * headDim, values, vBase + g * bs * headDim, headDim);
         }
         for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
         attention(l, step, ws);                                           // attn [T, qWidth]
@@ -218,7 +221,7 @@ public final class LlamaModel {
     /**
      * softmax(q·Kᵀ/√d)·V of one query head over positions 0..pos of its sequence, block by block of the
      * cache (eager attention of HF modeling_llama). Keys are read from the block-transposed layout of
-     * {@link KvPool}, values from the row layout.
+     * {@link KvPool}, values from its head-major layout: each (block, KV head) is two contiguous runs.
      */
     private void attendOne(int l, Step step, Workspace ws, int t, int h, float[] scores) {
         KvCache c = step.caches()[t];
@@ -235,7 +238,7 @@ public final class LlamaModel {
         int out = t * qWidth + h * headDim;
         Arrays.fill(ws.attn, out, out + headDim, 0f);
         for (int b = 0, j = 0; j < n; b++, j += bs)                       // attn = Σ_j p_j · v_j
-            AttentionOps.weightedSum(scores, j, Math.min(bs, n - j), v, table[b] * bs * kvWidth + kvOff, kvWidth, headDim, ws.attn, out);
+            AttentionOps.weightedSum(scores, j, Math.min(bs, n - j), v, table[b] * bs * kvWidth + kvOff * bs, headDim, headDim, ws.attn, out);
     }
 
     /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */
