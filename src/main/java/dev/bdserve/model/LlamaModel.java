@@ -231,14 +231,16 @@ public final class LlamaModel {
         int n = step.positions()[t] + 1;
         int kvOff = ((firstHead + h) / groupSize - firstKvHead) * headDim;
         int qOff = t * qkvWidth + h * headDim;
+        int blocks = (n + bs - 1) / bs, run = kvOff * bs;                   // run: this head's offset inside a block
         for (int b = 0, j = 0; j < n; b++, j += bs)                       // scores[j] = q·k_j / √d
-            AttentionOps.scoresTransposed(ws.qkv, qOff, k, table[b] * bs * kvWidth + kvOff * bs, bs, Math.min(bs, n - j),
-                    headDim, attnScale, scores, j);
+            AttentionOps.scoresTransposed(ws.qkv, qOff, k, table[b] * bs * kvWidth + run, bs, Math.min(bs, n - j),
+                    headDim, attnScale, scores, j, table[Math.min(b + 1, blocks - 1)] * bs * kvWidth + run);
         VectorOps.softmaxInPlace(scores, 0, n);
         int out = t * qWidth + h * headDim;
         Arrays.fill(ws.attn, out, out + headDim, 0f);
         for (int b = 0, j = 0; j < n; b++, j += bs)                       // attn = Σ_j p_j · v_j
-            AttentionOps.weightedSum(scores, j, Math.min(bs, n - j), v, table[b] * bs * kvWidth + kvOff * bs, headDim, headDim, ws.attn, out);
+            AttentionOps.weightedSum(scores, j, Math.min(bs, n - j), v, table[b] * bs * kvWidth + run, headDim, headDim, ws.attn, out,
+                    table[Math.min(b + 1, blocks - 1)] * bs * kvWidth + run);
     }
 
     /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */

@@ -40,7 +40,7 @@ public class AttentionOpsBench {
 
     @Benchmark
     public void scoresTransposed(Blackhole bh) {
-        for (int j = 0; j < ctx; j += BS) AttentionOps.scoresTransposed(q, 0, keys, j * KV + 3 * D * BS, BS, BS, D, 0.125f, scores, j);
+        for (int j = 0; j < ctx; j += BS) AttentionOps.scoresTransposed(q, 0, keys, j * KV + 3 * D * BS, BS, BS, D, 0.125f, scores, j, Math.min(j + BS, ctx - BS) * KV + 3 * D * BS);
         bh.consume(scores);
     }
 
@@ -59,7 +59,7 @@ public class AttentionOpsBench {
     @Benchmark
     public void weightedSum(Blackhole bh) {
         java.util.Arrays.fill(out, 0f);
-        for (int j = 0; j < ctx; j += BS) AttentionOps.weightedSum(scores, j, BS, values, j * KV + 3 * D, KV, D, out, 0);
+        for (int j = 0; j < ctx; j += BS) AttentionOps.weightedSum(scores, j, BS, values, j * KV + 3 * D, KV, D, out, 0, Math.min(j + BS, ctx - BS) * KV + 3 * D);
         bh.consume(out);
     }
 

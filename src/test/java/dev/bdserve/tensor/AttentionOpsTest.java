@@ -20,7 +20,7 @@ class AttentionOpsTest {
             float[] want = new float[len + 4], got = new float[len + 4];
             java.util.Arrays.fill(got, 7f);
             ScalarKernels.scoresTransposed(q, 4, kt, kvOff, stride, n, D, 0.125f, want, sOff);
-            AttentionOps.scoresTransposed(q, 4, kt, kvOff, stride, n, D, 0.125f, got, sOff);
+            AttentionOps.scoresTransposed(q, 4, kt, kvOff, stride, n, D, 0.125f, got, sOff, D * stride > kvOff ? kvOff : kvOff - D * stride);
             for (int i = 0; i < n; i++) {
                 double mag = 0;
                 for (int d = 0; d < D; d++) mag += Math.abs((double) q[4 + d] * kt[kvOff + d * stride + i]) * 0.125;
@@ -38,7 +38,7 @@ class AttentionOpsTest {
             float[] v = VectorOpsTest.rnd(3 + n * stride + D, D + n, 3), p = VectorOpsTest.rnd(n + 2, n, 1);
             float[] want = VectorOpsTest.rnd(D + 6, 11, 1), got = want.clone();
             ScalarKernels.weightedSum(p, 2, n, v, 3, stride, D, want, 6);
-            AttentionOps.weightedSum(p, 2, n, v, 3, stride, D, got, 6);
+            AttentionOps.weightedSum(p, 2, n, v, 3, stride, D, got, 6, n > 1 ? 3 + stride : 3);
             for (int d = 0; d < D; d++) {
                 double mag = Math.abs(want[6 + d]);
                 for (int j = 0; j < n; j++) mag += Math.abs((double) p[2 + j] * v[3 + j * stride + d]);
