@@ -206,42 +206,65 @@ public final class LlamaModel {
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
 
-    /** Causal grouped-query attention of each (token, local head) over its own sequence's cache. */
+    /**
+     * Causal grouped-query attention of each (token, local head) over its own sequence's cache. Work items are
+     * (token, group of heads): one group per token when the step has enough tokens to keep every thread busy,
+     * more (down to one head each) when it has fewer, as in single-sequence decode.
+     */
     private void attention(int l, Step step, Workspace ws) {
         int T = step.size();
         int maxLen = 0;
         for (int p : step.positions()) maxLen = Math.max(maxLen, p + 1);
-        final int scoresLen = maxLen + AttentionOps.SCORE_PAD;
-        par.forRange(T * heads, 1, (from, to) -> {
-            float[] scores = new float[scoresLen];
-            for (int i = from; i < to; i++) attendOne(l, step, ws, i / heads, i % heads, scores);
+        int groups = Math.min(heads, Math.max(1, (2 * par.parallelism() + T - 1) / T));
+        int perGroup = (heads + groups - 1) / groups;
+        final int stride = maxLen + AttentionOps.SCORE_PAD;               // one row of scores per head of a group
+        final int nGroups = (heads + perGroup - 1) / perGroup;
+        par.forRange(T * nGroups, 1, (from, to) -> {
+            float[] scores = new float[perGroup * stride];                // [perGroup][stride]
+            for (int i = from; i < to; i++) {
+                int t = i / nGroups, h0 = (i % nGroups) * perGroup;
+                attendHeads(l, step, ws, t, h0, Math.min(heads, h0 + perGroup), scores, stride);
+            }
         });
     }
 
     /**
-     * softmax(q·Kᵀ/√d)·V of one query head over positions 0..pos of its sequence, block by block of the
-     * cache (eager attention of HF modeling_llama). Keys are read from the block-transposed layout of
-     * {@link KvPool}, values from its head-major layout: each (block, KV head) is two contiguous runs.
+     * softmax(q·Kᵀ/√d)·V of query heads [h0, h1) of token t over positions 0..pos of its sequence (eager
+     * attention of HF modeling_llama). The cache is walked block by block, and inside a block head by head:
+     * a block's keys (then values) for all local KV heads are one contiguous region of {@link KvPool}, read
+     * front to back. Keys are block-transposed, values head-major (see KvPool).
      */
-    private void attendOne(int l, Step step, Workspace ws, int t, int h, float[] scores) {
+    private void attendHeads(int l, Step step, Workspace ws, int t, int h0, int h1, float[] scores, int stride) {
         KvCache c = step.caches()[t];
         float[] k = c.pool().keys(l), v = c.pool().values(l);
         int[] table = c.table();
-        int bs = c.pool().blockSize();
-        int n = step.positions()[t] + 1;
-        int kvOff = ((firstHead + h) / groupSize - firstKvHead) * headDim;
-        int qOff = t * qkvWidth + h * headDim;
-        int blocks = (n + bs - 1) / bs, run = kvOff * bs;                   // run: this head's offset inside a block
-        for (int b = 0, j = 0; j < n; b++, j += bs)                       // scores[j] = q·k_j / √d
-            AttentionOps.scoresTransposed(ws.qkv, qOff, k, table[b] * bs * kvWidth + run, bs, Math.min(bs, n - j),
-                    headDim, attnScale, scores, j, table[Math.min(b + 1, blocks - 1)] * bs * kvWidth + run);
-        VectorOps.softmaxInPlace(scores, 0, n);
-        int out = t * qWidth + h * headDim;
-        Arrays.fill(ws.attn, out, out + headDim, 0f);
-        for (int b = 0, j = 0; j < n; b++, j += bs)                       // attn = Σ_j p_j · v_j
-            AttentionOps.weightedSum(scores, j, Math.min(bs, n - j), v, table[b] * bs * kvWidth + run, headDim, headDim, ws.attn, out,
-                    table[Math.min(b + 1, blocks - 1)] * bs * kvWidth + run);
+        int bs = c.pool().blockSize(), blockFloats = bs * kvWidth;
+        int n = step.positions()[t] + 1, blocks = (n + bs - 1) / bs;
+        for (int b = 0, j = 0; b < blocks; b++, j += bs) {                // scores[h][j] = q_h·k_j / √d
+            int base = table[b] * blockFloats, next = table[Math.min(b + 1, blocks - 1)] * blockFloats, m = Math.min(bs, n - j);
+            for (int h = h0; h < h1; h++) {
+                int run = kvRun(h, bs);
+                AttentionOps.scoresTransposed(ws.qkv, t * qkvWidth + h * headDim, k, base + run, bs, m, headDim, attnScale,
+                        scores, (h - h0) * stride + j, next + run);
+            }
+        }
+        for (int h = h0; h < h1; h++) {
+            VectorOps.softmaxInPlace(scores, (h - h0) * stride, n);
+            int out = t * qWidth + h * headDim;
+            Arrays.fill(ws.attn, out, out + headDim, 0f);
+        }
+        for (int b = 0, j = 0; b < blocks; b++, j += bs) {                // attn_h = Σ_j p_hj · v_j
+            int base = table[b] * blockFloats, next = table[Math.min(b + 1, blocks - 1)] * blockFloats, m = Math.min(bs, n - j);
+            for (int h = h0; h < h1; h++) {
+                int run = kvRun(h, bs);
+                AttentionOps.weightedSum(scores, (h - h0) * stride + j, m, v, base + run, headDim, headDim, ws.attn,
+                        t * qWidth + h * headDim, next + run);
+            }
+        }
     }
+
+    /** Offset inside a KV block of the run (keys or values) of the local KV head that query head h reads. */
+    private int kvRun(int h, int bs) { return ((firstHead + h) / groupSize - firstKvHead) * headDim * bs; }
 
     /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */
     private void mlpBlock(int l, int T, LoraBatch lora, Workspace ws) {
