@@ -136,6 +136,7 @@ public final class LoraCompute {
         int n = tokens.length;
         boolean gathered = w.exchange() == Exchange.ALL_GATHER;
         int rowWidth = gathered ? N * w.sWidth() : w.sWidth();
+        int[] sOffs = new int[n], yOffs = new int[n];         // per token: its coefficients in s, its output row in y
         for (PreparedAdapter.Expand e : w.expands()) {
             Matrix[] blocks = e.blocks();                      // Bᵀ: one [r, out] or diagonal blocks [r/M, out/M]
             int outB = blocks[0].cols();
@@ -143,13 +144,21 @@ public final class LoraCompute {
                 int r = N * e.width();
                 float[] sIn = new float[n * r];
                 for (int k = 0; k < N; k++) copyColumns(s, rowWidth, k * w.sWidth() + e.sFrom(), e.width(), sIn, k * e.width(), r, n);
-                for (int i = 0; i < n; i++) MatMul.accumulateTransposed(blocks[0], sIn, i * r, y, tokens[i] * yWidth + e.outFrom());
+                for (int i = 0; i < n; i++) {
+                    sOffs[i] = i * r;
+                    yOffs[i] = tokens[i] * yWidth + e.outFrom();
+                }
+                MatMul.accumulateTransposedTokens(blocks[0], sIn, sOffs, y, yOffs, n);
                 continue;
             }
             int rIn = e.width() / blocks.length;
-            for (int j = 0; j < blocks.length; j++)
-                for (int i = 0; i < n; i++)
-                    MatMul.accumulateTransposed(blocks[j], s, i * rowWidth + e.sFrom() + j * rIn, y, tokens[i] * yWidth + e.outFrom() + j * outB);
+            for (int j = 0; j < blocks.length; j++) {
+                for (int i = 0; i < n; i++) {
+                    sOffs[i] = i * rowWidth + e.sFrom() + j * rIn;
+                    yOffs[i] = tokens[i] * yWidth + e.outFrom() + j * outB;
+                }
+                MatMul.accumulateTransposedTokens(blocks[j], s, sOffs, y, yOffs, n);
+            }
         }
     }
 

@@ -75,6 +75,12 @@ public final class MatMul {
      *  one full token group ran 1.1–1.25x faster on 1B-shaped bf16 matrices (8192×2048: 79 vs 63 GFLOP/s, 2 threads,
      *  back to back) and equal on 768-wide ones; at 12 tokens a group is 3/4 full and the two were equal. */
     static final int SMALL_T = 12;
+    /**
+     * Matrices with fewer rows always use the multi-token GEMV kernel: LoRA shrinks (rank or rank/N rows) would
+     * otherwise spend most of their time in the GEMM's scalar row tail and token packing. Measured with LoraBench
+     * (16 tokens, one BD adapter, llama-160m widths): see docs/bench/jmh.md.
+     */
+    static final int GEMM_MIN_ROWS = 48;
     /** Rows per parallel chunk boundary (a multiple of R and of a 64-byte line of fp32 outputs). */
     static final int GRAIN = 48;
 
@@ -91,7 +97,7 @@ public final class MatMul {
      */
     public static void matmul(Matrix w, float[] x, int T, float[] y, Parallel par) {
         ScalarKernels.checkMatmul(w, x, T, y);
-        if (T > 1 && T <= SMALL_T) {
+        if (T > 1 && (T <= SMALL_T || w.rows() < GEMM_MIN_ROWS)) {
             float[] xp = w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x;
             par.forRange(w.rows(), GRAIN, (s, e) -> gemvSmallT(w, xp, T, y, s, e));
         } else if (T == 1) {
@@ -112,7 +118,7 @@ public final class MatMul {
         if (rowFrom < 0 || rowTo > w.rows() || rowFrom > rowTo) throw new IllegalArgumentException("bad rows " + rowFrom + ".." + rowTo);
         if (rowFrom == rowTo) return;
         if (T == 1) gemv(w, x, w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x, y, rowFrom, rowTo);
-        else if (T <= SMALL_T) gemvSmallT(w, w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x, T, y, rowFrom, rowTo);
+        else if (T <= SMALL_T || w.rows() < GEMM_MIN_ROWS) gemvSmallT(w, w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x, T, y, rowFrom, rowTo);
         else gemm(w, packTokens(x, T, w.cols()), T, y, rowFrom, rowTo);
     }
 
@@ -148,6 +154,63 @@ public final class MatMul {
                 case F16 -> axpyF16(a, wt.bits(), j * n, y, yOff, n);
             }
         }
+    }
+
+    /**
+     * {@link #accumulateTransposed} for n tokens at once: y[yOffs[t] + o] += Σ_j s[sOffs[t] + j] · wt[j, o] for
+     * t &lt; n. Tokens go in quads: for each pair of output vectors the four tokens' sums stay in 8 registers
+     * over all r rows, so every widened weight vector feeds 4 FMAs and each y element is loaded and stored
+     * once (the one-token kernel loads and stores y once per 4 rows and re-reads wt for every token). The
+     * n mod 4 remaining tokens use {@link #accumulateTransposed}.
+     */
+    public static void accumulateTransposedTokens(Matrix wt, float[] s, int[] sOffs, float[] y, int[] yOffs, int n) {
+        int r = wt.rows(), out = wt.cols();
+        for (int t = 0; t < n; t++) {
+            if (sOffs[t] < 0 || sOffs[t] + r > s.length) throw new IllegalArgumentException("s too short for " + r + " coefficients at " + sOffs[t]);
+            if (yOffs[t] < 0 || yOffs[t] + out > y.length) throw new IllegalArgumentException("y too short for " + out + " outputs at " + yOffs[t]);
+        }
+        int t = 0;
+        for (; t + 4 <= n; t += 4) {
+            int s0 = sOffs[t], s1 = sOffs[t + 1], s2 = sOffs[t + 2], s3 = sOffs[t + 3];
+            int y0 = yOffs[t], y1 = yOffs[t + 1], y2 = yOffs[t + 2], y3 = yOffs[t + 3];
+            int o = 0;
+            for (; o + 2 * VL <= out; o += 2 * VL) {
+                FloatVector a0 = FloatVector.fromArray(FS, y, y0 + o), b0 = FloatVector.fromArray(FS, y, y0 + o + VL);
+                FloatVector a1 = FloatVector.fromArray(FS, y, y1 + o), b1 = FloatVector.fromArray(FS, y, y1 + o + VL);
+                FloatVector a2 = FloatVector.fromArray(FS, y, y2 + o), b2 = FloatVector.fromArray(FS, y, y2 + o + VL);
+                FloatVector a3 = FloatVector.fromArray(FS, y, y3 + o), b3 = FloatVector.fromArray(FS, y, y3 + o + VL);
+                for (int j = 0, w = o; j < r; j++, w += out) {
+                    FloatVector u = rowVector(wt, w), v = rowVector(wt, w + VL), c;
+                    c = FloatVector.broadcast(FS, s[s0 + j]); a0 = u.fma(c, a0); b0 = v.fma(c, b0);
+                    c = FloatVector.broadcast(FS, s[s1 + j]); a1 = u.fma(c, a1); b1 = v.fma(c, b1);
+                    c = FloatVector.broadcast(FS, s[s2 + j]); a2 = u.fma(c, a2); b2 = v.fma(c, b2);
+                    c = FloatVector.broadcast(FS, s[s3 + j]); a3 = u.fma(c, a3); b3 = v.fma(c, b3);
+                }
+                a0.intoArray(y, y0 + o); b0.intoArray(y, y0 + o + VL);
+                a1.intoArray(y, y1 + o); b1.intoArray(y, y1 + o + VL);
+                a2.intoArray(y, y2 + o); b2.intoArray(y, y2 + o + VL);
+                a3.intoArray(y, y3 + o); b3.intoArray(y, y3 + o + VL);
+            }
+            for (; o < out; o++) {                                           // columns past the last vector pair
+                float c0 = y[y0 + o], c1 = y[y1 + o], c2 = y[y2 + o], c3 = y[y3 + o];
+                for (int j = 0; j < r; j++) {
+                    float w = wt.get(j, o);
+                    c0 = Math.fma(s[s0 + j], w, c0); c1 = Math.fma(s[s1 + j], w, c1);
+                    c2 = Math.fma(s[s2 + j], w, c2); c3 = Math.fma(s[s3 + j], w, c3);
+                }
+                y[y0 + o] = c0; y[y1 + o] = c1; y[y2 + o] = c2; y[y3 + o] = c3;
+            }
+        }
+        for (; t < n; t++) accumulateTransposed(wt, s, sOffs[t], y, yOffs[t]);
+    }
+
+    /** VL weights of wt from flat index i, widened to fp32. */
+    private static FloatVector rowVector(Matrix wt, int i) {
+        return switch (wt.dtype()) {
+            case F32 -> FloatVector.fromArray(FS, wt.f32(), i);
+            case BF16 -> bf16(wt.bits(), i);
+            case F16 -> f16(wt.bits(), i);
+        };
     }
 
     /** y[yOff + i] += a0·w[o + i] + a1·w[o + st + i] + a2·w[o + 2st + i] + a3·w[o + 3st + i] for i &lt; n (fused in that order). */

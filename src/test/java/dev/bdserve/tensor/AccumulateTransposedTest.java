@@ -40,4 +40,30 @@ class AccumulateTransposedTest {
         assertEquals(y1[0], y0[0], 0.0, "outside the range untouched");
         assertEquals(y1[n + 4], y0[n + 4], 0.0, "outside the range untouched");
     }
+
+    @ParameterizedTest(name = "{0} r={1} out={2}")
+    @MethodSource("cases")
+    void tokensMatchScalarTwin(DType d, int r, int n) {
+        SplittableRandom rnd = new SplittableRandom(r * 7000L + n);
+        float[] w = new float[r * n];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (rnd.nextDouble() * 2 - 1);
+        Matrix wt = Matrix.fromFloats(d, r, n, w);
+        for (int tokens : new int[] {1, 3, 4, 5, 8, 11}) {
+            int sw = r + 2, yw = n + 3;                                  // rows of s and y wider than used
+            float[] s = new float[tokens * sw + 1];
+            for (int i = 0; i < s.length; i++) s[i] = i % 5 == 4 ? 0f : (float) (rnd.nextDouble() * 2 - 1);
+            float[] y0 = new float[tokens * yw + 2], y1 = new float[y0.length];
+            for (int i = 0; i < y0.length; i++) y0[i] = y1[i] = (float) rnd.nextDouble();
+            int[] sOffs = new int[tokens], yOffs = new int[tokens];
+            for (int t = 0; t < tokens; t++) {
+                sOffs[t] = 1 + t * sw;
+                yOffs[t] = 2 + (tokens - 1 - t) * yw;                    // tokens' rows in reverse order
+            }
+            MatMul.accumulateTransposedTokens(wt, s, sOffs, y0, yOffs, tokens);
+            for (int t = 0; t < tokens; t++) ScalarKernels.accumulateTransposed(wt, s, sOffs[t], y1, yOffs[t]);
+            double scale = 1;
+            for (float v : s) scale += Math.abs(v);
+            for (int i = 0; i < y0.length; i++) assertEquals(y1[i], y0[i], 1e-5 * scale, tokens + " tokens, output " + i);
+        }
+    }
 }
