@@ -48,7 +48,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--seed", defaultValue = "1") long seed;
         @Option(names = "--json", description = "Print one JSON object (the default output; kept for vLLM-style scripts).") boolean json;
         @Option(names = "--no-probes", description = "Skip the bandwidth and FMA peak probes.") boolean noProbes;
-        @Option(names = "--repeats", defaultValue = "1", description = "With --compare-sharding: the strategies' runs, interleaved step by step, this many times (merged) (default: ${DEFAULT-VALUE}).") int repeats;
+        @Option(names = "--repeats", defaultValue = "1", description = "With --compare-sharding or --adapters: the runs, interleaved step by step, this many times (merged) (default: ${DEFAULT-VALUE}).") int repeats;
         @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, bandwidth probe) pairs and report each pair's roofline fraction and their median, for machines whose bandwidth drifts (default: ${DEFAULT-VALUE}).") int rounds;
         @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
@@ -114,7 +114,17 @@ final class BenchCommand implements Runnable {
                     } else if (adapters > 0) {
                         LoraAdapter[] as = synth(tmp, "a", c, rank, bdNblocks, adt);
                         int[] ids = register(g, as, LoraSharding.parse(modelOptions.loraSharding));
-                        runs.put("lora", bench.run(settings, ids));
+                        // base-only and the adapter batch interleaved step by step (as --compare-sharding): a slow
+                        // spell of the host falls on both (the base run above was the warm-up)
+                        Map<String, int[]> both = new LinkedHashMap<>();
+                        both.put("base", new int[0]);
+                        both.put("lora", ids);
+                        Map<String, DecodeBench.Timing> merged = new LinkedHashMap<>();
+                        for (int k = 0; k < Math.max(1, repeats); k++)
+                            bench.runInterleaved(settings, both).forEach((name, t) -> merged.merge(name, t, DecodeBench.Timing::merge));
+                        runs.putAll(merged);
+                        runInfo.put("interleaved", "step by step");
+                        runInfo.put("repeats", repeats);
                         runInfo.put("rank", rank);
                         runInfo.put("bd_nblocks", bdNblocks);
                         runInfo.put("params_each", as[0].parameters());

@@ -76,9 +76,9 @@ public final class MatMul {
      *  back to back) and equal on 768-wide ones; at 12 tokens a group is 3/4 full and the two were equal. */
     static final int SMALL_T = 12;
     /**
-     * Matrices with fewer rows always use the multi-token GEMV kernel: LoRA shrinks (rank or rank/N rows) would
-     * otherwise spend most of their time in the GEMM's scalar row tail and token packing. Measured with LoraBench
-     * (16 tokens, one BD adapter, llama-160m widths): see docs/bench/jmh.md.
+     * For T &gt; 1, matrices with fewer rows use {@link #gemvSmallRows}: LoRA shrinks (rank or rank/N rows) would
+     * otherwise spend most of their time in the GEMM's scalar row tail and token packing, or in splitting x into
+     * pairs for the 16-bit small-T kernel.
      */
     static final int GEMM_MIN_ROWS = 48;
     /** Rows per parallel chunk boundary (a multiple of R and of a 64-byte line of fp32 outputs). */
@@ -97,7 +97,9 @@ public final class MatMul {
      */
     public static void matmul(Matrix w, float[] x, int T, float[] y, Parallel par) {
         ScalarKernels.checkMatmul(w, x, T, y);
-        if (T > 1 && (T <= SMALL_T || w.rows() < GEMM_MIN_ROWS)) {
+        if (T > 1 && w.rows() < GEMM_MIN_ROWS) {
+            par.forRange(w.rows(), GRAIN, (s, e) -> gemvSmallRows(w, x, T, y, s, e));
+        } else if (T > 1 && T <= SMALL_T) {
             float[] xp = w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x;
             par.forRange(w.rows(), GRAIN, (s, e) -> gemvSmallT(w, xp, T, y, s, e));
         } else if (T == 1) {
@@ -118,7 +120,8 @@ public final class MatMul {
         if (rowFrom < 0 || rowTo > w.rows() || rowFrom > rowTo) throw new IllegalArgumentException("bad rows " + rowFrom + ".." + rowTo);
         if (rowFrom == rowTo) return;
         if (T == 1) gemv(w, x, w.dtype() == DType.BF16 ? splitPairs(x, w.cols()) : x, y, rowFrom, rowTo);
-        else if (T <= SMALL_T || w.rows() < GEMM_MIN_ROWS) gemvSmallT(w, w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x, T, y, rowFrom, rowTo);
+        else if (w.rows() < GEMM_MIN_ROWS) gemvSmallRows(w, x, T, y, rowFrom, rowTo);
+        else if (T <= SMALL_T) gemvSmallT(w, w.dtype() == DType.BF16 ? splitPairRows(x, T, w.cols()) : x, T, y, rowFrom, rowTo);
         else gemm(w, packTokens(x, T, w.cols()), T, y, rowFrom, rowTo);
     }
 
@@ -554,6 +557,34 @@ public final class MatMul {
                     case BF16 -> dotBf16Pairs(w.bits(), o * cols, x, t * cols, cols);
                     case F16 -> dotF16(w.bits(), o * cols, x, t * cols, cols);
                 };
+    }
+
+    /**
+     * Rows [from, to) of a matrix with few rows (under {@value #GEMM_MIN_ROWS}: LoRA shrinks) for any T: each pair
+     * of rows is widened to fp32 once and run against the tokens' x as given, four tokens at a time, with the F32
+     * kernel. The 16-bit kernels would need x split into even / odd pairs first, which for a matrix this small
+     * costs more than the product.
+     */
+    static void gemvSmallRows(Matrix w, float[] x, int T, float[] y, int from, int to) {
+        int cols = w.cols(), rows = w.rows();
+        float[] pair = new float[2 * cols];              // [2][cols] rows o and o+1 widened
+        float[] r = new float[8];                         // [2 rows][4 tokens] results
+        for (int o = from; o < to; o += 2) {
+            boolean two = o + 1 < to;
+            int n = two ? 2 * cols : cols;
+            if (w.dtype() == DType.F32) System.arraycopy(w.f32(), o * cols, pair, 0, n);
+            else widenRun(w, o * cols, pair, 0, n);
+            if (!two) System.arraycopy(pair, 0, pair, cols, cols);
+            for (int q = 0; q < T; q += 4) {
+                int nt = Math.min(4, T - q), last = (q + nt - 1) * cols;
+                int x0 = q * cols, x1 = Math.min(x0 + cols, last), x2 = Math.min(x0 + 2 * cols, last), x3 = last;
+                smallTF32(pair, cols, 0, 1, x, x0, x1, x2, x3, r);
+                for (int t = 0; t < nt; t++) {
+                    y[(q + t) * rows + o] = r[t];
+                    if (two) y[(q + t) * rows + o + 1] = r[4 + t];
+                }
+            }
+        }
     }
 
     private static void smallTF32(float[] a, int cols, int o, int h, float[] x, int x0, int x1, int x2, int x3, float[] r) {
