@@ -38,11 +38,42 @@ public final class LoraCompute {
         for (LoraBatch.Segment s : batch.segments()) if (s.adapter().work(layer, g) != null) segs.add(s);
         if (segs.isEmpty()) return;
         int nseg = segs.size();
+        for (LoraBatch.Segment sg : segs) warm(sg.adapter().work(layer, g));
         float[][] s = new float[nseg][];                     // per segment [n, sWidth] (after an exchange: [n, N·sWidth])
         forSegments(nseg, par, (i, p) -> s[i] = shrink(segs.get(i), layer, g, x, xWidth, p, stats));
         exchange(segs, layer, g, s, comm);
         forSegments(nseg, par, (i, p) -> expand(segs.get(i), layer, g, s[i], y, yWidth, comm.size(), p));
         if (stats != null) stats.addNanos(System.nanoTime() - t0);
+    }
+
+    /** Keeps the warming loads live (written only when their XOR hits one value). */
+    static int sink;
+
+    /**
+     * Reads one element per cache line of every matrix the group's LoRA will use, before using them. Between
+     * steps the base weights stream through the caches and evict the adapters, so each small shrink or expand
+     * would otherwise start with a run of dependent-looking misses; independent loads in one tight loop overlap
+     * far more of them. Measured (llama-160m, TP 2 threads, batch 4, BD-LoRA rank 24, 3 interleaved runs, two
+     * pairs): 1.57 / 1.56 ms of LoRA per step without, 1.43 / 1.41 ms with, the loop's own time included.
+     */
+    private static void warm(PreparedAdapter.GroupWork w) {
+        int t = 0;
+        if (w.shrink() != null) t ^= touch(w.shrink());
+        else for (Matrix m : w.shrinkBlocks()) t ^= touch(m);
+        for (PreparedAdapter.Expand e : w.expands()) for (Matrix m : e.blocks()) t ^= touch(m);
+        if (t == 0x7ead_beef) sink = t;
+    }
+
+    private static int touch(Matrix m) {
+        int t = 0;
+        if (m.dtype() == dev.bdserve.tensor.DType.F32) {
+            float[] a = m.f32();
+            for (int i = 0; i < a.length; i += 16) t ^= Float.floatToRawIntBits(a[i]);
+        } else {
+            short[] b = m.bits();
+            for (int i = 0; i < b.length; i += 32) t ^= b[i];
+        }
+        return t;
     }
 
     @FunctionalInterface
@@ -65,6 +96,8 @@ public final class LoraCompute {
         float[] s = new float[n * w.sWidth()];
         if (w.shrink() != null) {
             MatMul.matmul(w.shrink(), xs, n, s, par);         // stacked A of q/k/v or gate/up: one pass
+        } else if (w.shrinkBlocks().length == 1) {
+            MatMul.matmul(w.shrinkBlocks()[0], xs, n, s, par);  // one diagonal block on this rank: it reads all of x
         } else {
             Matrix[] blocks = w.shrinkBlocks();               // block-diagonal A: block j reads input slice j
             int ib = xWidth / blocks.length, rb = blocks[0].rows();
