@@ -33,6 +33,7 @@ final class ClientWatch implements Callback {
     private final Runnable onGone;
     private boolean armed, stopped;                      // guarded by this
     private volatile boolean gone;
+    private volatile String reason = "";                 // what showed the client gone (for the access log)
 
     private ClientWatch(AbstractEndPoint endPoint, Connection.UpgradeTo connection, Runnable onGone) {
         this.endPoint = endPoint;
@@ -61,6 +62,9 @@ final class ClientWatch implements Callback {
     /** True once the client is known to be gone. */
     boolean gone() { return gone; }
 
+    /** How the client was found gone: an end of stream, a read error, or the failed read interest. */
+    String reason() { return reason; }
+
     /** The connection is readable: EOF (the client closed), an early byte of a pipelined request, or nothing. */
     @Override
     public void succeeded() {
@@ -74,6 +78,7 @@ final class ClientWatch implements Callback {
                 n = endPoint.fill(one);
             } catch (IOException e) {
                 n = -1;                                  // e.g. connection reset by the peer
+                reason = "watch: read failed: " + e;
             }
             if (n > 0) {                                 // a pipelined request: give its first byte back, stop watching
                 connection.onUpgradeTo(one);
@@ -86,6 +91,7 @@ final class ClientWatch implements Callback {
             }
             stopped = true;
             gone = true;
+            if (reason.isEmpty()) reason = "watch: end of stream";
         }
         onGone.run();
     }
@@ -99,6 +105,7 @@ final class ClientWatch implements Callback {
             stopped = true;
             if (endPoint.isOpen() && !endPoint.isInputShutdown()) return;   // e.g. an idle timeout: not a disconnect
             gone = true;
+            reason = "watch: read interest failed: " + x;
         }
         onGone.run();
     }

@@ -174,8 +174,8 @@ public final class OpenAiServer implements AutoCloseable {
                         requireMethod(method, "POST");
                         if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
                         ObjectNode body = readJson(request);
-                        request.addFailureListener(t -> ex.failed = true);
-                        ex.watch = ClientWatch.start(request, () -> ex.failed = true);   // the body is read: watch for EOF
+                        request.addFailureListener(t -> ex.gone("failure listener: " + t));
+                        ex.watch = ClientWatch.start(request, () -> ex.gone(ex.watch == null ? "connection watch" : ex.watch.reason()));
                         inFlight.incrementAndGet();
                         ex.counted = true;
                         outcome = completions.handle(body, path.equals("/v1/chat/completions"), rid, ex);
@@ -197,13 +197,15 @@ public final class OpenAiServer implements AutoCloseable {
                 ex.status = e.error.status();
             } catch (IOException e) {
                 ex.status = 499;   // the client went away (nginx's code for it, in the log only)
+                if (ex.goneReason == null) ex.goneReason = String.valueOf(e.getMessage());
             } catch (RuntimeException e) {
                 ex.error(new ApiException(500, "InternalServerError", "Internal server error: " + e, null));
             } finally {
                 ex.finish();
                 if (ex.counted) inFlight.decrementAndGet();
                 metrics.http(pathLabel(path), ex.status);
-                if (path.startsWith("/v1/")) accessLog(rid, method, path, ex.status, outcome, (System.nanoTime() - t0) / 1e9);
+                if (path.startsWith("/v1/")) accessLog(rid, method, path, ex.status, outcome, (System.nanoTime() - t0) / 1e9,
+                        ex.status == 499 ? ex.goneReason : null);
             }
             return true;
         }
@@ -372,12 +374,18 @@ public final class OpenAiServer implements AutoCloseable {
         int status = 200;
         boolean committed, done, counted;
         volatile boolean failed;   // the client went away (a failed write, a failure listener or the watch)
+        volatile String goneReason; // what reported it (logged with status 499)
         ClientWatch watch;         // generation requests over HTTP/1.x: notices a close while nothing is written
 
         Exchange(Request request, Response response, Callback callback) {
             this.request = request;
             this.response = response;
             this.callback = callback;
+        }
+
+        void gone(String reason) {
+            if (goneReason == null) goneReason = reason;
+            failed = true;
         }
 
         /** Ends the watch: Jetty must be the only reader of the connection when the response completes. */
@@ -445,7 +453,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
     }
 
-    private void accessLog(String rid, String method, String path, int status, Completions.Outcome o, double seconds) {
+    private void accessLog(String rid, String method, String path, int status, Completions.Outcome o, double seconds, String gone) {
         PrintStream log = options.accessLog();
         if (log == null) return;
         StringBuilder sb = new StringBuilder(200);
@@ -459,6 +467,7 @@ public final class OpenAiServer implements AutoCloseable {
                     .append(" finish=").append(o.finish.isEmpty() ? "-" : o.finish);
         }
         sb.append(" total_ms=").append(String.format(Locale.ROOT, "%.1f", seconds * 1e3));
+        if (gone != null) sb.append(" gone=\"").append(gone.replace('"', '\'')).append('"');
         log.println(sb);
     }
 }
