@@ -100,10 +100,7 @@ final class BenchCommand implements Runnable {
                         ids.put("bdlora", register(g, bd, LoraSharding.BDLORA));
                         // the strategies interleaved step by step, `repeats` times, merged: the slow spells of a
                         // shared host fall on every strategy alike (the base run above was the warm-up)
-                        Map<String, DecodeBench.Timing> merged = new LinkedHashMap<>();
-                        for (int k = 0; k < Math.max(1, repeats); k++)
-                            bench.runInterleaved(settings, ids).forEach((name, t) -> merged.merge(name, t, DecodeBench.Timing::merge));
-                        runs.putAll(merged);
+                        runs.putAll(interleaved(bench, settings, ids));
                         runInfo.put("repeats", repeats);
                         runInfo.put("interleaved", "step by step");
                         runInfo.put("dense_rank", rank);
@@ -119,10 +116,7 @@ final class BenchCommand implements Runnable {
                         Map<String, int[]> both = new LinkedHashMap<>();
                         both.put("base", new int[0]);
                         both.put("lora", ids);
-                        Map<String, DecodeBench.Timing> merged = new LinkedHashMap<>();
-                        for (int k = 0; k < Math.max(1, repeats); k++)
-                            bench.runInterleaved(settings, both).forEach((name, t) -> merged.merge(name, t, DecodeBench.Timing::merge));
-                        runs.putAll(merged);
+                        runs.putAll(interleaved(bench, settings, both));
                         runInfo.put("interleaved", "step by step");
                         runInfo.put("repeats", repeats);
                         runInfo.put("rank", rank);
@@ -253,6 +247,14 @@ final class BenchCommand implements Runnable {
          * host whose bandwidth drifts with its neighbours, each decode speed is set against the bandwidth of
          * its own moment. Reports every pair and the median fraction.
          */
+        /** The batches of {@code ids} run interleaved step by step, {@code --repeats} times, each one's timings merged. */
+        private Map<String, DecodeBench.Timing> interleaved(DecodeBench bench, DecodeBench.Settings settings, Map<String, int[]> ids) {
+            Map<String, DecodeBench.Timing> merged = new LinkedHashMap<>();
+            for (int k = 0; k < Math.max(1, repeats); k++)
+                bench.runInterleaved(settings, ids).forEach((name, t) -> merged.merge(name, t, DecodeBench.Timing::merge));
+            return merged;
+        }
+
         private Map<String, Object> pairedRounds(DecodeBench bench, DecodeBench.Settings settings, long bytesPerStep, int threads) {
             List<Map<String, Object>> pairs = new ArrayList<>();
             double[] fractions = new double[rounds];

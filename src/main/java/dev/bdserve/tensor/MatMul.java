@@ -717,7 +717,7 @@ public final class MatMul {
                     for (int j = 0; j < nt; j++) y[(t0 + j) * rows + o + r] = acc[g * R * G + r * L + j];
             }
         }
-        sink = touched;
+        if (touched == 0x7ead_beef) sink = touched;      // keeps the loads; rarely written, so no line shared between threads
         for (; o < to; o++) gemmRowTail(w, xT, T, y, o);
     }
 
@@ -735,8 +735,9 @@ public final class MatMul {
     }
 
     /**
-     * Widens (F32: copies) w[o .. o+R, k0 .. k0+kc) into ws[r·KC + k]: the micro-kernel then
-     * broadcasts from an L1-resident block instead of from R strided DRAM streams.
+     * Widens (F32: copies) w[o .. o+R, k0 .. k0+kc) into ws[r·wc + k]: the micro-kernel then
+     * broadcasts from an L1-resident block instead of from R strided DRAM streams. When kc is the whole
+     * row (wc = cols), the R rows are one contiguous run.
      */
     private static void widen(Matrix w, int o, int k0, int kc, float[] ws, int wc) {
         int cols = w.cols();

@@ -19,13 +19,18 @@ class AccumulateTransposedTest {
         return b.build();
     }
 
+    /** A [r, n] matrix of dtype d with entries uniform in [-1, 1). */
+    static Matrix randomMatrix(DType d, int r, int n, SplittableRandom rnd) {
+        float[] w = new float[r * n];
+        for (int i = 0; i < w.length; i++) w[i] = (float) (rnd.nextDouble() * 2 - 1);
+        return Matrix.fromFloats(d, r, n, w);
+    }
+
     @ParameterizedTest(name = "{0} r={1} out={2}")
     @MethodSource("cases")
     void matchesScalarTwin(DType d, int r, int n) {
         SplittableRandom rnd = new SplittableRandom(r * 1000L + n);
-        float[] w = new float[r * n];
-        for (int i = 0; i < w.length; i++) w[i] = (float) (rnd.nextDouble() * 2 - 1);
-        Matrix wt = Matrix.fromFloats(d, r, n, w);
+        Matrix wt = randomMatrix(d, r, n, rnd);
         float[] s = new float[r + 3];
         for (int i = 0; i < s.length; i++) s[i] = i % 5 == 4 ? 0f : (float) (rnd.nextDouble() * 2 - 1);
         float[] y0 = new float[n + 5], y1 = new float[n + 5];
@@ -45,9 +50,7 @@ class AccumulateTransposedTest {
     @MethodSource("cases")
     void tokensMatchScalarTwin(DType d, int r, int n) {
         SplittableRandom rnd = new SplittableRandom(r * 7000L + n);
-        float[] w = new float[r * n];
-        for (int i = 0; i < w.length; i++) w[i] = (float) (rnd.nextDouble() * 2 - 1);
-        Matrix wt = Matrix.fromFloats(d, r, n, w);
+        Matrix wt = randomMatrix(d, r, n, rnd);
         for (int tokens : new int[] {1, 3, 4, 5, 8, 11}) {
             int sw = r + 2, yw = n + 3;                                  // rows of s and y wider than used
             float[] s = new float[tokens * sw + 1];
