@@ -235,7 +235,10 @@ public final class ServeBench {
                     if (line.isEmpty() || line.startsWith(":")) continue;
                     if (!line.startsWith("data:")) continue;
                     String data = line.substring(5).strip();
-                    if (data.equals("[DONE]")) break;
+                    // read on to the end of the body rather than break: closing the stream early cancels the
+                    // body, and Java's HttpClient may then close the connection after it has already handed it
+                    // to the next request (the server saw that request's client go away: a 499 here)
+                    if (data.equals("[DONE]")) continue;
                     JsonNode j = JSON.readTree(data);
                     if (j.has("error")) return new Output(false, promptLen, 0, 0, List.of(), 0, text.toString(), "server error in stream: " + j.get("error"));
                     long now = System.nanoTime();
