@@ -63,8 +63,10 @@ public final class MatMul {
     /**
      * Read-ahead: while a tile computes, its micro-kernel also loads R weights of the next tile per k (one
      * scalar load, XOR-ed into a value kept live through {@link #sink}), so the next tile's rows stream in
-     * while FMAs run instead of in a burst at its widening. Measured at T = 13, 16 and 32, 2 threads, bf16
-     * from DRAM: +10–25% on 768-wide shapes, +4–7% on 2048-wide ones. F32 weights are not read ahead.
+     * while FMAs run instead of in a burst at its widening. Only whole-row tiles (cols ≤ {@link #WHOLE_ROWS}) read
+     * ahead, through {@link #tile2Ahead} / {@link #tile1Ahead}; F32 weights are not read ahead. Measured at T = 16,
+     * 2 threads, bf16 from DRAM, the two kernels interleaved in one JVM (fifth session): +1–4% on 768-wide shapes,
+     * but 15–18% slower on 2048- and 8192-wide ones (KC pieces), where the plain kernels run.
      */
     private static final short[] NO_AHEAD = new short[1];
     /** Keeps the read-ahead loads of the GEMM live. */
@@ -692,8 +694,9 @@ public final class MatMul {
         int wc = cols <= WHOLE_ROWS ? cols : KC;         // widened columns per pass (see WHOLE_ROWS)
         float[] ws = new float[R * wc];                  // [R][wc] widened weight block
         float[] acc = new float[groups * R * G];         // [groups][R][L] partial sums
-        short[] ahead = w.dtype() == DType.F32 ? NO_AHEAD : w.bits();
-        int aheadStep = w.dtype() == DType.F32 ? 0 : R, touched = 0; // bf16/f16: R weights per k cover the next tile
+        boolean readAhead = w.dtype() != DType.F32 && wc == cols;  // see the read-ahead note at NO_AHEAD
+        short[] ahead = readAhead ? w.bits() : NO_AHEAD;
+        int aheadStep = readAhead ? R : 0, touched = 0;  // bf16/f16: R weights per k cover the next tile
         int o = from;
         for (; o + R <= to; o += R) {
             java.util.Arrays.fill(acc, 0f);
@@ -706,8 +709,14 @@ public final class MatMul {
                     for (int g = 0; g < groups; g++) {
                         int L = groupLanes(T, g * G);
                         int xo = g * G * cols + (k1 + k0) * L, ao = g * R * G;
-                        if (L == G) touched ^= tile2(ws, k0, wc, xT, xo, kc, acc, ao, ahead, next + (k1 + k0) * aheadStep, aheadStep);
-                        else touched ^= tile1(ws, k0, wc, xT, xo, kc, acc, ao, ahead, next + (k1 + k0) * aheadStep, aheadStep);
+                        int from2 = next + (k1 + k0) * aheadStep;
+                        if (L == G) {
+                            if (readAhead) touched ^= tile2Ahead(ws, k0, wc, xT, xo, kc, acc, ao, ahead, from2, aheadStep);
+                            else tile2(ws, k0, wc, xT, xo, kc, acc, ao);
+                        } else {
+                            if (readAhead) touched ^= tile1Ahead(ws, k0, wc, xT, xo, kc, acc, ao, ahead, from2, aheadStep);
+                            else tile1(ws, k0, wc, xT, xo, kc, acc, ao);
+                        }
                     }
                 }
             }
@@ -775,7 +784,71 @@ public final class MatMul {
      * Micro-kernel for a full group (two token vectors): for r &lt; R=6 and k &lt; kc,
      * acc[r·G .. +G) += w[wo + r·ws + k] · xT[xo + k·G .. +G). 12 accumulators in registers.
      */
-    private static int tile2(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
+    private static void tile2(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
+        FloatVector a0 = FloatVector.fromArray(FS, acc, ao), c0 = FloatVector.fromArray(FS, acc, ao + VL);
+        FloatVector a1 = FloatVector.fromArray(FS, acc, ao + G), c1 = FloatVector.fromArray(FS, acc, ao + G + VL);
+        FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * G), c2 = FloatVector.fromArray(FS, acc, ao + 2 * G + VL);
+        FloatVector a3 = FloatVector.fromArray(FS, acc, ao + 3 * G), c3 = FloatVector.fromArray(FS, acc, ao + 3 * G + VL);
+        FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * G), c4 = FloatVector.fromArray(FS, acc, ao + 4 * G + VL);
+        FloatVector a5 = FloatVector.fromArray(FS, acc, ao + 5 * G), c5 = FloatVector.fromArray(FS, acc, ao + 5 * G + VL);
+        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws;
+        for (int k = 0; k < kc; k++) {
+            int xi = xo + k * G;
+            FloatVector xv = FloatVector.fromArray(FS, xT, xi);
+            FloatVector xu = FloatVector.fromArray(FS, xT, xi + VL);
+            FloatVector b;
+            b = FloatVector.broadcast(FS, w[w0 + k]); a0 = xv.fma(b, a0); c0 = xu.fma(b, c0);
+            b = FloatVector.broadcast(FS, w[w1 + k]); a1 = xv.fma(b, a1); c1 = xu.fma(b, c1);
+            b = FloatVector.broadcast(FS, w[w2 + k]); a2 = xv.fma(b, a2); c2 = xu.fma(b, c2);
+            b = FloatVector.broadcast(FS, w[w3 + k]); a3 = xv.fma(b, a3); c3 = xu.fma(b, c3);
+            b = FloatVector.broadcast(FS, w[w4 + k]); a4 = xv.fma(b, a4); c4 = xu.fma(b, c4);
+            b = FloatVector.broadcast(FS, w[w5 + k]); a5 = xv.fma(b, a5); c5 = xu.fma(b, c5);
+        }
+        a0.intoArray(acc, ao); c0.intoArray(acc, ao + VL);
+        a1.intoArray(acc, ao + G); c1.intoArray(acc, ao + G + VL);
+        a2.intoArray(acc, ao + 2 * G); c2.intoArray(acc, ao + 2 * G + VL);
+        a3.intoArray(acc, ao + 3 * G); c3.intoArray(acc, ao + 3 * G + VL);
+        a4.intoArray(acc, ao + 4 * G); c4.intoArray(acc, ao + 4 * G + VL);
+        a5.intoArray(acc, ao + 5 * G); c5.intoArray(acc, ao + 5 * G + VL);
+    }
+
+    /**
+     * As {@link #tile2} for a group of ≤ VL tokens (one token vector, acc rows of VL). Even and odd k
+     * go to separate accumulators (12 independent FMA chains, enough to cover FMA latency), which are
+     * summed at the end.
+     */
+    private static void tile1(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao) {
+        FloatVector a0 = FloatVector.fromArray(FS, acc, ao), a1 = FloatVector.fromArray(FS, acc, ao + VL);
+        FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * VL), a3 = FloatVector.fromArray(FS, acc, ao + 3 * VL);
+        FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * VL), a5 = FloatVector.fromArray(FS, acc, ao + 5 * VL);
+        FloatVector c0 = FloatVector.zero(FS), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+        int w0 = wo, w1 = w0 + ws, w2 = w1 + ws, w3 = w2 + ws, w4 = w3 + ws, w5 = w4 + ws;
+        int k = 0;
+        for (; k + 2 <= kc; k += 2) {
+            FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
+            FloatVector xu = FloatVector.fromArray(FS, xT, xo + k * VL + VL);
+            a0 = xv.fma(FloatVector.broadcast(FS, w[w0 + k]), a0); c0 = xu.fma(FloatVector.broadcast(FS, w[w0 + k + 1]), c0);
+            a1 = xv.fma(FloatVector.broadcast(FS, w[w1 + k]), a1); c1 = xu.fma(FloatVector.broadcast(FS, w[w1 + k + 1]), c1);
+            a2 = xv.fma(FloatVector.broadcast(FS, w[w2 + k]), a2); c2 = xu.fma(FloatVector.broadcast(FS, w[w2 + k + 1]), c2);
+            a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3); c3 = xu.fma(FloatVector.broadcast(FS, w[w3 + k + 1]), c3);
+            a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4); c4 = xu.fma(FloatVector.broadcast(FS, w[w4 + k + 1]), c4);
+            a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5); c5 = xu.fma(FloatVector.broadcast(FS, w[w5 + k + 1]), c5);
+        }
+        if (k < kc) {
+            FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
+            a0 = xv.fma(FloatVector.broadcast(FS, w[w0 + k]), a0);
+            a1 = xv.fma(FloatVector.broadcast(FS, w[w1 + k]), a1);
+            a2 = xv.fma(FloatVector.broadcast(FS, w[w2 + k]), a2);
+            a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3);
+            a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4);
+            a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5);
+        }
+        a0.add(c0).intoArray(acc, ao); a1.add(c1).intoArray(acc, ao + VL); a2.add(c2).intoArray(acc, ao + 2 * VL);
+        a3.add(c3).intoArray(acc, ao + 3 * VL); a4.add(c4).intoArray(acc, ao + 4 * VL); a5.add(c5).intoArray(acc, ao + 5 * VL);
+    }
+
+    /** {@link #tile2} plus the read-ahead: one weight of the next tile loaded per k (see {@link #NO_AHEAD}). */
+    private static int tile2Ahead(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
                              short[] ahead, int aheadFrom, int aheadStep) {
         FloatVector a0 = FloatVector.fromArray(FS, acc, ao), c0 = FloatVector.fromArray(FS, acc, ao + VL);
         FloatVector a1 = FloatVector.fromArray(FS, acc, ao + G), c1 = FloatVector.fromArray(FS, acc, ao + G + VL);
@@ -807,12 +880,8 @@ public final class MatMul {
         return touch;
     }
 
-    /**
-     * As {@link #tile2} for a group of ≤ VL tokens (one token vector, acc rows of VL). Even and odd k
-     * go to separate accumulators (12 independent FMA chains, enough to cover FMA latency), which are
-     * summed at the end.
-     */
-    private static int tile1(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
+    /** {@link #tile1} plus the read-ahead, as {@link #tile2Ahead}. */
+    private static int tile1Ahead(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
                              short[] ahead, int aheadFrom, int aheadStep) {
         FloatVector a0 = FloatVector.fromArray(FS, acc, ao), a1 = FloatVector.fromArray(FS, acc, ao + VL);
         FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * VL), a3 = FloatVector.fromArray(FS, acc, ao + 3 * VL);
