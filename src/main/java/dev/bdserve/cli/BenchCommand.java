@@ -49,7 +49,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--json", description = "Print one JSON object (the default output; kept for vLLM-style scripts).") boolean json;
         @Option(names = "--no-probes", description = "Skip the bandwidth and FMA peak probes.") boolean noProbes;
         @Option(names = "--repeats", defaultValue = "1", description = "With --compare-sharding or --adapters: the runs, interleaved step by step, this many times (merged) (default: ${DEFAULT-VALUE}).") int repeats;
-        @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, bandwidth probe) pairs and report each pair's roofline fraction and their median, for machines whose bandwidth drifts (default: ${DEFAULT-VALUE}).") int rounds;
+        @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, probes) pairs and report each pair's bandwidth roofline fraction (and, at batch > 1, its FMA peak fraction) and their medians, for machines whose speed drifts (default: ${DEFAULT-VALUE}).") int rounds;
         @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
         @Option(names = "--bd-nblocks", defaultValue = "0", description = "Make them BD-LoRA adapters with this many blocks.") int bdNblocks;
@@ -176,7 +176,8 @@ final class BenchCommand implements Runnable {
                     }
                     results.put(e.getKey(), r);
                 }
-                if (rounds > 1 && !noProbes && adapters == 0) out.put("paired_rounds", pairedRounds(bench, settings, w.streamedBytes() * g.tpSize(), m.threads()));
+                if (rounds > 1 && !noProbes && adapters == 0) out.put("paired_rounds", pairedRounds(bench, settings, w.streamedBytes() * g.tpSize(), m.threads(),
+                        DecodeBench.flopsPerToken(g.rootModel(), promptTokens + genTokens / 2), g.tpSize()));
                 if (runs.size() == 1 || !compare && adapters == 0) out.putAll((Map<String, Object>) results.get("base"));
                 else out.put("runs", results);
                 if (compare) {
@@ -242,11 +243,6 @@ final class BenchCommand implements Runnable {
             return Math.max(TpGroup.Options.DEFAULT_KV_BYTES, need);
         }
 
-        /**
-         * {@link #rounds} pairs of (base-only decode run, read-bandwidth probe taken right after it): on a
-         * host whose bandwidth drifts with its neighbours, each decode speed is set against the bandwidth of
-         * its own moment. Reports every pair and the median fraction.
-         */
         /** The batches of {@code ids} run interleaved step by step, {@code --repeats} times, each one's timings merged. */
         private Map<String, DecodeBench.Timing> interleaved(DecodeBench bench, DecodeBench.Settings settings, Map<String, int[]> ids) {
             Map<String, DecodeBench.Timing> merged = new LinkedHashMap<>();
@@ -255,9 +251,16 @@ final class BenchCommand implements Runnable {
             return merged;
         }
 
-        private Map<String, Object> pairedRounds(DecodeBench bench, DecodeBench.Settings settings, long bytesPerStep, int threads) {
+        /**
+         * {@link #rounds} pairs of (base-only decode run, probes taken right after it: read bandwidth, and the FMA
+         * peak when the batch has more than one sequence): on a host whose speed drifts with its neighbours, each
+         * decode speed is set against the machine of its own moment. Reports every pair and the median fractions.
+         */
+        private Map<String, Object> pairedRounds(DecodeBench bench, DecodeBench.Settings settings, long bytesPerStep, int threads,
+                                                 double flopsPerToken, int tpSize) {   // flopsPerToken: rank 0's
             List<Map<String, Object>> pairs = new ArrayList<>();
-            double[] fractions = new double[rounds];
+            double[] fractions = new double[rounds], computeFractions = new double[rounds];
+            boolean compute = batch > 1;
             try (SpinPool pool = new SpinPool(threads)) {
                 for (int r = 0; r < rounds; r++) {
                     DecodeBench.Timing t = bench.run(settings, new int[0]);
@@ -267,15 +270,27 @@ final class BenchCommand implements Runnable {
                     p.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
                     p.put("read_bandwidth_gbs", round(bw));
                     p.put("bandwidth_roofline_fraction", round(fractions[r]));
+                    if (compute) {
+                        double peak = MemoryProbes.fmaPeakGflops(pool);
+                        computeFractions[r] = flopsPerToken * t.decodeTokensPerSecond() * tpSize / (peak * 1e9);
+                        p.put("fma_peak_gflops", round(peak));
+                        p.put("compute_peak_fraction", round(computeFractions[r]));
+                    }
                     pairs.add(p);
                 }
             }
-            Arrays.sort(fractions);
-            double median = rounds % 2 == 1 ? fractions[rounds / 2] : (fractions[rounds / 2 - 1] + fractions[rounds / 2]) / 2;
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("pairs", pairs);
-            out.put("bandwidth_roofline_fraction_median", round(median));
+            out.put("bandwidth_roofline_fraction_median", round(median(fractions)));
+            if (compute) out.put("compute_peak_fraction_median", round(median(computeFractions)));
             return out;
+        }
+
+        private static double median(double[] v) {
+            double[] s = v.clone();
+            Arrays.sort(s);
+            int n = s.length;
+            return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
         }
 
         static Map<String, Double> perStep(CommStats s, int steps) {

@@ -1,0 +1,71 @@
+package dev.bdserve.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** `bench decode --rounds`: every round pairs a decode run with probes of its own moment, end to end through the CLI. */
+class BenchDecodeCommandTest {
+    static JsonNode run(String... args) throws Exception {
+        PrintStream saved = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        java.io.StringWriter err = new java.io.StringWriter();
+        int code;
+        try {
+            System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+            CommandLine cl = new CommandLine(new Main());
+            cl.setErr(new java.io.PrintWriter(err, true));
+            code = cl.execute(args);
+        } finally {
+            System.setOut(saved);
+        }
+        String out = buf.toString(StandardCharsets.UTF_8);
+        assertEquals(0, code, out + err);
+        return new ObjectMapper().readTree(out);
+    }
+
+    /** A tiny bf16 model written by `synth model`, through the same CLI. */
+    static String tinyModel(Path dir) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setErr(new java.io.PrintWriter(new java.io.StringWriter()));
+        assertEquals(0, cl.execute("synth", "model", "--shape", "tiny", "--dtype", "bf16", "--seed", "1", "--out", dir.toString()));
+        return dir.toString();
+    }
+
+    @Test
+    void pairedRoundsReportBothFractionsAtBatchAboveOne(@TempDir Path tmp) throws Exception {
+        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "2", "--prompt-tokens", "3", "--gen-tokens", "3", "--rounds", "3");
+        JsonNode pr = j.path("paired_rounds");
+        assertEquals(3, pr.path("pairs").size(), j.toPrettyString());
+        double[] fr = new double[3];
+        for (int i = 0; i < 3; i++) {
+            JsonNode p = pr.path("pairs").get(i);
+            assertTrue(p.path("decode_tokens_per_s").asDouble() > 0, p.toString());
+            assertTrue(p.path("read_bandwidth_gbs").asDouble() > 0, p.toString());
+            assertTrue(p.path("fma_peak_gflops").asDouble() > 0, p.toString());
+            fr[i] = p.path("compute_peak_fraction").asDouble();
+            assertTrue(fr[i] > 0 && fr[i] < 1.5, p.toString());
+        }
+        java.util.Arrays.sort(fr);
+        assertEquals(fr[1], pr.path("compute_peak_fraction_median").asDouble(), 1e-9, pr.toString());
+        assertTrue(pr.path("bandwidth_roofline_fraction_median").asDouble() > 0, pr.toString());
+    }
+
+    @Test
+    void singleStreamRoundsCarryNoComputeFraction(@TempDir Path tmp) throws Exception {
+        JsonNode pr = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "1", "--prompt-tokens", "3", "--gen-tokens", "3", "--rounds", "2")
+                .path("paired_rounds");
+        assertEquals(2, pr.path("pairs").size(), pr.toString());
+        assertFalse(pr.path("pairs").get(0).has("compute_peak_fraction"), pr.toString());
+        assertFalse(pr.has("compute_peak_fraction_median"), pr.toString());
+    }
+}
