@@ -61,15 +61,13 @@ public final class MatMul {
     static final int WHOLE_ROWS = 1024;
 
     /**
-     * Read-ahead: while a tile computes, its micro-kernel also loads R weights of the next tile per k (one
-     * scalar load, XOR-ed into a value kept live through {@link #sink}), so the next tile's rows stream in
-     * while FMAs run instead of in a burst at its widening. Only whole-row tiles (cols ≤ {@link #WHOLE_ROWS}) read
+     * Keeps the GEMM's read-ahead loads live. Read-ahead: while a tile computes, its micro-kernel also loads one
+     * weight of the next tile per k (R apart, a scalar load XOR-ed into a value kept live here), so the next tile's
+     * rows stream in while FMAs run instead of in a burst at its widening. Only whole-row tiles (cols ≤ {@link #WHOLE_ROWS}) read
      * ahead, through {@link #tile2Ahead} / {@link #tile1Ahead}; F32 weights are not read ahead. Measured at T = 16,
      * 2 threads, bf16 from DRAM, the two kernels interleaved in one JVM (fifth session): +1–4% on 768-wide shapes,
      * but 15–18% slower on 2048- and 8192-wide ones (KC pieces), where the plain kernels run.
      */
-    private static final short[] NO_AHEAD = new short[1];
-    /** Keeps the read-ahead loads of the GEMM live. */
     static int sink;
     /** Tokens per group: two float vectors. */
     static final int G = 2 * VL;
@@ -694,13 +692,13 @@ public final class MatMul {
         int wc = cols <= WHOLE_ROWS ? cols : KC;         // widened columns per pass (see WHOLE_ROWS)
         float[] ws = new float[R * wc];                  // [R][wc] widened weight block
         float[] acc = new float[groups * R * G];         // [groups][R][L] partial sums
-        boolean readAhead = w.dtype() != DType.F32 && wc == cols;  // see the read-ahead note at NO_AHEAD
-        short[] ahead = readAhead ? w.bits() : NO_AHEAD;
-        int aheadStep = readAhead ? R : 0, touched = 0;  // bf16/f16: R weights per k cover the next tile
+        boolean readAhead = w.dtype() != DType.F32 && wc == cols;  // see the read-ahead note at sink
+        short[] ahead = readAhead ? w.bits() : null;
+        int touched = 0;
         int o = from;
         for (; o + R <= to; o += R) {
             java.util.Arrays.fill(acc, 0f);
-            int next = aheadStep == 0 ? 0 : (o + 2 * R <= to ? o + R : o) * cols; // the next tile's weights, read ahead
+            int next = readAhead ? (o + 2 * R <= to ? o + R : o) * cols : 0; // the next tile's weights, read ahead
             for (int k1 = 0; k1 < cols; k1 += wc) {
                 int kw = Math.min(wc, cols - k1);
                 widen(w, o, k1, kw, ws, wc);
@@ -709,12 +707,12 @@ public final class MatMul {
                     for (int g = 0; g < groups; g++) {
                         int L = groupLanes(T, g * G);
                         int xo = g * G * cols + (k1 + k0) * L, ao = g * R * G;
-                        int from2 = next + (k1 + k0) * aheadStep;
+                        int from2 = next + (k1 + k0) * R;           // where this block's read-ahead starts
                         if (L == G) {
-                            if (readAhead) touched ^= tile2Ahead(ws, k0, wc, xT, xo, kc, acc, ao, ahead, from2, aheadStep);
+                            if (readAhead) touched ^= tile2Ahead(ws, k0, wc, xT, xo, kc, acc, ao, ahead, from2);
                             else tile2(ws, k0, wc, xT, xo, kc, acc, ao);
                         } else {
-                            if (readAhead) touched ^= tile1Ahead(ws, k0, wc, xT, xo, kc, acc, ao, ahead, from2, aheadStep);
+                            if (readAhead) touched ^= tile1Ahead(ws, k0, wc, xT, xo, kc, acc, ao, ahead, from2);
                             else tile1(ws, k0, wc, xT, xo, kc, acc, ao);
                         }
                     }
@@ -847,9 +845,12 @@ public final class MatMul {
         a3.add(c3).intoArray(acc, ao + 3 * VL); a4.add(c4).intoArray(acc, ao + 4 * VL); a5.add(c5).intoArray(acc, ao + 5 * VL);
     }
 
-    /** {@link #tile2} plus the read-ahead: one weight of the next tile loaded per k (see {@link #NO_AHEAD}). */
+    /**
+     * {@link #tile2} plus the read-ahead: one weight of the next tile loaded per k, R apart (R weights per k cover the
+     * next tile's R whole rows; see {@link #sink}). The stride is the constant R so the index check leaves the loop.
+     */
     private static int tile2Ahead(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
-                             short[] ahead, int aheadFrom, int aheadStep) {
+                                  short[] ahead, int aheadFrom) {
         FloatVector a0 = FloatVector.fromArray(FS, acc, ao), c0 = FloatVector.fromArray(FS, acc, ao + VL);
         FloatVector a1 = FloatVector.fromArray(FS, acc, ao + G), c1 = FloatVector.fromArray(FS, acc, ao + G + VL);
         FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * G), c2 = FloatVector.fromArray(FS, acc, ao + 2 * G + VL);
@@ -869,7 +870,7 @@ public final class MatMul {
             b = FloatVector.broadcast(FS, w[w3 + k]); a3 = xv.fma(b, a3); c3 = xu.fma(b, c3);
             b = FloatVector.broadcast(FS, w[w4 + k]); a4 = xv.fma(b, a4); c4 = xu.fma(b, c4);
             b = FloatVector.broadcast(FS, w[w5 + k]); a5 = xv.fma(b, a5); c5 = xu.fma(b, c5);
-            touch ^= ahead[aheadFrom + k * aheadStep];
+            touch ^= ahead[aheadFrom + k * R];
         }
         a0.intoArray(acc, ao); c0.intoArray(acc, ao + VL);
         a1.intoArray(acc, ao + G); c1.intoArray(acc, ao + G + VL);
@@ -882,7 +883,7 @@ public final class MatMul {
 
     /** {@link #tile1} plus the read-ahead, as {@link #tile2Ahead}. */
     private static int tile1Ahead(float[] w, int wo, int ws, float[] xT, int xo, int kc, float[] acc, int ao,
-                             short[] ahead, int aheadFrom, int aheadStep) {
+                                  short[] ahead, int aheadFrom) {
         FloatVector a0 = FloatVector.fromArray(FS, acc, ao), a1 = FloatVector.fromArray(FS, acc, ao + VL);
         FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * VL), a3 = FloatVector.fromArray(FS, acc, ao + 3 * VL);
         FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * VL), a5 = FloatVector.fromArray(FS, acc, ao + 5 * VL);
@@ -899,7 +900,7 @@ public final class MatMul {
             a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3); c3 = xu.fma(FloatVector.broadcast(FS, w[w3 + k + 1]), c3);
             a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4); c4 = xu.fma(FloatVector.broadcast(FS, w[w4 + k + 1]), c4);
             a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5); c5 = xu.fma(FloatVector.broadcast(FS, w[w5 + k + 1]), c5);
-            touch ^= ahead[aheadFrom + k * aheadStep] ^ ahead[aheadFrom + (k + 1) * aheadStep];
+            touch ^= ahead[aheadFrom + k * R] ^ ahead[aheadFrom + (k + 1) * R];
         }
         if (k < kc) {
             FloatVector xv = FloatVector.fromArray(FS, xT, xo + k * VL);
@@ -909,7 +910,7 @@ public final class MatMul {
             a3 = xv.fma(FloatVector.broadcast(FS, w[w3 + k]), a3);
             a4 = xv.fma(FloatVector.broadcast(FS, w[w4 + k]), a4);
             a5 = xv.fma(FloatVector.broadcast(FS, w[w5 + k]), a5);
-            touch ^= ahead[aheadFrom + k * aheadStep];
+            touch ^= ahead[aheadFrom + k * R];
         }
         a0.add(c0).intoArray(acc, ao); a1.add(c1).intoArray(acc, ao + VL); a2.add(c2).intoArray(acc, ao + 2 * VL);
         a3.add(c3).intoArray(acc, ao + 3 * VL); a4.add(c4).intoArray(acc, ao + 4 * VL); a5.add(c5).intoArray(acc, ao + 5 * VL);
