@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.bdserve.bench.DecodeBench;
 import dev.bdserve.bench.MemoryProbes;
+import dev.bdserve.bench.ServeBench;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.AdapterTools;
 import dev.bdserve.lora.LoraAdapter;
@@ -289,8 +290,7 @@ final class BenchCommand implements Runnable {
         private static double median(double[] v) {
             double[] s = v.clone();
             Arrays.sort(s);
-            int n = s.length;
-            return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+            return ServeBench.percentile(s, 50);   // the middle value, or the mean of the two middle ones
         }
 
         static Map<String, Double> perStep(CommStats s, int steps) {

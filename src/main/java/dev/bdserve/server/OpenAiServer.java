@@ -197,7 +197,7 @@ public final class OpenAiServer implements AutoCloseable {
                 ex.status = e.error.status();
             } catch (IOException e) {
                 ex.status = 499;   // the client went away (nginx's code for it, in the log only)
-                if (ex.goneReason == null) ex.goneReason = String.valueOf(e.getMessage());
+                ex.gone(String.valueOf(e.getMessage()));
             } catch (RuntimeException e) {
                 ex.error(new ApiException(500, "InternalServerError", "Internal server error: " + e, null));
             } finally {

@@ -572,8 +572,7 @@ public final class MatMul {
         for (int o = from; o < to; o += 2) {
             boolean two = o + 1 < to;
             int n = two ? 2 * cols : cols;
-            if (w.dtype() == DType.F32) System.arraycopy(w.f32(), o * cols, pair, 0, n);
-            else widenRun(w, o * cols, pair, 0, n);
+            widenRun(w, o * cols, pair, 0, n);
             if (!two) System.arraycopy(pair, 0, pair, cols, cols);
             for (int q = 0; q < T; q += 4) {
                 int nt = Math.min(4, T - q), last = (q + nt - 1) * cols;
@@ -749,19 +748,18 @@ public final class MatMul {
     private static void widen(Matrix w, int o, int k0, int kc, float[] ws, int wc) {
         int cols = w.cols();
         if (kc == cols) {                                // whole rows: one contiguous run of R·cols weights
-            int n = R * cols, base = o * cols;
-            if (w.dtype() == DType.F32) { System.arraycopy(w.f32(), base, ws, 0, n); return; }
-            widenRun(w, base, ws, 0, n);
+            widenRun(w, o * cols, ws, 0, R * cols);
             return;
         }
-        for (int r = 0; r < R; r++) {
-            int base = (o + r) * cols + k0;
-            if (w.dtype() == DType.F32) System.arraycopy(w.f32(), base, ws, r * wc, kc);
-            else widenRun(w, base, ws, r * wc, kc);
-        }
+        for (int r = 0; r < R; r++) widenRun(w, (o + r) * cols + k0, ws, r * wc, kc);
     }
 
+    /** ws[dst .. dst+n) = w's flat elements [base .. base+n) in fp32 (F32: copied; BF16/F16: widened with vectors). */
     private static void widenRun(Matrix w, int base, float[] ws, int dst, int n) {
+        if (w.dtype() == DType.F32) {
+            System.arraycopy(w.f32(), base, ws, dst, n);
+            return;
+        }
         short[] b = w.bits();
         int bound = n - n % VL;
         boolean bf = w.dtype() == DType.BF16;
