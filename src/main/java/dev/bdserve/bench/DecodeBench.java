@@ -10,6 +10,7 @@ import dev.bdserve.model.LlamaModel;
 import dev.bdserve.parallel.CommStats;
 
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -22,17 +23,26 @@ import java.util.SplittableRandom;
 public final class DecodeBench {
     private final ModelRunner model;
     private final BlockManager blocks;
+    private final Map<String, Long> warmedNanos = new HashMap<>();   // adapter assignment → nanoseconds of warm-up so far
 
     public DecodeBench(ModelRunner model) {
         this.model = model;
         this.blocks = new BlockManager(model.kvBlocks(), model.kvBlockSize());
     }
 
-    /** Settings of one run. */
-    public record Settings(int batch, int promptTokens, int genTokens, int warmupSteps, int prefillChunk, long seed) {
+    /**
+     * Settings of one run.
+     *
+     * @param warmupSteps   decode steps run before every timed run (at least), each at the run's batch and adapters
+     * @param warmupSeconds the warm-up goes on past {@code warmupSteps} until the run's adapter assignment has been
+     *                      warmed this long in this process: the JIT compiles the small LoRA kernels (48 calls per
+     *                      step at 12 layers) only after thousands of calls, and until then they run several times slower
+     */
+    public record Settings(int batch, int promptTokens, int genTokens, int warmupSteps, double warmupSeconds, int prefillChunk, long seed) {
         public Settings {
             if (batch < 1 || promptTokens < 1 || genTokens < 1 || warmupSteps < 0 || prefillChunk < 1)
                 throw new IllegalArgumentException("batch, prompt-tokens, gen-tokens and prefill chunk must be ≥ 1");
+            if (!(warmupSeconds >= 0)) throw new IllegalArgumentException("warm-up seconds must be ≥ 0, got " + warmupSeconds);
         }
     }
 
@@ -160,20 +170,28 @@ public final class DecodeBench {
         }
     }
 
-    /** A few steps at the run's shapes so the JIT has compiled the hot kernels before timing. */
+    /**
+     * Decode steps at the run's shapes so the JIT has compiled the hot kernels before timing: at least
+     * {@code warmupSteps}, and more until this adapter assignment has had {@code warmupSeconds} of warm-up in this
+     * process (positions cycle through the first {@code max(1, warmupSteps)}).
+     */
     private void warmUp(Settings s, int[] ad) {
-        if (s.warmupSteps() == 0) return;
-        int vocab = model.config().vocabSize(), B = s.batch();
+        String key = Arrays.toString(ad);
+        long owed = (long) (s.warmupSeconds() * 1e9) - warmedNanos.getOrDefault(key, 0L);
+        if (s.warmupSteps() == 0 && owed <= 0) return;
+        int vocab = model.config().vocabSize(), B = s.batch(), span = Math.max(1, s.warmupSteps());
         int[] seq = new int[B], rows = new int[B];
         int[][] tables = new int[B][];
-        for (int b = 0; b < B; b++) { seq[b] = b; rows[b] = b; tables[b] = blocks.allocateTable(s.warmupSteps()); }
+        for (int b = 0; b < B; b++) { seq[b] = b; rows[b] = b; tables[b] = blocks.allocateTable(span); }
         float[] logits = new float[B * vocab];
-        for (int k = 0; k < s.warmupSteps(); k++) {
+        long t0 = System.nanoTime();
+        for (int k = 0; k < s.warmupSteps() || System.nanoTime() - t0 < owed; k++) {
             int[] toks = new int[B], pos = new int[B];
             Arrays.fill(toks, 1 + k % (vocab - 1));
-            Arrays.fill(pos, k);
+            Arrays.fill(pos, k % span);
             model.forward(new StepBatch(toks, pos, seq, ad, rows, tables), logits);
         }
+        warmedNanos.merge(key, System.nanoTime() - t0, Long::sum);
         for (int[] t : tables) blocks.releaseTable(t);
         int n = Math.min(s.prefillChunk(), Math.min(64, model.config().maxPositions()));
         int[] toks = new int[n], pos = new int[n], ids = new int[n], ads = new int[n];

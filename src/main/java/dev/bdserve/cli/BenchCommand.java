@@ -44,7 +44,8 @@ final class BenchCommand implements Runnable {
         @Option(names = "--batch", defaultValue = "1", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).") int batch;
         @Option(names = "--prompt-tokens", defaultValue = "64", description = "Prompt length per sequence (default: ${DEFAULT-VALUE}).") int promptTokens;
         @Option(names = "--gen-tokens", defaultValue = "32", description = "Decode steps (default: ${DEFAULT-VALUE}).") int genTokens;
-        @Option(names = "--warmup", defaultValue = "8", description = "Warm-up decode steps before timing (default: ${DEFAULT-VALUE}).") int warmup;
+        @Option(names = "--warmup", defaultValue = "8", description = "Warm-up decode steps before each timed run (default: ${DEFAULT-VALUE}).") int warmup;
+        @Option(names = "--warmup-seconds", defaultValue = "4", description = "Go on warming up until each batch's adapter assignment has had this long in the process, so the JIT has compiled the LoRA kernels (default: ${DEFAULT-VALUE}).") double warmupSeconds;
         @Option(names = "--prefill-chunk", defaultValue = "512", description = "Most prompt tokens per step.") int prefillChunk;
         @Option(names = "--seed", defaultValue = "1") long seed;
         @Option(names = "--json", description = "Print one JSON object (the default output; kept for vLLM-style scripts).") boolean json;
@@ -66,7 +67,7 @@ final class BenchCommand implements Runnable {
                 LlamaConfig c = g.config();
                 var w = g.rootModel().weights();
                 DecodeBench bench = new DecodeBench(g);
-                DecodeBench.Settings settings = new DecodeBench.Settings(batch, promptTokens, genTokens, warmup, prefillChunk, seed);
+                DecodeBench.Settings settings = new DecodeBench.Settings(batch, promptTokens, genTokens, warmup, warmupSeconds, prefillChunk, seed);
                 Map<String, Object> out = new LinkedHashMap<>();
                 out.put("model", m.path().toString());
                 out.put("dtype", w.layers()[0].wqkv().dtype().name().toLowerCase());
@@ -81,6 +82,8 @@ final class BenchCommand implements Runnable {
                 out.put("batch", batch);
                 out.put("prompt_tokens", promptTokens);
                 out.put("gen_tokens", genTokens);
+                out.put("warmup_steps", warmup);
+                out.put("warmup_seconds", warmupSeconds);
                 out.put("weight_bytes_per_step_rank0", w.streamedBytes());
 
                 Map<String, DecodeBench.Timing> runs = new LinkedHashMap<>();

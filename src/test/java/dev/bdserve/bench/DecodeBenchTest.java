@@ -41,7 +41,7 @@ class DecodeBenchTest {
             strategies.put("slora", new int[] {g.addAdapter(adapter("dense", 8, 0), LoraSharding.SLORA)});
             strategies.put("bdlora", new int[] {g.addAdapter(adapter("bd", 8, 2), LoraSharding.BDLORA)});
             DecodeBench bench = new DecodeBench(g);
-            var s = new DecodeBench.Settings(3, 5, 6, 2, 64, 7);
+            var s = new DecodeBench.Settings(3, 5, 6, 2, 0.05, 64, 7);
             Map<String, DecodeBench.Timing> inter = bench.runInterleaved(s, strategies);
             assertEquals(List.of("base", "slora", "bdlora"), List.copyOf(inter.keySet()));
             int L = C.numLayers();

@@ -43,7 +43,7 @@ class BenchDecodeCommandTest {
 
     @Test
     void pairedRoundsReportBothFractionsAtBatchAboveOne(@TempDir Path tmp) throws Exception {
-        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "2", "--prompt-tokens", "3", "--gen-tokens", "3", "--rounds", "3");
+        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "2", "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0.2", "--rounds", "3");
         JsonNode pr = j.path("paired_rounds");
         assertEquals(3, pr.path("pairs").size(), j.toPrettyString());
         double[] fr = new double[3];
@@ -62,7 +62,7 @@ class BenchDecodeCommandTest {
 
     @Test
     void singleStreamRoundsCarryNoComputeFraction(@TempDir Path tmp) throws Exception {
-        JsonNode pr = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "1", "--prompt-tokens", "3", "--gen-tokens", "3", "--rounds", "2")
+        JsonNode pr = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "1", "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0.2", "--rounds", "2")
                 .path("paired_rounds");
         assertEquals(2, pr.path("pairs").size(), pr.toString());
         assertFalse(pr.path("pairs").get(0).has("compute_peak_fraction"), pr.toString());
