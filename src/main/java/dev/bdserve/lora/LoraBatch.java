@@ -19,7 +19,13 @@ public record LoraBatch(List<Segment> segments) {
      * @param adapter its prepared factors
      * @param tokens  indices into the step's tokens, ascending
      */
-    public record Segment(PreparedAdapter adapter, int[] tokens) {}
+    public record Segment(PreparedAdapter adapter, int[] tokens) {
+        /** Whether the segment is the step's first tokens in order (0, 1, .., n−1): its inputs are already contiguous. */
+        public boolean leading() {
+            for (int i = 0; i < tokens.length; i++) if (tokens[i] != i) return false;
+            return true;
+        }
+    }
 
     public static final LoraBatch EMPTY = new LoraBatch(List.of());
 

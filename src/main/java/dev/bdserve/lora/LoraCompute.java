@@ -91,8 +91,11 @@ public final class LoraCompute {
         PreparedAdapter.GroupWork w = seg.adapter().work(layer, g);
         int[] tokens = seg.tokens();
         int n = tokens.length;
-        float[] xs = new float[n * xWidth];                   // [n, xWidth] the segment's inputs, contiguous
-        for (int i = 0; i < n; i++) System.arraycopy(x, tokens[i] * xWidth, xs, i * xWidth, xWidth);
+        float[] xs = x;                                       // [n, xWidth] the segment's inputs, contiguous
+        if (!seg.leading()) {
+            xs = new float[n * xWidth];
+            for (int i = 0; i < n; i++) System.arraycopy(x, tokens[i] * xWidth, xs, i * xWidth, xWidth);
+        }
         float[] s = new float[n * w.sWidth()];
         if (w.shrink() != null) {
             MatMul.matmul(w.shrink(), xs, n, s, par);         // stacked A of q/k/v or gate/up: one pass
