@@ -17,7 +17,7 @@ for lat in 0 10 50 100; do
     echo "latency ${lat} us, batch ${b}" >&2
     prompt=64; [ "$b" = 1 ] && prompt=512     # 512-token prefill at batch 1; shorter prompts keep the larger batches quick
     ./bdserve bench decode --model "$MODEL" --tp 2 --tp-transport mpi --lora-sharding auto --compare-sharding --repeats 3 \
-      --batch "$b" --prompt-tokens "$prompt" --gen-tokens 32 --tp-sim-latency-us "$lat" --no-probes \
+      --batch "$b" --prompt-tokens "$prompt" --gen-tokens 32 --warmup-seconds 8 --tp-sim-latency-us "$lat" --no-probes \
       | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >> "$OUT/results.jsonl"
   done
 done
@@ -32,7 +32,8 @@ md = [f"# The mechanism, measured: S-LoRA's extra collectives vs BD-LoRA's none 
       "one bf16 adapter on all seven projections: dense rank 16 for replicated and S-LoRA, BD-LoRA at the parameter-matched",
       "rank (nblocks 2). Base-only, replicated, S-LoRA and BD-LoRA each have their own batch; every decode step runs the four",
       "batches one after another (order rotated each step), 32 steps, 3 such runs merged, so the host's slow spells fall on",
-      "all four alike. Simulated latency (*simulated*) is spun before every collective on both ranks, on top of TCP's own.",
+      "all four alike. Each batch is first warmed for 8 s (`--warmup-seconds 8`): the JIT compiles the small LoRA kernels only",
+      "after thousands of calls. Simulated latency (*simulated*) is spun before every collective on both ranks, on top of TCP's own.",
       "Raw JSON: `results.jsonl`.", "",
       "Prediction for S-LoRA: T_base + (extra collectives per step) × (time of one collective), that time being the fastest",
       "decode-sized all-reduce seen in the run plus the simulated latency. BD-LoRA adds no collective; its remaining cost",
