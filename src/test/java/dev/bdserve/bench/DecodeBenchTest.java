@@ -70,4 +70,27 @@ class DecodeBenchTest {
             assertEquals(inter.get("slora").loraFlopsPerStep(), twice.loraFlopsPerStep(), 1e-9);
         }
     }
+
+    /** The warm-up runs its steps every time, and more only until the assignment has had warmupSeconds in the process. */
+    @Test
+    void warmUpByTimeHappensOncePerAdapterAssignment() {
+        var opts = new TpGroup.Options(2, 1, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(64L << 20, 16);
+        try (TpGroup g = TpGroup.threads(() -> new SynthModel(C, DType.F32, 5), opts)) {
+            DecodeBench bench = new DecodeBench(g);
+            var s = new DecodeBench.Settings(3, 5, 6, 2, 0.3, 64, 7);
+            int L = C.numLayers();
+            long c0 = g.commStats().calls(Collective.ATTN_OUT), t0 = System.nanoTime();
+            bench.run(s, new int[0]);
+            double firstSeconds = (System.nanoTime() - t0) / 1e9;
+            long first = g.commStats().calls(Collective.ATTN_OUT) - c0;
+            long c1 = g.commStats().calls(Collective.ATTN_OUT);
+            bench.run(s, new int[0]);
+            long second = g.commStats().calls(Collective.ATTN_OUT) - c1;
+            // per run: 2 warm-up steps + the warm-up prefill + 1 prefill forward (15 tokens, chunk 64) + 6 decode steps
+            assertEquals(10L * L, second);
+            assertTrue(firstSeconds >= 0.3, "first run took " + firstSeconds + " s");
+            assertTrue(first > second, first + " vs " + second);
+        }
+        assertThrows(IllegalArgumentException.class, () -> new DecodeBench.Settings(1, 1, 1, 0, -1, 1, 0));
+    }
 }
