@@ -57,7 +57,15 @@ public final class DecodeBench {
      */
     public record Timing(double prefillSeconds, long prefillTokens, double decodeSeconds, int decodeSteps, int batch,
                          double loraDecodeSeconds, double loraBytesPerStep, double loraFlopsPerStep,
-                         CommStats prefillComm, CommStats decodeComm) {
+                         CommStats prefillComm, CommStats decodeComm, double[] stepSeconds) {
+        public Timing {
+            if (stepSeconds.length != decodeSteps) throw new IllegalArgumentException(stepSeconds.length + " step times for " + decodeSteps + " steps");
+            stepSeconds = stepSeconds.clone();
+        }
+
+        /** Each decode step's seconds, in order; in an interleaved run, step i of every strategy ran in the same round. */
+        public double[] stepSeconds() { return stepSeconds.clone(); }
+
         public double prefillTokensPerSecond() { return prefillTokens / prefillSeconds; }
         public double decodeTokensPerSecond() { return (double) decodeSteps * batch / decodeSeconds; }
         public double decodeStepsPerSecond() { return decodeSteps / decodeSeconds; }
@@ -69,8 +77,27 @@ public final class DecodeBench {
             return new Timing(prefillSeconds + o.prefillSeconds, prefillTokens + o.prefillTokens, decodeSeconds + o.decodeSeconds, steps, batch,
                     loraDecodeSeconds + o.loraDecodeSeconds, (loraBytesPerStep * decodeSteps + o.loraBytesPerStep * o.decodeSteps) / steps,
                     (loraFlopsPerStep * decodeSteps + o.loraFlopsPerStep * o.decodeSteps) / steps,
-                    prefillComm.plus(o.prefillComm), decodeComm.plus(o.decodeComm));
+                    prefillComm.plus(o.prefillComm), decodeComm.plus(o.decodeComm), concat(stepSeconds, o.stepSeconds));
         }
+
+        private static double[] concat(double[] a, double[] b) {
+            double[] c = Arrays.copyOf(a, a.length + b.length);
+            System.arraycopy(b, 0, c, a.length, b.length);
+            return c;
+        }
+    }
+
+    /**
+     * Median over decode steps of this run's step time over {@code other}'s in the same round: runs interleaved step by
+     * step are paired samples, and the median of their ratios ignores the few steps a neighbour's burst or a pause hit.
+     */
+    public static double medianPairedRatio(Timing num, Timing den) {
+        if (num.decodeSteps() != den.decodeSteps()) throw new IllegalArgumentException("runs of " + num.decodeSteps() + " and " + den.decodeSteps() + " steps do not pair");
+        double[] a = num.stepSeconds, b = den.stepSeconds, r = new double[a.length];
+        for (int i = 0; i < r.length; i++) r[i] = a[i] / b[i];
+        Arrays.sort(r);
+        int n = r.length;
+        return n % 2 == 1 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
     }
 
     /**
@@ -114,6 +141,7 @@ public final class DecodeBench {
             prefillComm[k] = model.commStats().minus(c0);
         }
         double[] decode = new double[K];
+        double[][] stepTimes = new double[K][s.genTokens()];   // [strategy][step] seconds
         long[] loraNanos = new long[K], loraBytes = new long[K], loraFlops = new long[K];
         CommStats[] decodeComm = new CommStats[K];
         for (int k = 0; k < K; k++) decodeComm[k] = new CommStats();
@@ -131,7 +159,8 @@ public final class DecodeBench {
                 long t0 = System.nanoTime();
                 model.forward(new StepBatch(next[k].clone(), pos.clone(), seq[k], ad[k], rows, tables[k]), logits);
                 for (int b = 0; b < B; b++) next[k][b] = Sampler.argmax(logits, b * vocab, vocab);
-                decode[k] += (System.nanoTime() - t0) / 1e9;
+                stepTimes[k][step] = (System.nanoTime() - t0) / 1e9;
+                decode[k] += stepTimes[k][step];
                 decodeComm[k] = decodeComm[k].plus(model.commStats().minus(before));
                 loraNanos[k] += stats.nanos();
                 loraBytes[k] += stats.bytes();
@@ -143,7 +172,7 @@ public final class DecodeBench {
         for (int k = 0; k < K; k++) {
             for (int[] t : tables[k]) blocks.releaseTable(t);
             out.put(names[k], new Timing(prefill[k], (long) B * s.promptTokens(), decode[k], steps, B, loraNanos[k] / 1e9,
-                    loraBytes[k] / (double) steps, loraFlops[k] / (double) steps, prefillComm[k], decodeComm[k]));
+                    loraBytes[k] / (double) steps, loraFlops[k] / (double) steps, prefillComm[k], decodeComm[k], stepTimes[k]));
         }
         return out;
     }

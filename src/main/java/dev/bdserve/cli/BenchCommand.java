@@ -224,6 +224,9 @@ final class BenchCommand implements Runnable {
             m.put("bdlora_extra_collectives_per_step", round(bd.decodeComm().modelCalls() / (double) bd.decodeSteps() - baseCalls / (double) base.decodeSteps()));
             m.put("bdlora_over_base_step_time", round(bd.decodeSeconds() / bd.decodeSteps() / baseStep));
             m.put("bdlora_over_replicated_step_time", round(bd.decodeSeconds() / bd.decodeSteps() / (runs.get("replicated").decodeSeconds() / runs.get("replicated").decodeSteps())));
+            // the same ratios as medians over paired steps (each strategy's step i ran in the same round)
+            m.put("bdlora_over_base_median_paired_steps", round(DecodeBench.medianPairedRatio(bd, base)));
+            m.put("slora_over_bdlora_median_paired_steps", round(DecodeBench.medianPairedRatio(sl, bd)));
             return m;
         }
 

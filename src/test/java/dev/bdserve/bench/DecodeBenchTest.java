@@ -63,7 +63,11 @@ class DecodeBenchTest {
             assertEquals(6L * 2 * L, inter.get("base").decodeComm().calls(Collective.ATTN_OUT) + inter.get("base").decodeComm().calls(Collective.MLP_OUT));
             assertEquals(0, inter.get("base").loraFlopsPerStep());
 
+            for (DecodeBench.Timing t : inter.values())
+                assertEquals(t.decodeSeconds(), java.util.Arrays.stream(t.stepSeconds()).sum(), 1e-9);
             DecodeBench.Timing twice = inter.get("slora").merge(inter.get("slora"));
+            assertEquals(12, twice.stepSeconds().length);
+            assertEquals(inter.get("slora").stepSeconds()[5], twice.stepSeconds()[11]);
             assertEquals(12, twice.decodeSteps());
             assertEquals(2 * inter.get("slora").decodeSeconds(), twice.decodeSeconds(), 1e-12);
             assertEquals(2 * sl, twice.decodeComm().modelCalls());
@@ -92,5 +96,21 @@ class DecodeBenchTest {
             assertTrue(first > second, first + " vs " + second);
         }
         assertThrows(IllegalArgumentException.class, () -> new DecodeBench.Settings(1, 1, 1, 0, -1, 1, 0));
+    }
+
+    static DecodeBench.Timing steps(double... seconds) {
+        return new DecodeBench.Timing(1, 1, java.util.Arrays.stream(seconds).sum(), seconds.length, 1, 0, 0, 0,
+                new dev.bdserve.parallel.CommStats(), new dev.bdserve.parallel.CommStats(), seconds);
+    }
+
+    /** Step i of one run against step i of the other, median of the ratios: one slow step does not move it. */
+    @Test
+    void medianOfPairedStepRatios() {
+        assertEquals(1.1, DecodeBench.medianPairedRatio(steps(1.1, 2.2, 3.3), steps(1, 2, 3)), 1e-12);
+        assertEquals(1.1, DecodeBench.medianPairedRatio(steps(1.1, 2.2, 30, 4.4, 5.5), steps(1, 2, 3, 4, 5)), 1e-12);   // a burst in step 3
+        assertEquals((1.0 + 1.2) / 2, DecodeBench.medianPairedRatio(steps(1, 1.2), steps(1, 1)), 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> DecodeBench.medianPairedRatio(steps(1, 2), steps(1)));
+        assertThrows(IllegalArgumentException.class, () -> new DecodeBench.Timing(1, 1, 1, 2, 1, 0, 0, 0,
+                new dev.bdserve.parallel.CommStats(), new dev.bdserve.parallel.CommStats(), new double[1]));
     }
 }

@@ -68,4 +68,20 @@ class BenchDecodeCommandTest {
         assertFalse(pr.path("pairs").get(0).has("compute_peak_fraction"), pr.toString());
         assertFalse(pr.has("compute_peak_fraction_median"), pr.toString());
     }
+
+    /** `--compare-sharding` at TP 2: the mechanism's counts and ratios, the medians of paired steps among them. */
+    @Test
+    void compareShardingReportsTheMechanism(@TempDir Path tmp) throws Exception {
+        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--tp", "2", "--compare-sharding", "--rank", "4", "--batch", "2",
+                "--prompt-tokens", "3", "--gen-tokens", "4", "--warmup-seconds", "0", "--no-probes");
+        JsonNode m = j.path("mechanism");
+        int layers = j.path("runs").path("base").path("collectives_per_decode_step").path("attn_out").asInt();
+        assertTrue(layers > 0, j.toString());
+        assertEquals(0, m.path("bdlora_extra_collectives_per_step").asDouble(), m.toString());
+        assertEquals(4.0 * layers, m.path("slora_extra_collectives_per_step").asDouble(), m.toString());
+        for (String k : new String[] {"bdlora_over_base_step_time", "bdlora_over_base_median_paired_steps", "slora_over_bdlora_median_paired_steps",
+                "slora_measured_over_predicted"})
+            assertTrue(m.path(k).asDouble() > 0, k + " in " + m);
+        assertEquals(0.0, j.path("warmup_seconds").asDouble(-1), j.toString());
+    }
 }
