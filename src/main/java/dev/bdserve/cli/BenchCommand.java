@@ -156,6 +156,8 @@ final class BenchCommand implements Runnable {
                     r.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
                     r.put("decode_ms_per_step", round(1000 / t.decodeStepsPerSecond()));
                     if (t != base) r.put("decode_vs_base", round(t.decodeTokensPerSecond() / base.decodeTokensPerSecond()));
+                    if (t != base && t.decodeSteps() == base.decodeSteps())   // interleaved with base: step i of both ran in one round
+                        r.put("step_time_over_base_median_paired_steps", round(DecodeBench.medianPairedRatio(t, base)));
                     r.put("collectives_per_decode_step", perStep(t.decodeComm(), t.decodeSteps()));
                     r.put("collective_ms_per_decode_step", round(1000 * t.decodeComm().totalSeconds() / t.decodeSteps()));
                     r.put("collectives_prefill", t.prefillComm().toMap());

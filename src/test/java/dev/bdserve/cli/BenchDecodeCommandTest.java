@@ -83,5 +83,8 @@ class BenchDecodeCommandTest {
                 "slora_measured_over_predicted"})
             assertTrue(m.path(k).asDouble() > 0, k + " in " + m);
         assertEquals(0.0, j.path("warmup_seconds").asDouble(-1), j.toString());
+        for (String run : new String[] {"replicated", "slora", "bdlora"})
+            assertTrue(j.path("runs").path(run).path("step_time_over_base_median_paired_steps").asDouble() > 0, run + " in " + j);
+        assertFalse(j.path("runs").path("base").has("step_time_over_base_median_paired_steps"), j.toString());
     }
 }
