@@ -88,8 +88,9 @@ public final class DecodeBench {
     }
 
     /**
-     * Median over decode steps of this run's step time over {@code other}'s in the same round: runs interleaved step by
-     * step are paired samples, and the median of their ratios ignores the few steps a neighbour's burst or a pause hit.
+     * Median over decode steps i of num's step i time over den's: runs interleaved step by step ran their step i in the
+     * same round, so these are paired samples, and the median of their ratios ignores the few steps a neighbour's burst
+     * or a pause hit.
      */
     public static double medianPairedRatio(Timing num, Timing den) {
         if (num.decodeSteps() != den.decodeSteps()) throw new IllegalArgumentException("runs of " + num.decodeSteps() + " and " + den.decodeSteps() + " steps do not pair");
