@@ -96,9 +96,14 @@ public final class DecodeBench {
         if (num.decodeSteps() != den.decodeSteps()) throw new IllegalArgumentException("runs of " + num.decodeSteps() + " and " + den.decodeSteps() + " steps do not pair");
         double[] a = num.stepSeconds, b = den.stepSeconds, r = new double[a.length];
         for (int i = 0; i < r.length; i++) r[i] = a[i] / b[i];
-        Arrays.sort(r);
-        int n = r.length;
-        return n % 2 == 1 ? r[n / 2] : (r[n / 2 - 1] + r[n / 2]) / 2;
+        return median(r);
+    }
+
+    /** The middle value of v, or the mean of the two middle ones (v is left as it is). */
+    public static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return ServeBench.percentile(s, 50);
     }
 
     /**

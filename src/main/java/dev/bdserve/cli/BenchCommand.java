@@ -4,7 +4,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.bdserve.bench.DecodeBench;
 import dev.bdserve.bench.MemoryProbes;
-import dev.bdserve.bench.ServeBench;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.AdapterTools;
 import dev.bdserve.lora.LoraAdapter;
@@ -24,7 +23,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -290,15 +288,9 @@ final class BenchCommand implements Runnable {
             }
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("pairs", pairs);
-            out.put("bandwidth_roofline_fraction_median", round(median(fractions)));
-            if (compute) out.put("compute_peak_fraction_median", round(median(computeFractions)));
+            out.put("bandwidth_roofline_fraction_median", round(DecodeBench.median(fractions)));
+            if (compute) out.put("compute_peak_fraction_median", round(DecodeBench.median(computeFractions)));
             return out;
-        }
-
-        private static double median(double[] v) {
-            double[] s = v.clone();
-            Arrays.sort(s);
-            return ServeBench.percentile(s, 50);   // the middle value, or the mean of the two middle ones
         }
 
         static Map<String, Double> perStep(CommStats s, int steps) {
