@@ -146,6 +146,7 @@ public final class DecodeBench {
             prefill[k] = (System.nanoTime() - t0) / 1e9;
             prefillComm[k] = model.commStats().minus(c0);
         }
+        model.collectGarbage();                           // no collection pause in the timed steps (see ModelRunner)
         double[] decode = new double[K];
         double[][] stepTimes = new double[K][s.genTokens()];   // [strategy][step] seconds
         long[] loraNanos = new long[K], loraBytes = new long[K], loraFlops = new long[K];

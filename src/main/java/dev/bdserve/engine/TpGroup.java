@@ -37,7 +37,7 @@ import java.util.function.Supplier;
  * collectives in the same order. Each rank owns its weight slices, KV caches and adapter shards.
  */
 public final class TpGroup implements ModelRunner {
-    private static final int OP_FORWARD = 1, OP_ADD_ADAPTER = 4, OP_REMOVE_ADAPTER = 5, OP_SHUTDOWN = 6;
+    private static final int OP_FORWARD = 1, OP_ADD_ADAPTER = 4, OP_REMOVE_ADAPTER = 5, OP_SHUTDOWN = 6, OP_COLLECT_GARBAGE = 7;
 
     /** How a rank finds the adapter object named by an add-adapter message (id, name, path). */
     @FunctionalInterface
@@ -75,6 +75,7 @@ public final class TpGroup implements ModelRunner {
                     adapters.put(m[0], a);
                 }
                 case OP_REMOVE_ADAPTER -> { LoraAdapter a = adapters.remove(m[0]); if (a != null) model.release(a); }
+                case OP_COLLECT_GARBAGE -> System.gc();
                 default -> throw new IllegalStateException("unknown control op " + op);
             }
         }
@@ -291,6 +292,12 @@ public final class TpGroup implements ModelRunner {
     @Override public int tpSize() { return root.comm.size(); }
     @Override public CommStats commStats() { return root.comm.stats(); }
     @Override public LoraStats loraStats() { return root.ws.loraStats(); }
+
+    @Override
+    public void collectGarbage() {
+        if (transport != null) System.gc();              // threads: every rank lives in this JVM
+        else run(OP_COLLECT_GARBAGE, new int[0], null);  // one rank, or one process per rank (mpi)
+    }
 
     /** Rank 0's model shard (for inspection). */
     public LlamaModel rootModel() { return root.model; }

@@ -9,7 +9,8 @@ import java.util.SplittableRandom;
 /**
  * The fixed workload the tensor-parallel equivalence tests run on a group (threads or mpi transport): a prefill
  * of several sequences of random lengths, each with its adapter, then 3 greedy decode steps. Returns every step's
- * logits so that groups of different TP degrees can be compared.
+ * logits so that groups of different TP degrees can be compared. Between the prefill and the decode steps every
+ * rank collects garbage ({@link ModelRunner#collectGarbage}, as benchmarks do), which must leave the group in step.
  */
 public final class TpScript {
     private TpScript() {}
@@ -36,6 +37,7 @@ public final class TpScript {
         float[] logits = new float[nseq * vocab];
         g.forward(new StepBatch(ints(tok), ints(pos), ints(seq), ints(ad), ints(rows), tables), logits);
         out.add(logits.clone());
+        g.collectGarbage();
         for (int step = 0; step < 3; step++) {
             int[] t = new int[nseq], p = new int[nseq], sq = new int[nseq], rw = new int[nseq];
             for (int s = 0; s < nseq; s++) {
