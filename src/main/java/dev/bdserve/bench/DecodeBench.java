@@ -44,6 +44,9 @@ public final class DecodeBench {
                 throw new IllegalArgumentException("batch, prompt-tokens, gen-tokens and prefill chunk must be ≥ 1");
             if (!(warmupSeconds >= 0)) throw new IllegalArgumentException("warm-up seconds must be ≥ 0, got " + warmupSeconds);
         }
+
+        /** The same run at another batch size. */
+        public Settings withBatch(int b) { return new Settings(b, promptTokens, genTokens, warmupSteps, warmupSeconds, prefillChunk, seed); }
     }
 
     /**

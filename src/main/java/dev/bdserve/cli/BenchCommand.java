@@ -50,6 +50,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--no-probes", description = "Skip the bandwidth and FMA peak probes.") boolean noProbes;
         @Option(names = "--repeats", defaultValue = "1", description = "With --compare-sharding or --adapters: the runs, interleaved step by step, this many times (merged) (default: ${DEFAULT-VALUE}).") int repeats;
         @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, probes) pairs and report each pair's bandwidth roofline fraction (and, at batch > 1, its FMA peak fraction) and their medians, for machines whose speed drifts (default: ${DEFAULT-VALUE}).") int rounds;
+        @Option(names = "--vs-batch", defaultValue = "0", description = "With --rounds: each round also runs base-only at this batch just before, and reports the speed-up of --batch over it per round and as the median (e.g. --batch 16 --vs-batch 1: batched decode against single stream, both at the host's speed of that moment).") int vsBatch;
         @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
         @Option(names = "--bd-nblocks", defaultValue = "0", description = "Make them BD-LoRA adapters with this many blocks.") int bdNblocks;
@@ -59,6 +60,8 @@ final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
+            if (vsBatch != 0 && (vsBatch < 1 || rounds < 2 || adapters > 0 || compare))
+                throw new IllegalArgumentException("--vs-batch needs a batch ≥ 1, --rounds ≥ 2 and a base-only run (no --adapters or --compare-sharding)");
             if (compare && adapters < 1) adapters = 1;
             try (ModelOptions.Loaded m = modelOptions.load(kvBytesForRun())) {
                 TpGroup g = m.runner();
@@ -180,7 +183,7 @@ final class BenchCommand implements Runnable {
                     }
                     results.put(e.getKey(), r);
                 }
-                if (rounds > 1 && !noProbes && adapters == 0) out.put("paired_rounds", pairedRounds(bench, settings, w.streamedBytes() * g.tpSize(), m.threads(),
+                if (rounds > 1 && (!noProbes || vsBatch > 0) && adapters == 0) out.put("paired_rounds", pairedRounds(bench, settings, w.streamedBytes() * g.tpSize(), m.threads(),
                         DecodeBench.flopsPerToken(g.rootModel(), promptTokens + genTokens / 2), g.tpSize()));
                 if (runs.size() == 1 || !compare && adapters == 0) out.putAll((Map<String, Object>) results.get("base"));
                 else out.put("runs", results);
@@ -246,7 +249,7 @@ final class BenchCommand implements Runnable {
             int kvDimPerRank = Math.max(1, (c.numKvHeads() + modelOptions.tp - 1) / modelOptions.tp) * c.headDim();
             long blocksPerSeq = (promptTokens + genTokens + warmup + 15) / 16 + 1;
             int batches = compare ? 4 : 1;                   // --compare-sharding holds the 4 strategies' batches at once
-            long need = ((long) batches * batch + 1) * blocksPerSeq * dev.bdserve.model.KvPool.blockBytes(c.numLayers(), kvDimPerRank, 16);
+            long need = ((long) batches * Math.max(batch, vsBatch) + 1) * blocksPerSeq * dev.bdserve.model.KvPool.blockBytes(c.numLayers(), kvDimPerRank, 16);
             return Math.max(TpGroup.Options.DEFAULT_KV_BYTES, need);
         }
 
@@ -262,21 +265,37 @@ final class BenchCommand implements Runnable {
          * {@link #rounds} pairs of (base-only decode run, probes taken right after it: read bandwidth, and the FMA
          * peak when the batch has more than one sequence): on a host whose speed drifts with its neighbours, each
          * decode speed is set against the machine of its own moment. Reports every pair and the median fractions.
+         * With {@link #vsBatch}, each round first runs base-only at that batch too, and reports the round's speed-up
+         * of {@link #batch} over it; with {@code --no-probes}, only that.
          */
         private Map<String, Object> pairedRounds(DecodeBench bench, DecodeBench.Settings settings, long bytesPerStep, int threads,
                                                  double flopsPerToken, int tpSize) {   // flopsPerToken: rank 0's
             List<Map<String, Object>> pairs = new ArrayList<>();
             double[] fractions = new double[rounds], computeFractions = new double[rounds];
-            boolean compute = batch > 1;
+            double[] speedups = new double[rounds], vsFractions = new double[rounds];
+            boolean probes = !noProbes, compute = probes && batch > 1;
+            String vsKey = "decode_tokens_per_s_batch_" + vsBatch, speedupKey = "speedup_over_batch_" + vsBatch;
             try (SpinPool pool = new SpinPool(threads)) {
                 for (int r = 0; r < rounds; r++) {
+                    DecodeBench.Timing v = vsBatch > 0 ? bench.run(settings.withBatch(vsBatch), new int[0]) : null;
                     DecodeBench.Timing t = bench.run(settings, new int[0]);
-                    double bw = MemoryProbes.streamReadBandwidthGBs(pool, 1 << 27, 3);
-                    fractions[r] = bytesPerStep * t.decodeStepsPerSecond() / (bw * 1e9);
                     Map<String, Object> p = new LinkedHashMap<>();
                     p.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
-                    p.put("read_bandwidth_gbs", round(bw));
-                    p.put("bandwidth_roofline_fraction", round(fractions[r]));
+                    if (v != null) {
+                        speedups[r] = t.decodeTokensPerSecond() / v.decodeTokensPerSecond();
+                        p.put(vsKey, round(v.decodeTokensPerSecond()));
+                        p.put(speedupKey, round(speedups[r]));
+                    }
+                    if (probes) {
+                        double bw = MemoryProbes.streamReadBandwidthGBs(pool, 1 << 27, 3);
+                        fractions[r] = bytesPerStep * t.decodeStepsPerSecond() / (bw * 1e9);
+                        p.put("read_bandwidth_gbs", round(bw));
+                        p.put("bandwidth_roofline_fraction", round(fractions[r]));
+                        if (v != null) {
+                            vsFractions[r] = bytesPerStep * v.decodeStepsPerSecond() / (bw * 1e9);
+                            p.put("bandwidth_roofline_fraction_batch_" + vsBatch, round(vsFractions[r]));
+                        }
+                    }
                     if (compute) {
                         double peak = MemoryProbes.fmaPeakGflops(pool);
                         computeFractions[r] = flopsPerToken * t.decodeTokensPerSecond() * tpSize / (peak * 1e9);
@@ -288,7 +307,9 @@ final class BenchCommand implements Runnable {
             }
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("pairs", pairs);
-            out.put("bandwidth_roofline_fraction_median", round(DecodeBench.median(fractions)));
+            if (vsBatch > 0) out.put(speedupKey + "_median", round(DecodeBench.median(speedups)));
+            if (probes) out.put("bandwidth_roofline_fraction_median", round(DecodeBench.median(fractions)));
+            if (probes && vsBatch > 0) out.put("bandwidth_roofline_fraction_batch_" + vsBatch + "_median", round(DecodeBench.median(vsFractions)));
             if (compute) out.put("compute_peak_fraction_median", round(DecodeBench.median(computeFractions)));
             return out;
         }

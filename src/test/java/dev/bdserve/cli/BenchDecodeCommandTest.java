@@ -69,6 +69,44 @@ class BenchDecodeCommandTest {
         assertFalse(pr.has("compute_peak_fraction_median"), pr.toString());
     }
 
+    /** `--vs-batch`: each round runs the other batch just before and reports the speed-up, and its median. */
+    @Test
+    void vsBatchReportsEachRoundsSpeedupAndTheMedian(@TempDir Path tmp) throws Exception {
+        String model = tinyModel(tmp);
+        JsonNode pr = run("bench", "decode", "--model", model, "--batch", "4", "--vs-batch", "1", "--prompt-tokens", "3", "--gen-tokens", "3",
+                "--warmup-seconds", "0", "--rounds", "3").path("paired_rounds");
+        assertEquals(3, pr.path("pairs").size(), pr.toString());
+        double[] su = new double[3];
+        for (int i = 0; i < 3; i++) {
+            JsonNode p = pr.path("pairs").get(i);
+            double batched = p.path("decode_tokens_per_s").asDouble(), single = p.path("decode_tokens_per_s_batch_1").asDouble();
+            assertTrue(batched > 0 && single > 0, p.toString());
+            su[i] = p.path("speedup_over_batch_1").asDouble();
+            assertEquals(batched / single, su[i], 0.01 * su[i] + 2e-3, p.toString());   // both printed rounded to 3 decimals
+            // the single stream's roofline fraction against the same probe (tiny here: the model is a few KB)
+            assertTrue(p.path("bandwidth_roofline_fraction_batch_1").isNumber() && p.path("read_bandwidth_gbs").asDouble() > 0, p.toString());
+        }
+        java.util.Arrays.sort(su);
+        assertEquals(su[1], pr.path("speedup_over_batch_1_median").asDouble(), 1e-9, pr.toString());
+        assertTrue(pr.path("bandwidth_roofline_fraction_batch_1_median").isNumber(), pr.toString());
+
+        JsonNode bare = run("bench", "decode", "--model", model, "--batch", "2", "--vs-batch", "1", "--prompt-tokens", "3", "--gen-tokens", "3",
+                "--warmup-seconds", "0", "--rounds", "2", "--no-probes").path("paired_rounds");
+        assertTrue(bare.path("speedup_over_batch_1_median").asDouble() > 0, bare.toString());
+        assertFalse(bare.path("pairs").get(0).has("read_bandwidth_gbs"), "--no-probes: " + bare);
+        assertFalse(bare.has("bandwidth_roofline_fraction_median"), bare.toString());
+    }
+
+    @Test
+    void vsBatchWithoutRoundsIsRefused(@TempDir Path tmp) {
+        CommandLine cl = new CommandLine(new Main());
+        java.io.StringWriter err = new java.io.StringWriter();
+        cl.setErr(new java.io.PrintWriter(err, true));
+        int code = cl.execute("bench", "decode", "--model", tinyModel(tmp), "--batch", "4", "--vs-batch", "1", "--no-probes");
+        assertNotEquals(0, code);
+        assertTrue(err.toString().contains("--vs-batch needs"), err.toString());
+    }
+
     /** `--compare-sharding` at TP 2: the mechanism's counts and ratios, the medians of paired steps among them. */
     @Test
     void compareShardingReportsTheMechanism(@TempDir Path tmp) throws Exception {
