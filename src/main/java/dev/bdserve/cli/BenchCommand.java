@@ -275,6 +275,7 @@ final class BenchCommand implements Runnable {
             double[] speedups = new double[rounds], vsFractions = new double[rounds];
             boolean probes = !noProbes, compute = probes && batch > 1;
             String vsKey = "decode_tokens_per_s_batch_" + vsBatch, speedupKey = "speedup_over_batch_" + vsBatch;
+            String vsFractionKey = "bandwidth_roofline_fraction_batch_" + vsBatch;
             try (SpinPool pool = new SpinPool(threads)) {
                 for (int r = 0; r < rounds; r++) {
                     DecodeBench.Timing v = vsBatch > 0 ? bench.run(settings.withBatch(vsBatch), new int[0]) : null;
@@ -293,7 +294,7 @@ final class BenchCommand implements Runnable {
                         p.put("bandwidth_roofline_fraction", round(fractions[r]));
                         if (v != null) {
                             vsFractions[r] = bytesPerStep * v.decodeStepsPerSecond() / (bw * 1e9);
-                            p.put("bandwidth_roofline_fraction_batch_" + vsBatch, round(vsFractions[r]));
+                            p.put(vsFractionKey, round(vsFractions[r]));
                         }
                     }
                     if (compute) {
@@ -309,7 +310,7 @@ final class BenchCommand implements Runnable {
             out.put("pairs", pairs);
             if (vsBatch > 0) out.put(speedupKey + "_median", round(DecodeBench.median(speedups)));
             if (probes) out.put("bandwidth_roofline_fraction_median", round(DecodeBench.median(fractions)));
-            if (probes && vsBatch > 0) out.put("bandwidth_roofline_fraction_batch_" + vsBatch + "_median", round(DecodeBench.median(vsFractions)));
+            if (probes && vsBatch > 0) out.put(vsFractionKey + "_median", round(DecodeBench.median(vsFractions)));
             if (compute) out.put("compute_peak_fraction_median", round(DecodeBench.median(computeFractions)));
             return out;
         }

@@ -535,21 +535,7 @@ public final class MatMul {
         int cols = w.cols(), rows = w.rows();
         float[] r = new float[8];                         // [2 rows][4 tokens] results
         int h = (to - from) / 2;                          // rows o and o+h together: two long streams (as in gemv)
-        for (int o = from; o < from + h; o++) {
-            for (int q = 0; q < T; q += 4) {             // token quads; the rows stay in L1 between quads
-                int nt = Math.min(4, T - q), last = (q + nt - 1) * cols;
-                int x0 = q * cols, x1 = Math.min(x0 + cols, last), x2 = Math.min(x0 + 2 * cols, last), x3 = last;
-                switch (w.dtype()) {
-                    case F32 -> smallTF32(w.f32(), cols, o, h, x, x0, x1, x2, x3, r);
-                    case BF16 -> smallTBf16(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
-                    case F16 -> smallTF16(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
-                }
-                for (int t = 0; t < nt; t++) {
-                    y[(q + t) * rows + o] = r[t];
-                    y[(q + t) * rows + o + h] = r[4 + t];
-                }
-            }
-        }
+        for (int o = from; o < from + h; o++) rowPairTokens(w, x, true, T, y, o, h, r);
         for (int o = from + 2 * h; o < to; o++)
             for (int t = 0; t < T; t++)
                 y[t * rows + o] = switch (w.dtype()) {
@@ -570,22 +556,33 @@ public final class MatMul {
      * evicted between groups (48 groups per step, median of 8 alternating rounds in one JVM: 1.41 vs 1.29 ms).
      */
     static void gemvSmallRows(Matrix w, float[] x, int T, float[] y, int from, int to) {
-        int cols = w.cols(), rows = w.rows();
         float[] r = new float[8];                         // [2 rows][4 tokens] results
-        for (int o = from; o < to; o += 2) {
-            int h = o + 1 < to ? 1 : 0;                   // second row: o + 1, or o itself at the end of an odd range
-            for (int q = 0; q < T; q += 4) {
-                int nt = Math.min(4, T - q), last = (q + nt - 1) * cols;
-                int x0 = q * cols, x1 = Math.min(x0 + cols, last), x2 = Math.min(x0 + 2 * cols, last), x3 = last;
-                switch (w.dtype()) {
-                    case F32 -> smallTF32(w.f32(), cols, o, h, x, x0, x1, x2, x3, r);
-                    case BF16 -> smallTBf16Rows(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
-                    case F16 -> smallTF16(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
+        for (int o = from; o < to; o += 2)
+            rowPairTokens(w, x, false, T, y, o, o + 1 < to ? 1 : 0, r);   // an odd range's last row pairs with itself
+    }
+
+    /**
+     * Rows o and o + h of w for all T tokens, four at a time (the rows stay in L1 between quads; in a partial quad
+     * the missing tokens alias the last one and their results are dropped), into y [T, rows]. h = 0 computes row o
+     * alone. {@code splitX}: BF16 rows run against x split into even / odd pairs ({@link #smallTBf16}), else against
+     * x as given ({@link #smallTBf16Rows}); F32 and F16 always take x as given. r: [8] scratch for the results.
+     */
+    private static void rowPairTokens(Matrix w, float[] x, boolean splitX, int T, float[] y, int o, int h, float[] r) {
+        int cols = w.cols(), rows = w.rows();
+        for (int q = 0; q < T; q += 4) {
+            int nt = Math.min(4, T - q), last = (q + nt - 1) * cols;
+            int x0 = q * cols, x1 = Math.min(x0 + cols, last), x2 = Math.min(x0 + 2 * cols, last), x3 = last;
+            switch (w.dtype()) {
+                case F32 -> smallTF32(w.f32(), cols, o, h, x, x0, x1, x2, x3, r);
+                case BF16 -> {
+                    if (splitX) smallTBf16(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
+                    else smallTBf16Rows(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
                 }
-                for (int t = 0; t < nt; t++) {
-                    y[(q + t) * rows + o] = r[t];
-                    if (h == 1) y[(q + t) * rows + o + 1] = r[4 + t];
-                }
+                case F16 -> smallTF16(w.bits(), cols, o, h, x, x0, x1, x2, x3, r);
+            }
+            for (int t = 0; t < nt; t++) {
+                y[(q + t) * rows + o] = r[t];
+                if (h != 0) y[(q + t) * rows + o + h] = r[4 + t];
             }
         }
     }
