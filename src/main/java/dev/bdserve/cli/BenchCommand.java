@@ -51,6 +51,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--repeats", defaultValue = "1", description = "With --compare-sharding or --adapters: the runs, interleaved step by step, this many times (merged) (default: ${DEFAULT-VALUE}).") int repeats;
         @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, probes) pairs and report each pair's bandwidth roofline fraction (and, at batch > 1, its FMA peak fraction) and their medians, for machines whose speed drifts (default: ${DEFAULT-VALUE}).") int rounds;
         @Option(names = "--vs-batch", defaultValue = "0", description = "With --rounds: each round also runs base-only at this batch just before, and reports the speed-up of --batch over it per round and as the median (e.g. --batch 16 --vs-batch 1: batched decode against single stream, both at the host's speed of that moment).") int vsBatch;
+        @Option(names = "--vs-tp", defaultValue = "0", description = "With --rounds (threads transport): load the model a second time as a group of this many ranks with the same threads per rank, run it just before the main group in each round, and report the speed-up of --tp over it per round and as the median; with probes, also the FMA peak at both thread counts, so the speed-up is set against how the host scales from one to the other at that moment (e.g. --tp 2 --threads 2 --vs-tp 1).") int vsTp;
         @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
         @Option(names = "--bd-nblocks", defaultValue = "0", description = "Make them BD-LoRA adapters with this many blocks.") int bdNblocks;
@@ -62,8 +63,13 @@ final class BenchCommand implements Runnable {
         public Integer call() throws Exception {
             if (vsBatch != 0 && (vsBatch < 1 || rounds < 2 || adapters > 0 || compare))
                 throw new IllegalArgumentException("--vs-batch needs a batch ≥ 1, --rounds ≥ 2 and a base-only run (no --adapters or --compare-sharding)");
+            if (vsTp != 0 && (vsTp < 1 || vsTp == modelOptions.tp || rounds < 2 || adapters > 0 || compare || vsBatch > 0
+                    || !modelOptions.transport.equals("threads")))
+                throw new IllegalArgumentException("--vs-tp needs a TP degree ≥ 1 other than --tp, --rounds ≥ 2, the threads transport and a "
+                        + "base-only run (no --adapters, --compare-sharding or --vs-batch)");
             if (compare && adapters < 1) adapters = 1;
-            try (ModelOptions.Loaded m = modelOptions.load(kvBytesForRun())) {
+            try (ModelOptions.Loaded m = modelOptions.load(kvBytesForRun(modelOptions.tp));
+                 TpGroup vsGroup = vsTp > 0 ? modelOptions.loadThreadsGroup(vsTp, kvBytesForRun(vsTp)) : null) {
                 TpGroup g = m.runner();
                 LlamaConfig c = g.config();
                 var w = g.rootModel().weights();
@@ -183,8 +189,14 @@ final class BenchCommand implements Runnable {
                     }
                     results.put(e.getKey(), r);
                 }
-                if (rounds > 1 && (!noProbes || vsBatch > 0) && adapters == 0) out.put("paired_rounds", pairedRounds(bench, settings, w.streamedBytes() * g.tpSize(), m.threads(),
-                        DecodeBench.flopsPerToken(g.rootModel(), promptTokens + genTokens / 2), g.tpSize()));
+                if (rounds > 1 && (!noProbes || vsBatch > 0 || vsTp > 0) && adapters == 0) {
+                    Versus vs = vsBatch > 0 ? new Versus("batch_" + vsBatch, bench, settings.withBatch(vsBatch), g.tpSize(), m.threads())
+                            : vsTp > 0 ? new Versus("tp_" + vsTp, new DecodeBench(vsGroup), settings, vsGroup.tpSize(),
+                                    vsTp * modelOptions.threadsPerRank())
+                            : null;
+                    out.put("paired_rounds", pairedRounds(bench, settings, vs, w.streamedBytes() * g.tpSize(), m.threads(),
+                            DecodeBench.flopsPerToken(g.rootModel(), promptTokens + genTokens / 2), g.tpSize()));
+                }
                 if (runs.size() == 1 || !compare && adapters == 0) out.putAll((Map<String, Object>) results.get("base"));
                 else out.put("runs", results);
                 if (compare) {
@@ -243,10 +255,10 @@ final class BenchCommand implements Runnable {
          * A KV pool per rank that holds the whole run (every sequence's prompt and generated tokens, plus
          * the warm-up's), never less than the tools' default; KV heads split over the TP ranks (spec §1).
          */
-        private long kvBytesForRun() {
+        private long kvBytesForRun(int tp) {
             LlamaConfig c;
             try (var src = dev.bdserve.model.ModelFiles.open(modelOptions.resolve())) { c = src.config(); }
-            int kvDimPerRank = Math.max(1, (c.numKvHeads() + modelOptions.tp - 1) / modelOptions.tp) * c.headDim();
+            int kvDimPerRank = Math.max(1, (c.numKvHeads() + tp - 1) / tp) * c.headDim();
             long blocksPerSeq = (promptTokens + genTokens + warmup + 15) / 16 + 1;
             int batches = compare ? 4 : 1;                   // --compare-sharding holds the 4 strategies' batches at once
             long need = ((long) batches * Math.max(batch, vsBatch) + 1) * blocksPerSeq * dev.bdserve.model.KvPool.blockBytes(c.numLayers(), kvDimPerRank, 16);
@@ -262,23 +274,40 @@ final class BenchCommand implements Runnable {
         }
 
         /**
+         * The run each round sets the main one against: base-only at another batch on the same group ({@code --vs-batch}),
+         * or the same batch on a group of another TP degree ({@code --vs-tp}), which uses {@code threads} threads in all.
+         */
+        private record Versus(String label, DecodeBench bench, DecodeBench.Settings settings, int tp, int threads) {}
+
+        /**
          * {@link #rounds} pairs of (base-only decode run, probes taken right after it: read bandwidth, and the FMA
          * peak when the batch has more than one sequence): on a host whose speed drifts with its neighbours, each
          * decode speed is set against the machine of its own moment. Reports every pair and the median fractions.
-         * With {@link #vsBatch}, each round first runs base-only at that batch too, and reports the round's speed-up
-         * of {@link #batch} over it; with {@code --no-probes}, only that.
+         * With {@code vs}, each round first runs that comparison too and reports the round's speed-up over it:
+         * <ul>
+         *   <li>{@code --vs-batch}: and that batch's bandwidth roofline fraction against the same probe;</li>
+         *   <li>{@code --vs-tp}: and, with probes, the FMA peak on the comparison's thread count next to the main one's:
+         *       their ratio is how far the host scales from one to the other at that moment (two vCPUs that share a
+         *       physical core, or a busy host, give less than 2 for 2 threads over 1), and the speed-up over it is the
+         *       scaling the engine reaches of what the host gave.</li>
+         * </ul>
+         * With {@code --no-probes}, only the speed-ups.
          */
-        private Map<String, Object> pairedRounds(DecodeBench bench, DecodeBench.Settings settings, long bytesPerStep, int threads,
+        private Map<String, Object> pairedRounds(DecodeBench bench, DecodeBench.Settings settings, Versus vs, long bytesPerStep, int threads,
                                                  double flopsPerToken, int tpSize) {   // flopsPerToken: rank 0's
             List<Map<String, Object>> pairs = new ArrayList<>();
             double[] fractions = new double[rounds], computeFractions = new double[rounds];
             double[] speedups = new double[rounds], vsFractions = new double[rounds];
+            double[] fmaScalings = new double[rounds], ofScaling = new double[rounds];
             boolean probes = !noProbes, compute = probes && batch > 1;
-            String vsKey = "decode_tokens_per_s_batch_" + vsBatch, speedupKey = "speedup_over_batch_" + vsBatch;
-            String vsFractionKey = "bandwidth_roofline_fraction_batch_" + vsBatch;
-            try (SpinPool pool = new SpinPool(threads)) {
+            boolean overTp = vs != null && vsTp > 0, fmaBoth = overTp && probes;
+            String vsKey = vs == null ? null : "decode_tokens_per_s_" + vs.label(), speedupKey = vs == null ? null : "speedup_over_" + vs.label();
+            String vsFractionKey = "bandwidth_roofline_fraction_" + (vs == null ? "" : vs.label());
+            String fmaVsKey = "fma_peak_gflops_" + (vs == null ? 0 : vs.threads()) + "_threads";
+            String fmaScalingKey = "fma_peak_scaling_over_" + (vs == null ? "" : vs.label());
+            try (SpinPool pool = new SpinPool(threads); SpinPool vsPool = fmaBoth ? new SpinPool(vs.threads()) : null) {
                 for (int r = 0; r < rounds; r++) {
-                    DecodeBench.Timing v = vsBatch > 0 ? bench.run(settings.withBatch(vsBatch), new int[0]) : null;
+                    DecodeBench.Timing v = vs != null ? vs.bench().run(vs.settings(), new int[0]) : null;
                     DecodeBench.Timing t = bench.run(settings, new int[0]);
                     Map<String, Object> p = new LinkedHashMap<>();
                     p.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
@@ -292,25 +321,47 @@ final class BenchCommand implements Runnable {
                         fractions[r] = bytesPerStep * t.decodeStepsPerSecond() / (bw * 1e9);
                         p.put("read_bandwidth_gbs", round(bw));
                         p.put("bandwidth_roofline_fraction", round(fractions[r]));
-                        if (v != null) {
+                        if (v != null && !overTp) {
                             vsFractions[r] = bytesPerStep * v.decodeStepsPerSecond() / (bw * 1e9);
                             p.put(vsFractionKey, round(vsFractions[r]));
                         }
                     }
-                    if (compute) {
+                    if (compute || fmaBoth) {
                         double peak = MemoryProbes.fmaPeakGflops(pool);
-                        computeFractions[r] = flopsPerToken * t.decodeTokensPerSecond() * tpSize / (peak * 1e9);
                         p.put("fma_peak_gflops", round(peak));
-                        p.put("compute_peak_fraction", round(computeFractions[r]));
+                        if (compute) {
+                            computeFractions[r] = flopsPerToken * t.decodeTokensPerSecond() * tpSize / (peak * 1e9);
+                            p.put("compute_peak_fraction", round(computeFractions[r]));
+                        }
+                        if (fmaBoth) {
+                            double vsPeak = MemoryProbes.fmaPeakGflops(vsPool);
+                            fmaScalings[r] = peak / vsPeak;
+                            ofScaling[r] = speedups[r] / fmaScalings[r];
+                            p.put(fmaVsKey, round(vsPeak));
+                            p.put(fmaScalingKey, round(fmaScalings[r]));
+                            p.put(speedupKey + "_over_fma_scaling", round(ofScaling[r]));
+                        }
                     }
                     pairs.add(p);
                 }
             }
             Map<String, Object> out = new LinkedHashMap<>();
+            if (vs != null) {
+                Map<String, Object> v = new LinkedHashMap<>();
+                v.put("label", vs.label());
+                v.put("batch", vs.settings().batch());
+                v.put("tp", vs.tp());
+                v.put("threads", vs.threads());
+                out.put("versus", v);
+            }
             out.put("pairs", pairs);
-            if (vsBatch > 0) out.put(speedupKey + "_median", round(DecodeBench.median(speedups)));
+            if (vs != null) out.put(speedupKey + "_median", round(DecodeBench.median(speedups)));
+            if (fmaBoth) {
+                out.put(fmaScalingKey + "_median", round(DecodeBench.median(fmaScalings)));
+                out.put(speedupKey + "_over_fma_scaling_median", round(DecodeBench.median(ofScaling)));
+            }
             if (probes) out.put("bandwidth_roofline_fraction_median", round(DecodeBench.median(fractions)));
-            if (probes && vsBatch > 0) out.put(vsFractionKey + "_median", round(DecodeBench.median(vsFractions)));
+            if (probes && vs != null && !overTp) out.put(vsFractionKey + "_median", round(DecodeBench.median(vsFractions)));
             if (compute) out.put("compute_peak_fraction_median", round(DecodeBench.median(computeFractions)));
             return out;
         }

@@ -46,8 +46,22 @@ final class ModelOptions {
     TpGroup.Options groupOptions() {
         if (!transport.equals("threads") && !transport.equals("mpi"))
             throw new IllegalArgumentException("unknown --tp-transport '" + transport + "' (expected threads or mpi)");
-        return new TpGroup.Options(tp, Math.max(1, threadCount() / tp), LoraSharding.parse(loraSharding),
+        return new TpGroup.Options(tp, threadsPerRank(), LoraSharding.parse(loraSharding),
                 LoraSharding.parse(loraFallback), simLatencyUs);
+    }
+
+    /** Threads each rank's kernels use: the threads split over the ranks, at least one. */
+    int threadsPerRank() { return Math.max(1, threadCount() / tp); }
+
+    /**
+     * A second group of {@code ranks} ranks over the threads transport in this JVM, on the same model, with the
+     * same threads per rank and options as the main one (e.g. TP 1 on one thread to set TP 2's speed-up against).
+     */
+    TpGroup loadThreadsGroup(int ranks, long kvBytes) {
+        Path p = resolve();
+        TpGroup.Options o = new TpGroup.Options(ranks, threadsPerRank(), LoraSharding.parse(loraSharding),
+                LoraSharding.parse(loraFallback), simLatencyUs).withKvCache(kvBytes, 16);
+        return TpGroup.threads(() -> ModelFiles.open(p), o);
     }
 
     /** A model group and its tokenizer (closed together). */

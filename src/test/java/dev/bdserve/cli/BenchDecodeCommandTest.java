@@ -107,6 +107,71 @@ class BenchDecodeCommandTest {
         assertTrue(err.toString().contains("--vs-batch needs"), err.toString());
     }
 
+    /**
+     * `--vs-tp 1` at TP 2: a TP 1 group on the same model runs before the TP 2 one in each round; the speed-up, the FMA
+     * peak at both thread counts, their ratio and the speed-up over that ratio agree with each other, and the medians
+     * are the middle rounds'.
+     */
+    @Test
+    void vsTpSetsTheSpeedupAgainstTheHostsOwnScaling(@TempDir Path tmp) throws Exception {
+        String model = tinyModel(tmp);
+        JsonNode j = run("bench", "decode", "--model", model, "--tp", "2", "--threads", "2", "--vs-tp", "1", "--batch", "4",
+                "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0", "--rounds", "3");
+        JsonNode pr = j.path("paired_rounds");
+        assertEquals("tp_1", pr.path("versus").path("label").asText(), pr.toString());
+        assertEquals(1, pr.path("versus").path("tp").asInt(), pr.toString());
+        assertEquals(1, pr.path("versus").path("threads").asInt(), pr.toString());
+        assertEquals(3, pr.path("pairs").size(), pr.toString());
+        double[] su = new double[3], sc = new double[3], of = new double[3];
+        for (int i = 0; i < 3; i++) {
+            JsonNode p = pr.path("pairs").get(i);
+            double tp2 = p.path("decode_tokens_per_s").asDouble(), tp1 = p.path("decode_tokens_per_s_tp_1").asDouble();
+            assertTrue(tp2 > 0 && tp1 > 0, p.toString());
+            su[i] = p.path("speedup_over_tp_1").asDouble();
+            assertEquals(tp2 / tp1, su[i], 0.01 * su[i] + 2e-3, p.toString());
+            double two = p.path("fma_peak_gflops").asDouble(), one = p.path("fma_peak_gflops_1_threads").asDouble();
+            assertTrue(two > 0 && one > 0, p.toString());
+            sc[i] = p.path("fma_peak_scaling_over_tp_1").asDouble();
+            assertEquals(two / one, sc[i], 0.01 * sc[i] + 2e-3, p.toString());
+            of[i] = p.path("speedup_over_tp_1_over_fma_scaling").asDouble();
+            assertEquals(su[i] / sc[i], of[i], 0.01 * of[i] + 2e-3, p.toString());
+            assertFalse(p.has("bandwidth_roofline_fraction_tp_1"), p.toString());
+        }
+        for (double[] a : new double[][] {su, sc, of}) java.util.Arrays.sort(a);
+        assertEquals(su[1], pr.path("speedup_over_tp_1_median").asDouble(), 1e-9, pr.toString());
+        assertEquals(sc[1], pr.path("fma_peak_scaling_over_tp_1_median").asDouble(), 1e-9, pr.toString());
+        assertEquals(of[1], pr.path("speedup_over_tp_1_over_fma_scaling_median").asDouble(), 1e-9, pr.toString());
+        // the main group is the TP 2 one: two all-reduces per layer per decode step
+        assertEquals(2, j.path("tp").asInt(), j.toString());
+        assertTrue(j.path("collectives_per_decode_step").path("attn_out").asDouble() > 0, j.toString());
+
+        JsonNode bare = run("bench", "decode", "--model", model, "--tp", "2", "--threads", "2", "--vs-tp", "1", "--batch", "2",
+                "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0", "--rounds", "2", "--no-probes").path("paired_rounds");
+        assertTrue(bare.path("speedup_over_tp_1_median").asDouble() > 0, bare.toString());
+        assertFalse(bare.path("pairs").get(0).has("fma_peak_gflops_1_threads"), "--no-probes: " + bare);
+        assertFalse(bare.has("fma_peak_scaling_over_tp_1_median"), bare.toString());
+    }
+
+    @Test
+    void vsTpIsRefusedWhereItCannotRun(@TempDir Path tmp) {
+        String model = tinyModel(tmp);
+        String[][] bad = {
+            {"--tp", "2", "--vs-tp", "1"},                                         // no --rounds
+            {"--tp", "2", "--vs-tp", "2", "--rounds", "2"},                        // the same degree
+            {"--tp", "2", "--vs-tp", "1", "--rounds", "2", "--vs-batch", "1"},     // one comparison at a time
+            {"--tp", "2", "--vs-tp", "1", "--rounds", "2", "--adapters", "1"},     // base-only
+        };
+        for (String[] extra : bad) {
+            CommandLine cl = new CommandLine(new Main());
+            java.io.StringWriter err = new java.io.StringWriter();
+            cl.setErr(new java.io.PrintWriter(err, true));
+            String[] args = java.util.stream.Stream.concat(java.util.stream.Stream.of("bench", "decode", "--model", model, "--no-probes"),
+                    java.util.Arrays.stream(extra)).toArray(String[]::new);
+            assertNotEquals(0, cl.execute(args), String.join(" ", extra));
+            assertTrue(err.toString().contains("--vs-tp needs"), String.join(" ", extra) + ": " + err);
+        }
+    }
+
     /** `--compare-sharding` at TP 2: the mechanism's counts and ratios, the medians of paired steps among them. */
     @Test
     void compareShardingReportsTheMechanism(@TempDir Path tmp) throws Exception {
