@@ -52,6 +52,7 @@ final class BenchCommand implements Runnable {
         @Option(names = "--rounds", defaultValue = "1", description = "Base-only: alternate this many (decode run, probes) pairs and report each pair's bandwidth roofline fraction (and, at batch > 1, its FMA peak fraction) and their medians, for machines whose speed drifts (default: ${DEFAULT-VALUE}).") int rounds;
         @Option(names = "--vs-batch", defaultValue = "0", description = "With --rounds: each round also runs base-only at this batch just before, and reports the speed-up of --batch over it per round and as the median (e.g. --batch 16 --vs-batch 1: batched decode against single stream, both at the host's speed of that moment).") int vsBatch;
         @Option(names = "--vs-tp", defaultValue = "0", description = "With --rounds (threads transport): load the model a second time as a group of this many ranks with the same threads per rank, run it just before the main group in each round, and report the speed-up of --tp over it per round and as the median; with probes, also the FMA peak at both thread counts, so the speed-up is set against how the host scales from one to the other at that moment (e.g. --tp 2 --threads 2 --vs-tp 1).") int vsTp;
+        @Option(names = "--vs-threads", defaultValue = "0", description = "With --vs-tp: the comparison group's threads in all (default: --vs-tp times the main group's threads per rank; e.g. --tp 2 --threads 2 --vs-tp 1 --vs-threads 2 sets TP 2 against TP 1 on both threads).") int vsThreads;
         @Option(names = "--adapters", defaultValue = "0", description = "Spread the batch over N synthetic adapters (round-robin); base-only runs in the same process for comparison.") int adapters;
         @Option(names = "--rank", defaultValue = "16", description = "Rank of the synthetic adapters (default: ${DEFAULT-VALUE}).") int rank;
         @Option(names = "--bd-nblocks", defaultValue = "0", description = "Make them BD-LoRA adapters with this many blocks.") int bdNblocks;
@@ -67,9 +68,12 @@ final class BenchCommand implements Runnable {
                     || !modelOptions.transport.equals("threads")))
                 throw new IllegalArgumentException("--vs-tp needs a TP degree ≥ 1 other than --tp, --rounds ≥ 2, the threads transport and a "
                         + "base-only run (no --adapters, --compare-sharding or --vs-batch)");
+            if (vsThreads != 0 && (vsTp == 0 || vsThreads < vsTp))
+                throw new IllegalArgumentException("--vs-threads needs --vs-tp and at least one thread per rank of it");
+            int vsThreadsPerRank = vsThreads > 0 ? vsThreads / vsTp : modelOptions.threadsPerRank();
             if (compare && adapters < 1) adapters = 1;
             try (ModelOptions.Loaded m = modelOptions.load(kvBytesForRun(modelOptions.tp));
-                 TpGroup vsGroup = vsTp > 0 ? modelOptions.loadThreadsGroup(vsTp, kvBytesForRun(vsTp)) : null) {
+                 TpGroup vsGroup = vsTp > 0 ? modelOptions.loadThreadsGroup(vsTp, vsThreadsPerRank, kvBytesForRun(vsTp)) : null) {
                 TpGroup g = m.runner();
                 LlamaConfig c = g.config();
                 var w = g.rootModel().weights();
@@ -192,7 +196,7 @@ final class BenchCommand implements Runnable {
                 if (rounds > 1 && (!noProbes || vsBatch > 0 || vsTp > 0) && adapters == 0) {
                     Versus vs = vsBatch > 0 ? new Versus("batch_" + vsBatch, bench, settings.withBatch(vsBatch), g.tpSize(), m.threads())
                             : vsTp > 0 ? new Versus("tp_" + vsTp, new DecodeBench(vsGroup), settings, vsGroup.tpSize(),
-                                    vsTp * modelOptions.threadsPerRank())
+                                    vsTp * vsThreadsPerRank)
                             : null;
                     out.put("paired_rounds", pairedRounds(bench, settings, vs, w.streamedBytes() * g.tpSize(), m.threads(),
                             DecodeBench.flopsPerToken(g.rootModel(), promptTokens + genTokens / 2), g.tpSize()));
@@ -300,7 +304,7 @@ final class BenchCommand implements Runnable {
             double[] speedups = new double[rounds], vsFractions = new double[rounds];
             double[] fmaScalings = new double[rounds], ofScaling = new double[rounds];
             boolean probes = !noProbes, compute = probes && batch > 1;
-            boolean overTp = vs != null && vsTp > 0, fmaBoth = overTp && probes;
+            boolean overTp = vs != null && vsTp > 0, fmaBoth = overTp && probes && vs.threads() != threads;  // both probes: different thread counts
             String vsKey = vs == null ? null : "decode_tokens_per_s_" + vs.label(), speedupKey = vs == null ? null : "speedup_over_" + vs.label();
             String vsFractionKey = "bandwidth_roofline_fraction_" + (vs == null ? "" : vs.label());
             String fmaVsKey = "fma_peak_gflops_" + (vs == null ? 0 : vs.threads()) + "_threads";

@@ -54,12 +54,13 @@ final class ModelOptions {
     int threadsPerRank() { return Math.max(1, threadCount() / tp); }
 
     /**
-     * A second group of {@code ranks} ranks over the threads transport in this JVM, on the same model, with the
-     * same threads per rank and options as the main one (e.g. TP 1 on one thread to set TP 2's speed-up against).
+     * A second group of {@code ranks} ranks over the threads transport in this JVM, on the same model, with
+     * {@code threadsPerRank} threads per rank and the main one's other options (e.g. TP 1 on one thread to set TP 2's
+     * speed-up against).
      */
-    TpGroup loadThreadsGroup(int ranks, long kvBytes) {
+    TpGroup loadThreadsGroup(int ranks, int threadsPerRank, long kvBytes) {
         Path p = resolve();
-        TpGroup.Options o = new TpGroup.Options(ranks, threadsPerRank(), LoraSharding.parse(loraSharding),
+        TpGroup.Options o = new TpGroup.Options(ranks, threadsPerRank, LoraSharding.parse(loraSharding),
                 LoraSharding.parse(loraFallback), simLatencyUs).withKvCache(kvBytes, 16);
         return TpGroup.threads(() -> ModelFiles.open(p), o);
     }

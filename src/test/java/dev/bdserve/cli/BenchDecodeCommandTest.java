@@ -145,8 +145,11 @@ class BenchDecodeCommandTest {
         assertEquals(2, j.path("tp").asInt(), j.toString());
         assertTrue(j.path("collectives_per_decode_step").path("attn_out").asDouble() > 0, j.toString());
 
-        JsonNode bare = run("bench", "decode", "--model", model, "--tp", "2", "--threads", "2", "--vs-tp", "1", "--batch", "2",
+        // TP 1 on both threads (the batch-1 comparison), without probes: the speed-ups only
+        JsonNode bare = run("bench", "decode", "--model", model, "--tp", "2", "--threads", "2", "--vs-tp", "1", "--vs-threads", "2", "--batch", "2",
                 "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0", "--rounds", "2", "--no-probes").path("paired_rounds");
+        assertEquals(2, bare.path("versus").path("threads").asInt(), bare.toString());
+        assertEquals(1, bare.path("versus").path("tp").asInt(), bare.toString());
         assertTrue(bare.path("speedup_over_tp_1_median").asDouble() > 0, bare.toString());
         assertFalse(bare.path("pairs").get(0).has("fma_peak_gflops_1_threads"), "--no-probes: " + bare);
         assertFalse(bare.has("fma_peak_scaling_over_tp_1_median"), bare.toString());
@@ -170,6 +173,11 @@ class BenchDecodeCommandTest {
             assertNotEquals(0, cl.execute(args), String.join(" ", extra));
             assertTrue(err.toString().contains("--vs-tp needs"), String.join(" ", extra) + ": " + err);
         }
+        CommandLine cl = new CommandLine(new Main());
+        java.io.StringWriter err = new java.io.StringWriter();
+        cl.setErr(new java.io.PrintWriter(err, true));
+        assertNotEquals(0, cl.execute("bench", "decode", "--model", model, "--no-probes", "--rounds", "2", "--vs-threads", "2"));
+        assertTrue(err.toString().contains("--vs-threads needs --vs-tp"), err.toString());
     }
 
     /** `--compare-sharding` at TP 2: the mechanism's counts and ratios, the medians of paired steps among them. */
