@@ -3,7 +3,8 @@
 # parameter-matched rank, batch 1/4/8, simulated per-collective latency 0/10/50/100 µs added on top of TCP.
 # Each point runs base-only, replicated, slora and bdlora in one process group (`bench decode --compare-sharding`)
 # with 512-token prompts at batch 1 (prefill; 64 otherwise) and 32 decode steps, the strategies interleaved step by
-# step, 6 times (merged); one JSON object per line in OUT/results.jsonl, and the tables in OUT/README.md.
+# step, 6 times (merged); one JSON object per line in OUT/results.jsonl, and the tables in OUT/README.md, with
+# OUT/NOTES.md (notes written by hand on the run, e.g. a point measured again) after the main table.
 # Usage: scripts/mechanism.sh MODEL_DIR [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,8 @@ MODEL=${1:?usage: scripts/mechanism.sh MODEL_DIR [OUT_DIR]}
 OUT=${2:-docs/bench/mechanism}
 mkdir -p "$OUT"
 export BDSERVE_MPIRUN_ARGS="--mca btl self,tcp --mca btl_tcp_if_include lo"
+# notes written by hand about the previous run in OUT belong to that run: set them aside
+[ -f "$OUT/NOTES.md" ] && mv "$OUT/NOTES.md" "$OUT/NOTES.previous.md" && echo "moved $OUT/NOTES.md to NOTES.previous.md" >&2
 : > "$OUT/results.jsonl"
 for lat in 0 10 50 100; do
   for b in 1 4 8; do
@@ -50,6 +53,11 @@ for r in rows:
               f"{f(m['slora_measured_over_predicted'])} | {f(m['bdlora_over_base_step_time'],3)} | {f(m['bdlora_over_base_median_paired_steps'],3)} | "
               f"{f(m['bdlora_over_replicated_step_time'],3)} | {f(sl['decode_ms_per_step'] / bd['decode_ms_per_step'],3)} | "
               f"{f(m['slora_over_bdlora_median_paired_steps'],3)} |")
+# hand-written notes on this run (e.g. a point measured again), kept in OUT/NOTES.md so that a rerun keeps them
+notes = f"{out}/NOTES.md"
+import os
+if os.path.exists(notes):
+    md += ["", open(notes).read().strip()]
 md += ["", "Prefill tokens/s in the same runs (512-token prompts at batch 1, 64 otherwise; the four batches prefilled one after another):", "",
        "| batch | simulated µs | base | replicated | slora | bdlora |", "|---:|---:|---:|---:|---:|---:|"]
 for r in rows:
