@@ -73,7 +73,7 @@ final class BenchCommand implements Runnable {
             int vsThreadsPerRank = vsThreads > 0 ? vsThreads / vsTp : modelOptions.threadsPerRank();
             if (compare && adapters < 1) adapters = 1;
             try (ModelOptions.Loaded m = modelOptions.load(kvBytesForRun(modelOptions.tp));
-                 TpGroup vsGroup = vsTp > 0 ? modelOptions.loadThreadsGroup(vsTp, vsThreadsPerRank, kvBytesForRun(vsTp)) : null) {
+                 TpGroup vsGroup = vsTp > 0 ? loadComparisonGroup(m.runner(), vsThreadsPerRank) : null) {
                 TpGroup g = m.runner();
                 LlamaConfig c = g.config();
                 var w = g.rootModel().weights();
@@ -267,6 +267,27 @@ final class BenchCommand implements Runnable {
             int batches = compare ? 4 : 1;                   // --compare-sharding holds the 4 strategies' batches at once
             long need = ((long) batches * Math.max(batch, vsBatch) + 1) * blocksPerSeq * dev.bdserve.model.KvPool.blockBytes(c.numLayers(), kvDimPerRank, 16);
             return Math.max(TpGroup.Options.DEFAULT_KV_BYTES, need);
+        }
+
+        /**
+         * The {@code --vs-tp} group: the model loaded a second time. Refused with one message, before it is loaded, when
+         * the heap left cannot hold a second copy of the weights (the main group's, all ranks).
+         */
+        private TpGroup loadComparisonGroup(TpGroup main, int threadsPerRank) {
+            long weights = main.rootModel().weights().streamedBytes() * main.tpSize();
+            System.gc();
+            Runtime rt = Runtime.getRuntime();
+            String refusal = secondCopyRefusal(weights, rt.maxMemory() - (rt.totalMemory() - rt.freeMemory()), rt.maxMemory());
+            if (refusal != null) throw new IllegalArgumentException(refusal);
+            return modelOptions.loadThreadsGroup(vsTp, threadsPerRank, kvBytesForRun(vsTp));
+        }
+
+        /** Why a second copy of {@code weights} bytes cannot be loaded into a heap with {@code free} of {@code max} left, or null. */
+        static String secondCopyRefusal(long weights, long free, long max) {
+            long need = weights + weights / 10;              // the weights and a margin for the group's KV pool and scratch
+            if (need <= free) return null;
+            return String.format(java.util.Locale.ROOT, "--vs-tp loads the model a second time (%.1f GB of weights) and the heap has %.1f GB "
+                    + "of %.1f GB left: raise it with BDSERVE_HEAP, or run the two TP degrees as separate benchmarks", weights / 1e9, free / 1e9, max / 1e9);
         }
 
         /** The batches of {@code ids} run interleaved step by step, {@code --repeats} times, each one's timings merged. */
