@@ -173,21 +173,21 @@ public final class OpenAiServer implements AutoCloseable {
                     case "/v1/completions", "/v1/chat/completions" -> {
                         requireMethod(method, "POST");
                         if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
-                        ObjectNode body = readJson(request);
+                        ObjectNode body = readJson(request, ex);
                         request.addFailureListener(t -> ex.gone("failure listener: " + t));
                         ex.watch = ClientWatch.start(request, () -> ex.gone(ex.watch == null ? "connection watch" : ex.watch.reason()));
                         inFlight.incrementAndGet();
                         ex.counted = true;
                         outcome = completions.handle(body, path.equals("/v1/chat/completions"), rid, ex);
                     }
-                    case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); loadAdapter(readJson(request), ex); }
-                    case "/v1/unload_lora_adapter" -> { requireMethod(method, "POST"); unloadAdapter(readJson(request), ex); }
+                    case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); loadAdapter(readJson(request, ex), ex); }
+                    case "/v1/unload_lora_adapter" -> { requireMethod(method, "POST"); unloadAdapter(readJson(request, ex), ex); }
                     default -> throw new ApiException(404, "NotFoundError", "Not Found", null);
                 }
             } catch (ApiException e) {
                 if (e.status() == 429) response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
-                // the rest of an oversized body is not read: close the connection so that no client reuses it
-                if (e.status() == 413) response.getHeaders().put(HttpHeader.CONNECTION, "close");
+                // an oversized body too large to read to its end: close the connection so that no client reuses it
+                if (e.status() == 413 && ex.bodyLeftUnread) response.getHeaders().put(HttpHeader.CONNECTION, "close");
                 ex.error(e);
             } catch (EngineException e) {
                 ApiException a = Completions.fromEngine(e);
@@ -234,14 +234,26 @@ public final class OpenAiServer implements AutoCloseable {
         return h != null && MessageDigest.isEqual(h.getBytes(StandardCharsets.UTF_8), want.getBytes(StandardCharsets.UTF_8));
     }
 
+    /**
+     * Bytes of an oversized body read and dropped before the 413, so that a client still sending it reads the answer
+     * instead of a reset (closing a socket with unread input resets it). Beyond this the connection is closed.
+     */
+    static final long DRAIN_BYTES = 16L << 20;
+
     /** Reads a JSON object body of at most maxBodyBytes (413 beyond; 400 if it is not a JSON object). */
-    private ObjectNode readJson(Request request) throws IOException {
+    private ObjectNode readJson(Request request, Exchange ex) throws IOException {
         long declared = request.getLength();
-        if (declared > options.maxBodyBytes()) throw tooLarge();
         byte[] body;
         try (InputStream in = Request.asInputStream(request)) {
+            if (declared > options.maxBodyBytes()) {
+                ex.bodyLeftUnread = declared > DRAIN_BYTES || !drained(in);
+                throw tooLarge();
+            }
             body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, options.maxBodyBytes() + 1));
-            if (body.length > options.maxBodyBytes()) throw tooLarge();
+            if (body.length > options.maxBodyBytes()) {
+                ex.bodyLeftUnread = !drained(in);
+                throw tooLarge();
+            }
         }
         JsonNode n;
         try {
@@ -252,6 +264,18 @@ public final class OpenAiServer implements AutoCloseable {
         }
         if (n == null || !n.isObject()) throw ApiException.badRequest("The request body must be a JSON object.");
         return (ObjectNode) n;
+    }
+
+    /** Reads and drops the rest of a body, at most {@link #DRAIN_BYTES}; true if it reached the end. */
+    private static boolean drained(InputStream in) throws IOException {
+        byte[] sink = new byte[64 << 10];
+        long left = DRAIN_BYTES;
+        while (left > 0) {
+            int n = in.read(sink, 0, (int) Math.min(sink.length, left));
+            if (n < 0) return true;
+            left -= n;
+        }
+        return in.read() < 0;
     }
 
     private ApiException tooLarge() {
@@ -373,6 +397,7 @@ public final class OpenAiServer implements AutoCloseable {
         OutputStream out;
         int status = 200;
         boolean committed, done, counted;
+        boolean bodyLeftUnread;    // a refused oversized body was not read to its end (the connection is then closed)
         volatile boolean failed;   // the client went away (a failed write, a failure listener or the watch)
         volatile String goneReason; // what reported it (logged with status 499)
         ClientWatch watch;         // generation requests over HTTP/1.x: notices a close while nothing is written

@@ -69,6 +69,23 @@ class ServerFuzzTest {
         normalRequestStillWorks();
     }
 
+    /**
+     * A body over the limit is read to its end before the 413, so the client, still sending it, reads the answer rather
+     * than a reset (closing a socket with unread input resets it): repeated on every POST route, none may fail.
+     */
+    @Test
+    void oversizedBodiesGetTheir413NotAReset() {
+        byte[] huge = new byte[(1 << 20) + 4096];
+        java.util.Arrays.fill(huge, (byte) ' ');
+        for (int i = 0; i < 20; i++)
+            for (String path : List.of("/v1/completions", "/v1/chat/completions", "/v1/load_lora_adapter", "/v1/unload_lora_adapter")) {
+                HttpResponse<String> r = ts.post(path, huge, null);
+                assertEquals(413, r.statusCode(), path + " " + r.body());
+                assertMessage(r, path);
+            }
+        normalRequestStillWorks();
+    }
+
     @Test
     void randomMutationsNeverGive5xx() {
         byte[] valid = utf8("{\"model\":\"stories260K\",\"prompt\":\"Once upon a time\",\"max_tokens\":3,\"temperature\":0.5,"
