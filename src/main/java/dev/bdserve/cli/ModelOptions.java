@@ -43,10 +43,13 @@ final class ModelOptions {
 
     Path resolve() { return ModelResolver.fromEnvironment().resolve(model); }
 
-    TpGroup.Options groupOptions() {
+    TpGroup.Options groupOptions() { return groupOptions(tp, threadsPerRank()); }
+
+    /** These options for a group of {@code ranks} ranks with {@code threadsPerRank} threads each. */
+    private TpGroup.Options groupOptions(int ranks, int threadsPerRank) {
         if (!transport.equals("threads") && !transport.equals("mpi"))
             throw new IllegalArgumentException("unknown --tp-transport '" + transport + "' (expected threads or mpi)");
-        return new TpGroup.Options(tp, threadsPerRank(), LoraSharding.parse(loraSharding),
+        return new TpGroup.Options(ranks, threadsPerRank, LoraSharding.parse(loraSharding),
                 LoraSharding.parse(loraFallback), simLatencyUs);
     }
 
@@ -60,9 +63,7 @@ final class ModelOptions {
      */
     TpGroup loadThreadsGroup(int ranks, int threadsPerRank, long kvBytes) {
         Path p = resolve();
-        TpGroup.Options o = new TpGroup.Options(ranks, threadsPerRank, LoraSharding.parse(loraSharding),
-                LoraSharding.parse(loraFallback), simLatencyUs).withKvCache(kvBytes, 16);
-        return TpGroup.threads(() -> ModelFiles.open(p), o);
+        return TpGroup.threads(() -> ModelFiles.open(p), groupOptions(ranks, threadsPerRank).withKvCache(kvBytes, 16));
     }
 
     /** A model group and its tokenizer (closed together). */
