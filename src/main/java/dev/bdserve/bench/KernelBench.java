@@ -75,8 +75,8 @@ public final class KernelBench {
         double gflops = 2.0 * rows * cols * T / best;
         System.out.printf(Locale.ROOT,
                 "{\"kernel\":\"%s\",\"dtype\":\"%s\",\"rows\":%d,\"cols\":%d,\"T\":%d,\"threads\":%d,\"us\":%.1f,"
-                        + "\"gbs\":%.2f,\"gflops\":%.1f,\"frac_bw\":%.3f,\"frac_peak\":%.3f,\"copies\":%d}%n",
+                        + "\"gbs\":%.2f,\"gflops\":%.1f,\"frac_bw\":%s,\"frac_peak\":%s,\"copies\":%d}%n",
                 T == 1 ? "gemv" : "gemm", d, rows, cols, T, pool.parallelism(), best / 1e3, gbs, gflops,
-                gbs / bw, gflops / peak, copies);
+                Figures.round(gbs / bw), Figures.round(gflops / peak), copies);
     }
 }

@@ -1,8 +1,7 @@
 package dev.bdserve.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.bdserve.bench.DecodeBench;
+import dev.bdserve.bench.Figures;
 import dev.bdserve.bench.MemoryProbes;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.AdapterTools;
@@ -28,6 +27,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
+
+import static dev.bdserve.bench.Figures.round;
 
 /** {@code ./bdserve bench ...}: benchmarks that print JSON. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks (JSON output).",
@@ -210,7 +211,7 @@ final class BenchCommand implements Runnable {
                     out.put("mechanism", mechanism(runs, modelOptions.simLatencyUs));
                 }
                 out.putAll(DecodeBench.environment(m.threads()));
-                System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
+                System.out.println(Figures.json(out));
             }
             return 0;
         }
@@ -396,8 +397,6 @@ final class BenchCommand implements Runnable {
             s.callCounts().forEach((k, v) -> { if (k != Collective.CONTROL) m.put(k.name().toLowerCase(), v / (double) steps); });
             return m;
         }
-
-        private static double round(double v) { return Math.round(v * 1000) / 1000.0; }
 
         private LoraAdapter[] synth(Path tmp, String prefix, LlamaConfig c, int r, int nb, DType dt) {
             LoraAdapter[] out = new LoraAdapter[adapters];

@@ -1,8 +1,7 @@
 package dev.bdserve.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.bdserve.bench.DecodeBench;
+import dev.bdserve.bench.Figures;
 import dev.bdserve.engine.Engine;
 import dev.bdserve.engine.EngineConfig;
 import dev.bdserve.engine.EngineException;
@@ -116,7 +115,7 @@ final class ThroughputCommand implements java.util.concurrent.Callable<Integer> 
                 try (var files = Files.walk(tmp)) { files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete()); }
             }
             out.putAll(DecodeBench.environment(m.threads()));
-            System.out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsString(out));
+            System.out.println(Figures.json(out));
         }
         return 0;
     }

@@ -93,7 +93,7 @@ class DecodeBenchTest {
             // per run: 2 warm-up steps + the warm-up prefill + 1 prefill forward (15 tokens, chunk 64) + 6 decode steps
             assertEquals(10L * L, second);
             assertTrue(firstSeconds >= 0.3, "first run took " + firstSeconds + " s");
-            assertTrue(first > second, first + " vs " + second);
+            assertTrue(first >= second, first + " vs " + second);   // more where 2 warm-up steps took less than 0.3 s
         }
         assertThrows(IllegalArgumentException.class, () -> new DecodeBench.Settings(1, 1, 1, 0, -1, 1, 0));
     }

@@ -13,6 +13,7 @@ import dev.bdserve.engine.EngineConfig;
 import dev.bdserve.engine.EngineException;
 import dev.bdserve.engine.EngineRequest;
 import dev.bdserve.engine.EngineStats;
+import dev.bdserve.engine.ForwardingRunner;
 import dev.bdserve.engine.RequestHandle;
 import dev.bdserve.engine.RequestListener;
 import dev.bdserve.engine.RequestResult;
@@ -144,8 +145,8 @@ class ServerFaultTest {
     @Test
     void realQueueLimitGives429() {
         EngineConfig tiny = new EngineConfig(1, 64, 8, 8, 64, 8L << 20, 16, 1, true);
-        try (TestServer ts = new TestServer(1, tiny, o -> o)) {
-            // two long requests fill the running slot and the one waiting place; the third is refused
+        try (TestServer ts = new TestServer(1, tiny, o -> o, r -> ForwardingRunner.paced(r, 3))) {
+            // two long requests (≥ 1.4 s each at ≥ 3 ms a step) fill the running slot and the one waiting place; the third is refused
             Thread a = Thread.ofVirtual().start(() -> ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":480,\"ignore_eos\":true}"));
             Thread b = Thread.ofVirtual().start(() -> ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":480,\"ignore_eos\":true}"));
             long until = System.nanoTime() + 10_000_000_000L;
@@ -180,6 +181,7 @@ class ServerFaultTest {
     @Test
     void clientDisconnectCancelsTheRequest() throws Exception {
         long aborted0 = awaitIdle().requestsFinished().getOrDefault("abort", 0L);   // no other test's request still running
+        faulty.tokenDelayMillis = 10;   // 500 tokens take ≥ 5 s: the request still runs when the client leaves, on any host
         String body = "{\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true,\"stream\":true}";
         try (Socket s = new Socket("127.0.0.1", server.port())) {
             OutputStream out = s.getOutputStream();
@@ -197,6 +199,7 @@ class ServerFaultTest {
         assertEquals(aborted0 + 1, real.engine.stats().requestsFinished().getOrDefault("abort", 0L), "the request was not cancelled");
         assertEquals(0, real.engine.stats().running(), "the cancelled request still runs");
         // and the server still answers
+        faulty.tokenDelayMillis = 0;
         assertEquals(200, post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}").statusCode());
     }
 
@@ -217,8 +220,8 @@ class ServerFaultTest {
             assertTrue(real.engine.stats().kvUsage() > idle.kvUsage(), "and holds KV blocks");
             assertEquals(0, s.getInputStream().available(), "nothing was answered yet");
         }                                                                   // the client goes away without reading
-        long closed = System.nanoTime();
-        long until = closed + 3_000_000_000L;
+        // cancelled, not run to its length (that takes ≥ 5 s): the wait ends as soon as the abort shows
+        long until = System.nanoTime() + 20_000_000_000L;
         while (!(real.engine.stats().requestsFinished().getOrDefault("abort", 0L) > aborted0 && real.engine.stats().running() == 0
                 && real.engine.stats().kvUsage() == idle.kvUsage()) && System.nanoTime() < until) Thread.sleep(5);
         EngineStats after = real.engine.stats();
@@ -292,7 +295,7 @@ class ServerFaultTest {
 
     @Test
     void aLostTpRankTurnsInFlightRequestsInto503s() throws Exception {
-        try (TestServer ts = new TestServer(2)) {
+        try (TestServer ts = new TestServer(2, TestServer.config(), o -> o, r -> ForwardingRunner.paced(r, 3))) {   // 500 tokens: ≥ 1.5 s
             String body = "{\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true";
             var plain = java.util.concurrent.CompletableFuture.supplyAsync(() -> ts.post("/v1/completions", body + "}"));
             var streamed = java.util.concurrent.CompletableFuture.supplyAsync(() -> ts.post("/v1/completions", body + ",\"stream\":true}"));
@@ -313,7 +316,8 @@ class ServerFaultTest {
     @Test
     void unloadingAnAdapterInUseWaitsThenCancels(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
         Path a = TestServer.synthAdapter(dir.resolve("busy"), 5, 0);
-        try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withAllowedLoraDirs(List.of(dir)).withUnloadWait(Duration.ofMillis(50)))) {
+        try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withAllowedLoraDirs(List.of(dir)).withUnloadWait(Duration.ofMillis(50)),
+                r -> ForwardingRunner.paced(r, 3))) {   // 500 tokens take ≥ 1.5 s, far beyond the 50 ms the unload waits
             assertEquals(200, ts.post("/v1/load_lora_adapter", "{\"lora_name\":\"busy\",\"lora_path\":\"" + a + "\"}").statusCode());
             var running = java.util.concurrent.CompletableFuture.supplyAsync(() -> ts.post("/v1/completions",
                     "{\"model\":\"busy\",\"prompt\":\"Once\",\"max_tokens\":500,\"ignore_eos\":true}"));

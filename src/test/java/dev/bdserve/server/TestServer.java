@@ -5,6 +5,7 @@ import com.openai.client.okhttp.OpenAIOkHttpClient;
 import dev.bdserve.TestModels;
 import dev.bdserve.engine.Engine;
 import dev.bdserve.engine.EngineConfig;
+import dev.bdserve.engine.ModelRunner;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.SynthAdapter;
@@ -33,11 +34,14 @@ final class TestServer implements AutoCloseable {
     final ByteArrayOutputStream accessLog = new ByteArrayOutputStream();
     final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
 
-    TestServer(int tp, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom) {
+    TestServer(int tp, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom) { this(tp, ec, custom, r -> r); }
+
+    /** {@code engineRunner} wraps the group the engine drives (to pace or break its steps); {@link #runner} stays the group itself. */
+    TestServer(int tp, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom, UnaryOperator<ModelRunner> engineRunner) {
         Path bin = TestModels.stories260K();
         TpGroup.Options o = new TpGroup.Options(tp, 1, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(ec.kvCacheBytes(), ec.blockSize());
         runner = TpGroup.threads(() -> ModelFiles.open(bin), o);
-        engine = new Engine(runner, Tokenizers.load(bin), ec);
+        engine = new Engine(engineRunner.apply(runner), Tokenizers.load(bin), ec);
         OpenAiServer.Options so = custom.apply(OpenAiServer.Options.defaults(MODEL)
                 .withAccessLog(new PrintStream(accessLog, true, StandardCharsets.UTF_8)));
         server = new OpenAiServer(ServingEngine.of(engine), so).start();

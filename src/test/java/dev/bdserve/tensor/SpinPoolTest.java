@@ -67,7 +67,10 @@ class SpinPoolTest {
             ConcurrentHashMap<Integer, Thread> who = new ConcurrentHashMap<>();
             pool.forRange(8, 1, (s, e) -> {
                 who.put(s, Thread.currentThread());
-                if (s == 0) try { Thread.sleep(300); } catch (InterruptedException ie) { throw new RuntimeException(ie); }
+                if (s == 0) {   // the caller holds chunk 0 until the workers have taken every other chunk, its own share too
+                    long end = System.nanoTime() + 30_000_000_000L;
+                    while (who.size() < 8 && System.nanoTime() < end) Thread.onSpinWait();
+                }
             });
             assertSame(Thread.currentThread(), who.get(0));
             for (int c = 1; c < 8; c++) assertNotSame(Thread.currentThread(), who.get(c), "chunk " + c + " waited for the caller");
