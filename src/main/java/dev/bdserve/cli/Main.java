@@ -13,8 +13,12 @@ public final class Main implements Runnable {
     @Override public void run() { CommandLine.usage(this, System.out); }
 
     public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The command line {@code ./bdserve} runs: bad input (a malformed model file, an unknown name, a bad option value) exits 2 with one clear line. */
+    static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
-        // Bad input (a malformed model file, an unknown name, a bad option value) is one clear line, not a stack trace.
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (ex instanceof IllegalArgumentException || ex instanceof dev.bdserve.model.ModelFormatException
                     || ex instanceof dev.bdserve.model.hub.ModelResolutionException
@@ -25,6 +29,6 @@ public final class Main implements Runnable {
             }
             throw ex;
         });
-        System.exit(cl.execute(args));
+        return cl;
     }
 }

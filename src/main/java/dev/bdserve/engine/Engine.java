@@ -1,7 +1,6 @@
 package dev.bdserve.engine;
 
 import dev.bdserve.lora.LoraAdapter;
-import dev.bdserve.lora.PeftAdapterLoader;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.ModelFormatException;
 import dev.bdserve.parallel.TpGroupException;
@@ -49,6 +48,14 @@ import java.util.concurrent.locks.LockSupport;
  * lock-step, by the step loop) or not; at most max_cpu_loras are resident and idle unpinned ones are
  * evicted least recently used first. Reading and validating adapter files happens off the step loop.
  *
+ * <p>Failures stay with what caused them: an adapter that cannot run on the group is refused at registration; a
+ * failure in one request's sampling or output ends that request alone (500); a failure in a step's shared work (the
+ * forward pass, scheduling) ends that step's requests (500) and the loop steps on. Only a lost TP rank stops the
+ * engine: then every request gets a 503.
+ *
+ * <p>The model's vocabulary may be larger than the tokenizer's (real checkpoints pad it); ids past the tokenizer's
+ * are masked before sampling. A smaller one is refused.
+ *
  * <p>Thread-safety: {@link #submit}, {@link RequestHandle#cancel}, adapter registration and
  * {@link #stats} may be called from any thread; listeners are called on the step thread.
  */
@@ -61,6 +68,8 @@ public final class Engine implements AutoCloseable {
 
     private final ModelRunner runner;
     private final Tokenizer tokenizer;
+    private final AdapterLoader adapterLoader;
+    private final int tokenVocab;                               // ids the tokenizer knows; the model's rows past them are masked
     private final EngineConfig config;
     private final LlamaConfig model;
     private final BlockManager blocks;
@@ -96,9 +105,8 @@ public final class Engine implements AutoCloseable {
         final boolean pinned;
         volatile LoraAdapter adapter;   // parsed and validated; null when evicted from memory
         volatile int runnerId = -1;     // ≥ 0 when resident on every rank
-        volatile boolean loading;
+        volatile boolean loading;       // being read off the loop, or a failure being reported: not schedulable
         volatile boolean removed;
-        volatile String loadError;
         final java.util.concurrent.atomic.AtomicInteger active = new java.util.concurrent.atomic.AtomicInteger();
         long lastUsed;
 
@@ -170,16 +178,27 @@ public final class Engine implements AutoCloseable {
         String adapterHash() { return adapter == null ? "" : adapter.adapter != null ? adapter.adapter.contentHash() : "?"; }
     }
 
+    /** Throws {@link IllegalArgumentException} when the tokenizer knows more ids than the model has rows of logits. */
     public Engine(ModelRunner runner, Tokenizer tokenizer, EngineConfig config) {
-        this(runner, tokenizer, config, PROMPT_LOGPROB_FLOATS_PER_STEP);
+        this(runner, tokenizer, config, PROMPT_LOGPROB_FLOATS_PER_STEP, AdapterLoader.PEFT);
     }
 
     /** With another bound on the prompt-logprob logits of a step (tests use a small one to split prompts). */
     Engine(ModelRunner runner, Tokenizer tokenizer, EngineConfig config, long promptLogprobFloatsPerStep) {
+        this(runner, tokenizer, config, promptLogprobFloatsPerStep, AdapterLoader.PEFT);
+    }
+
+    /** With another adapter loader (tests use failing ones). */
+    Engine(ModelRunner runner, Tokenizer tokenizer, EngineConfig config, long promptLogprobFloatsPerStep, AdapterLoader adapterLoader) {
         this.runner = runner;
         this.tokenizer = tokenizer;
+        this.adapterLoader = adapterLoader;
         this.config = config;
         this.model = runner.config();
+        this.tokenVocab = tokenizer.vocabSize();
+        if (tokenVocab > model.vocabSize())
+            throw new IllegalArgumentException("the tokenizer knows " + tokenVocab + " token ids but the model's vocabulary has only "
+                    + model.vocabSize() + " rows (vocab_size): the tokenizer does not belong to this model");
         this.blocks = new BlockManager(runner.kvBlocks(), runner.kvBlockSize());
         this.promptRowsPerStep = (int) Math.min(Integer.MAX_VALUE, Math.max(1, promptLogprobFloatsPerStep / model.vocabSize()));
         this.loader = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("bdserve-adapter-loader").unstarted(r));
@@ -241,7 +260,8 @@ public final class Engine implements AutoCloseable {
             throw new EngineException(400, "The lora adapter '" + name + "' has already been loaded.");
         LoraAdapter la;
         try {
-            la = PeftAdapterLoader.load(name, dir, model, config.maxLoraRank());
+            la = adapterLoader.load(name, dir, model, config.maxLoraRank());
+            runner.checkAdapter(la);            // refused now, not at its first request
         } catch (ModelFormatException | IllegalArgumentException e) {
             throw new EngineException(400, "Failed to load LoRA adapter '" + name + "': " + e.getMessage(), e);
         }
@@ -316,7 +336,7 @@ public final class Engine implements AutoCloseable {
         try {
             while (true) {
                 Runnable op;
-                while ((op = inbox.poll()) != null) op.run();
+                while ((op = inbox.poll()) != null) runOp(op);
                 if (stopping) break;
                 reapCancelled();
                 if (running.isEmpty() && waiting.isEmpty()) {
@@ -342,6 +362,23 @@ public final class Engine implements AutoCloseable {
         publish();
     }
 
+    /** Runs an operation queued for the loop; only a lost rank escapes it (an operation's other failure is its own). */
+    private static void runOp(Runnable op) {
+        try {
+            op.run();
+        } catch (TpGroupException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            System.err.println("bdserve: an engine operation failed (the engine goes on): " + describe(e));
+        }
+    }
+
+    /** A failure's message, or its class where it has none (an OutOfMemoryError, say). */
+    static String describe(Throwable e) {
+        if (e.getMessage() == null || e.getMessage().isBlank()) return e.getClass().getName();
+        return e instanceof Error ? e.getClass().getName() + ": " + e.getMessage() : e.getMessage();
+    }
+
     /** Cancelled requests finish with "abort" and free their blocks. */
     private void reapCancelled() {
         for (Seq s : new ArrayList<>(running)) if (s.cancelled) end(s, "abort", null);
@@ -351,8 +388,26 @@ public final class Engine implements AutoCloseable {
     /** One scheduled piece of work: n tokens of sequence s starting at its position {@code from}. */
     private record Work(Seq seq, int from, int n) {}
 
-    /** Schedules and runs one step; false if nothing could be scheduled. */
+    /**
+     * Schedules and runs one step; false if nothing could be scheduled. A failure of the step's shared work ends the
+     * requests it had scheduled or was considering (500); a lost rank propagates and stops the engine.
+     */
     private boolean step() {
+        List<Seq> touched = new ArrayList<>();
+        try {
+            return scheduleAndRun(touched);
+        } catch (TpGroupException e) {
+            throw e;
+        } catch (RuntimeException | Error e) {
+            EngineException ex = new EngineException(500, "Internal error in a model step: " + describe(e), e);
+            for (Seq s : touched) end(s, null, ex);
+            publish();
+            return true;
+        }
+    }
+
+    /** Schedules and runs one step, listing in {@code touched} each sequence it schedules or considers. */
+    private boolean scheduleAndRun(List<Seq> touched) {
         int budget = config.maxBatchedTokens();
         int promptRowsLeft = promptRowsPerStep;
         List<Work> work = new ArrayList<>();
@@ -362,6 +417,7 @@ public final class Engine implements AutoCloseable {
         int i = 0;
         while (i < running.size() && budget > 0) {
             Seq s = running.get(i);
+            touched.add(s);
             int n = Math.min(s.tokens.size() - s.computed, budget);
             boolean promptRows = s.needsPromptRows();
             if (promptRows) n = Math.min(n, promptRowsLeft);
@@ -383,6 +439,7 @@ public final class Engine implements AutoCloseable {
         List<Seq> admitted = new ArrayList<>();
         for (var it = waiting.iterator(); it.hasNext() && budget > 0 && running.size() + admitted.size() < config.maxNumSeqs(); ) {
             Seq s = it.next();
+            touched.add(s);
             if (s.adapter != null) {
                 if (!ensureResident(s.adapter, stepAdapters)) continue;           // loading, or no room now
                 if (!stepAdapters.contains(s.adapter) && stepAdapters.size() >= config.maxLoras()) continue; // max_loras: skip, as vLLM does
@@ -458,17 +515,26 @@ public final class Engine implements AutoCloseable {
             a.loading = true;
             loader.submit(() -> {
                 try {
-                    LoraAdapter la = PeftAdapterLoader.load(a.name, a.path, model, config.maxLoraRank());
+                    LoraAdapter la = adapterLoader.load(a.name, a.path, model, config.maxLoraRank());
+                    runner.checkAdapter(la);
                     inbox.add(() -> { a.adapter = la; a.loading = false; });
-                } catch (RuntimeException e) {
-                    inbox.add(() -> { a.loading = false; a.loadError = e.getMessage(); failAdapter(a, e); });
+                } catch (Throwable e) {                   // an Error too: the adapter must not stay "loading"
+                    inbox.add(() -> { a.loading = false; failAdapter(a, e); });
                 }
                 LockSupport.unpark(loop);
             });
             return false;
         }
         if (residentCount >= config.maxCpuLoras() && !evictOne(inStep)) return false;
-        a.runnerId = runner.addAdapter(a.adapter);        // every rank lays out its shard, in lock-step
+        try {
+            a.runnerId = runner.addAdapter(a.adapter);    // every rank lays out its shard, in lock-step
+        } catch (TpGroupException e) {
+            throw e;
+        } catch (RuntimeException e) {                    // refused before any rank saw it: its requests fail, the engine goes on
+            a.loading = true;                             // not tried again by the rest of this step
+            inbox.add(() -> { a.loading = false; a.adapter = null; failAdapter(a, e); });
+            return false;
+        }
         residentCount++;
         a.lastUsed = ++stepCounter;
         return true;
@@ -492,8 +558,10 @@ public final class Engine implements AutoCloseable {
         return false;
     }
 
-    private void failAdapter(AdapterEntry a, RuntimeException e) {
-        EngineException ex = new EngineException(400, "Failed to load LoRA adapter '" + a.name + "': " + e.getMessage(), e);
+    /** Fails the requests waiting for an adapter that could not be loaded: 400 for a bad adapter, 500 for anything else. */
+    private void failAdapter(AdapterEntry a, Throwable e) {
+        int status = e instanceof ModelFormatException || e instanceof IllegalArgumentException ? 400 : 500;
+        EngineException ex = new EngineException(status, "Failed to load LoRA adapter '" + a.name + "': " + describe(e), e);
         for (Seq s : new ArrayList<>(waiting)) if (s.adapter == a) end(s, null, ex);
     }
 
@@ -536,15 +604,7 @@ public final class Engine implements AutoCloseable {
         }
         int vocab = model.vocabSize();
         float[] logits = new float[rows.size() * vocab];                             // [rows, vocab]
-        try {
-            runner.forward(new StepBatch(toks, pos, idx, ads, toArray(rows), tables), logits);
-        } catch (TpGroupException e) {
-            throw e;
-        } catch (RuntimeException e) {
-            // a step failure that is not the group's: fail these requests, keep serving the others
-            for (Work w : work) end(w.seq, null, new EngineException(500, "Internal error in a model step: " + e.getMessage(), e));
-            return;
-        }
+        runner.forward(new StepBatch(toks, pos, idx, ads, toArray(rows), tables), logits);   // a failure here is the step's
         steps.incrementAndGet();
         for (Work w : work) {
             Seq s = w.seq;
@@ -554,18 +614,35 @@ public final class Engine implements AutoCloseable {
             s.computed = w.from + w.n;
             cacheFullBlocks(s);
         }
+        // From here on each row belongs to one request: a failure in it ends that request alone.
         for (int r = 0; r < rowUse.size(); r++) {
             LogitRow u = rowUse.get(r);
-            if (u.target() >= 0) recordPromptLogprob(u.seq(), u.target(), logits, r * vocab, vocab);
+            if (u.target() < 0 || u.seq().done) continue;
+            try {
+                recordPromptLogprob(u.seq(), u.target(), logits, r * vocab, vocab);
+            } catch (RuntimeException e) {
+                failRequest(u.seq(), "computing its prompt logprobs", e);
+            }
         }
         for (Work w : work)
-            if (w.seq.promptLp != null && !w.seq.promptLpSent && w.seq.computed >= w.seq.req.prompt().length) sendPromptLogprobs(w.seq);
+            if (w.seq.promptLp != null && !w.seq.done && !w.seq.promptLpSent && w.seq.computed >= w.seq.req.prompt().length) sendPromptLogprobs(w.seq);
         long now = System.nanoTime();
         for (int r = 0; r < rowUse.size(); r++) {
             LogitRow u = rowUse.get(r);
-            if (u.target() < 0) accept(u.seq(), logits, r * vocab, vocab, now);
+            if (u.target() >= 0 || u.seq().done) continue;
+            try {
+                accept(u.seq(), logits, r * vocab, vocab, now);
+            } catch (RuntimeException e) {
+                failRequest(u.seq(), "sampling its next token", e);
+            }
         }
         for (Seq s : promptOnly) end(s, "length", null);
+    }
+
+    /** Ends one request with a 500 naming what failed, at which token; the others in its step go on. */
+    private void failRequest(Seq s, String stage, RuntimeException e) {
+        end(s, null, new EngineException(500, "Request " + s.req.id() + " failed while " + stage + " (after " + s.generated.size()
+                + " generated tokens): " + describe(e), e));
     }
 
     /** Records log p(prompt[target] | prompt[<target]) and the top alternatives from the logits row at off. */
@@ -604,6 +681,7 @@ public final class Engine implements AutoCloseable {
     /** Samples the next token of s, emits it, and applies the stop rules. */
     private void accept(Seq s, float[] logits, int off, int vocab, long now) {
         SamplingParams p = s.req.params();
+        if (tokenVocab < vocab) java.util.Arrays.fill(logits, off + tokenVocab, off + vocab, Float.NEGATIVE_INFINITY); // padding rows
         if (p.hasPenalties())
             for (var e : s.counts.entrySet())
                 logits[off + e.getKey()] -= (float) (p.presencePenalty() + p.frequencyPenalty() * e.getValue());

@@ -24,7 +24,13 @@ public interface ModelRunner extends AutoCloseable {
     /** Positions per KV block. */
     int kvBlockSize();
 
-    /** Registers an adapter on every rank (each lays out its shard); returns its id. Throws if it cannot be sharded. */
+    /**
+     * Checks that an adapter can run on this group, without registering it: throws {@link IllegalArgumentException}
+     * naming the adapter, the reason and the fix when it cannot (e.g. a dense adapter under bdlora sharding at TP 2).
+     */
+    void checkAdapter(LoraAdapter a);
+
+    /** Registers an adapter on every rank (each lays out its shard); returns its id. Throws as {@link #checkAdapter} does. */
     int addAdapter(LoraAdapter a);
 
     /** Removes an adapter from every rank. */

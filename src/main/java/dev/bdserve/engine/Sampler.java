@@ -19,8 +19,13 @@ public final class Sampler {
         return best;
     }
 
-    /** Samples a token id from logits[off .. off+vocab). Greedy when temperature is 0. */
+    /**
+     * Samples a token id from logits[off .. off+vocab). Greedy when temperature is 0. Throws
+     * {@link IllegalStateException} for a row no token can be drawn from: a NaN or +Inf logit, or every logit −Inf
+     * (−Inf alone is a masked token).
+     */
     public static int sample(float[] logits, int off, int vocab, SamplingParams p, RandomGenerator rng) {
+        checkRow(logits, off, vocab);
         if (p.isGreedy()) return argmax(logits, off, vocab);
         double[] prob = softmax(logits, off, vocab, p.temperature());   // [vocab]
         int[] cand;                                                     // candidate ids, sorted by prob desc when `sorted`
@@ -54,6 +59,18 @@ public final class Sampler {
         double u = rng.nextDouble() * total;
         for (int id : cand) { u -= prob[id]; if (u < 0) return id; }
         return cand[cand.length - 1];
+    }
+
+    /** Throws unless the row is finite or −Inf everywhere and finite somewhere. */
+    static void checkRow(float[] logits, int off, int vocab) {
+        boolean any = false;
+        for (int i = 0; i < vocab; i++) {
+            float v = logits[off + i];
+            if (v > Float.NEGATIVE_INFINITY && v < Float.POSITIVE_INFINITY) any = true;
+            else if (v != Float.NEGATIVE_INFINITY)
+                throw new IllegalStateException("the model's logits hold " + v + " at token id " + i + " (of " + vocab + ")");
+        }
+        if (!any) throw new IllegalStateException("every one of the " + vocab + " logits is -Infinity: no token can be sampled");
     }
 
     /** softmax(logits / temperature) in fp64. */

@@ -349,6 +349,9 @@ public final class TpGroup implements ModelRunner {
     @Override public int kvBlockSize() { return root.pool.blockSize(); }
 
     @Override
+    public void checkAdapter(LoraAdapter a) { sharding.resolve(a, config, tpSize(), fallback); }
+
+    @Override
     public int addAdapter(LoraAdapter a) { return addAdapter(a, sharding); }
 
     /** Registers an adapter under a sharding of its own (e.g. to compare strategies in one run). */

@@ -38,7 +38,9 @@ public enum LoraSharding {
         return switch (this) {
             case AUTO -> bdReason == null ? BDLORA : fallback;
             case BDLORA -> {
-                if (bdReason != null) throw new IllegalArgumentException("adapter " + a.name() + " cannot use bdlora sharding at TP " + n + ": " + bdReason);
+                if (bdReason != null)
+                    throw new IllegalArgumentException("adapter " + a.name() + " cannot use bdlora sharding at TP " + n + ": " + bdReason
+                            + "; to serve it, run with --lora-sharding auto --lora-fallback replicated (or slora)");
                 yield BDLORA;
             }
             default -> this;

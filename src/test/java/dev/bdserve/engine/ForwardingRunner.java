@@ -37,6 +37,7 @@ public class ForwardingRunner implements ModelRunner {
     @Override public void forward(StepBatch b, float[] logits) { inner.forward(b, logits); }
     @Override public int kvBlocks() { return inner.kvBlocks(); }
     @Override public int kvBlockSize() { return inner.kvBlockSize(); }
+    @Override public void checkAdapter(LoraAdapter a) { inner.checkAdapter(a); }
     @Override public int addAdapter(LoraAdapter a) { return inner.addAdapter(a); }
     @Override public void removeAdapter(int id) { inner.removeAdapter(id); }
     @Override public CommStats commStats() { return inner.commStats(); }

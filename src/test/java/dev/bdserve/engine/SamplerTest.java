@@ -83,4 +83,42 @@ class SamplerTest {
         assertThrows(IllegalArgumentException.class, () -> p(1, 0, 1, 2));
         assertThrows(IllegalArgumentException.class, () -> new SamplingParams(1, 0, 1, 0, null, List.of(""), false));
     }
+
+    /** NaN or +Inf anywhere, or −Inf everywhere: a clear failure under every kind of sampling, never an index of −1. */
+    @Test
+    void aRowNoTokenCanBeDrawnFromIsRefusedUnderEverySampling() {
+        SamplingParams[] all = {SamplingParams.greedy(), p(1, 0, 1, 0), p(0.8, 0, 0.9, 0), p(1, 0, 1, 0.1), p(1, 3, 0.5, 0.05)};
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+            for (int at : new int[] {0, 3, LOGITS.length - 1}) {
+                float[] row = LOGITS.clone();
+                row[at] = bad;
+                for (SamplingParams sp : all) {
+                    IllegalStateException e = assertThrows(IllegalStateException.class,
+                            () -> Sampler.sample(row, 0, row.length, sp, new SplittableRandom(1)), bad + " at " + at + " " + sp);
+                    assertTrue(e.getMessage().contains(bad + " at token id " + at), e.getMessage());
+                }
+            }
+        }
+        float[] none = new float[LOGITS.length];
+        java.util.Arrays.fill(none, Float.NEGATIVE_INFINITY);
+        for (SamplingParams sp : all)
+            assertTrue(assertThrows(IllegalStateException.class, () -> Sampler.sample(none, 0, none.length, sp, new SplittableRandom(1)))
+                    .getMessage().contains("no token can be sampled"));
+    }
+
+    /** −Inf marks a masked token: never drawn, whatever the sampling; the others keep their odds. */
+    @Test
+    void maskedTokensAreNeverDrawn() {
+        SamplingParams[] all = {SamplingParams.greedy(), p(1, 0, 1, 0), p(0.8, 0, 0.9, 0), p(1, 0, 1, 0.1), p(1, 3, 0.5, 0.05), p(100, 0, 1, 0)};
+        SplittableRandom r = new SplittableRandom(3);
+        for (int trial = 0; trial < 200; trial++) {
+            float[] row = LOGITS.clone();
+            int kept = r.nextInt(row.length);
+            for (int i = 0; i < row.length; i++) if (i != kept && r.nextBoolean()) row[i] = Float.NEGATIVE_INFINITY;
+            for (SamplingParams sp : all) {
+                int t = Sampler.sample(row, 0, row.length, sp, r);
+                assertTrue(row[t] > Float.NEGATIVE_INFINITY, "drew masked token " + t + " under " + sp);
+            }
+        }
+    }
 }

@@ -332,6 +332,25 @@ class ServerFaultTest {
         }
     }
 
+    /**
+     * Issue 21's scenario: a dense adapter loaded at run time under bdlora sharding at TP 2 is refused with a 400 naming
+     * it, the reason and the fix, and the server goes on serving; a BD adapter that fits is served.
+     */
+    @Test
+    void anAdapterThatCannotRunUnderTheShardingIsRefusedAtLoad(@org.junit.jupiter.api.io.TempDir Path dir) {
+        Path dense = TestServer.synthAdapter(dir.resolve("dense-r4"), 5, 0), bd = TestServer.synthAdapter(dir.resolve("bd"), 6, 2);
+        try (TestServer ts = new TestServer(2, dev.bdserve.lora.LoraSharding.BDLORA, TestServer.config(), o -> o.withAllowedLoraDirs(List.of(dir)), r -> r)) {
+            HttpResponse<String> r = ts.post("/v1/load_lora_adapter", "{\"lora_name\":\"dense\",\"lora_path\":\"" + dense + "\"}");
+            ServerApiTest.assertError(r, 400, "Failed to load LoRA adapter 'dense': adapter dense cannot use bdlora sharding at TP 2: not a BD-LoRA adapter; "
+                    + "to serve it, run with --lora-sharding auto --lora-fallback replicated (or slora)");
+            ServerApiTest.assertError(ts.post("/v1/completions", "{\"model\":\"dense\",\"prompt\":\"Once\",\"max_tokens\":3}"), 404, "does not exist");
+            assertEquals(200, ts.post("/v1/load_lora_adapter", "{\"lora_name\":\"bd\",\"lora_path\":\"" + bd + "\"}").statusCode());
+            assertEquals(200, ts.post("/v1/completions", "{\"model\":\"bd\",\"prompt\":\"Once\",\"max_tokens\":3}").statusCode());
+            assertEquals(200, ts.post("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3}").statusCode());
+            assertEquals(200, ts.get("/health").statusCode());
+        }
+    }
+
     @Test
     void apiKeyIsRequiredOnV1() {
         try (TestServer ts = new TestServer(1, TestServer.config(), o -> o.withApiKey("sekret"))) {

@@ -36,10 +36,14 @@ final class TestServer implements AutoCloseable {
 
     TestServer(int tp, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom) { this(tp, ec, custom, r -> r); }
 
-    /** {@code engineRunner} wraps the group the engine drives (to pace or break its steps); {@link #runner} stays the group itself. */
     TestServer(int tp, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom, UnaryOperator<ModelRunner> engineRunner) {
+        this(tp, LoraSharding.AUTO, ec, custom, engineRunner);
+    }
+
+    /** {@code engineRunner} wraps the group the engine drives (to pace or break its steps); {@link #runner} stays the group itself. */
+    TestServer(int tp, LoraSharding sharding, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom, UnaryOperator<ModelRunner> engineRunner) {
         Path bin = TestModels.stories260K();
-        TpGroup.Options o = new TpGroup.Options(tp, 1, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(ec.kvCacheBytes(), ec.blockSize());
+        TpGroup.Options o = new TpGroup.Options(tp, 1, sharding, LoraSharding.REPLICATED, 0).withKvCache(ec.kvCacheBytes(), ec.blockSize());
         runner = TpGroup.threads(() -> ModelFiles.open(bin), o);
         engine = new Engine(engineRunner.apply(runner), Tokenizers.load(bin), ec);
         OpenAiServer.Options so = custom.apply(OpenAiServer.Options.defaults(MODEL)
