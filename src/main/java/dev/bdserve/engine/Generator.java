@@ -5,19 +5,20 @@ import dev.bdserve.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.SplittableRandom;
 
 /**
  * Generates a static batch of sequences on a model runner (one rank or a TP group): their prompts are
  * prefilled together in steps of at most {@code prefillChunk} tokens, then every unfinished sequence
- * decodes one token per step. Stops on EOS (unless ignored), on stop strings, at max tokens and at the
- * context limit. Sampling happens here, on rank 0.
+ * decodes one token per step. Each sequence's {@link OutputProcessor} samples and applies the stop rules
+ * (EOS unless ignored, stop strings, max tokens, the context limit), as in the engine. Sampling happens here, on rank 0.
  */
 public final class Generator {
     private final ModelRunner model;
     private final Tokenizer tokenizer;
     private final int prefillChunk;
     private final BlockManager blocks;
+    private final int[] eosIds;
+    private final TokenMask vocabMask;      // the tokenizer's ids; null when it knows every row
     private long prefillNanos, decodeNanos, prefillTokens, decodeTokens, decodeSteps;
 
     public Generator(ModelRunner model, Tokenizer tokenizer, int prefillChunk) {
@@ -26,6 +27,12 @@ public final class Generator {
         this.tokenizer = tokenizer;
         this.prefillChunk = prefillChunk;
         this.blocks = new BlockManager(model.kvBlocks(), model.kvBlockSize());
+        this.eosIds = OutputProcessor.eosIds(tokenizer, model.config());
+        int vocab = model.config().vocabSize();
+        if (tokenizer.vocabSize() > vocab)
+            throw new IllegalArgumentException("the tokenizer knows " + tokenizer.vocabSize() + " token ids but the model's vocabulary has only "
+                    + vocab + " rows (vocab_size): the tokenizer does not belong to this model");
+        this.vocabMask = tokenizer.vocabSize() < vocab ? TokenMask.below(tokenizer.vocabSize()) : null;
     }
 
     /** Receives text as sequences produce it. */
@@ -35,24 +42,22 @@ public final class Generator {
     /** Per-sequence state; belongs to this generate call. */
     private final class Seq {
         final int index;
-        final int[] table;    // KV blocks for prompt + max tokens
+        final int[] table;             // [blocks] KV blocks for prompt + max tokens
         final GenerationRequest req;
-        final SplittableRandom rng;
-        final Tokenizer.StreamDecoder decoder = tokenizer.newStreamDecoder();
-        final List<Integer> out = new ArrayList<>();
-        final StringBuilder text = new StringBuilder();
-        int emitted;          // chars of text already given to the listener
-        int nextToken = -1;   // sampled, not yet fed
-        String finish;
+        final OutputProcessor output;
+        int nextToken = -1;            // sampled, not yet fed
 
         Seq(int index, GenerationRequest req) {
             this.index = index;
             this.req = req;
-            this.table = blocks.allocateTable(Math.min(model.config().maxPositions(), req.prompt().length + req.maxTokens()));
-            this.rng = req.params().seed() != null ? new SplittableRandom(req.params().seed()) : new SplittableRandom();
+            int ctx = model.config().maxPositions();
+            this.table = blocks.allocateTable(Math.min(ctx, req.prompt().length + req.maxTokens()));
+            this.output = new OutputProcessor(req.params(), tokenizer, eosIds, vocabMask, Math.min(req.maxTokens(), ctx - req.prompt().length));
         }
 
-        int position() { return req.prompt().length + out.size(); }
+        int position() { return req.prompt().length + output.generatedCount(); }
+
+        boolean live() { return output.finish() == null; }
     }
 
     public List<GenerationResult> generate(List<GenerationRequest> requests, TextListener listener) {
@@ -67,7 +72,7 @@ public final class Generator {
             }
             prefill(seqs, vocab, listener);
             while (true) {
-                List<Seq> live = seqs.stream().filter(s -> s.finish == null).toList();
+                List<Seq> live = seqs.stream().filter(Seq::live).toList();
                 if (live.isEmpty()) break;
                 int n = live.size();
                 int[] toks = new int[n], pos = new int[n], idx = new int[n], ads = new int[n], rows = new int[n];
@@ -93,8 +98,7 @@ public final class Generator {
             for (Seq s : seqs) blocks.releaseTable(s.table);
         }
         List<GenerationResult> results = new ArrayList<>();
-        for (Seq s : seqs)
-            results.add(new GenerationResult(s.out.stream().mapToInt(Integer::intValue).toArray(), s.text.toString(), s.finish));
+        for (Seq s : seqs) results.add(new GenerationResult(s.output.tokens(), s.output.text(), s.output.finish()));
         return results;
     }
 
@@ -127,47 +131,12 @@ public final class Generator {
         }
     }
 
-    /** Samples the next token of s from its logits row and applies the stop rules. */
+    /** Samples the next token of s from its logits row and gives its listener the text that became safe to show. */
     private void accept(Seq s, float[] logits, int off, int vocab, TextListener listener) {
-        SamplingParams p = s.req.params();
-        int tok = Sampler.sample(logits, off, vocab, p, s.rng);
-        if (!p.ignoreEos() && isEos(tok)) { finish(s, "stop", listener); return; }
-        s.out.add(tok);
-        s.text.append(s.decoder.push(tok));
-        int cut = p.stop().isEmpty() ? -1 : firstStop(s.text, p.stop());
-        if (cut >= 0) { s.text.setLength(cut); finish(s, "stop", listener); return; }
-        if (s.out.size() >= s.req.maxTokens() || s.position() >= model.config().maxPositions()) {
-            s.text.append(s.decoder.flush());
-            finish(s, "length", listener);
-            return;
-        }
-        s.nextToken = tok;
-        // Hold back a tail that could still grow into a stop string.
-        int hold = p.stop().stream().mapToInt(String::length).max().orElse(1) - 1;
-        int safe = Math.max(s.emitted, s.text.length() - hold);
-        if (listener != null && safe > s.emitted) { listener.onText(s.index, s.text.substring(s.emitted, safe)); s.emitted = safe; }
-    }
-
-    private void finish(Seq s, String reason, TextListener listener) {
-        s.finish = reason;
-        if (listener != null && s.text.length() > s.emitted) listener.onText(s.index, s.text.substring(s.emitted));
-        s.emitted = s.text.length();
-    }
-
-    private boolean isEos(int tok) {
-        for (int e : tokenizer.eosIds()) if (e == tok) return true;
-        for (int e : model.config().eosTokenIds()) if (e == tok) return true;
-        return false;
-    }
-
-    private static int firstStop(CharSequence text, List<String> stops) {
-        int best = -1;
-        String t = text.toString();
-        for (String stop : stops) {
-            int i = t.indexOf(stop);
-            if (i >= 0 && (best < 0 || i < best)) best = i;
-        }
-        return best;
+        OutputProcessor.Step step = s.output.next(logits, off, vocab);
+        String text = step.finish() == null ? step.text() : step.text() + s.output.takeRest();
+        if (listener != null && !text.isEmpty()) listener.onText(s.index, text);
+        s.nextToken = step.token();
     }
 
     /** Seconds spent in prefill steps so far. */

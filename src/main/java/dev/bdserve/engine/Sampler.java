@@ -4,7 +4,7 @@ import java.util.Arrays;
 import java.util.random.RandomGenerator;
 
 /**
- * Draws the next token from one row of logits under {@link SamplingParams}, in vLLM's order:
+ * Draws the next token from one row of logits under {@link SamplingParams}, in vLLM's order: a {@link TokenMask},
  * temperature, top-k, top-p (on the probabilities renormalised after top-k), min-p, then a draw.
  * Stateless; the random stream belongs to the request.
  */
@@ -25,6 +25,12 @@ public final class Sampler {
      * (−Inf alone is a masked token).
      */
     public static int sample(float[] logits, int off, int vocab, SamplingParams p, RandomGenerator rng) {
+        return sample(logits, off, vocab, p, rng, null);
+    }
+
+    /** As {@link #sample(float[], int, int, SamplingParams, RandomGenerator)}, drawing only ids the mask allows (null: all). */
+    public static int sample(float[] logits, int off, int vocab, SamplingParams p, RandomGenerator rng, TokenMask mask) {
+        if (mask != null) mask.apply(logits, off, vocab);
         checkRow(logits, off, vocab);
         if (p.isGreedy()) return argmax(logits, off, vocab);
         double[] prob = softmax(logits, off, vocab, p.temperature());   // [vocab]

@@ -149,6 +149,31 @@ class EngineTest {
         assertSameOutputs(alone(tp, reqs), got);
     }
 
+    /** Penalties, stop strings and logprobs through the engine equal the static generator's: both use one OutputProcessor. */
+    @Test
+    void theEngineAndTheStaticGeneratorShareTheirOutputRules() throws Exception {
+        SamplingParams p = new SamplingParams(0, 0, 1, 0, null, List.of("<9>"), true, 0.4, 0.3, 2);
+        int[] prompt = {5, 6, 7, 8, 9};
+        GenerationResult want;
+        try (TpGroup g = group(1, 64L << 20)) {
+            want = new Generator(g, IDS, 64).generate(List.of(new GenerationRequest(prompt, 40, p, -1)), null).getFirst();
+        }
+        try (TpGroup g = group(1, 64L << 20); Engine e = new Engine(g, IDS, cfg(4, 256, 2, 2))) {
+            Collector c = new Collector();
+            e.submit(new EngineRequest("pen", prompt, null, p, 40), c);
+            RequestResult got = c.get();
+            assertArrayEquals(want.tokens(), got.tokens());
+            assertEquals(want.text(), got.text());
+            assertEquals(want.finishReason(), got.finishReason());
+        }
+        // and the penalties change the greedy output here (so the comparison above covers them)
+        try (TpGroup g = group(1, 64L << 20)) {
+            GenerationResult plain = new Generator(g, IDS, 64).generate(List.of(new GenerationRequest(prompt, 40,
+                    new SamplingParams(0, 0, 1, 0, null, List.of("<9>"), true), -1)), null).getFirst();
+            assertFalse(java.util.Arrays.equals(plain.tokens(), want.tokens()), "penalties had no effect");
+        }
+    }
+
     @Test
     void preemptionUnderASmallKvBudgetKeepsOutputsCorrectAndStarvesNoOne() throws Exception {
         List<Req> reqs = workload(24, 200, new String[]{null}, 11);

@@ -72,7 +72,7 @@ class PromptLogprobsTest {
             g.forward(new StepBatch(prompt.clone(), pos, seq, ads, rows, tables), logits);
             double[][] out = new double[P][V];
             for (int t = 0; t < P; t++) {
-                double lse = Engine.logSumExp(logits, t * V, V);
+                double lse = Logprobs.logSumExp(logits, t * V, V);
                 for (int v = 0; v < V; v++) out[t][v] = logits[t * V + v] - lse;
             }
             return out;
@@ -184,12 +184,12 @@ class PromptLogprobsTest {
     @Test
     void topLogprobsKeepsTheLargestInOrderWithLowerIdsFirstOnTies() {
         float[] logits = {0f, 3f, 1f, 3f, -2f, 2f, 9f};
-        double lse = Engine.logSumExp(logits, 1, 5);                             // the row logits[1 .. 6)
-        List<TokenEvent.TopLogprob> top = Engine.topLogprobs(logits, 1, 5, 3, lse);
+        double lse = Logprobs.logSumExp(logits, 1, 5);                             // the row logits[1 .. 6)
+        List<TokenEvent.TopLogprob> top = Logprobs.top(logits, 1, 5, 3, lse);
         assertEquals(List.of(0, 2, 4), top.stream().map(TokenEvent.TopLogprob::token).toList());
         assertEquals((float) (3 - lse), top.get(0).logprob());
-        assertEquals(5, Engine.topLogprobs(logits, 1, 5, 20, lse).size());
-        assertEquals(List.of(), Engine.topLogprobs(logits, 1, 5, 0, lse));
+        assertEquals(5, Logprobs.top(logits, 1, 5, 20, lse).size());
+        assertEquals(List.of(), Logprobs.top(logits, 1, 5, 0, lse));
         double sum = 0;
         for (int i = 1; i < 6; i++) sum += Math.exp(logits[i] - lse);
         assertEquals(1.0, sum, 1e-12);

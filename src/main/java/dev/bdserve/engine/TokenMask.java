@@ -1,0 +1,46 @@
+package dev.bdserve.engine;
+
+import java.util.Arrays;
+import java.util.BitSet;
+
+/**
+ * The token ids a request may sample next; every other id's logit becomes −Inf before sampling. The padding of a
+ * model vocabulary larger than the tokenizer's is one; a grammar's next allowed tokens are another.
+ */
+public final class TokenMask {
+    private final int below;        // ids ≥ this are disallowed (−1: no prefix rule)
+    private final BitSet allowed;   // or: exactly these are allowed (null: no set rule)
+
+    private TokenMask(int below, BitSet allowed) {
+        this.below = below;
+        this.allowed = allowed;
+    }
+
+    /** Allows ids [0, n). */
+    public static TokenMask below(int n) {
+        if (n < 1) throw new IllegalArgumentException("a mask must allow at least one token id, got " + n);
+        return new TokenMask(n, null);
+    }
+
+    /** Allows exactly the ids set in {@code allowed} (copied). */
+    public static TokenMask of(BitSet allowed) {
+        if (allowed.isEmpty()) throw new IllegalArgumentException("a mask must allow at least one token id");
+        return new TokenMask(-1, (BitSet) allowed.clone());
+    }
+
+    public boolean allows(int id) { return allowed != null ? allowed.get(id) : id < below; }
+
+    /** Sets the logits of disallowed ids in logits[off .. off+vocab) to −Inf. */
+    public void apply(float[] logits, int off, int vocab) {
+        if (allowed == null) {
+            if (below < vocab) Arrays.fill(logits, off + below, off + vocab, Float.NEGATIVE_INFINITY);
+            return;
+        }
+        int next = 0;
+        for (int id = allowed.nextSetBit(0); id >= 0 && id < vocab; id = allowed.nextSetBit(id + 1)) {
+            Arrays.fill(logits, off + next, off + id, Float.NEGATIVE_INFINITY);
+            next = id + 1;
+        }
+        Arrays.fill(logits, off + Math.min(next, vocab), off + vocab, Float.NEGATIVE_INFINITY);
+    }
+}
