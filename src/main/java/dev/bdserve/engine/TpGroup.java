@@ -3,14 +3,11 @@ package dev.bdserve.engine;
 import dev.bdserve.lora.LoraAdapter;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.LoraStats;
-import dev.bdserve.lora.PreparedAdapter;
-import dev.bdserve.model.KvCache;
 import dev.bdserve.model.KvPool;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaModel;
 import dev.bdserve.model.LlamaWeights;
 import dev.bdserve.model.Shard;
-import dev.bdserve.model.Step;
 import dev.bdserve.model.TensorSource;
 import dev.bdserve.parallel.Collective;
 import dev.bdserve.parallel.CommStats;
@@ -23,11 +20,9 @@ import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.SpinPool;
 
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.function.Function;
 import java.util.function.Supplier;
 
 /**
@@ -37,99 +32,17 @@ import java.util.function.Supplier;
  * collectives in the same order. Each rank owns its weight slices, KV caches and adapter shards.
  */
 public final class TpGroup implements ModelRunner {
-    private static final int OP_FORWARD = 1, OP_ADD_ADAPTER = 4, OP_REMOVE_ADAPTER = 5, OP_SHUTDOWN = 6, OP_COLLECT_GARBAGE = 7;
-
-    /** How a rank finds the adapter object named by an add-adapter message (id, name, path). */
-    @FunctionalInterface
-    public interface AdapterResolver { LoraAdapter resolve(int id, String name, String path); }
-
-    /** One rank's state: its model shard, scratch, KV block pool and adapters. */
-    public static final class Rank {
-        private final LlamaModel model;
-        private final LlamaModel.Workspace ws;
-        private final Communicator comm;
-        private final AdapterResolver resolver;
-        private final KvPool pool;
-        private final Map<Integer, LoraAdapter> adapters = new HashMap<>();
-        private float[] scratchLogits = new float[0];
-
-        public Rank(LlamaModel model, Communicator comm, AdapterResolver resolver, KvPool pool) {
-            this.model = model;
-            this.ws = model.newWorkspace();
-            this.comm = comm;
-            this.resolver = resolver;
-            this.pool = pool;
-        }
-
-        public LlamaModel model() { return model; }
-        public Communicator comm() { return comm; }
-
-        void execute(int op, int[] m, float[] logits) {
-            switch (op) {
-                case OP_FORWARD -> forward(StepBatch.decode(m), logits);
-                case OP_ADD_ADAPTER -> {
-                    int[] pos = {2};
-                    String name = readString(m, pos), path = readString(m, pos);
-                    LoraAdapter a = resolver.resolve(m[0], name, path);
-                    model.prepare(a, LoraSharding.values()[m[1]]);
-                    adapters.put(m[0], a);
-                }
-                case OP_REMOVE_ADAPTER -> { LoraAdapter a = adapters.remove(m[0]); if (a != null) model.release(a); }
-                case OP_COLLECT_GARBAGE -> System.gc();
-                default -> throw new IllegalStateException("unknown control op " + op);
-            }
-        }
-
-        private void forward(StepBatch b, float[] logits) {
-            int T = b.size(), vocab = model.config().vocabSize();
-            KvCache[] views = new KvCache[b.blockTables().length];
-            for (int i = 0; i < views.length; i++) views[i] = KvCache.view(pool, b.blockTables()[i], model.config().maxPositions());
-            KvCache[] cs = new KvCache[T];
-            LoraAdapter[] ad = null;
-            for (int t = 0; t < T; t++) {
-                cs[t] = views[b.seqIndex()[t]];
-                int aid = b.adapterIds()[t];
-                if (aid >= 0) {
-                    if (ad == null) ad = new LoraAdapter[T];
-                    ad[t] = adapters.get(aid);
-                    if (ad[t] == null) throw new IllegalStateException("adapter id " + aid + " is not registered on rank " + comm.rank());
-                }
-            }
-            float[] out = logits;
-            if (out == null) {
-                int need = b.logitRows().length * vocab;
-                if (scratchLogits.length < need) scratchLogits = new float[need];
-                out = scratchLogits;
-            }
-            model.forward(new Step(b.tokens(), b.positions(), cs, b.logitRows(), ad), ws, out);
-        }
-
-        /** The loop of a rank other than 0: receive a message from rank 0, run it, until shutdown. */
-        public void serve() {
-            int[] header = new int[2];
-            while (true) {
-                comm.broadcast(header, 0, 2, 0, Collective.CONTROL);
-                int op = header[0], len = header[1];
-                if (op == OP_SHUTDOWN) return;
-                int[] payload = new int[len];
-                if (len > 0) comm.broadcast(payload, 0, len, 0, Collective.CONTROL);
-                execute(op, payload, null);
-            }
-        }
-    }
-
-    private final Rank root;
+    private final TpRank root;
     private final LlamaConfig config;
     private final List<Thread> workers;
     private final ThreadsTransport transport;           // null unless the threads transport
-    private final Map<Integer, LoraAdapter> shared;     // threads transport: adapters handed over in memory
-    private final Map<Integer, LoraAdapter> adapters = new HashMap<>();
+    private final Map<Integer, LoraAdapter> shared;     // adapters handed to rank 0's resolver (and the others' over threads)
     private final LoraSharding sharding, fallback;
     private final List<AutoCloseable> resources;
     private int nextAdapterId;
     private boolean closed;
 
-    private TpGroup(Rank root, List<Thread> workers, ThreadsTransport transport, Map<Integer, LoraAdapter> shared,
+    private TpGroup(TpRank root, List<Thread> workers, ThreadsTransport transport, Map<Integer, LoraAdapter> shared,
                     LoraSharding sharding, LoraSharding fallback, List<AutoCloseable> resources) {
         this.root = root;
         this.config = root.model.config();
@@ -181,7 +94,7 @@ public final class TpGroup implements ModelRunner {
         int n = o.tp();
         List<AutoCloseable> resources = new ArrayList<>();
         Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
-        AdapterResolver fromMemory = (id, name, path) -> {
+        TpRank.AdapterResolver fromMemory = (id, name, path) -> {
             LoraAdapter a = shared.get(id);
             if (a == null) throw new IllegalStateException("adapter " + id + " was not handed over");
             return a;
@@ -191,11 +104,11 @@ public final class TpGroup implements ModelRunner {
             resources.add(par);
             Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(new SingleRank(), o.simulatedLatencyMicros()) : new SingleRank();
             LlamaModel m = loadRank(sources, c, par, o);
-            Rank r = new Rank(m, c, fromMemory, pool(m, o));
+            TpRank r = new TpRank(m, c, fromMemory, pool(m, o));
             return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), resources);
         }
         ThreadsTransport transport = new ThreadsTransport(n);
-        Rank[] ranks = new Rank[n];
+        TpRank[] ranks = new TpRank[n];
         Throwable[] loadFailure = new Throwable[n];
         Thread[] loaders = new Thread[n];
         for (int i = 0; i < n; i++) {
@@ -207,7 +120,7 @@ public final class TpGroup implements ModelRunner {
                     Communicator c = transport.rank(ri);
                     if (o.simulatedLatencyMicros() > 0) c = new SimulatedLatency(c, o.simulatedLatencyMicros());
                     LlamaModel m = loadRank(sources, c, par, o);
-                    ranks[ri] = new Rank(m, c, fromMemory, pool(m, o));
+                    ranks[ri] = new TpRank(m, c, fromMemory, pool(m, o));
                 } catch (Throwable t) {
                     loadFailure[ri] = t;
                 }
@@ -224,7 +137,7 @@ public final class TpGroup implements ModelRunner {
         }
         List<Thread> workers = new ArrayList<>();
         for (int i = 1; i < n; i++) {
-            Rank r = ranks[i];
+            TpRank r = ranks[i];
             Thread t = Thread.ofPlatform().daemon().name("bdserve-rank-" + i).start(() -> {
                 try {
                     r.serve();
@@ -249,10 +162,10 @@ public final class TpGroup implements ModelRunner {
         Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(comm, o.simulatedLatencyMicros()) : comm;
         LlamaModel m = loadRank(sources, c, par, o);
         Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
-        AdapterResolver resolver = comm.rank() == 0
+        TpRank.AdapterResolver resolver = comm.rank() == 0
                 ? (id, name, path) -> shared.get(id)
                 : (id, name, path) -> dev.bdserve.lora.PeftAdapterLoader.load(name, java.nio.file.Path.of(path), m.config(), maxLoraRank);
-        Rank r = new Rank(m, c, resolver, pool(m, o));
+        TpRank r = new TpRank(m, c, resolver, pool(m, o));
         if (comm.rank() != 0) {
             try {
                 r.serve();
@@ -291,12 +204,12 @@ public final class TpGroup implements ModelRunner {
     @Override public LlamaConfig config() { return config; }
     @Override public int tpSize() { return root.comm.size(); }
     @Override public CommStats commStats() { return root.comm.stats(); }
-    @Override public LoraStats loraStats() { return root.ws.loraStats(); }
+    @Override public LoraStats loraStats() { return root.loraStats(); }
 
     @Override
     public void collectGarbage() {
         if (transport != null) System.gc();              // threads: every rank lives in this JVM
-        else run(OP_COLLECT_GARBAGE, new int[0], null);  // one rank, or one process per rank (mpi)
+        else run(TpRank.OP_COLLECT_GARBAGE, new int[0]);  // one rank, or one process per rank (mpi)
     }
 
     /** Rank 0's model shard (for inspection). */
@@ -309,21 +222,28 @@ public final class TpGroup implements ModelRunner {
         if (payload.length > 0) root.comm.broadcast(payload, 0, payload.length, 0, Collective.CONTROL);
     }
 
-    /** Runs a message on rank 0 after sending it; a failure after the other ranks started breaks the group. */
-    private void run(int op, int[] payload, float[] logits) {
+    /** Runs a control message on every rank: sends it, then runs it on rank 0. */
+    private void run(int op, int[] payload) {
         send(op, payload);
+        onRoot(() -> root.execute(op, payload));
+    }
+
+    /** Runs rank 0's part of a message the others received; a failure after they started breaks the group. */
+    private void onRoot(Runnable part) {
         try {
-            root.execute(op, payload, logits);
+            part.run();
         } catch (RuntimeException e) {
             if (transport != null) transport.fail(e);
             throw e;
         }
     }
 
+    /** Rank 0 runs the batch as given; the other ranks get it encoded. */
     @Override
     public void forward(StepBatch b, float[] logits) {
         validate(b);
-        run(OP_FORWARD, b.encode(), logits);
+        if (tpSize() > 1) send(TpRank.OP_FORWARD, b.encode());
+        onRoot(() -> root.forward(b, logits));
     }
 
     /** Everything a rank could reject is checked on rank 0 first, so no rank fails alone mid-step. */
@@ -334,7 +254,7 @@ public final class TpGroup implements ModelRunner {
             if (b.positions()[t] < 0 || b.positions()[t] >= config.maxPositions())
                 throw new IllegalArgumentException("position " + b.positions()[t] + " exceeds the context limit of " + config.maxPositions());
             int a = b.adapterIds()[t];
-            if (a >= 0 && !adapters.containsKey(a)) throw new IllegalArgumentException("adapter id " + a + " is not registered");
+            if (a >= 0 && root.adapter(a) == null) throw new IllegalArgumentException("adapter id " + a + " is not registered");
         }
         for (int r : b.logitRows()) if (r < 0 || r >= b.size()) throw new IllegalArgumentException("logit row " + r + " outside the step");
         int bs = kvBlockSize(), nb = kvBlocks();
@@ -360,39 +280,37 @@ public final class TpGroup implements ModelRunner {
         LoraSharding resolved = requested.resolve(a, config, tpSize(), fallback);
         int id = nextAdapterId++;
         shared.put(id, a);
-        List<Integer> m = new ArrayList<>();
-        m.add(id);
-        m.add(resolved.ordinal());
-        writeString(m, a.name());
-        writeString(m, a.source() == null ? "" : a.source().toString());
-        run(OP_ADD_ADAPTER, m.stream().mapToInt(Integer::intValue).toArray(), null);
-        adapters.put(id, a);
+        try {
+            run(TpRank.OP_ADD_ADAPTER, TpRank.addAdapterMessage(id, resolved, a.name(), a.source() == null ? "" : a.source().toString()));
+        } catch (RuntimeException e) {
+            shared.remove(id);
+            throw e;
+        }
         return id;
     }
 
     @Override
     public void removeAdapter(int id) {
-        if (adapters.remove(id) == null) throw new IllegalArgumentException("adapter id " + id + " is not registered");
-        run(OP_REMOVE_ADAPTER, new int[]{id}, null);
+        if (root.adapter(id) == null) throw new IllegalArgumentException("adapter id " + id + " is not registered");
+        run(TpRank.OP_REMOVE_ADAPTER, new int[]{id});
         shared.remove(id);
     }
 
     @Override
     public long adapterBytesHeld(int id) {
-        LoraAdapter a = adapters.get(id);
+        LoraAdapter a = root.adapter(id);
         if (a == null) throw new IllegalArgumentException("adapter id " + id + " is not registered");
-        PreparedAdapter p = root.model.prepare(a);
-        return p.bytesHeld();
+        return root.model.prepare(a).bytesHeld();
     }
 
     /** The sharding an adapter runs under. */
-    public LoraSharding adapterSharding(int id) { return root.model.prepare(adapters.get(id)).sharding(); }
+    public LoraSharding adapterSharding(int id) { return root.model.prepare(root.adapter(id)).sharding(); }
 
     @Override
     public void close() {
         if (closed) return;
         try {
-            if (tpSize() > 1 && (transport == null || transport.failure() == null)) send(OP_SHUTDOWN, new int[0]);
+            if (tpSize() > 1 && (transport == null || transport.failure() == null)) send(TpRank.OP_SHUTDOWN, new int[0]);
         } catch (RuntimeException ignored) {
             // the group is already broken; fall through to releasing resources
         }
@@ -406,22 +324,5 @@ public final class TpGroup implements ModelRunner {
 
     private static void closeQuietly(AutoCloseable c) {
         try { c.close(); } catch (Exception ignored) { /* closing */ }
-    }
-
-    static void writeString(List<Integer> m, String s) {
-        m.add(s.length());
-        for (int i = 0; i < s.length(); i++) m.add((int) s.charAt(i));
-    }
-
-    static String readString(int[] m, int[] pos) {
-        int n = m[pos[0]++];
-        StringBuilder sb = new StringBuilder(n);
-        for (int i = 0; i < n; i++) sb.append((char) m[pos[0]++]);
-        return sb.toString();
-    }
-
-    /** Resolver for processes that cannot share memory: each rank loads the adapter itself. */
-    public static AdapterResolver loadingResolver(Function<String[], LoraAdapter> load) {
-        return (id, name, path) -> load.apply(new String[]{name, path});
     }
 }
