@@ -145,7 +145,14 @@ class EngineFaultTest {
             List<EngineRequest> streams = new ArrayList<>();
             for (int i = 0; i < 16; i++) streams.add(req("h" + i, healthy[i % 4], GREEDY, 12 + i));
             List<int[]> alone = new ArrayList<>();
-            for (EngineRequest r : streams) alone.add(run(e, r));
+            List<String> aloneText = new ArrayList<>();
+            for (EngineRequest r : streams) {
+                EngineTest.Collector c = new EngineTest.Collector();
+                e.submit(r, c);
+                RequestResult res = c.get();
+                alone.add(res.tokens());
+                aloneText.add(res.text());
+            }
 
             SamplingParams topP = new SamplingParams(0.8, 0, 0.9, 0, 1L, List.of(), true);
             SamplingParams minP = new SamplingParams(1.0, 0, 1, 0.05, 2L, List.of(), true);
@@ -168,7 +175,12 @@ class EngineFaultTest {
                 }
                 if (i == 8) e.submit(req("pad", "poison-pad", topP, 30), pad = new EngineTest.Collector());
             }
-            for (int i = 0; i < 16; i++) assertArrayEquals(alone.get(i), got.get(i).get().tokens(), "healthy stream " + i);
+            for (int i = 0; i < 16; i++) {
+                RequestResult res = got.get(i).get();
+                assertArrayEquals(alone.get(i), res.tokens(), "healthy stream " + i);
+                assertEquals(aloneText.get(i), res.text(), "healthy stream " + i);
+                assertEquals(aloneText.get(i), String.join("", got.get(i).streamedText), "healthy stream " + i + " as streamed");
+            }
             for (int i = 0; i < poisoned.size(); i++) {
                 EngineException ex = failure(poisoned.get(i));
                 assertEquals(500, ex.status(), poisonKinds.get(i));

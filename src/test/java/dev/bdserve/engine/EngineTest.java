@@ -57,7 +57,12 @@ class EngineTest {
         final CompletableFuture<RequestResult> done = new CompletableFuture<>();
         final List<Integer> streamed = new ArrayList<>();
         final java.util.concurrent.CountDownLatch firstToken = new java.util.concurrent.CountDownLatch(1);
-        public void onToken(TokenEvent e) { if (e.token() >= 0) streamed.add(e.token()); firstToken.countDown(); }
+        final List<String> streamedText = new ArrayList<>();
+        public void onToken(TokenEvent e) {
+            if (e.token() >= 0) streamed.add(e.token());
+            streamedText.add(e.text());
+            firstToken.countDown();
+        }
         public void onFinish(RequestResult r) { done.complete(r); }
         public void onError(EngineException e) { done.completeExceptionally(e); }
         RequestResult get() throws Exception { return done.get(120, TimeUnit.SECONDS); }
