@@ -10,8 +10,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Multi-process check of {@link MpiCommunicator}, run by mpirun (see docs/mpi.md):
- * <pre>mpirun -np 2 ... java --enable-native-access=ALL-UNNAMED -cp target/classes dev.bdserve.parallel.mpi.MpiSelfTest [iterations]</pre>
+ * Multi-process check of {@link MpiCommunicator}, run under mpirun by {@code MpiCommunicatorTest} (see docs/mpi.md);
+ * by hand, after {@code mvn test-compile}:
+ * <pre>mpirun -np 2 ... java --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes dev.bdserve.parallel.mpi.MpiSelfTest [iterations]</pre>
  * Every rank fills buffers with rank-specific data, runs allReduceSum, allGather (plain, in place, sub-ranges) and
  * broadcast (from rank 0 and from the last rank) of 1, 7, 300 and 100 000 elements at offsets inside larger arrays,
  * under each {@link MpiCommunicator.Buffers} policy, and checks every element (and that the elements around the range
