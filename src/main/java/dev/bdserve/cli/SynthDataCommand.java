@@ -33,7 +33,7 @@ public final class SynthDataCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         SynthTask t = SynthTask.parse(task);
-        Path p = ModelResolver.fromEnvironment().resolve(model);
+        Path p = ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model);
         Tokenizer tok = Tokenizers.load(p);
         long t0 = System.nanoTime();
         try (TpGroup g = TpGroup.threads(() -> ModelFiles.open(p), TpGroup.Options.single(threads))) {

@@ -35,7 +35,7 @@ public final class TaskEvalCommand implements Callable<Integer> {
     public static void main(String[] args) { System.exit(new picocli.CommandLine(new TaskEvalCommand()).execute(args)); }
 
     @Override public Integer call() throws IOException {
-        Path p = ModelResolver.fromEnvironment().resolve(model);
+        Path p = ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model);
         System.err.print(measure(p, Tokenizers.load(p), SynthTask.parse(task), data, evalFraction, adapter, prompts, tp, adapter));
         return 0;
     }

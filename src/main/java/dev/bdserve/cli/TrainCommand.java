@@ -81,7 +81,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        Path modelPath = ModelResolver.fromEnvironment().resolve(model);
+        Path modelPath = ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model);
         LoraSpec.Method m = LoraSpec.Method.parse(method);
         int nb = m == LoraSpec.Method.LORA ? 1 : (nblocks == 0 ? 2 : nblocks);
         if (m == LoraSpec.Method.LORA && nblocks > 1) throw new IllegalArgumentException("--nblocks needs --method bdlora");
