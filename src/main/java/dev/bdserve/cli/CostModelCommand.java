@@ -1,7 +1,7 @@
 package dev.bdserve.cli;
 
-import dev.bdserve.bench.CostModel;
-import dev.bdserve.bench.Study;
+import dev.bdserve.lab.study.CostModel;
+import dev.bdserve.lab.study.Study;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -1,7 +1,7 @@
 package dev.bdserve.cli;
 
-import dev.bdserve.bench.Study;
-import dev.bdserve.bench.StudyReport;
+import dev.bdserve.lab.study.Study;
+import dev.bdserve.lab.study.StudyReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -5,8 +5,8 @@ import dev.bdserve.model.ModelFiles;
 import dev.bdserve.model.hub.ModelResolver;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
-import dev.bdserve.train.SynthData;
-import dev.bdserve.train.SynthTask;
+import dev.bdserve.lab.train.SynthData;
+import dev.bdserve.lab.train.SynthTask;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -2,8 +2,8 @@ package dev.bdserve.cli;
 
 import dev.bdserve.model.hub.ModelResolver;
 import dev.bdserve.tokenizer.Tokenizers;
-import dev.bdserve.train.SynthTask;
-import dev.bdserve.train.TrainStudy;
+import dev.bdserve.lab.train.SynthTask;
+import dev.bdserve.lab.train.TrainStudy;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

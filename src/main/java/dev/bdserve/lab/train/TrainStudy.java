@@ -1,4 +1,4 @@
-package dev.bdserve.train;
+package dev.bdserve.lab.train;
 
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.AdapterTools;

@@ -1,4 +1,4 @@
-package dev.bdserve.train;
+package dev.bdserve.lab.train;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;

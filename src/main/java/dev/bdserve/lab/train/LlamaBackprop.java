@@ -1,4 +1,4 @@
-package dev.bdserve.train;
+package dev.bdserve.lab.train;
 
 import dev.bdserve.lora.LoraModule;
 import dev.bdserve.model.LlamaConfig;

@@ -1,4 +1,4 @@
-package dev.bdserve.train;
+package dev.bdserve.lab.train;
 
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.TensorSource;

@@ -1,4 +1,4 @@
-package dev.bdserve.bench;
+package dev.bdserve.lab.study;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.knowm.xchart.BitmapEncoder;

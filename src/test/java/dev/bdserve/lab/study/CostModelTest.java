@@ -1,4 +1,4 @@
-package dev.bdserve.bench;
+package dev.bdserve.lab.study;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

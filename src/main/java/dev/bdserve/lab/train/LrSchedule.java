@@ -1,4 +1,4 @@
-package dev.bdserve.train;
+package dev.bdserve.lab.train;
 
 /**
  * Linear warm-up then cosine decay (transformers' get_cosine_schedule_with_warmup, with a floor):

@@ -1,4 +1,4 @@
-package dev.bdserve.train;
+package dev.bdserve.lab.train;
 
 /**
  * Optimisation settings of a training run, validated.
