@@ -34,8 +34,8 @@ public final class StudyReport {
     static final List<String> STRATEGIES = List.of("base", "replicated", "slora", "bdlora", "bdlora_2x");
 
     /** Writes the three plots and README.md into {@code out}; returns the README text. */
-    public static String write(Path results, Path out, String command, Study.Settings settings) throws IOException {
-        List<JsonNode> all = Study.readResults(results).stream().filter(j -> Study.matches(j, settings)).toList();
+    public static String write(Path results, Path out, String command, StudyGrid.Settings settings) throws IOException {
+        List<JsonNode> all = StudyResults.readResults(results).stream().filter(j -> StudyResults.matches(j, settings)).toList();
         List<JsonNode> rows = all.stream().filter(j -> !j.has("error")).toList();
         List<JsonNode> errors = all.stream().filter(j -> j.has("error")).toList();
         if (rows.isEmpty()) throw new IOException(results + " has no successful results to report");

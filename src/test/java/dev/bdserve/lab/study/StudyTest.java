@@ -23,20 +23,20 @@ class StudyTest {
     @Test
     void gridsHaveUniqueKeysAndEveryBd2xFollowsItsCompareTwin() {
         for (boolean quick : new boolean[] {true, false}) {
-            List<Study.Point> g = Study.grid(quick);
+            List<StudyGrid.Point> g = StudyGrid.grid(quick);
             Set<String> seen = new HashSet<>();
-            for (Study.Point p : g) {
+            for (StudyGrid.Point p : g) {
                 assertTrue(seen.add(p.key()), "duplicate " + p.key());
                 if (p.kind().equals("bd2x"))
-                    assertTrue(seen.contains(new Study.Point(p.shape(), p.tp(), p.transport(), "compare", p.batch(), p.adapters()).key()), p.key());
+                    assertTrue(seen.contains(new StudyGrid.Point(p.shape(), p.tp(), p.transport(), "compare", p.batch(), p.adapters()).key()), p.key());
                 assertTrue(p.adapters() <= p.batch(), p.key());
             }
         }
-        List<Study.Point> q = Study.grid(true);
-        assertTrue(q.stream().anyMatch(p -> p.transport() == Study.Transport.MPI_TCP));
-        assertTrue(q.stream().anyMatch(p -> p.transport() == Study.Transport.MPI_NETNS));
+        List<StudyGrid.Point> q = StudyGrid.grid(true);
+        assertTrue(q.stream().anyMatch(p -> p.transport() == StudyGrid.Transport.MPI_TCP));
+        assertTrue(q.stream().anyMatch(p -> p.transport() == StudyGrid.Transport.MPI_NETNS));
         assertTrue(q.stream().anyMatch(p -> p.transport().simUs == 100));
-        assertTrue(Study.grid(false).stream().anyMatch(p -> p.shape().equals("llama-3.2-1b") && p.batch() == 64 && p.adapters() == 64));
+        assertTrue(StudyGrid.grid(false).stream().anyMatch(p -> p.shape().equals("llama-3.2-1b") && p.batch() == 64 && p.adapters() == 64));
     }
 
     static ObjectNode run(double step, double coll, Map<String, Double> counts, int batch, int prompt) {
@@ -73,11 +73,10 @@ class StudyTest {
 
     @Test
     void rowsPerStrategyWithCountsBytesAndShares() throws Exception {
-        Study st = new Study(dir, dir.resolve("out"), dir.resolve("models"), System.err);
-        Study.Settings s = Study.settings(true);
+        StudyGrid.Settings s = StudyGrid.settings(true);
         int batch = 4;
-        var p = new Study.Point("llama-160m", 2, Study.Transport.THREADS, "compare", batch, 1);
-        List<ObjectNode> rows = st.rows(p, s, "abc", 1.0, decodeJson(batch, s.promptTokens()));
+        var p = new StudyGrid.Point("llama-160m", 2, StudyGrid.Transport.THREADS, "compare", batch, 1);
+        List<ObjectNode> rows = StudyResults.rows(p, s, "abc", 1.0, decodeJson(batch, s.promptTokens()));
         assertEquals(List.of("base", "replicated", "slora", "bdlora"), rows.stream().map(r -> r.get("strategy").asText()).toList());
         ObjectNode sl = rows.get(2), bd = rows.get(3);
         assertEquals(13.0, sl.get("collectives_per_step_total").asDouble());
@@ -105,8 +104,8 @@ class StudyTest {
         runs.set("base", run(10, 2, Map.of("attn_out", 2.0), batch, s.promptTokens()));
         runs.set("lora", lora);
         ((ObjectNode) one.get("adapters")).put("rank", 48);
-        var p2 = new Study.Point("llama-160m", 2, Study.Transport.THREADS, "bd2x", batch, 1);
-        List<ObjectNode> r2 = st.rows(p2, s, "abc", 1.0, one);
+        var p2 = new StudyGrid.Point("llama-160m", 2, StudyGrid.Transport.THREADS, "bd2x", batch, 1);
+        List<ObjectNode> r2 = StudyResults.rows(p2, s, "abc", 1.0, one);
         assertEquals(1, r2.size());
         assertEquals("bdlora_2x", r2.getFirst().get("strategy").asText());
         assertEquals(48, r2.getFirst().get("lora_rank").asInt());
@@ -117,11 +116,11 @@ class StudyTest {
         Path out = dir.resolve("out");
         Files.createDirectories(out);
         Study st = new Study(dir, out, dir.resolve("models"), System.err);
-        Study.Settings quick = Study.settings(true), full = Study.settings(false);
+        StudyGrid.Settings quick = StudyGrid.settings(true), full = StudyGrid.settings(false);
         StringBuilder lines = new StringBuilder();
         for (int b : new int[] {1, 4, 16})
-            for (Study.Transport t : new Study.Transport[] {Study.Transport.THREADS, Study.Transport.SIM50})
-                for (ObjectNode r : st.rows(new Study.Point("llama-160m", 2, t, "compare", b, 1), quick, "abc", 1.0, decodeJson(b, quick.promptTokens())))
+            for (StudyGrid.Transport t : new StudyGrid.Transport[] {StudyGrid.Transport.THREADS, StudyGrid.Transport.SIM50})
+                for (ObjectNode r : StudyResults.rows(new StudyGrid.Point("llama-160m", 2, t, "compare", b, 1), quick, "abc", 1.0, decodeJson(b, quick.promptTokens())))
                     lines.append(JSON.writeValueAsString(r)).append('\n');
         Files.writeString(st.results(), lines);
         Set<String> done = st.done(quick, false);
@@ -138,7 +137,7 @@ class StudyTest {
             assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
         }
         assertTrue(Files.readString(out.resolve("README.md")).startsWith("# S-LoRA vs BD-LoRA"));
-        JsonNode first = Study.readResults(st.results()).getFirst();
+        JsonNode first = StudyResults.readResults(st.results()).getFirst();
         assertEquals("abc", first.get("git_commit").asText());
     }
 }
