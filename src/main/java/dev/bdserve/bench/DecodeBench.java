@@ -106,7 +106,7 @@ public final class DecodeBench {
     public static double median(double[] v) {
         double[] s = v.clone();
         Arrays.sort(s);
-        return ServeBench.percentile(s, 50);
+        return ServeReport.percentile(s, 50);
     }
 
     /**

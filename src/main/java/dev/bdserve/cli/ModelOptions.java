@@ -41,7 +41,7 @@ final class ModelOptions {
         return transport.equals("mpi") ? Math.max(tp, cores) : cores;
     }
 
-    Path resolve() { return ModelResolver.fromEnvironment().resolve(model); }
+    Path resolve() { return ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model); }
 
     TpGroup.Options groupOptions() { return groupOptions(tp, threadsPerRank()); }
 

@@ -1,7 +1,9 @@
 package dev.bdserve.cli;
 
-import dev.bdserve.bench.Study;
-import dev.bdserve.bench.StudyReport;
+import dev.bdserve.lab.study.HostInfo;
+import dev.bdserve.lab.study.Study;
+import dev.bdserve.lab.study.StudyGrid;
+import dev.bdserve.lab.study.StudyReport;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -31,23 +33,23 @@ final class StudyCommand implements Callable<Integer> {
         Path models = modelsDir != null ? modelsDir : Path.of(System.getenv().getOrDefault("BDSERVE_CACHE",
                 System.getProperty("user.home") + "/.cache/bdserve")).resolve("study-models");
         Study study = new Study(r, out.toAbsolutePath(), models, System.err);
-        List<Study.Point> grid = Study.grid(quick);
+        List<StudyGrid.Point> grid = StudyGrid.grid(quick);
         if (only != null) {
             java.util.regex.Pattern re = java.util.regex.Pattern.compile(only);
             grid = grid.stream().filter(p -> re.matcher(p.key()).find()).toList();
             if (grid.isEmpty()) throw new IllegalArgumentException("--only " + only + " matches no point of the " + (quick ? "quick" : "full") + " grid (see --dry-run)");
         }
         if (dryRun) {
-            var done = study.done(Study.settings(quick), retryFailed);
-            for (Study.Point p : grid) System.out.println((done.contains(p.key()) ? "done  " : "to run ") + p.key());
+            var done = study.done(StudyGrid.settings(quick), retryFailed);
+            for (StudyGrid.Point p : grid) System.out.println((done.contains(p.key()) ? "done  " : "to run ") + p.key());
             return 0;
         }
         if (!reportOnly) {
             long t0 = System.nanoTime();
-            int ran = study.run(grid, Study.settings(quick), retryFailed, Study.gitCommit(Path.of(".").toAbsolutePath()));
+            int ran = study.run(grid, StudyGrid.settings(quick), retryFailed, HostInfo.gitCommit(Path.of(".").toAbsolutePath()));
             System.err.printf("bdserve: %d of %d points ran in %.1f min%n", ran, grid.size(), (System.nanoTime() - t0) / 60e9);
         }
-        StudyReport.write(study.results(), out.toAbsolutePath(), "./bdserve bench study --out " + out + (quick ? " --quick" : ""), Study.settings(quick));
+        StudyReport.write(study.results(), out.toAbsolutePath(), "./bdserve bench study --out " + out + (quick ? " --quick" : ""), StudyGrid.settings(quick));
         System.err.println("bdserve: wrote " + out.resolve("README.md") + " and the plots");
         return 0;
     }

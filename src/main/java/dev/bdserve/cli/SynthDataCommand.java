@@ -5,8 +5,8 @@ import dev.bdserve.model.ModelFiles;
 import dev.bdserve.model.hub.ModelResolver;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
-import dev.bdserve.train.SynthData;
-import dev.bdserve.train.SynthTask;
+import dev.bdserve.lab.train.SynthData;
+import dev.bdserve.lab.train.SynthTask;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -33,7 +33,7 @@ public final class SynthDataCommand implements Callable<Integer> {
 
     @Override public Integer call() {
         SynthTask t = SynthTask.parse(task);
-        Path p = ModelResolver.fromEnvironment().resolve(model);
+        Path p = ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model);
         Tokenizer tok = Tokenizers.load(p);
         long t0 = System.nanoTime();
         try (TpGroup g = TpGroup.threads(() -> ModelFiles.open(p), TpGroup.Options.single(threads))) {

@@ -7,9 +7,9 @@ import dev.bdserve.model.ModelFiles;
 import dev.bdserve.model.hub.ModelResolver;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
-import dev.bdserve.train.SynthData;
-import dev.bdserve.train.SynthTask;
-import dev.bdserve.train.TrainData;
+import dev.bdserve.lab.train.SynthData;
+import dev.bdserve.lab.train.SynthTask;
+import dev.bdserve.lab.train.TrainData;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -35,7 +35,7 @@ public final class TaskEvalCommand implements Callable<Integer> {
     public static void main(String[] args) { System.exit(new picocli.CommandLine(new TaskEvalCommand()).execute(args)); }
 
     @Override public Integer call() throws IOException {
-        Path p = ModelResolver.fromEnvironment().resolve(model);
+        Path p = ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model);
         System.err.print(measure(p, Tokenizers.load(p), SynthTask.parse(task), data, evalFraction, adapter, prompts, tp, adapter));
         return 0;
     }

@@ -5,14 +5,14 @@ import dev.bdserve.model.TensorSource;
 import dev.bdserve.model.hub.ModelResolver;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
-import dev.bdserve.train.Checkpoint;
-import dev.bdserve.train.FrozenLlama;
-import dev.bdserve.train.LlamaBackprop;
-import dev.bdserve.train.LoraSpec;
-import dev.bdserve.train.LoraTrainer;
-import dev.bdserve.train.TrainData;
-import dev.bdserve.train.TrainOptions;
-import dev.bdserve.train.TrainableAdapter;
+import dev.bdserve.lab.train.Checkpoint;
+import dev.bdserve.lab.train.FrozenLlama;
+import dev.bdserve.lab.train.LlamaBackprop;
+import dev.bdserve.lab.train.LoraSpec;
+import dev.bdserve.lab.train.LoraTrainer;
+import dev.bdserve.lab.train.TrainData;
+import dev.bdserve.lab.train.TrainOptions;
+import dev.bdserve.lab.train.TrainableAdapter;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -81,7 +81,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        Path modelPath = ModelResolver.fromEnvironment().resolve(model);
+        Path modelPath = ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model);
         LoraSpec.Method m = LoraSpec.Method.parse(method);
         int nb = m == LoraSpec.Method.LORA ? 1 : (nblocks == 0 ? 2 : nblocks);
         if (m == LoraSpec.Method.LORA && nblocks > 1) throw new IllegalArgumentException("--nblocks needs --method bdlora");
@@ -161,7 +161,7 @@ public final class TrainCommand implements Callable<Integer> {
 
     /** Greedy generation on the held-out prompts, base model vs the written adapter served through the engine. */
     private void measureTask(Path modelPath, Tokenizer tok, Path adapterDir) throws IOException {
-        String report = TaskEvalCommand.measure(modelPath, tok, dev.bdserve.train.SynthTask.parse(task), data, evalFraction, adapterDir, taskPrompts, taskTp, out);
+        String report = TaskEvalCommand.measure(modelPath, tok, dev.bdserve.lab.train.SynthTask.parse(task), data, evalFraction, adapterDir, taskPrompts, taskTp, out);
         System.err.print(report);
     }
 

@@ -2,8 +2,8 @@ package dev.bdserve.cli;
 
 import dev.bdserve.model.hub.ModelResolver;
 import dev.bdserve.tokenizer.Tokenizers;
-import dev.bdserve.train.SynthTask;
-import dev.bdserve.train.TrainStudy;
+import dev.bdserve.lab.train.SynthTask;
+import dev.bdserve.lab.train.TrainStudy;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -40,7 +40,7 @@ public final class TrainStudyCommand implements Callable<Integer> {
             TrainStudy.write(TrainStudy.readCsv(out.resolve("results.csv")), out, SynthTask.parse(task), s);
             return 0;
         }
-        Path p = ModelResolver.fromEnvironment().resolve(model);
+        Path p = ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model);
         TrainStudy.run(p, Tokenizers.load(p), lmData, taskData, SynthTask.parse(task), s, out, System.err::println);
         System.err.println("wrote " + out.resolve("results.csv") + ", table.md, plot.png");
         return 0;

@@ -176,23 +176,23 @@ class ServeBenchTest {
 
     @Test
     void poissonArrivalsHaveTheRequestedMeanRate() {
-        double[] g = ServeBench.arrivalGaps(20000, 50, 1.0, 3);
+        double[] g = ServeWorkload.arrivalGaps(20000, 50, 1.0, 3);
         double mean = java.util.Arrays.stream(g).average().orElseThrow();
         assertEquals(1 / 50.0, mean, 0.001);
         // burstiness 0.25: same mean, larger spread (coefficient of variation 1/sqrt(shape) = 2)
-        double[] b = ServeBench.arrivalGaps(20000, 50, 0.25, 3);
+        double[] b = ServeWorkload.arrivalGaps(20000, 50, 0.25, 3);
         double mb = java.util.Arrays.stream(b).average().orElseThrow();
         assertEquals(1 / 50.0, mb, 0.002);
-        double sd = ServeBench.std(b);
+        double sd = ServeReport.std(b);
         assertEquals(2.0, sd / mb, 0.15);
-        assertTrue(java.util.Arrays.stream(ServeBench.arrivalGaps(10, Double.POSITIVE_INFINITY, 1, 1)).allMatch(x -> x == 0));
+        assertTrue(java.util.Arrays.stream(ServeWorkload.arrivalGaps(10, Double.POSITIVE_INFINITY, 1, 1)).allMatch(x -> x == 0));
     }
 
     @Test
     void zipfAssignmentFavoursTheFirstAdapter() {
         var cfg = config(List.of("a0", "a1", "a2", "a3"), ServeBench.Assignment.ZIPF, 1, 0, 4000, 0);
         Map<String, Integer> n = new java.util.HashMap<>();
-        for (var p : ServeBench.randomDataset(cfg)) n.merge(p.model(), 1, Integer::sum);
+        for (var p : ServeWorkload.randomDataset(cfg)) n.merge(p.model(), 1, Integer::sum);
         // weights 1, 1/2, 1/3, 1/4 over H4 = 25/12: 48 %, 24 %, 16 %, 12 %
         assertEquals(0.48, n.get("a0") / 4000.0, 0.03);
         assertEquals(0.12, n.get("a3") / 4000.0, 0.03);
@@ -201,8 +201,8 @@ class ServeBenchTest {
     @Test
     void percentilesFollowNumpy() {
         double[] v = {1, 2, 3, 4};
-        assertEquals(2.5, ServeBench.percentile(v, 50), 1e-12);
-        assertEquals(3.97, ServeBench.percentile(v, 99), 1e-12);
-        assertEquals(0, ServeBench.percentile(new double[0], 99));
+        assertEquals(2.5, ServeReport.percentile(v, 50), 1e-12);
+        assertEquals(3.97, ServeReport.percentile(v, 99), 1e-12);
+        assertEquals(0, ServeReport.percentile(new double[0], 99));
     }
 }

@@ -183,10 +183,10 @@ class BenchDecodeCommandTest {
     /** A second copy of the weights that the heap cannot hold is refused before loading, naming the sizes. */
     @Test
     void vsTpRefusesASecondCopyThatDoesNotFit() {
-        assertEquals(null, BenchCommand.Decode.secondCopyRefusal(1_000_000_000L, 2_000_000_000L, 4_000_000_000L));
-        String why = BenchCommand.Decode.secondCopyRefusal(16_000_000_000L, 2_000_000_000L, 18_000_000_000L);
+        assertEquals(null, BenchDecodeCommand.secondCopyRefusal(1_000_000_000L, 2_000_000_000L, 4_000_000_000L));
+        String why = BenchDecodeCommand.secondCopyRefusal(16_000_000_000L, 2_000_000_000L, 18_000_000_000L);
         assertTrue(why != null && why.contains("16.0 GB of weights") && why.contains("2.0 GB of 18.0 GB") && why.contains("BDSERVE_HEAP"), why);
-        assertTrue(BenchCommand.Decode.secondCopyRefusal(1_000_000_000L, 1_050_000_000L, 4_000_000_000L) != null, "no margin left");
+        assertTrue(BenchDecodeCommand.secondCopyRefusal(1_000_000_000L, 1_050_000_000L, 4_000_000_000L) != null, "no margin left");
     }
 
     /** `--compare-sharding` at TP 2: the mechanism's counts and ratios, the medians of paired steps among them. */

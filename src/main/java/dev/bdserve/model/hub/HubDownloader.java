@@ -1,14 +1,8 @@
 package dev.bdserve.model.hub;
 
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.PrintStream;
 import java.net.ConnectException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -46,20 +40,18 @@ final class HubDownloader {
     private final HttpClient http;
     private final String endpoint;
     private final String token;
-    private final PrintStream progressOut;
-    private final int barWidth;
+    private final DownloadProgress progress;
 
     /**
-     * @param endpoint    hub base URL without trailing slash
-     * @param token       HF token sent to the endpoint's host only, or null
-     * @param progressOut where the progress bar goes (stderr), or null for none
+     * @param endpoint hub base URL without trailing slash
+     * @param token    HF token sent to the endpoint's host only, or null
+     * @param progress told each file's bytes as they arrive, or null for none
      */
-    HubDownloader(HttpClient http, String endpoint, String token, PrintStream progressOut, int barWidth) {
+    HubDownloader(HttpClient http, String endpoint, String token, DownloadProgress progress) {
         this.http = Objects.requireNonNull(http, "http");
         this.endpoint = Objects.requireNonNull(endpoint, "endpoint");
         this.token = token;
-        this.progressOut = progressOut;
-        this.barWidth = barWidth;
+        this.progress = progress;
     }
 
     /** {@code {endpoint}/{repo}/resolve/main/{path}}. */
@@ -151,7 +143,7 @@ final class HubDownloader {
         MessageDigest sha = sha256();
         byte[] buf = new byte[1 << 16];
         long total = 0;
-        try (ProgressBar bar = progressBar(file)) {
+        try (DownloadProgress.FileProgress bar = progress == null ? null : progress.start(file.fileName(), file.size())) {
             while (true) {
                 int n;
                 try {
@@ -172,27 +164,13 @@ final class HubDownloader {
                             + describe(e), e);
                 }
                 sha.update(buf, 0, n);
-                if (bar != null) bar.stepBy(n);
+                if (bar != null) bar.advance(n);
             }
         }
         if (total != file.size())
             throw new IOException("size mismatch for " + file.path() + " from " + from + ": got " + total
                     + " bytes, expected " + file.size() + "; the download was discarded");
         return HexFormat.of().formatHex(sha.digest());
-    }
-
-    private ProgressBar progressBar(HubFile file) {
-        if (progressOut == null) return null;
-        boolean big = file.size() >= 10L << 20;
-        return new ProgressBarBuilder()
-                .setTaskName(file.fileName())
-                .setInitialMax(file.size())
-                .setUnit(big ? "MiB" : "KiB", big ? 1L << 20 : 1L << 10)
-                .setStyle(ProgressBarStyle.ASCII)
-                .setUpdateIntervalMillis(200)
-                .showSpeed()
-                .setConsumer(new ConsoleProgressBarConsumer(progressOut, barWidth))
-                .build();
     }
 
     static MessageDigest sha256() {

@@ -1,8 +1,6 @@
 package dev.bdserve.model.hub;
 
-import java.io.Console;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.net.http.HttpClient;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
@@ -53,25 +51,25 @@ public final class ModelResolver {
     private final Path cacheDir;
     private final Path modelsDir;
     private final String endpoint;
-    private final PrintStream progressOut;
+    private final DownloadProgress progress;
     private final HubDownloader downloader;
 
     /** A resolver for the built-in {@link KnownModel#BUILTIN} models. */
-    public ModelResolver(Map<String, String> env, HttpClient http, PrintStream progressOut) {
-        this(env, http, progressOut, KnownModel.BUILTIN);
+    public ModelResolver(Map<String, String> env, HttpClient http, DownloadProgress progress) {
+        this(env, http, progress, KnownModel.BUILTIN);
     }
 
     /**
-     * @param env         environment variables (BDSERVE_MODELS, BDSERVE_CACHE, XDG_CACHE_HOME, HOME, HF_ENDPOINT,
-     *                    HF_HUB_OFFLINE, HF_TOKEN, COLUMNS)
-     * @param http        client for hub downloads; its redirect policy does not matter, redirects are followed here
-     * @param progressOut where download progress goes (stderr, never stdout), or null for silent downloads
-     * @param registry    the models known by name
+     * @param env      environment variables (BDSERVE_MODELS, BDSERVE_CACHE, XDG_CACHE_HOME, HOME, HF_ENDPOINT,
+     *                 HF_HUB_OFFLINE, HF_TOKEN)
+     * @param http     client for hub downloads; its redirect policy does not matter, redirects are followed here
+     * @param progress told about downloads as they happen (the cli draws a progress bar), or null for silent downloads
+     * @param registry the models known by name
      */
-    public ModelResolver(Map<String, String> env, HttpClient http, PrintStream progressOut, List<KnownModel> registry) {
+    public ModelResolver(Map<String, String> env, HttpClient http, DownloadProgress progress, List<KnownModel> registry) {
         this.env = Map.copyOf(env);
         this.registry = List.copyOf(registry);
-        this.progressOut = progressOut;
+        this.progress = progress;
         var names = new java.util.HashSet<String>();
         for (KnownModel m : this.registry)
             if (!names.add(m.name())) throw new IllegalArgumentException("two known models named " + m.name());
@@ -80,21 +78,15 @@ public final class ModelResolver {
         String ep = nonBlank(this.env.get("HF_ENDPOINT")) ? this.env.get("HF_ENDPOINT").strip() : DEFAULT_ENDPOINT;
         this.endpoint = ep.endsWith("/") ? ep.substring(0, ep.length() - 1) : ep;
         String token = nonBlank(this.env.get("HF_TOKEN")) ? this.env.get("HF_TOKEN").strip() : null;
-        this.downloader = new HubDownloader(Objects.requireNonNull(http, "http"), endpoint, token, progressOut,
-                barWidth(this.env.get("COLUMNS")));
+        this.downloader = new HubDownloader(Objects.requireNonNull(http, "http"), endpoint, token, progress);
     }
 
-    /**
-     * A resolver on {@link System#getenv()} with a fresh {@link HttpClient}; the progress bar goes to
-     * {@code System.err} when the process has an interactive console, otherwise downloads are silent.
-     */
-    public static ModelResolver fromEnvironment() {
+    /** A resolver on {@link System#getenv()} with a fresh {@link HttpClient}, reporting downloads to {@code progress} (or null). */
+    public static ModelResolver fromEnvironment(DownloadProgress progress) {
         HttpClient http = HttpClient.newBuilder()
                 .connectTimeout(Duration.ofSeconds(15))
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .build();
-        Console console = System.console();
-        PrintStream progress = console != null && console.isTerminal() ? System.err : null;
         return new ModelResolver(System.getenv(), http, progress);
     }
 
@@ -179,8 +171,8 @@ public final class ModelResolver {
             throw new ModelResolutionException("cannot create the cache folder " + dir + ": "
                     + HubDownloader.describe(e) + "; set BDSERVE_CACHE to a writable folder", e);
         }
-        if (progressOut != null)
-            progressOut.println("bdserve: downloading " + m.name() + " (" + humanSize(missing) + ") from "
+        if (progress != null)
+            progress.announce("bdserve: downloading " + m.name() + " (" + humanSize(missing) + ") from "
                     + endpoint + "/" + m.repo() + " into " + dir);
         for (int i = 0; i < missing.size(); i++) {
             HubFile f = missing.get(i);
@@ -283,14 +275,6 @@ public final class ModelResolver {
         if (nonBlank(env.get("XDG_CACHE_HOME"))) return Path.of(env.get("XDG_CACHE_HOME"), "bdserve");
         String home = nonBlank(env.get("HOME")) ? env.get("HOME") : System.getProperty("user.home");
         return Path.of(home, ".cache", "bdserve");
-    }
-
-    private static int barWidth(String columns) {
-        try {
-            return columns == null ? 80 : Math.clamp(Integer.parseInt(columns.strip()) - 1, 40, 200);
-        } catch (NumberFormatException e) {
-            return 80;
-        }
     }
 
     private static boolean nonBlank(String s) {

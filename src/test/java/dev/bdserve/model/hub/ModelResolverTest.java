@@ -9,9 +9,7 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -123,6 +121,21 @@ class ModelResolverTest {
         return env;
     }
 
+    /** Records the announcement, then "file got of size" as each file's tracker closes. */
+    private static DownloadProgress recording(List<String> shown) {
+        return new DownloadProgress() {
+            @Override public void announce(String line) { shown.add(line); }
+
+            @Override public FileProgress start(String fileName, long bytes) {
+                long[] got = {0};
+                return new FileProgress() {
+                    @Override public void advance(long n) { got[0] += n; }
+                    @Override public void close() { shown.add(fileName + " " + got[0] + " of " + bytes); }
+                };
+            }
+        };
+    }
+
     private ModelResolver resolver(Map<String, String> env) {
         return new ModelResolver(env, http, null, List.of(tiny));
     }
@@ -155,8 +168,8 @@ class ModelResolverTest {
     @Test
     void downloadsVerifiesAndReusesTheCache() throws IOException {
         serveBoth("");
-        var progress = new ByteArrayOutputStream();
-        var r = new ModelResolver(env(), http, new PrintStream(progress, true, StandardCharsets.UTF_8), List.of(tiny));
+        List<String> shown = Collections.synchronizedList(new ArrayList<>());
+        var r = new ModelResolver(env(), http, recording(shown), List.of(tiny));
 
         Path p = r.resolve("tiny");
         assertEquals(cache.resolve("tiny").resolve("tiny.bin"), p);
@@ -164,8 +177,9 @@ class ModelResolverTest {
         assertArrayEquals(tok, Files.readAllBytes(p.resolveSibling("tok.bin")));
         assertEquals(List.of(MODEL_URL, TOK_URL), List.copyOf(requests));
         assertEquals(2, cacheFiles().size(), "no temp files left: " + cacheFiles());
-        String shown = progress.toString(StandardCharsets.UTF_8);
-        assertTrue(shown.contains("downloading tiny") && shown.contains("tok.bin"), shown);
+        assertTrue(shown.getFirst().startsWith("bdserve: downloading tiny"), shown.toString());
+        assertEquals(List.of("tiny.bin " + model.length + " of " + model.length, "tok.bin " + tok.length + " of " + tok.length),
+                shown.subList(1, shown.size()), "every byte reported, each file closed");
 
         assertEquals(p, r.resolve("tiny"));
         assertEquals(p, resolver(env()).resolve("tiny"), "a new resolver finds the cache too");

@@ -76,10 +76,29 @@ class MpiCommunicatorTest {
         return Integer.parseInt(m.group(1)) >= 5 ? "sm" : "vader";
     }
 
+    /**
+     * The ranks' class path: surefire's test class path (test classes, main classes, dependencies), else this JVM's;
+     * the folders or jars holding the test classes ({@link MpiSelfTest}, {@link MpiTpCheck}) and the main classes are
+     * always on it, since the programs mpirun starts live in src/test.
+     */
     static String classPath() {
         String cp = System.getProperty("surefire.test.class.path");
         if (cp == null || cp.isBlank()) cp = System.getProperty("java.class.path");
-        return cp;
+        List<String> entries = new ArrayList<>(List.of(cp.split(File.pathSeparator)));
+        for (Class<?> c : new Class<?>[] {MpiSelfTest.class, MpiCommunicator.class}) {
+            String where = codeSource(c);
+            if (where != null && !entries.contains(where)) entries.addFirst(where);
+        }
+        return String.join(File.pathSeparator, entries);
+    }
+
+    private static String codeSource(Class<?> c) {
+        try {
+            var src = c.getProtectionDomain().getCodeSource();
+            return src == null ? null : Path.of(src.getLocation().toURI()).toString();
+        } catch (java.net.URISyntaxException | SecurityException e) {
+            return null;
+        }
     }
 
     /** The documented launch environment (docs/mpi.md). */
