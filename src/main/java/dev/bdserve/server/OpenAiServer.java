@@ -169,7 +169,7 @@ public final class OpenAiServer implements AutoCloseable {
                     case "/health" -> { requireMethod(method, "GET"); health(ex); }
                     case "/metrics" -> { requireMethod(method, "GET"); ex.text(200, metrics.contentType(), metrics.scrape()); }
                     case "/version" -> { requireMethod(method, "GET"); ex.json(200, "{\"version\":\"0.1.0\"}"); }
-                    case "/v1/models" -> { requireMethod(method, "GET"); ex.json(200, Completions.JSON.writeValueAsString(models())); }
+                    case "/v1/models" -> { requireMethod(method, "GET"); ex.json(200, Json.MAPPER.writeValueAsString(models())); }
                     case "/v1/completions", "/v1/chat/completions" -> {
                         requireMethod(method, "POST");
                         if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
@@ -190,10 +190,10 @@ public final class OpenAiServer implements AutoCloseable {
                 if (e.status() == 413 && ex.bodyLeftUnread) response.getHeaders().put(HttpHeader.CONNECTION, "close");
                 ex.error(e);
             } catch (EngineException e) {
-                ApiException a = Completions.fromEngine(e);
+                ApiException a = ApiException.from(e);
                 if (a.status() == 429) response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
                 ex.error(a);
-            } catch (Completions.StreamFailed e) {
+            } catch (CompletionStream.StreamFailed e) {
                 ex.status = e.error.status();
             } catch (IOException e) {
                 ex.status = 499;   // the client went away (nginx's code for it, in the log only)
@@ -257,7 +257,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         JsonNode n;
         try {
-            n = Completions.JSON.readTree(body);
+            n = Json.MAPPER.readTree(body);
         } catch (JacksonException e) {
             String m = e.getOriginalMessage();
             throw ApiException.badRequest("Invalid JSON in the request body: " + (m == null ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m)));
@@ -290,7 +290,7 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     private ObjectNode models() {
-        ObjectNode r = Completions.JSON.createObjectNode();
+        ObjectNode r = Json.MAPPER.createObjectNode();
         r.put("object", "list");
         ArrayNode data = r.putArray("data");
         ObjectNode base = data.addObject();
@@ -380,7 +380,7 @@ public final class OpenAiServer implements AutoCloseable {
     // ---------------------------------------------------------------- responses
 
     static ObjectNode errorBody(int status, String type, String message, String param) {
-        ObjectNode r = Completions.JSON.createObjectNode();
+        ObjectNode r = Json.MAPPER.createObjectNode();
         ObjectNode e = r.putObject("error");
         e.put("message", message);
         e.put("type", type);
@@ -437,7 +437,7 @@ public final class OpenAiServer implements AutoCloseable {
         void error(ApiException e) {
             if (committed) { status = e.status(); return; }
             try {
-                json(e.status(), Completions.JSON.writeValueAsString(errorBody(e.status(), e.type(), e.getMessage(), e.param())));
+                json(e.status(), Json.MAPPER.writeValueAsString(errorBody(e.status(), e.type(), e.getMessage(), e.param())));
             } catch (IOException io) {
                 throw new IllegalStateException(io);
             }
