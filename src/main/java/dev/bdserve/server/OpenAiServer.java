@@ -85,10 +85,12 @@ public final class OpenAiServer implements AutoCloseable {
     private final Options options;
     private final ServerMetrics metrics;
     private final Completions completions;
+    private final AdapterAdmin adapters;
+    private final StatusRoutes status;
+    private final JsonBody bodies;
     private final Server jetty;
     private final ServerConnector connector;
     private final AtomicLong ids = new AtomicLong();
-    private final long created = Instant.now().getEpochSecond();
     private volatile boolean draining;
     private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -100,6 +102,9 @@ public final class OpenAiServer implements AutoCloseable {
             @Override public List<AdapterInfo> adapters() { return engine.adapters(); }
         });
         this.completions = new Completions(engine, options, metrics);
+        this.adapters = new AdapterAdmin(engine, options);
+        this.status = new StatusRoutes(engine, options, metrics);
+        this.bodies = new JsonBody(options.maxBodyBytes());
         QueuedThreadPool pool = new QueuedThreadPool(64, 4);
         pool.setName("bdserve-http");
         pool.setVirtualThreadsExecutor(Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("bdserve-req-", 0).factory()));
@@ -166,22 +171,22 @@ public final class OpenAiServer implements AutoCloseable {
                 if (path.startsWith("/v1/") && options.apiKey() != null && !authorized(request))
                     throw new ApiException(401, "AuthenticationError", "Unauthorized", null);
                 switch (path) {
-                    case "/health" -> { requireMethod(method, "GET"); health(ex); }
-                    case "/metrics" -> { requireMethod(method, "GET"); ex.text(200, metrics.contentType(), metrics.scrape()); }
-                    case "/version" -> { requireMethod(method, "GET"); ex.json(200, "{\"version\":\"0.1.0\"}"); }
-                    case "/v1/models" -> { requireMethod(method, "GET"); ex.json(200, Json.MAPPER.writeValueAsString(models())); }
+                    case "/health" -> { requireMethod(method, "GET"); status.health(ex); }
+                    case "/metrics" -> { requireMethod(method, "GET"); status.metrics(ex); }
+                    case "/version" -> { requireMethod(method, "GET"); status.version(ex); }
+                    case "/v1/models" -> { requireMethod(method, "GET"); status.models(ex); }
                     case "/v1/completions", "/v1/chat/completions" -> {
                         requireMethod(method, "POST");
                         if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
-                        ObjectNode body = readJson(request, ex);
+                        ObjectNode body = bodies.read(request, ex);
                         request.addFailureListener(t -> ex.gone("failure listener: " + t));
                         ex.watch = ClientWatch.start(request, () -> ex.gone(ex.watch == null ? "connection watch" : ex.watch.reason()));
                         inFlight.incrementAndGet();
                         ex.counted = true;
                         outcome = completions.handle(body, path.equals("/v1/chat/completions"), rid, ex);
                     }
-                    case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); loadAdapter(readJson(request, ex), ex); }
-                    case "/v1/unload_lora_adapter" -> { requireMethod(method, "POST"); unloadAdapter(readJson(request, ex), ex); }
+                    case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); adapters.load(bodies.read(request, ex), ex); }
+                    case "/v1/unload_lora_adapter" -> { requireMethod(method, "POST"); adapters.unload(bodies.read(request, ex), ex); }
                     default -> throw new ApiException(404, "NotFoundError", "Not Found", null);
                 }
             } catch (ApiException e) {
@@ -232,149 +237,6 @@ public final class OpenAiServer implements AutoCloseable {
         String h = r.getHeaders().get(HttpHeader.AUTHORIZATION);
         String want = "Bearer " + options.apiKey();
         return h != null && MessageDigest.isEqual(h.getBytes(StandardCharsets.UTF_8), want.getBytes(StandardCharsets.UTF_8));
-    }
-
-    /**
-     * Bytes of an oversized body read and dropped before the 413, so that a client still sending it reads the answer
-     * instead of a reset (closing a socket with unread input resets it). Beyond this the connection is closed.
-     */
-    static final long DRAIN_BYTES = 16L << 20;
-
-    /** Reads a JSON object body of at most maxBodyBytes (413 beyond; 400 if it is not a JSON object). */
-    private ObjectNode readJson(Request request, Exchange ex) throws IOException {
-        long declared = request.getLength();
-        byte[] body;
-        try (InputStream in = Request.asInputStream(request)) {
-            if (declared > options.maxBodyBytes()) {
-                ex.bodyLeftUnread = declared > DRAIN_BYTES || !drained(in);
-                throw tooLarge();
-            }
-            body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, options.maxBodyBytes() + 1));
-            if (body.length > options.maxBodyBytes()) {
-                ex.bodyLeftUnread = !drained(in);
-                throw tooLarge();
-            }
-        }
-        JsonNode n;
-        try {
-            n = Json.MAPPER.readTree(body);
-        } catch (JacksonException e) {
-            String m = e.getOriginalMessage();
-            throw ApiException.badRequest("Invalid JSON in the request body: " + (m == null ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m)));
-        }
-        if (n == null || !n.isObject()) throw ApiException.badRequest("The request body must be a JSON object.");
-        return (ObjectNode) n;
-    }
-
-    /** Reads and drops the rest of a body, at most {@link #DRAIN_BYTES}; true if it reached the end. */
-    private static boolean drained(InputStream in) throws IOException {
-        byte[] sink = new byte[64 << 10];
-        long left = DRAIN_BYTES;
-        while (left > 0) {
-            int n = in.read(sink, 0, (int) Math.min(sink.length, left));
-            if (n < 0) return true;
-            left -= n;
-        }
-        return in.read() < 0;
-    }
-
-    private ApiException tooLarge() {
-        return new ApiException(413, "RequestEntityTooLarge", "The request body is larger than " + options.maxBodyBytes() + " bytes.", null);
-    }
-
-    // ---------------------------------------------------------------- endpoints
-
-    private void health(Exchange ex) {
-        if (engine.healthy()) ex.text(200, "text/plain; charset=utf-8", "");
-        else ex.error(new ApiException(503, "ServiceUnavailableError", "The engine is not healthy (a tensor-parallel rank was lost).", null));
-    }
-
-    private ObjectNode models() {
-        ObjectNode r = Json.MAPPER.createObjectNode();
-        r.put("object", "list");
-        ArrayNode data = r.putArray("data");
-        ObjectNode base = data.addObject();
-        base.put("id", options.servedModelName());
-        base.put("object", "model");
-        base.put("created", created);
-        base.put("owned_by", "bdserve");
-        base.put("root", options.modelRoot());
-        base.putNull("parent");
-        base.put("max_model_len", engine.modelConfig().maxPositions());
-        for (AdapterInfo a : engine.adapters()) {
-            ObjectNode m = data.addObject();
-            m.put("id", a.name());
-            m.put("object", "model");
-            m.put("created", created);
-            m.put("owned_by", "bdserve");
-            m.put("root", a.path() == null ? null : a.path().toString());
-            m.put("parent", options.servedModelName());
-            m.putNull("max_model_len");
-        }
-        return r;
-    }
-
-    private void loadAdapter(ObjectNode b, Exchange ex) {
-        JsonNode nameN = b.get("lora_name"), pathN = b.get("lora_path");
-        String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
-        String path = pathN != null && pathN.isTextual() ? pathN.asText() : null;
-        if (name == null || name.isEmpty() || path == null || path.isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "Both 'lora_name' and 'lora_path' must be provided.", null);
-        if (name.equals(options.servedModelName()) || engine.adapters().stream().anyMatch(a -> a.name().equals(name)))
-            throw new ApiException(400, "InvalidUserInput", "The lora adapter '" + name + "' has already been loaded.", null);
-        Path dir = allowedAdapterPath(path);
-        engine.registerAdapter(name, dir, false);   // EngineException 400 with the loader's message (or the duplicate message on a race)
-        ex.text(200, "text/plain; charset=utf-8", "Success: LoRA adapter '" + name + "' added successfully.");
-    }
-
-    /**
-     * The canonical adapter folder, if it lies under an allowed root both as written (no "..") and after
-     * resolving symbolic links (no escape through a link).
-     */
-    private Path allowedAdapterPath(String path) {
-        if (options.allowedLoraDirs().isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "Loading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
-        Path p;
-        try {
-            p = Path.of(path).toAbsolutePath().normalize();
-        } catch (RuntimeException e) {
-            throw new ApiException(400, "InvalidUserInput", "Invalid lora_path: " + e.getMessage(), null);
-        }
-        String outside = "The lora_path '" + path + "' is outside the allowed adapter directories.";
-        if (options.allowedLoraDirs().stream().noneMatch(r -> p.startsWith(r.toAbsolutePath().normalize())))
-            throw new ApiException(400, "InvalidUserInput", outside, null);
-        Path real;
-        try {
-            real = p.toRealPath();
-        } catch (NoSuchFileException e) {
-            throw new ApiException(404, "NotFoundError", "Loading lora " + path + " failed: No adapter found for " + path, null);
-        } catch (IOException e) {
-            throw new ApiException(400, "InvalidUserInput", "Loading lora " + path + " failed: " + e.getMessage(), null);
-        }
-        for (Path root : options.allowedLoraDirs()) {
-            try {
-                if (real.startsWith(root.toRealPath())) return real;
-            } catch (IOException ignored) {
-                // a root that does not exist allows nothing
-            }
-        }
-        throw new ApiException(400, "InvalidUserInput", outside, null);
-    }
-
-    private void unloadAdapter(ObjectNode b, Exchange ex) {
-        JsonNode nameN = b.get("lora_name");
-        String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
-        if (name == null || name.isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "either 'lora_name' and 'lora_int_id' needs to be provided.", null);
-        if (engine.adapters().stream().noneMatch(a -> a.name().equals(name)))
-            throw new ApiException(404, "NotFoundError", "The lora adapter '" + name + "' cannot be found.", null);
-        try {
-            engine.unregisterAdapter(name, options.unloadWait());
-        } catch (EngineException e) {
-            if (e.status() == 404) throw new ApiException(404, "NotFoundError", "The lora adapter '" + name + "' cannot be found.", null);
-            throw e;
-        }
-        ex.text(200, "text/plain; charset=utf-8", "Success: LoRA adapter '" + name + "' removed successfully.");
     }
 
     private void accessLog(String rid, String method, String path, int status, Completions.Outcome o, double seconds, String gone) {
