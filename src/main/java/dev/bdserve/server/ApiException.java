@@ -1,5 +1,8 @@
 package dev.bdserve.server;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.bdserve.engine.EngineException;
+
 /**
  * An error answered in OpenAI's (and vLLM's) shape:
  * {@code {"error": {"message": ..., "type": "BadRequestError", "param": null, "code": 400}}}.
@@ -37,6 +40,22 @@ public final class ApiException extends RuntimeException {
             case 503 -> "ServiceUnavailableError";
             default -> status >= 500 ? "InternalServerError" : "BadRequestError";
         };
+    }
+
+    /** The engine's error as the API answers it: its status, the type vLLM uses for that status, its message. */
+    static ApiException from(EngineException e) {
+        return new ApiException(e.status(), typeOf(e.status()), e.getMessage(), null);
+    }
+
+    /** The response body. */
+    ObjectNode body() {
+        ObjectNode r = Json.MAPPER.createObjectNode();
+        ObjectNode e = r.putObject("error");
+        e.put("message", getMessage());
+        e.put("type", type);
+        if (param == null) e.putNull("param"); else e.put("param", param);
+        e.put("code", status);
+        return r;
     }
 
     public int status() { return status; }

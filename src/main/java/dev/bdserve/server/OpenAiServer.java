@@ -1,38 +1,20 @@
 package dev.bdserve.server;
 
-import com.fasterxml.jackson.core.JacksonException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.engine.AdapterInfo;
-import dev.bdserve.engine.EngineException;
-import org.eclipse.jetty.http.HttpHeader;
-import org.eclipse.jetty.io.Content;
-import org.eclipse.jetty.server.Handler;
+import dev.bdserve.engine.EngineStats;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
-import org.eclipse.jetty.server.Request;
-import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
-import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
-import java.util.Locale;
-import java.util.UUID;
 import java.util.concurrent.Executors;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The OpenAI-compatible HTTP server (vLLM's routes and shapes) on Jetty 12, one virtual thread per
@@ -81,25 +63,19 @@ public final class OpenAiServer implements AutoCloseable {
         public Options withUnloadWait(Duration w) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, w, chatTemplate, accessLog); }
     }
 
-    private final ServingEngine engine;
     private final Options options;
     private final ServerMetrics metrics;
-    private final Completions completions;
+    private final Router router;
     private final Server jetty;
     private final ServerConnector connector;
-    private final AtomicLong ids = new AtomicLong();
-    private final long created = Instant.now().getEpochSecond();
-    private volatile boolean draining;
-    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
     public OpenAiServer(ServingEngine engine, Options options) {
-        this.engine = engine;
         this.options = options;
         this.metrics = new ServerMetrics(options.servedModelName(), new ServerMetrics.StatsSource() {
-            @Override public dev.bdserve.engine.EngineStats stats() { return engine.stats(); }
+            @Override public EngineStats stats() { return engine.stats(); }
             @Override public List<AdapterInfo> adapters() { return engine.adapters(); }
         });
-        this.completions = new Completions(engine, options, metrics);
+        this.router = new Router(engine, options, metrics);
         QueuedThreadPool pool = new QueuedThreadPool(64, 4);
         pool.setName("bdserve-http");
         pool.setVirtualThreadsExecutor(Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("bdserve-req-", 0).factory()));
@@ -112,7 +88,7 @@ public final class OpenAiServer implements AutoCloseable {
         connector.setPort(options.port());
         connector.setIdleTimeout(Duration.ofMinutes(30).toMillis());   // a long generation may write nothing for a while
         jetty.addConnector(connector);
-        jetty.setHandler(new Router());
+        jetty.setHandler(router);
         jetty.setStopTimeout(5_000);
     }
 
@@ -121,7 +97,7 @@ public final class OpenAiServer implements AutoCloseable {
             jetty.start();
         } catch (Exception e) {
             close();
-            throw new java.io.UncheckedIOException(new IOException("cannot start the HTTP server on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e));
+            throw new UncheckedIOException(new IOException("cannot start the HTTP server on " + options.host() + ":" + options.port() + ": " + e.getMessage(), e));
         }
         return this;
     }
@@ -131,12 +107,12 @@ public final class OpenAiServer implements AutoCloseable {
     public ServerMetrics metrics() { return metrics; }
 
     /** New generation requests get 503 from now on (SIGTERM drain). */
-    public void stopAdmitting() { draining = true; }
+    public void stopAdmitting() { router.stopAdmitting(); }
 
     /** Waits up to {@code max} for the generation requests being answered to finish writing (after the engine drained). */
     public void awaitIdle(Duration max) {
         long deadline = System.nanoTime() + max.toNanos();
-        while (inFlight.get() > 0 && System.nanoTime() < deadline) {
+        while (router.inFlight() > 0 && System.nanoTime() < deadline) {
             try { Thread.sleep(10); } catch (InterruptedException e) { Thread.currentThread().interrupt(); return; }
         }
     }
@@ -148,351 +124,5 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (Exception e) {
             // stopping anyway
         }
-    }
-
-    // ---------------------------------------------------------------- routing
-
-    private final class Router extends Handler.Abstract {
-        @Override
-        public boolean handle(Request request, Response response, Callback callback) {
-            long t0 = System.nanoTime();
-            String path = Request.getPathInContext(request);
-            String method = request.getMethod();
-            String rid = requestId(path);
-            Exchange ex = new Exchange(request, response, callback);
-            Completions.Outcome outcome = null;
-            try {
-                response.getHeaders().put("X-Request-Id", rid);
-                if (path.startsWith("/v1/") && options.apiKey() != null && !authorized(request))
-                    throw new ApiException(401, "AuthenticationError", "Unauthorized", null);
-                switch (path) {
-                    case "/health" -> { requireMethod(method, "GET"); health(ex); }
-                    case "/metrics" -> { requireMethod(method, "GET"); ex.text(200, metrics.contentType(), metrics.scrape()); }
-                    case "/version" -> { requireMethod(method, "GET"); ex.json(200, "{\"version\":\"0.1.0\"}"); }
-                    case "/v1/models" -> { requireMethod(method, "GET"); ex.json(200, Completions.JSON.writeValueAsString(models())); }
-                    case "/v1/completions", "/v1/chat/completions" -> {
-                        requireMethod(method, "POST");
-                        if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
-                        ObjectNode body = readJson(request, ex);
-                        request.addFailureListener(t -> ex.gone("failure listener: " + t));
-                        ex.watch = ClientWatch.start(request, () -> ex.gone(ex.watch == null ? "connection watch" : ex.watch.reason()));
-                        inFlight.incrementAndGet();
-                        ex.counted = true;
-                        outcome = completions.handle(body, path.equals("/v1/chat/completions"), rid, ex);
-                    }
-                    case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); loadAdapter(readJson(request, ex), ex); }
-                    case "/v1/unload_lora_adapter" -> { requireMethod(method, "POST"); unloadAdapter(readJson(request, ex), ex); }
-                    default -> throw new ApiException(404, "NotFoundError", "Not Found", null);
-                }
-            } catch (ApiException e) {
-                if (e.status() == 429) response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
-                // an oversized body too large to read to its end: close the connection so that no client reuses it
-                if (e.status() == 413 && ex.bodyLeftUnread) response.getHeaders().put(HttpHeader.CONNECTION, "close");
-                ex.error(e);
-            } catch (EngineException e) {
-                ApiException a = Completions.fromEngine(e);
-                if (a.status() == 429) response.getHeaders().put(HttpHeader.RETRY_AFTER, "1");
-                ex.error(a);
-            } catch (Completions.StreamFailed e) {
-                ex.status = e.error.status();
-            } catch (IOException e) {
-                ex.status = 499;   // the client went away (nginx's code for it, in the log only)
-                ex.gone(String.valueOf(e.getMessage()));
-            } catch (RuntimeException e) {
-                ex.error(new ApiException(500, "InternalServerError", "Internal server error: " + e, null));
-            } finally {
-                ex.finish();
-                if (ex.counted) inFlight.decrementAndGet();
-                metrics.http(pathLabel(path), ex.status);
-                if (path.startsWith("/v1/")) accessLog(rid, method, path, ex.status, outcome, (System.nanoTime() - t0) / 1e9,
-                        ex.status == 499 ? ex.goneReason : null);
-            }
-            return true;
-        }
-    }
-
-    private String requestId(String path) {
-        String prefix = path.endsWith("chat/completions") ? "chatcmpl-" : path.endsWith("completions") ? "cmpl-" : "req-";
-        return prefix + UUID.randomUUID().toString().replace("-", "").substring(0, 16) + Long.toHexString(ids.incrementAndGet());
-    }
-
-    private static String pathLabel(String p) {
-        return switch (p) {
-            case "/health", "/metrics", "/version", "/v1/models", "/v1/completions", "/v1/chat/completions",
-                 "/v1/load_lora_adapter", "/v1/unload_lora_adapter" -> p;
-            default -> "other";
-        };
-    }
-
-    private static void requireMethod(String method, String want) {
-        if (!method.equals(want)) throw new ApiException(405, "MethodNotAllowed", "Method Not Allowed", null);
-    }
-
-    private boolean authorized(Request r) {
-        String h = r.getHeaders().get(HttpHeader.AUTHORIZATION);
-        String want = "Bearer " + options.apiKey();
-        return h != null && MessageDigest.isEqual(h.getBytes(StandardCharsets.UTF_8), want.getBytes(StandardCharsets.UTF_8));
-    }
-
-    /**
-     * Bytes of an oversized body read and dropped before the 413, so that a client still sending it reads the answer
-     * instead of a reset (closing a socket with unread input resets it). Beyond this the connection is closed.
-     */
-    static final long DRAIN_BYTES = 16L << 20;
-
-    /** Reads a JSON object body of at most maxBodyBytes (413 beyond; 400 if it is not a JSON object). */
-    private ObjectNode readJson(Request request, Exchange ex) throws IOException {
-        long declared = request.getLength();
-        byte[] body;
-        try (InputStream in = Request.asInputStream(request)) {
-            if (declared > options.maxBodyBytes()) {
-                ex.bodyLeftUnread = declared > DRAIN_BYTES || !drained(in);
-                throw tooLarge();
-            }
-            body = in.readNBytes((int) Math.min(Integer.MAX_VALUE - 8, options.maxBodyBytes() + 1));
-            if (body.length > options.maxBodyBytes()) {
-                ex.bodyLeftUnread = !drained(in);
-                throw tooLarge();
-            }
-        }
-        JsonNode n;
-        try {
-            n = Completions.JSON.readTree(body);
-        } catch (JacksonException e) {
-            String m = e.getOriginalMessage();
-            throw ApiException.badRequest("Invalid JSON in the request body: " + (m == null ? e.getClass().getSimpleName() : m.lines().findFirst().orElse(m)));
-        }
-        if (n == null || !n.isObject()) throw ApiException.badRequest("The request body must be a JSON object.");
-        return (ObjectNode) n;
-    }
-
-    /** Reads and drops the rest of a body, at most {@link #DRAIN_BYTES}; true if it reached the end. */
-    private static boolean drained(InputStream in) throws IOException {
-        byte[] sink = new byte[64 << 10];
-        long left = DRAIN_BYTES;
-        while (left > 0) {
-            int n = in.read(sink, 0, (int) Math.min(sink.length, left));
-            if (n < 0) return true;
-            left -= n;
-        }
-        return in.read() < 0;
-    }
-
-    private ApiException tooLarge() {
-        return new ApiException(413, "RequestEntityTooLarge", "The request body is larger than " + options.maxBodyBytes() + " bytes.", null);
-    }
-
-    // ---------------------------------------------------------------- endpoints
-
-    private void health(Exchange ex) {
-        if (engine.healthy()) ex.text(200, "text/plain; charset=utf-8", "");
-        else ex.error(new ApiException(503, "ServiceUnavailableError", "The engine is not healthy (a tensor-parallel rank was lost).", null));
-    }
-
-    private ObjectNode models() {
-        ObjectNode r = Completions.JSON.createObjectNode();
-        r.put("object", "list");
-        ArrayNode data = r.putArray("data");
-        ObjectNode base = data.addObject();
-        base.put("id", options.servedModelName());
-        base.put("object", "model");
-        base.put("created", created);
-        base.put("owned_by", "bdserve");
-        base.put("root", options.modelRoot());
-        base.putNull("parent");
-        base.put("max_model_len", engine.modelConfig().maxPositions());
-        for (AdapterInfo a : engine.adapters()) {
-            ObjectNode m = data.addObject();
-            m.put("id", a.name());
-            m.put("object", "model");
-            m.put("created", created);
-            m.put("owned_by", "bdserve");
-            m.put("root", a.path() == null ? null : a.path().toString());
-            m.put("parent", options.servedModelName());
-            m.putNull("max_model_len");
-        }
-        return r;
-    }
-
-    private void loadAdapter(ObjectNode b, Exchange ex) {
-        JsonNode nameN = b.get("lora_name"), pathN = b.get("lora_path");
-        String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
-        String path = pathN != null && pathN.isTextual() ? pathN.asText() : null;
-        if (name == null || name.isEmpty() || path == null || path.isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "Both 'lora_name' and 'lora_path' must be provided.", null);
-        if (name.equals(options.servedModelName()) || engine.adapters().stream().anyMatch(a -> a.name().equals(name)))
-            throw new ApiException(400, "InvalidUserInput", "The lora adapter '" + name + "' has already been loaded.", null);
-        Path dir = allowedAdapterPath(path);
-        engine.registerAdapter(name, dir, false);   // EngineException 400 with the loader's message (or the duplicate message on a race)
-        ex.text(200, "text/plain; charset=utf-8", "Success: LoRA adapter '" + name + "' added successfully.");
-    }
-
-    /**
-     * The canonical adapter folder, if it lies under an allowed root both as written (no "..") and after
-     * resolving symbolic links (no escape through a link).
-     */
-    private Path allowedAdapterPath(String path) {
-        if (options.allowedLoraDirs().isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "Loading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
-        Path p;
-        try {
-            p = Path.of(path).toAbsolutePath().normalize();
-        } catch (RuntimeException e) {
-            throw new ApiException(400, "InvalidUserInput", "Invalid lora_path: " + e.getMessage(), null);
-        }
-        String outside = "The lora_path '" + path + "' is outside the allowed adapter directories.";
-        if (options.allowedLoraDirs().stream().noneMatch(r -> p.startsWith(r.toAbsolutePath().normalize())))
-            throw new ApiException(400, "InvalidUserInput", outside, null);
-        Path real;
-        try {
-            real = p.toRealPath();
-        } catch (NoSuchFileException e) {
-            throw new ApiException(404, "NotFoundError", "Loading lora " + path + " failed: No adapter found for " + path, null);
-        } catch (IOException e) {
-            throw new ApiException(400, "InvalidUserInput", "Loading lora " + path + " failed: " + e.getMessage(), null);
-        }
-        for (Path root : options.allowedLoraDirs()) {
-            try {
-                if (real.startsWith(root.toRealPath())) return real;
-            } catch (IOException ignored) {
-                // a root that does not exist allows nothing
-            }
-        }
-        throw new ApiException(400, "InvalidUserInput", outside, null);
-    }
-
-    private void unloadAdapter(ObjectNode b, Exchange ex) {
-        JsonNode nameN = b.get("lora_name");
-        String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
-        if (name == null || name.isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "either 'lora_name' and 'lora_int_id' needs to be provided.", null);
-        if (engine.adapters().stream().noneMatch(a -> a.name().equals(name)))
-            throw new ApiException(404, "NotFoundError", "The lora adapter '" + name + "' cannot be found.", null);
-        try {
-            engine.unregisterAdapter(name, options.unloadWait());
-        } catch (EngineException e) {
-            if (e.status() == 404) throw new ApiException(404, "NotFoundError", "The lora adapter '" + name + "' cannot be found.", null);
-            throw e;
-        }
-        ex.text(200, "text/plain; charset=utf-8", "Success: LoRA adapter '" + name + "' removed successfully.");
-    }
-
-    // ---------------------------------------------------------------- responses
-
-    static ObjectNode errorBody(int status, String type, String message, String param) {
-        ObjectNode r = Completions.JSON.createObjectNode();
-        ObjectNode e = r.putObject("error");
-        e.put("message", message);
-        e.put("type", type);
-        if (param == null) e.putNull("param"); else e.put("param", param);
-        e.put("code", status);
-        return r;
-    }
-
-    /** One request/response; writes blocking (we are on a virtual thread). */
-    private static final class Exchange implements Completions.Sink {
-        final Request request;
-        final Response response;
-        final Callback callback;
-        OutputStream out;
-        int status = 200;
-        boolean committed, done, counted;
-        boolean bodyLeftUnread;    // a refused oversized body was not read to its end (the connection is then closed)
-        volatile boolean failed;   // the client went away (a failed write, a failure listener or the watch)
-        volatile String goneReason; // what reported it (logged with status 499)
-        ClientWatch watch;         // generation requests over HTTP/1.x: notices a close while nothing is written
-
-        Exchange(Request request, Response response, Callback callback) {
-            this.request = request;
-            this.response = response;
-            this.callback = callback;
-        }
-
-        void gone(String reason) {
-            if (goneReason == null) goneReason = reason;
-            failed = true;
-        }
-
-        /** Ends the watch: Jetty must be the only reader of the connection when the response completes. */
-        private void stopWatch() {
-            if (watch != null) watch.stop();
-        }
-
-        void text(int st, String contentType, String body) {
-            stopWatch();
-            status = st;
-            response.setStatus(st);
-            response.getHeaders().put(HttpHeader.CONTENT_TYPE, contentType);
-            byte[] b = body.getBytes(StandardCharsets.UTF_8);
-            response.getHeaders().put(HttpHeader.CONTENT_LENGTH, b.length);
-            committed = true;
-            response.write(true, java.nio.ByteBuffer.wrap(b), callback);
-            done = true;
-        }
-
-        void json(int st, String body) { text(st, "application/json", body); }
-
-        @Override public void json(String body) { json(200, body); }
-
-        void error(ApiException e) {
-            if (committed) { status = e.status(); return; }
-            try {
-                json(e.status(), Completions.JSON.writeValueAsString(errorBody(e.status(), e.type(), e.getMessage(), e.param())));
-            } catch (IOException io) {
-                throw new IllegalStateException(io);
-            }
-        }
-
-        @Override
-        public void startStream() {
-            response.setStatus(200);
-            response.getHeaders().put(HttpHeader.CONTENT_TYPE, "text/event-stream; charset=utf-8");
-            response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-cache");
-            committed = true;
-            out = Content.Sink.asOutputStream(response);
-        }
-
-        @Override public boolean clientGone() { return failed; }
-
-        @Override
-        public void event(String payload) throws IOException {
-            if (failed) throw new IOException("the client went away");
-            out.write(("data: " + payload + "\n\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
-        }
-
-        void finish() {
-            stopWatch();
-            if (done) return;
-            done = true;
-            if (out != null) {
-                try {
-                    out.close();
-                    callback.succeeded();
-                } catch (IOException | RuntimeException e) {
-                    callback.failed(e);
-                }
-            } else {
-                callback.failed(new IOException("no response written"));
-            }
-        }
-    }
-
-    private void accessLog(String rid, String method, String path, int status, Completions.Outcome o, double seconds, String gone) {
-        PrintStream log = options.accessLog();
-        if (log == null) return;
-        StringBuilder sb = new StringBuilder(200);
-        sb.append("access ts=").append(Instant.now()).append(" id=").append(rid).append(" method=").append(method)
-                .append(" path=").append(path).append(" status=").append(status);
-        if (o != null) {
-            sb.append(" model=").append(o.model).append(" adapter=").append(o.adapter == null ? "-" : o.adapter)
-                    .append(" stream=").append(o.stream).append(" choices=").append(o.choices)
-                    .append(" prompt_tokens=").append(o.promptTokens).append(" completion_tokens=").append(o.completionTokens)
-                    .append(" ttft_ms=").append(Double.isNaN(o.ttftSeconds) ? "-" : String.format(Locale.ROOT, "%.1f", o.ttftSeconds * 1e3))
-                    .append(" finish=").append(o.finish.isEmpty() ? "-" : o.finish);
-        }
-        sb.append(" total_ms=").append(String.format(Locale.ROOT, "%.1f", seconds * 1e3));
-        if (gone != null) sb.append(" gone=\"").append(gone.replace('"', '\'')).append('"');
-        log.println(sb);
     }
 }

@@ -1,0 +1,86 @@
+package dev.bdserve.server;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.bdserve.engine.EngineException;
+
+import java.io.IOException;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+
+/**
+ * /v1/load_lora_adapter and /v1/unload_lora_adapter in vLLM's shapes: adapters load only from under the allowed
+ * directories.
+ */
+final class AdapterAdmin {
+    private final ServingEngine engine;
+    private final OpenAiServer.Options options;
+
+    AdapterAdmin(ServingEngine engine, OpenAiServer.Options options) {
+        this.engine = engine;
+        this.options = options;
+    }
+
+    void load(ObjectNode b, Exchange ex) {
+        JsonNode nameN = b.get("lora_name"), pathN = b.get("lora_path");
+        String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
+        String path = pathN != null && pathN.isTextual() ? pathN.asText() : null;
+        if (name == null || name.isEmpty() || path == null || path.isEmpty())
+            throw new ApiException(400, "InvalidUserInput", "Both 'lora_name' and 'lora_path' must be provided.", null);
+        if (name.equals(options.servedModelName()) || engine.adapters().stream().anyMatch(a -> a.name().equals(name)))
+            throw new ApiException(400, "InvalidUserInput", "The lora adapter '" + name + "' has already been loaded.", null);
+        Path dir = allowedAdapterPath(path);
+        engine.registerAdapter(name, dir, false);   // EngineException 400 with the loader's message (or the duplicate message on a race)
+        ex.text(200, "text/plain; charset=utf-8", "Success: LoRA adapter '" + name + "' added successfully.");
+    }
+
+    /**
+     * The canonical adapter folder, if it lies under an allowed root both as written (no "..") and after
+     * resolving symbolic links (no escape through a link).
+     */
+    private Path allowedAdapterPath(String path) {
+        if (options.allowedLoraDirs().isEmpty())
+            throw new ApiException(400, "InvalidUserInput", "Loading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
+        Path p;
+        try {
+            p = Path.of(path).toAbsolutePath().normalize();
+        } catch (RuntimeException e) {
+            throw new ApiException(400, "InvalidUserInput", "Invalid lora_path: " + e.getMessage(), null);
+        }
+        String outside = "The lora_path '" + path + "' is outside the allowed adapter directories.";
+        if (options.allowedLoraDirs().stream().noneMatch(r -> p.startsWith(r.toAbsolutePath().normalize())))
+            throw new ApiException(400, "InvalidUserInput", outside, null);
+        Path real;
+        try {
+            real = p.toRealPath();
+        } catch (NoSuchFileException e) {
+            throw new ApiException(404, "NotFoundError", "Loading lora " + path + " failed: No adapter found for " + path, null);
+        } catch (IOException e) {
+            throw new ApiException(400, "InvalidUserInput", "Loading lora " + path + " failed: " + e.getMessage(), null);
+        }
+        for (Path root : options.allowedLoraDirs()) {
+            try {
+                if (real.startsWith(root.toRealPath())) return real;
+            } catch (IOException ignored) {
+                // a root that does not exist allows nothing
+            }
+        }
+        throw new ApiException(400, "InvalidUserInput", outside, null);
+    }
+
+    void unload(ObjectNode b, Exchange ex) {
+        JsonNode nameN = b.get("lora_name");
+        String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
+        if (name == null || name.isEmpty())
+            throw new ApiException(400, "InvalidUserInput", "either 'lora_name' and 'lora_int_id' needs to be provided.", null);
+        if (engine.adapters().stream().noneMatch(a -> a.name().equals(name)))
+            throw new ApiException(404, "NotFoundError", "The lora adapter '" + name + "' cannot be found.", null);
+        try {
+            engine.unregisterAdapter(name, options.unloadWait());
+        } catch (EngineException e) {
+            if (e.status() == 404) throw new ApiException(404, "NotFoundError", "The lora adapter '" + name + "' cannot be found.", null);
+            throw e;
+        }
+        ex.text(200, "text/plain; charset=utf-8", "Success: LoRA adapter '" + name + "' removed successfully.");
+    }
+}
