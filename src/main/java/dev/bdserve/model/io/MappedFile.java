@@ -11,7 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 
 /** Read-only memory mapping of a model file, with one message for a missing, unreadable or too short file. */
-final class MappedFile {
+public final class MappedFile {
     private MappedFile() {}
 
     /**
@@ -20,7 +20,7 @@ final class MappedFile {
      * @param minBytes the smallest length the format allows
      * @param what     what those bytes hold, for the message (e.g. "the 28-byte llama2.c header")
      */
-    static MemorySegment map(Path path, Arena arena, long minBytes, String what) {
+    public static MemorySegment map(Path path, Arena arena, long minBytes, String what) {
         String f = path.toString();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             long size = ch.size();
