@@ -77,11 +77,7 @@ public final class Engine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.config = config;
         this.model = runner.config();
-        int tokenVocab = tokenizer.vocabSize();
-        if (tokenVocab > model.vocabSize())
-            throw new IllegalArgumentException("the tokenizer knows " + tokenVocab + " token ids but the model's vocabulary has only "
-                    + model.vocabSize() + " rows (vocab_size): the tokenizer does not belong to this model");
-        this.vocabMask = tokenVocab < model.vocabSize() ? TokenMask.below(tokenVocab) : null;
+        this.vocabMask = TokenMask.forVocabularies(tokenizer.vocabSize(), model.vocabSize());
         this.eosIds = OutputProcessor.eosIds(tokenizer, model);
         int promptRows = (int) Math.min(Integer.MAX_VALUE, Math.max(1, promptLogprobFloatsPerStep / model.vocabSize()));
         this.scheduler = new Scheduler(config, new BlockManager(runner.kvBlocks(), runner.kvBlockSize()), promptRows, counters);

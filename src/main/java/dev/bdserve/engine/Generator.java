@@ -28,11 +28,7 @@ public final class Generator {
         this.prefillChunk = prefillChunk;
         this.blocks = new BlockManager(model.kvBlocks(), model.kvBlockSize());
         this.eosIds = OutputProcessor.eosIds(tokenizer, model.config());
-        int vocab = model.config().vocabSize();
-        if (tokenizer.vocabSize() > vocab)
-            throw new IllegalArgumentException("the tokenizer knows " + tokenizer.vocabSize() + " token ids but the model's vocabulary has only "
-                    + vocab + " rows (vocab_size): the tokenizer does not belong to this model");
-        this.vocabMask = tokenizer.vocabSize() < vocab ? TokenMask.below(tokenizer.vocabSize()) : null;
+        this.vocabMask = TokenMask.forVocabularies(tokenizer.vocabSize(), model.config().vocabSize());
     }
 
     /** Receives text as sequences produce it. */

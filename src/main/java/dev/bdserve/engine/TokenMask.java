@@ -22,6 +22,18 @@ public final class TokenMask {
         return new TokenMask(n, null);
     }
 
+    /**
+     * The mask of a model vocabulary padded past the tokenizer's (real checkpoints pad it): ids the tokenizer knows;
+     * null when it knows every row. Throws {@link IllegalArgumentException} when the tokenizer knows more ids than the
+     * model has rows: then they do not belong together.
+     */
+    public static TokenMask forVocabularies(int tokenizerVocab, int modelVocab) {
+        if (tokenizerVocab > modelVocab)
+            throw new IllegalArgumentException("the tokenizer knows " + tokenizerVocab + " token ids but the model's vocabulary has only "
+                    + modelVocab + " rows (vocab_size): the tokenizer does not belong to this model");
+        return tokenizerVocab < modelVocab ? below(tokenizerVocab) : null;
+    }
+
     /** Allows exactly the ids set in {@code allowed} (copied). */
     public static TokenMask of(BitSet allowed) {
         if (allowed.isEmpty()) throw new IllegalArgumentException("a mask must allow at least one token id");
