@@ -152,6 +152,18 @@ public final class Llama2cTokenizer implements Tokenizer {
         return new Llama2cTokenizer(source, maxLen, s, toks.toArray(byte[][]::new));
     }
 
+    /**
+     * A vocabulary given as pieces and scores (e.g. from a GGUF file's SentencePiece metadata, ▁ spelled as ' '):
+     * ids 0..2 are {@code <unk>}, {@code <s>}, {@code </s>}; {@code <0xHH>} pieces are byte-fallback tokens.
+     */
+    public static Llama2cTokenizer of(String source, float[] scores, byte[][] pieces) {
+        if (scores.length != pieces.length) throw new IllegalArgumentException(scores.length + " scores for " + pieces.length + " pieces");
+        if (pieces.length < 3) throw new ModelFormatException(source + ": " + pieces.length + " tokens; at least <unk>, <s>, </s> (ids 0..2) are required");
+        int maxLen = 1;
+        for (byte[] p : pieces) maxLen = Math.max(maxLen, p.length);
+        return new Llama2cTokenizer(source, maxLen, scores.clone(), pieces.clone());
+    }
+
     /** The file (or name) this tokenizer was read from. */
     public String source() { return source; }
 

@@ -1,0 +1,186 @@
+package dev.bdserve.tokenizer;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.bdserve.model.ModelFormatException;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The tokenizer a GGUF file describes in its {@code tokenizer.ggml.*} metadata, as llama.cpp reads it.
+ * {@code tokenizer.ggml.model} {@code llama}: SentencePiece BPE with scores, run by {@link Llama2cTokenizer} (the same
+ * merge-by-score algorithm, with a dummy space prefix and byte fallback). {@code gpt2}: byte-level BPE with merges and
+ * the pre-tokenizer {@code tokenizer.ggml.pre} names ({@code default}, {@code llama-bpe}, {@code qwen2}), run by the
+ * Hugging Face tokenizers library from an equivalent tokenizer.json. Anything else is refused by name.
+ *
+ * <p>Metadata values follow the GGUF reader's types: integers as {@link Long}, floats as {@link Double}, arrays as
+ * {@link List}.
+ */
+public final class GgufTokenizers {
+    /** llama.cpp's token types ({@code llama_token_type}). */
+    static final long NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6;
+
+    /**
+     * Pre-tokenizer regexes of the {@code tokenizer.ggml.pre} values supported, as the models' own tokenizer.json
+     * files give them (GPT-2's is ByteLevel's built-in one).
+     */
+    private static final Map<String, String> PRE = Map.of(
+            "llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+            "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+            "default", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
+    /** Llama 3's tokenizer takes a pre-token that is itself a vocabulary entry whole, before any merge. */
+    private static final Set<String> IGNORE_MERGES = Set.of("llama-bpe");
+
+    private GgufTokenizers() {}
+
+    /** The tokenizer of a GGUF file's metadata; {@code source} names the file in messages. */
+    public static Tokenizer fromMetadata(String source, Map<String, Object> md) {
+        String model = string(source, md, "tokenizer.ggml.model");
+        return switch (model) {
+            case "llama" -> sentencePiece(source, md);
+            case "gpt2" -> byteLevelBpe(source, md);
+            default -> throw new ModelFormatException(source + ": tokenizer.ggml.model '" + model
+                    + "' is not supported (supported: llama (SentencePiece), gpt2 (byte-level BPE))");
+        };
+    }
+
+    /** SentencePiece BPE with scores: pieces spell spaces as ▁, which llama2.c's vocabulary stores as ' '. */
+    private static Tokenizer sentencePiece(String source, Map<String, Object> md) {
+        List<String> tokens = strings(source, md, "tokenizer.ggml.tokens");
+        List<?> scores = list(source, md, "tokenizer.ggml.scores");
+        if (scores.size() != tokens.size())
+            throw new ModelFormatException(source + ": tokenizer.ggml.scores has " + scores.size() + " entries for " + tokens.size() + " tokens");
+        long unk = id(md, "tokenizer.ggml.unknown_token_id", 0), bos = id(md, "tokenizer.ggml.bos_token_id", 1),
+                eos = id(md, "tokenizer.ggml.eos_token_id", 2);
+        if (unk != Llama2cTokenizer.UNK || bos != Llama2cTokenizer.BOS || eos != Llama2cTokenizer.EOS)
+            throw new ModelFormatException(source + ": a SentencePiece vocabulary with <unk>, BOS, EOS at ids " + unk + ", " + bos + ", " + eos
+                    + " is not supported (only 0, 1, 2, as Llama 2's)");
+        if (!bool(md, "tokenizer.ggml.add_space_prefix", true))
+            throw new ModelFormatException(source + ": tokenizer.ggml.add_space_prefix false is not supported for SentencePiece vocabularies");
+        float[] s = new float[tokens.size()];
+        byte[][] pieces = new byte[tokens.size()][];
+        for (int i = 0; i < s.length; i++) {
+            if (!(scores.get(i) instanceof Number n))
+                throw new ModelFormatException(source + ": tokenizer.ggml.scores[" + i + "] is " + scores.get(i) + ", expected a number");
+            s[i] = n.floatValue();
+            pieces[i] = tokens.get(i).replace(HfTokenizerJsonWriter.SPACE, " ").getBytes(StandardCharsets.UTF_8);
+        }
+        return Llama2cTokenizer.of(source, s, pieces);
+    }
+
+    /** Byte-level BPE: an equivalent tokenizer.json (vocabulary, merges, pre-tokenizer, added tokens) for the HF library. */
+    private static Tokenizer byteLevelBpe(String source, Map<String, Object> md) {
+        String pre = md.get("tokenizer.ggml.pre") instanceof String p ? p : "default";
+        String regex = PRE.get(pre);
+        if (regex == null)
+            throw new ModelFormatException(source + ": tokenizer.ggml.pre '" + pre + "' is not supported (supported: " + String.join(", ",
+                    PRE.keySet().stream().sorted().toList()) + ")");
+        List<String> tokens = strings(source, md, "tokenizer.ggml.tokens");
+        List<String> merges = strings(source, md, "tokenizer.ggml.merges");
+        List<?> types = md.get("tokenizer.ggml.token_type") instanceof List<?> l ? l : List.of();
+        if (!types.isEmpty() && types.size() != tokens.size())
+            throw new ModelFormatException(source + ": tokenizer.ggml.token_type has " + types.size() + " entries for " + tokens.size() + " tokens");
+        JsonNodeFactory f = JsonNodeFactory.instance;
+        ObjectNode root = f.objectNode();
+        root.put("version", "1.0");
+        ArrayNode added = root.putArray("added_tokens");
+        ObjectNode vocab = f.objectNode();
+        for (int i = 0; i < tokens.size(); i++) {
+            long type = types.isEmpty() ? NORMAL : ((Number) types.get(i)).longValue();
+            if (type == CONTROL || type == USER_DEFINED || type == UNKNOWN)
+                added.addObject().put("id", i).put("content", tokens.get(i)).put("single_word", false).put("lstrip", false)
+                        .put("rstrip", false).put("normalized", type == USER_DEFINED).put("special", type != USER_DEFINED);
+            vocab.put(tokens.get(i), i);
+        }
+        root.putNull("normalizer");
+        ObjectNode split = f.objectNode().put("type", "Split");
+        split.putObject("pattern").put("Regex", regex);
+        split.put("behavior", "Isolated").put("invert", false);
+        ObjectNode byteLevel = f.objectNode().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
+        ObjectNode preTok = root.putObject("pre_tokenizer").put("type", "Sequence");
+        preTok.putArray("pretokenizers").add(split).add(byteLevel);
+        root.putNull("post_processor");
+        root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true).put("use_regex", true);
+        ObjectNode bpe = root.putObject("model").put("type", "BPE");
+        bpe.putNull("dropout");
+        bpe.putNull("unk_token");
+        bpe.putNull("continuing_subword_prefix");
+        bpe.putNull("end_of_word_suffix");
+        bpe.put("fuse_unk", false).put("byte_fallback", false).put("ignore_merges", IGNORE_MERGES.contains(pre));
+        bpe.set("vocab", vocab);
+        ArrayNode m = bpe.putArray("merges");
+        for (String merge : merges) m.add(merge);
+
+        ObjectNode cfg = f.objectNode();
+        long bos = id(md, "tokenizer.ggml.bos_token_id", -1), eos = id(md, "tokenizer.ggml.eos_token_id", -1);
+        if (bos >= 0 && bos < tokens.size()) cfg.put("bos_token", tokens.get((int) bos));
+        if (eos >= 0 && eos < tokens.size()) cfg.put("eos_token", tokens.get((int) eos));
+        Path dir = null;
+        try {
+            dir = Files.createTempDirectory("bdserve-gguf-tokenizer");
+            ObjectMapper json = new ObjectMapper();
+            json.writeValue(dir.resolve("tokenizer.json").toFile(), root);
+            json.writeValue(dir.resolve("tokenizer_config.json").toFile(), cfg);
+            return HfTokenizer.load(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot build the tokenizer of " + source + ": " + e.getMessage(), e);
+        } catch (ModelFormatException e) {
+            throw new ModelFormatException(source + ": its gpt2 tokenizer was refused: " + e.getMessage(), e);
+        } finally {
+            if (dir != null) deleteQuietly(dir);
+        }
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try (var files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // a temporary folder left behind
+        }
+    }
+
+    // ------------------------------------------------------------------ typed metadata
+
+    private static Object required(String source, Map<String, Object> md, String key) {
+        Object v = md.get(key);
+        if (v == null) throw new ModelFormatException(source + ": metadata key " + key + " is missing");
+        return v;
+    }
+
+    private static String string(String source, Map<String, Object> md, String key) {
+        if (required(source, md, key) instanceof String s) return s;
+        throw new ModelFormatException(source + ": metadata key " + key + " is " + md.get(key).getClass().getSimpleName() + ", expected a string");
+    }
+
+    private static List<?> list(String source, Map<String, Object> md, String key) {
+        if (required(source, md, key) instanceof List<?> l) return l;
+        throw new ModelFormatException(source + ": metadata key " + key + " is " + md.get(key).getClass().getSimpleName() + ", expected an array");
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<String> strings(String source, Map<String, Object> md, String key) {
+        List<?> l = list(source, md, key);
+        for (int i = 0; i < l.size(); i++)
+            if (!(l.get(i) instanceof String))
+                throw new ModelFormatException(source + ": metadata key " + key + "[" + i + "] is not a string");
+        return (List<String>) l;
+    }
+
+    private static long id(Map<String, Object> md, String key, long dflt) {
+        return md.get(key) instanceof Number n ? n.longValue() : dflt;
+    }
+
+    private static boolean bool(Map<String, Object> md, String key, boolean dflt) {
+        return md.get(key) instanceof Boolean b ? b : dflt;
+    }
+}
