@@ -26,8 +26,9 @@ final class Blocks32 {
     private static void put(MemorySegment s, long at, int b) { s.set(ValueLayout.JAVA_BYTE, at, (byte) b); }
 
     /**
-     * {@code a + b} with ggml's NaN when both are NaN: x86's {@code addss} returns its first operand's, while Java
-     * may add either way round ({@code a} is always a quiet NaN here, the result of a multiplication).
+     * {@code a + b} with ggml's NaN when both are NaN (as when d is infinite, q is 0 and m is NaN): x86's
+     * {@code addss} returns its first operand's, while HotSpot may add either way round. {@code a} is the product
+     * {@code q·d}, so already a quiet NaN.
      */
     private static float plus(float a, float b) { return a != a ? a : a + b; }
 

@@ -11,9 +11,16 @@ import java.util.Objects;
  * blocks at a byte offset of a {@link MemorySegment}. These are the slow, obviously correct twins that faster
  * kernels are checked against; the block layouts are in {@link GgmlType}.
  *
- * <p>Where ggml's C leaves a result undefined (a float out of range converted to an integer, which happens only
- * for rows holding infinities or NaNs or with an overflowing scale), the quantisers reproduce what ggml's x86-64
- * build does: the conversion yields {@code 0x80000000}, of which the low byte (0) is stored.
+ * <p>In every dequantiser the products of scales and quants are exact in float (an fp16 scale has 11 significant
+ * bits, its integer factors together at most 12: Q6_K's 7-bit scale times a 5-bit quant), so the only rounding is
+ * the final addition of an offset ({@code q·d + m}, {@code d1·q − m1}): a faster kernel may multiply in any order,
+ * or fuse that last step, and stay bit-exact. What it must keep is which NaN wins when both operands of that
+ * addition are NaN (see Q4_1).
+ *
+ * <p>Where ggml's C leaves a result undefined (a float out of range converted to an integer: in rows holding
+ * infinities or NaNs, rows whose spread overflows a float, or whose scale is so small that its reciprocal
+ * overflows), the quantisers reproduce ggml's x86-64 build: the conversion yields {@code 0x80000000}, whose low
+ * byte (0) is stored.
  */
 public final class GgmlCodec {
     private GgmlCodec() {}
@@ -87,6 +94,7 @@ public final class GgmlCodec {
     /**
      * An IEEE half as ggml's {@code GGML_FP16_TO_FP32} reads it: exact, except that ggml's conversion goes through
      * a float multiplication, which turns a signalling NaN into a quiet one (same sign and payload, quiet bit set).
+     * The JDK's x86 intrinsic of {@code float16ToFloat} quiets it too, but its Java fallback does not.
      */
     public static float halfToFloat(short h) {
         float f = Float.float16ToFloat(h);

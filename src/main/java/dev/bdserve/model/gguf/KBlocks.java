@@ -8,9 +8,9 @@ import static dev.bdserve.model.gguf.GgmlCodec.halfToFloat;
 
 /**
  * Dequantisers of the K-quants Q4_K, Q5_K and Q6_K (ggml's {@code dequantize_row_q4_K} etc.): super-blocks of 256
- * weights in sub-blocks with their own integer scales under an fp16 super-block scale. Each sub-block's float
- * scale and offset are products formed first ({@code d·sc}, {@code dmin·m}), as in ggml, and only then applied
- * to the quants; the order matters for bit-exactness. Callers ({@link GgmlCodec}) check the bounds.
+ * weights in sub-blocks with their own integer scales under an fp16 super-block scale. As in ggml, each
+ * sub-block's float scale and offset ({@code d·sc}, {@code dmin·m}) are formed first and then applied to the
+ * quants (all these products are exact, see {@link GgmlCodec}). Callers ({@link GgmlCodec}) check the bounds.
  */
 final class KBlocks {
     private KBlocks() {}

@@ -92,6 +92,19 @@ class GgmlDequantizeTest {
         assertSameAsGgml(t, row.toByteArray(), new Random(t.id), "extreme blocks");
     }
 
+    /** Every one of the 65536 half values in each scale slot of each block type, with random quants and other scales. */
+    @ParameterizedTest
+    @EnumSource(names = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K"})
+    void everyFp16ScaleMatchesGgml(GgmlType t) {
+        Random r = new Random(t.id);
+        int[] at = halves(t);
+        byte[] row = new byte[at.length * 65536 * t.blockBytes];
+        r.nextBytes(row);
+        for (int slot = 0; slot < at.length; slot++)
+            for (int h = 0; h < 65536; h++) putHalf(row, (slot * 65536 + h) * t.blockBytes + at[slot], h);
+        assertSameAsGgml(t, row, r, "every fp16 scale");
+    }
+
     /** Every one of the 65536 half values (F16) and bfloat16 values (BF16), signalling NaNs included. */
     @ParameterizedTest
     @EnumSource(names = {"F16", "BF16"})
