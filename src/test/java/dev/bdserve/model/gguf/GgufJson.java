@@ -131,6 +131,36 @@ final class GgufJson {
         };
     }
 
+    /** Asserts equal trees, naming the first difference (not the whole, often huge, trees). */
+    static void assertSameJson(JsonNode expected, JsonNode actual) {
+        String d = firstDifference("", expected, actual);
+        if (d != null) throw new org.opentest4j.AssertionFailedError("JSON differs at " + d);
+    }
+
+    private static String firstDifference(String path, JsonNode a, JsonNode b) {
+        if (a.equals(b)) return null;
+        if (a.isArray() && b.isArray()) {
+            for (int i = 0; i < Math.min(a.size(), b.size()); i++) {
+                String d = firstDifference(path + "[" + i + "]", a.get(i), b.get(i));
+                if (d != null) return d;
+            }
+            return path + ": " + a.size() + " vs " + b.size() + " elements";
+        }
+        if (a.isObject() && b.isObject()) {
+            java.util.Set<String> names = new java.util.TreeSet<>();
+            a.fieldNames().forEachRemaining(names::add);
+            b.fieldNames().forEachRemaining(names::add);
+            for (String n : names) {
+                if (a.get(n) == null || b.get(n) == null) return path + "." + n + ": present in only one";
+                String d = firstDifference(path + "." + n, a.get(n), b.get(n));
+                if (d != null) return d;
+            }
+        }
+        String x = a.toString(), y = b.toString();
+        return path + ": expected " + (x.length() > 300 ? x.substring(0, 300) + "..." : x) + " but was "
+                + (y.length() > 300 ? y.substring(0, 300) + "..." : y);
+    }
+
     /** The kv and tensors of {@code n} without the offsets and the version (what a spec has). */
     static JsonNode content(JsonNode n) {
         ObjectNode o = N.objectNode();

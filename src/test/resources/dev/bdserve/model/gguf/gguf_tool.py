@@ -46,17 +46,16 @@ def json_value(t, v):
     return int(v)
 
 
-def py_value(t, v):
+def py_value(t, v, nested=False):
     """The JSON form -> the Python value GGUFWriter takes."""
     if t == "f32":
         return struct.unpack("<f", struct.pack("<i", v))[0]
     if t == "f64":
         return struct.unpack("<d", struct.pack("<q", v))[0]
     if t == "arr":
-        items = [py_value(v["type"], x) for x in v["items"]]
-        if v["type"] not in ("i32", "f32", "str", "bool", "arr") and items:
-            raise SystemExit("gguf-py infers nested array types: no nested " + v["type"])
-        return items
+        if nested and v["type"] not in ("i32", "f32", "str", "bool", "arr"):
+            raise SystemExit("gguf-py infers the types of nested arrays: it cannot write a nested " + v["type"] + " array")
+        return [py_value(v["type"], x, True) for x in v["items"]]
     return v
 
 
