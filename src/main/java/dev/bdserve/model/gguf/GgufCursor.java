@@ -92,7 +92,7 @@ final class GgufCursor {
             case STRING -> string(what, -1);
             case ARRAY -> array(what, depth);
             default -> {
-                need(t.size, what + " (" + t.label + ")");
+                need(t.size, t.label + " " + what);
                 Object v = scalar(t, pos, what, -1);
                 pos += t.size;
                 yield v;

@@ -213,7 +213,7 @@ public final class GgufWriter {
         List<?> items;
         if (v instanceof Array a) { et = a.elementType(); items = a.items(); }
         else if (v instanceof GgufArray g) { et = g.elementType(); items = g; }
-        else throw new IllegalArgumentException(what + ": an arr value is a GgufWriter.Array or GgufArray, not " + typeName(v));
+        else throw new IllegalArgumentException(what + ": arr takes a GgufWriter.Array or GgufArray, not " + typeName(v));
         if (depth + 1 > GgufCursor.MAX_DEPTH) throw new IllegalArgumentException(what + ": arrays nested more than " + GgufCursor.MAX_DEPTH + " deep");
         if (items.size() > GgufCursor.MAX_ARRAY_LENGTH) throw new IllegalArgumentException(what + ": more than " + GgufCursor.MAX_ARRAY_LENGTH + " elements");
         out.i32(et.id);
@@ -222,18 +222,18 @@ public final class GgufWriter {
     }
 
     private static <T> T as(Class<T> c, Object v, GgufValueType type, String what) {
-        if (!c.isInstance(v)) throw new IllegalArgumentException(what + ": a " + type.label + " value is a " + c.getSimpleName() + ", not " + typeName(v));
+        if (!c.isInstance(v)) throw new IllegalArgumentException(what + ": " + type.label + " takes a " + c.getSimpleName() + ", not " + typeName(v));
         return c.cast(v);
     }
 
     private static double floating(Object v, GgufValueType type, String what) {
         if (v instanceof Double || v instanceof Float) return ((Number) v).doubleValue();
-        throw new IllegalArgumentException(what + ": a " + type.label + " value is a Double or Float, not " + typeName(v));
+        throw new IllegalArgumentException(what + ": " + type.label + " takes a Double or Float, not " + typeName(v));
     }
 
     private static long integer(Object v, GgufValueType type, String what) {
         if (!(v instanceof Long || v instanceof Integer || v instanceof Short || v instanceof Byte))
-            throw new IllegalArgumentException(what + ": a " + type.label + " value is a Long or Integer, not " + typeName(v));
+            throw new IllegalArgumentException(what + ": " + type.label + " takes a Long or Integer, not " + typeName(v));
         long x = ((Number) v).longValue();
         long min = 0, max = switch (type) {
             case UINT8 -> 0xFF;

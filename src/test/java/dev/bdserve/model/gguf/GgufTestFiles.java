@@ -9,7 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -30,8 +29,9 @@ public final class GgufTestFiles {
     }
 
     private static Path require(Path p) {
-        assertTrue(Files.exists(p), "llama.cpp install incomplete: " + p + " is missing. Set BDSERVE_LLAMACPP to the install, or make one: "
-                + INSTALL.replace("DIR", root().toString()));
+        if (!Files.exists(p))
+            fail("llama.cpp install incomplete: " + p + " is missing. Set BDSERVE_LLAMACPP to the install, or make one: "
+                    + INSTALL.replace("DIR", root().toString()));
         return p;
     }
 
