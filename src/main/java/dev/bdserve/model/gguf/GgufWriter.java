@@ -21,6 +21,7 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 
 /**
@@ -43,6 +44,7 @@ public final class GgufWriter {
     /** An array value: elements of one type (each an {@code Array} or {@link GgufArray} when that type is ARRAY). */
     public record Array(GgufValueType elementType, List<?> items) {
         public Array {
+            Objects.requireNonNull(elementType, "elementType");
             items = List.copyOf(items);
         }
     }
@@ -59,6 +61,7 @@ public final class GgufWriter {
         if (key == null || key.isEmpty()) throw new IllegalArgumentException("empty metadata key");
         if (kv.containsKey(key)) throw new IllegalArgumentException("duplicate metadata key '" + key + "'");
         Out out = new Out();
+        out.string(utf8(key, "metadata key '" + key + "'"));
         out.i32(type.id);
         encode(out, type, value, "key '" + key + "'", -1, 0);
         if (key.equals(GgufFile.ALIGNMENT_KEY)) {
@@ -103,15 +106,19 @@ public final class GgufWriter {
             throw new IllegalArgumentException(t + ": name longer than " + MAX_NAME_BYTES + " UTF-8 bytes (llama.cpp's limit)");
         if (names.contains(name)) throw new IllegalArgumentException("duplicate " + t);
         if (dims.length < 1 || dims.length > 4) throw new IllegalArgumentException(t + ": " + dims.length + " dimensions; a tensor has 1 to 4");
-        long n = 1;
-        for (long d : dims) {
-            if (d < 1) throw new IllegalArgumentException(t + ": dimension " + d + " in " + Arrays.toString(dims) + " is below 1");
-            n = Math.multiplyExact(n, d);
-        }
+        for (int i = 0; i < dims.length; i++)
+            if (dims[i] < 1) throw new IllegalArgumentException(t + ": dimension " + i + " is " + dims[i] + ", must be at least 1");
         if (dims[0] % type.blockSize != 0)
             throw new IllegalArgumentException(t + ": innermost dimension " + dims[0] + " is not a whole number of " + type
                     + " blocks of " + type.blockSize + " weights");
-        long bytes = Math.multiplyExact(n / type.blockSize, (long) type.blockBytes);
+        long bytes;
+        try {
+            long n = 1;
+            for (long d : dims) n = Math.multiplyExact(n, d);
+            bytes = Math.multiplyExact(n / type.blockSize, (long) type.blockBytes);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(t + ": " + type + " " + Arrays.toString(dims) + " takes more than " + Long.MAX_VALUE + " bytes");
+        }
         if (data.byteSize() != bytes)
             throw new IllegalArgumentException(t + ": " + data.byteSize() + " bytes of data, but " + type + " "
                     + Arrays.toString(dims) + " takes " + bytes);
@@ -127,10 +134,7 @@ public final class GgufWriter {
         out.i32(3);
         out.i64(tensors.size());
         out.i64(kv.size());
-        for (Map.Entry<String, byte[]> e : kv.entrySet()) {
-            out.string(utf8(e.getKey(), "key"));
-            out.write(e.getValue(), 0, e.getValue().length);
-        }
+        for (byte[] e : kv.values()) out.write(e, 0, e.length);  // key, type, value
         long offset = 0;
         for (Tensor t : tensors) {
             out.string(utf8(t.name, "tensor"));

@@ -71,7 +71,9 @@ class GgufWriterTest {
                 () -> w.addTensor("x".repeat(64), new long[]{1}, GgmlType.F32, new byte[4]));
         assertRefused("tensor 'b': 0 dimensions; a tensor has 1 to 4", () -> w.addTensor("b", new long[]{}, GgmlType.F32, new byte[4]));
         assertRefused("tensor 'b': 5 dimensions; a tensor has 1 to 4", () -> w.addTensor("b", new long[]{1, 1, 1, 1, 1}, GgmlType.F32, new byte[4]));
-        assertRefused("tensor 'b': dimension 0 in [2, 0] is below 1", () -> w.addTensor("b", new long[]{2, 0}, GgmlType.F32, new byte[0]));
+        assertRefused("tensor 'b': dimension 1 is 0, must be at least 1", () -> w.addTensor("b", new long[]{2, 0}, GgmlType.F32, new byte[0]));
+        assertRefused("tensor 'b': F32 [4611686018427387904, 2] takes more than 9223372036854775807 bytes",
+                () -> w.addTensor("b", new long[]{1L << 62, 2}, GgmlType.F32, new byte[0]));
         assertRefused("tensor 'b': innermost dimension 16 is not a whole number of Q4_0 blocks of 32 weights",
                 () -> w.addTensor("b", new long[]{16, 2}, GgmlType.Q4_0, new byte[18]));
         assertRefused("tensor 'b': 17 bytes of data, but Q4_0 [32, 1] takes 18", () -> w.addTensor("b", new long[]{32, 1}, GgmlType.Q4_0, new byte[17]));
@@ -93,6 +95,7 @@ class GgufWriterTest {
         assertRefused("key 'x': str takes a String, not Integer", () -> w.put("x", GgufValueType.STRING, 1));
         assertRefused("key 'x': bool takes a Boolean, not null", () -> w.put("x", GgufValueType.BOOL, null));
         assertRefused("key 'x': string is not valid Unicode (unpaired surrogate)", () -> w.putString("x", "a\uD800"));
+        assertRefused("metadata key 'a\uD800': string is not valid Unicode (unpaired surrogate)", () -> w.putString("a\uD800", "x"));
         assertRefused("key 'x'[1]: i32 takes a Long or Integer, not Double",
                 () -> w.putArray("x", GgufValueType.INT32, List.of(1L, 2.0)));
         assertRefused("key 'x'[0]: arr takes a GgufWriter.Array or GgufArray, not String",
