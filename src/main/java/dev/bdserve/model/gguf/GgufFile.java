@@ -33,7 +33,9 @@ import java.util.Set;
  * cannot fit in the file, duplicate or empty keys and tensor names, unknown value types, invalid UTF-8, bool
  * bytes other than 0 and 1, an alignment that is not a u32 power of two, tensors with 0 or more than 4 dims, a
  * dim below 1, a ggml type bdserve does not read, an innermost dim that is not a whole number of blocks, an
- * unaligned offset, data past the end of the file, and two tensors whose bytes overlap.
+ * unaligned offset, data past the end of the file, and two tensors whose bytes overlap. Unlike llama.cpp, 0-dim
+ * and empty tensors are refused, while tensor data may come in any order and with gaps (as gguf-py reads it), and
+ * tensor names are not limited to 63 bytes.
  */
 public final class GgufFile implements AutoCloseable {
     /** The alignment of tensor data when {@code general.alignment} is absent. */
