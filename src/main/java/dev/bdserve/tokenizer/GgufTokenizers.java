@@ -20,7 +20,7 @@ import java.util.Set;
  * The tokenizer a GGUF file describes in its {@code tokenizer.ggml.*} metadata, as llama.cpp reads it.
  * {@code tokenizer.ggml.model} {@code llama}: SentencePiece BPE with scores, run by {@link Llama2cTokenizer} (the same
  * merge-by-score algorithm, with a dummy space prefix and byte fallback). {@code gpt2}: byte-level BPE with merges and
- * the pre-tokenizer {@code tokenizer.ggml.pre} names ({@code default}, {@code llama-bpe}, {@code qwen2}), run by the
+ * the pre-tokenizer {@code tokenizer.ggml.pre} names ({@code default}, {@code gpt-2}, {@code llama-bpe}, {@code qwen2}), run by the
  * Hugging Face tokenizers library from an equivalent tokenizer.json. Anything else is refused by name.
  *
  * <p>Metadata values follow the GGUF reader's types: integers as {@link Long}, floats as {@link Double}, arrays as
@@ -31,13 +31,15 @@ public final class GgufTokenizers {
     static final long NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6;
 
     /**
-     * Pre-tokenizer regexes of the {@code tokenizer.ggml.pre} values supported, as the models' own tokenizer.json
-     * files give them (GPT-2's is ByteLevel's built-in one).
+     * The pre-tokenizer of each supported {@code tokenizer.ggml.pre}: regexes applied one after another, each splitting
+     * the pieces left by the one before (llama.cpp's {@code llm_tokenizer_bpe} expressions).
      */
-    private static final Map<String, String> PRE = Map.of(
-            "llama-bpe", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-            "qwen2", "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-            "default", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
+    private static final Map<String, List<String>> PRE = Map.of(
+            "default", List.of("[\\p{P}\\$\\+<=>\\^~\\|]+", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
+                    "\\p{N}+", "[0-9][0-9][0-9]"),
+            "gpt-2", List.of("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"),
+            "llama-bpe", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
+            "qwen2", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
     /** Llama 3's tokenizer takes a pre-token that is itself a vocabulary entry whole, before any merge. */
     private static final Set<String> IGNORE_MERGES = Set.of("llama-bpe");
 
@@ -81,8 +83,8 @@ public final class GgufTokenizers {
     /** Byte-level BPE: an equivalent tokenizer.json (vocabulary, merges, pre-tokenizer, added tokens) for the HF library. */
     private static Tokenizer byteLevelBpe(String source, Map<String, Object> md) {
         String pre = md.get("tokenizer.ggml.pre") instanceof String p ? p : "default";
-        String regex = PRE.get(pre);
-        if (regex == null)
+        List<String> regexes = PRE.get(pre);
+        if (regexes == null)
             throw new ModelFormatException(source + ": tokenizer.ggml.pre '" + pre + "' is not supported (supported: " + String.join(", ",
                     PRE.keySet().stream().sorted().toList()) + ")");
         List<String> tokens = strings(source, md, "tokenizer.ggml.tokens");
@@ -103,12 +105,13 @@ public final class GgufTokenizers {
             vocab.put(tokens.get(i), i);
         }
         root.putNull("normalizer");
-        ObjectNode split = f.objectNode().put("type", "Split");
-        split.putObject("pattern").put("Regex", regex);
-        split.put("behavior", "Isolated").put("invert", false);
-        ObjectNode byteLevel = f.objectNode().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
-        ObjectNode preTok = root.putObject("pre_tokenizer").put("type", "Sequence");
-        preTok.putArray("pretokenizers").add(split).add(byteLevel);
+        ArrayNode steps = root.putObject("pre_tokenizer").put("type", "Sequence").putArray("pretokenizers");
+        for (String regex : regexes) {
+            ObjectNode split = steps.addObject().put("type", "Split");
+            split.putObject("pattern").put("Regex", regex);
+            split.put("behavior", "Isolated").put("invert", false);
+        }
+        steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
         root.putNull("post_processor");
         root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true).put("use_regex", true);
         ObjectNode bpe = root.putObject("model").put("type", "BPE");

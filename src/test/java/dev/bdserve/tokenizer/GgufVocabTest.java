@@ -1,0 +1,48 @@
+package dev.bdserve.tokenizer;
+
+import dev.bdserve.model.gguf.GgufFile;
+import dev.bdserve.model.gguf.GgufTestFiles;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Tokenizers read from llama.cpp's vocabulary files give llama.cpp's own tokens for its tokenizer test texts
+ * ({@code models/ggml-vocab-NAME.gguf.inp} and {@code .out}, written by llama.cpp's test-tokenizer-0: no BOS, no
+ * special-token parsing), and decode them back to the text.
+ */
+class GgufVocabTest {
+    static final String SEPARATOR = "\n__ggml_vocab_test__\n";
+
+    @ParameterizedTest
+    @ValueSource(strings = {"llama-spm", "llama-bpe", "qwen2", "gpt-2"})
+    void llamaCppsTokensForItsTestTexts(String name) throws Exception {
+        Path gguf = GgufTestFiles.vocab(name);
+        Tokenizer t;
+        try (GgufFile f = GgufFile.open(gguf)) {
+            t = GgufTokenizers.fromMetadata(gguf.toString(), f.metadata());
+        }
+        String inp = Files.readString(Path.of(gguf + ".inp"), StandardCharsets.UTF_8);
+        List<String> texts = new ArrayList<>(Arrays.asList(inp.split(SEPARATOR, -1)));
+        if (texts.getLast().isEmpty()) texts.removeLast();                  // the file ends with a separator
+        List<String> outs = Files.readAllLines(Path.of(gguf + ".out"), StandardCharsets.UTF_8);
+        assertEquals(texts.size(), outs.size(), "test cases in " + gguf);
+        List<String> failures = new ArrayList<>();
+        for (int i = 0; i < texts.size(); i++) {
+            String line = outs.get(i).trim();
+            int[] want = line.isEmpty() ? new int[0] : Arrays.stream(line.split(" ")).mapToInt(Integer::parseInt).toArray();
+            int[] got = t.encode(texts.get(i), false);
+            if (!Arrays.equals(want, got))
+                failures.add("case " + i + " '" + texts.get(i).replace("\n", "\\n") + "': llama.cpp " + Arrays.toString(want) + ", bdserve " + Arrays.toString(got));
+        }
+        assertEquals(List.of(), failures, failures.size() + " of " + texts.size() + " cases differ");
+    }
+}
