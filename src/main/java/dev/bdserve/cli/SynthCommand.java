@@ -24,10 +24,27 @@ final class SynthCommand implements Runnable {
         @Option(names = "--dtype", defaultValue = "bf16", description = "f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
         String dtype;
         @Option(names = "--seed", defaultValue = "0") long seed;
-        @Option(names = "--out", required = true) Path out;
+        @Option(names = "--out", required = true, description = "Output folder (hf) or file (gguf).") Path out;
+        @Option(names = "--format", defaultValue = "hf", description = "hf, or gguf (then --dtype is the GGUF type: f32, f16, bf16, q8_0, q4_0, ...) "
+                + "(default: ${DEFAULT-VALUE}).") String format;
 
         @Override
         public Integer call() throws Exception {
+            if (format.equals("gguf")) {
+                dev.bdserve.model.gguf.GgmlType t = dev.bdserve.model.gguf.GgufModelWriter.parseType(dtype);
+                SynthModel m = new SynthModel(ModelShapes.get(shape), DType.F32, seed);
+                Path tmp = java.nio.file.Files.createTempDirectory("bdserve-synth");
+                try {
+                    dev.bdserve.tokenizer.SynthTokenizer.write(tmp, m.config().vocabSize());
+                    var tok = dev.bdserve.tokenizer.Tokenizers.load(tmp.resolve("tokenizer.bin"));
+                    dev.bdserve.model.gguf.GgufModelWriter.write(out, m, t, shape, w -> dev.bdserve.tokenizer.GgufTokenizers.writeMetadata(tok, w));
+                } finally {
+                    try (var files = java.nio.file.Files.walk(tmp)) { files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete()); }
+                }
+                System.err.printf("wrote %s (%s, %,d parameters, %s)%n", out, shape, m.config().parameterCount(), t);
+                return 0;
+            }
+            if (!format.equals("hf")) throw new IllegalArgumentException("--format must be hf or gguf, got '" + format + "'");
             DType dt = DType.parse(dtype);
             SynthModel m = new SynthModel(ModelShapes.get(shape), dt, seed);
             HfModelWriter.write(out, m, dt);

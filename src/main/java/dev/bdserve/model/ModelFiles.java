@@ -11,8 +11,8 @@ public final class ModelFiles {
     private ModelFiles() {}
 
     /**
-     * A folder with config.json (HF layout, one or several safetensors files) or a llama2.c checkpoint
-     * file (q/k rows permuted to HF layout at load).
+     * A folder with config.json (HF layout, one or several safetensors files), a GGUF file or a llama2.c
+     * checkpoint file (q/k rows of both permuted to HF layout at load).
      */
     public static TensorSource open(Path path) {
         if (Files.isDirectory(path)) {
@@ -27,6 +27,7 @@ public final class ModelFiles {
         }
         if (!Files.isRegularFile(path)) throw new ModelFormatException("no such model file or folder: " + path);
         String n = path.getFileName().toString();
+        if (n.endsWith(".gguf")) return dev.bdserve.model.gguf.GgufModelSource.open(path);
         if (n.endsWith(".safetensors") || n.equals("config.json")) return HfModelSource.open(path.getParent() == null ? Path.of(".") : path.getParent());
         return Llama2cCheckpoint.open(path);
     }

@@ -7,6 +7,7 @@ import com.hubspot.jinjava.JinjavaConfig;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import dev.bdserve.model.gguf.GgufFile;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -48,6 +49,8 @@ public final class ChatTemplate {
      * model (its folder, or the folder of a single-file model), else the plain format.
      */
     public static ChatTemplate forModel(Path model, Path override) {
+        if (model.getFileName() != null && model.getFileName().toString().endsWith(".gguf") && Files.isRegularFile(model))
+            return fromGguf(model, override);
         Path dir = Files.isDirectory(model) ? model : model.toAbsolutePath().getParent();
         String tpl = null, bos = null, eos = null;
         Path cfg = dir == null ? null : dir.resolve("tokenizer_config.json");
@@ -68,6 +71,24 @@ public final class ChatTemplate {
             throw new UncheckedIOException("cannot read the chat template: " + e.getMessage(), e);
         }
         return new ChatTemplate(tpl, bos == null ? "<s>" : bos, eos == null ? "</s>" : eos);
+    }
+
+    /** A GGUF file's {@code tokenizer.chat_template}, with BOS and EOS spelled as its vocabulary spells them. */
+    private static ChatTemplate fromGguf(Path model, Path override) {
+        String tpl, bos = "<s>", eos = "</s>";
+        try (GgufFile f = GgufFile.open(model)) {
+            tpl = f.string("tokenizer.chat_template", null);
+            List<Object> tokens = f.list("tokenizer.ggml.tokens", List.of());
+            long b = f.longValue("tokenizer.ggml.bos_token_id", -1), e = f.longValue("tokenizer.ggml.eos_token_id", -1);
+            if (b >= 0 && b < tokens.size()) bos = String.valueOf(tokens.get((int) b));
+            if (e >= 0 && e < tokens.size()) eos = String.valueOf(tokens.get((int) e));
+        }
+        try {
+            if (override != null) tpl = Files.readString(override);
+        } catch (IOException ex) {
+            throw new UncheckedIOException("cannot read the chat template: " + ex.getMessage(), ex);
+        }
+        return new ChatTemplate(tpl, bos, eos);
     }
 
     private static String tokenText(JsonNode n) {

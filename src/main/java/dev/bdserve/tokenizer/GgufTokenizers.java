@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.model.ModelFormatException;
+import dev.bdserve.model.gguf.GgufValueType;
+import dev.bdserve.model.gguf.GgufWriter;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -150,6 +152,33 @@ public final class GgufTokenizers {
         } catch (IOException ignored) {
             // a temporary folder left behind
         }
+    }
+
+    /**
+     * Writes a tokenizer's {@code tokenizer.ggml.*} metadata, as llama.cpp's converter does for a SentencePiece
+     * vocabulary; only llama2.c / SentencePiece tokenizers can be written so far.
+     */
+    public static void writeMetadata(Tokenizer t, GgufWriter w) {
+        if (!(t instanceof Llama2cTokenizer l))
+            throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin) vocabularies can be written to GGUF so far, not " + t);
+        List<String> tokens = new java.util.ArrayList<>(l.vocabSize());
+        List<Double> scores = new java.util.ArrayList<>(l.vocabSize());
+        List<Long> types = new java.util.ArrayList<>(l.vocabSize());
+        for (int i = 0; i < l.vocabSize(); i++) {
+            tokens.add(l.tokenString(i).replace(" ", HfTokenizerJsonWriter.SPACE));
+            scores.add((double) l.score(i));
+            types.add(i == Llama2cTokenizer.UNK ? UNKNOWN : i <= Llama2cTokenizer.EOS ? CONTROL : l.isByteToken(i) ? BYTE : NORMAL);
+        }
+        w.putString("tokenizer.ggml.model", "llama");
+        w.putString("tokenizer.ggml.pre", "default");
+        w.putArray("tokenizer.ggml.tokens", GgufValueType.STRING, tokens);
+        w.putArray("tokenizer.ggml.scores", GgufValueType.FLOAT32, scores);
+        w.putArray("tokenizer.ggml.token_type", GgufValueType.INT32, types);
+        w.putU32("tokenizer.ggml.bos_token_id", Llama2cTokenizer.BOS);
+        w.putU32("tokenizer.ggml.eos_token_id", Llama2cTokenizer.EOS);
+        w.putU32("tokenizer.ggml.unknown_token_id", Llama2cTokenizer.UNK);
+        w.putBool("tokenizer.ggml.add_bos_token", true);
+        w.putBool("tokenizer.ggml.add_eos_token", false);
     }
 
     // ------------------------------------------------------------------ typed metadata

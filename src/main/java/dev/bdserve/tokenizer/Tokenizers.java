@@ -44,6 +44,11 @@ public final class Tokenizers {
         } else {
             String name = path.getFileName().toString();
             if (name.endsWith(".json")) return HfTokenizer.load(path);
+            if (name.endsWith(".gguf")) {
+                try (var f = dev.bdserve.model.gguf.GgufFile.open(path)) {
+                    return GgufTokenizers.fromMetadata(path.toString(), f.metadata());
+                }
+            }
             if (name.equals("tokenizer.bin") || TOK_BIN.matcher(name).matches()) return Llama2cTokenizer.load(path);
             checkpoint = path;
             dir = path.toAbsolutePath().getParent();

@@ -42,7 +42,12 @@ final class TestServer implements AutoCloseable {
 
     /** {@code engineRunner} wraps the group the engine drives (to pace or break its steps); {@link #runner} stays the group itself. */
     TestServer(int tp, LoraSharding sharding, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom, UnaryOperator<ModelRunner> engineRunner) {
-        Path bin = TestModels.stories260K();
+        this(TestModels.stories260K(), tp, sharding, ec, custom, engineRunner);
+    }
+
+    /** A server on another model file (a GGUF file of stories260K, say). */
+    TestServer(Path bin, int tp, LoraSharding sharding, EngineConfig ec, UnaryOperator<OpenAiServer.Options> custom,
+               UnaryOperator<ModelRunner> engineRunner) {
         TpGroup.Options o = new TpGroup.Options(tp, 1, sharding, LoraSharding.REPLICATED, 0).withKvCache(ec.kvCacheBytes(), ec.blockSize());
         runner = TpGroup.threads(() -> ModelFiles.open(bin), o);
         engine = new Engine(engineRunner.apply(runner), Tokenizers.load(bin), ec);

@@ -1,0 +1,201 @@
+package dev.bdserve.model.gguf;
+
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.LlamaTensorNames;
+import dev.bdserve.model.ModelFormatException;
+import dev.bdserve.model.TensorSource;
+import dev.bdserve.tensor.DType;
+import dev.bdserve.tensor.Matrix;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A {@code llama}-architecture GGUF file as a {@link TensorSource} in Hugging Face names and layout, the way
+ * llama.cpp's {@code src/models/llama.cpp} reads it. The config comes from the {@code llama.*} metadata. Quantized
+ * tensors are dequantized at load to fp32 (exactly ggml's {@code to_float}); F16 and BF16 tensors keep their dtype.
+ *
+ * <p>llama.cpp's converter stores the q and k rows of {@code llama} models permuted from HF's rotate-half order into
+ * interleaved pairs (rope type NORM): per head, GGUF row 2j is HF row j and GGUF row 2j + 1 is HF row head_dim/2 + j.
+ * Rows are mapped back at load, so HF-layout adapters (PEFT) apply to the right rows at every TP degree.
+ */
+public final class GgufModelSource implements TensorSource {
+    private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Where an HF tensor lives in the file, and whether its rows are RoPE-permuted. */
+    private record Loc(GgufFile.TensorInfo info, int rows, int cols, boolean rope) {}
+
+    private final GgufFile file;
+    private final LlamaConfig config;
+    private final Map<String, Loc> tensors;   // HF name → location, in HF order
+
+    private GgufModelSource(GgufFile file, LlamaConfig config, Map<String, Loc> tensors) {
+        this.file = file;
+        this.config = config;
+        this.tensors = tensors;
+    }
+
+    /** Opens a GGUF model file; throws {@link ModelFormatException} naming the file and the key or tensor at fault. */
+    public static GgufModelSource open(Path path) {
+        GgufFile f = GgufFile.open(path);
+        try {
+            String arch = f.string("general.architecture");
+            if (!arch.equals("llama"))
+                throw new ModelFormatException(path + ": general.architecture '" + arch + "' is not supported (supported: llama)");
+            if (f.string("general.type", "model").equals("adapter"))
+                throw new ModelFormatException(path + ": a GGUF LoRA adapter, not a model");
+            LlamaConfig c = config(f);
+            Map<String, Loc> t = new LinkedHashMap<>();
+            for (var e : LlamaTensorNames.expectedShapes(c).entrySet()) {
+                String gguf = ggufName(e.getKey());
+                if (!f.hasTensor(gguf)) throw new ModelFormatException(path + ": tensor " + gguf + " (" + e.getKey() + ") is missing");
+                GgufFile.TensorInfo info = f.tensor(gguf);
+                long[] want = e.getValue(), dims = info.dims();          // GGUF dims are innermost first: [in, out]
+                long[] hf = new long[dims.length];
+                for (int i = 0; i < dims.length; i++) hf[i] = dims[dims.length - 1 - i];
+                if (!Arrays.equals(hf, want))
+                    throw new ModelFormatException(path + ": tensor " + gguf + " has shape " + Arrays.toString(hf) + " (HF order), expected "
+                            + Arrays.toString(want) + " for " + e.getKey());
+                boolean rope = gguf.endsWith("attn_q.weight") || gguf.endsWith("attn_k.weight");
+                t.put(e.getKey(), new Loc(info, want.length == 2 ? (int) want[0] : 1, (int) want[want.length - 1], rope));
+            }
+            return new GgufModelSource(f, c, Collections.unmodifiableMap(t));
+        } catch (RuntimeException e) {
+            f.close();
+            throw e;
+        }
+    }
+
+    /** The model's hyper-parameters from the {@code llama.*} keys (llama.cpp's names), checked against the tensors. */
+    static LlamaConfig config(GgufFile f) {
+        String p = "llama.";
+        int hidden = (int) f.longValue(p + "embedding_length"), heads = (int) f.longValue(p + "attention.head_count");
+        int headDim = (int) f.longValue(p + "attention.key_length", heads == 0 ? 0 : hidden / heads);
+        long ropeDims = f.longValue(p + "rope.dimension_count", headDim);
+        if (ropeDims != headDim)
+            throw new ModelFormatException(f.path() + ": llama.rope.dimension_count " + ropeDims + " differs from the head size " + headDim
+                    + " (partial rotary embeddings are not supported)");
+        if (f.hasTensor("rope_freqs.weight"))
+            throw new ModelFormatException(f.path() + ": tensor rope_freqs.weight (Llama 3.1 rope scaling stored as frequency factors) is not supported yet");
+        if (f.has(p + "rope.scaling.type") && !f.string(p + "rope.scaling.type").equals("none"))
+            throw new ModelFormatException(f.path() + ": llama.rope.scaling.type '" + f.string(p + "rope.scaling.type") + "' is not supported");
+        GgufFile.TensorInfo embd = f.hasTensor("token_embd.weight") ? f.tensor("token_embd.weight") : null;
+        if (embd == null) throw new ModelFormatException(f.path() + ": tensor token_embd.weight is missing");
+        long vocab = f.longValue(p + "vocab_size", embd.dims()[embd.dims().length - 1]);
+        long eos = f.longValue("tokenizer.ggml.eos_token_id", 2);
+        try {
+            return new LlamaConfig((int) vocab, hidden, (int) f.longValue(p + "feed_forward_length"), (int) f.longValue(p + "block_count"),
+                    heads, (int) f.longValue(p + "attention.head_count_kv", heads), headDim, (int) f.longValue(p + "context_length"),
+                    (float) f.doubleValue(p + "attention.layer_norm_rms_epsilon"), f.doubleValue(p + "rope.freq_base", 10000.0), null,
+                    !f.hasTensor("output.weight"), (int) f.longValue("tokenizer.ggml.bos_token_id", 1), List.of((int) eos), "float32");
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(f.path() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** llama.cpp's tensor name of an HF Llama tensor. */
+    static String ggufName(String hf) {
+        if (hf.equals(LlamaTensorNames.EMBED)) return "token_embd.weight";
+        if (hf.equals(LlamaTensorNames.FINAL_NORM)) return "output_norm.weight";
+        if (hf.equals(LlamaTensorNames.LM_HEAD)) return "output.weight";
+        String rest = hf.substring("model.layers.".length());
+        int dot = rest.indexOf('.');
+        String layer = rest.substring(0, dot), part = rest.substring(dot + 1);
+        String name = switch (part) {
+            case "input_layernorm.weight" -> "attn_norm";
+            case "post_attention_layernorm.weight" -> "ffn_norm";
+            case "self_attn.q_proj.weight" -> "attn_q";
+            case "self_attn.k_proj.weight" -> "attn_k";
+            case "self_attn.v_proj.weight" -> "attn_v";
+            case "self_attn.o_proj.weight" -> "attn_output";
+            case "mlp.gate_proj.weight" -> "ffn_gate";
+            case "mlp.up_proj.weight" -> "ffn_up";
+            case "mlp.down_proj.weight" -> "ffn_down";
+            default -> throw new IllegalArgumentException("no GGUF name for " + hf);
+        };
+        return "blk." + layer + "." + name + ".weight";
+    }
+
+    public GgufFile file() { return file; }
+
+    @Override public LlamaConfig config() { return config; }
+
+    @Override public Set<String> names() { return tensors.keySet(); }
+
+    private Loc loc(String name) {
+        Loc l = tensors.get(name);
+        if (l == null) throw new ModelFormatException(file.path() + ": no tensor '" + name + "'");
+        return l;
+    }
+
+    @Override public long[] shape(String name) {
+        Loc l = loc(name);
+        return l.info.dims().length == 1 ? new long[]{l.cols} : new long[]{l.rows, l.cols};
+    }
+
+    /** F16 and BF16 tensors keep their dtype; F32 and the quantized types load as fp32. */
+    @Override public DType dtype(String name) {
+        return switch (loc(name).info.type()) {
+            case F16 -> DType.F16;
+            case BF16 -> DType.BF16;
+            default -> DType.F32;
+        };
+    }
+
+    /** The GGUF row holding HF row {@code r}: the identity but for the q/k rows (see the class comment). */
+    private int sourceRow(Loc l, int r) { return l.rope ? ggufRow(r, config.headDim()) : r; }
+
+    /** The GGUF row of HF q/k row r: per head, HF row j is GGUF row 2j and HF row head_dim/2 + j is GGUF row 2j + 1. */
+    static int ggufRow(int r, int headDim) {
+        int half = headDim / 2, head = r / headDim, j = r % headDim;
+        return head * headDim + (j < half ? 2 * j : 2 * (j - half) + 1);
+    }
+
+    @Override public Matrix matrix(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
+        Loc l = loc(name);
+        if (rowFrom < 0 || rowTo > l.rows || rowFrom >= rowTo || colFrom < 0 || colTo > l.cols || colFrom >= colTo)
+            throw new ModelFormatException(file.path() + ": tensor '" + name + "' slice rows [" + rowFrom + ", " + rowTo + ") cols ["
+                    + colFrom + ", " + colTo + ") is outside its shape " + Arrays.toString(shape(name)));
+        int r = rowTo - rowFrom, c = colTo - colFrom;
+        GgmlType type = l.info.type();
+        MemorySegment data = file.data(l.info);
+        long rowBytes = type.bytes(l.cols);
+        DType dt = dtype(name);
+        if (dt != DType.F32) {                                           // F16 / BF16: the stored bits as they are
+            short[] out = new short[Math.multiplyExact(r, c)];
+            for (int i = 0; i < r; i++)
+                MemorySegment.copy(data, I16_LE, sourceRow(l, rowFrom + i) * rowBytes + 2L * colFrom, out, i * c, c);
+            return Matrix.ofBits(dt, r, c, out);
+        }
+        float[] out = new float[Math.multiplyExact(r, c)];
+        float[] row = c == l.cols ? null : new float[l.cols];             // [cols] a whole row, when only a slice is wanted
+        for (int i = 0; i < r; i++) {
+            long off = sourceRow(l, rowFrom + i) * rowBytes;
+            if (row == null) GgmlCodec.dequantize(type, data, off, out, i * c, c);
+            else {
+                GgmlCodec.dequantize(type, data, off, row, 0, l.cols);
+                System.arraycopy(row, colFrom, out, i * c, c);
+            }
+        }
+        return Matrix.ofF32(r, c, out);
+    }
+
+    @Override public float[] vector(String name) {
+        Loc l = loc(name);
+        float[] out = new float[Math.toIntExact(l.info.elements())];
+        GgmlCodec.dequantize(l.info.type(), file.data(l.info), 0, out, 0, out.length);
+        return out;
+    }
+
+    @Override public String describe() { return file.path().toString(); }
+
+    @Override public void close() { file.close(); }
+}

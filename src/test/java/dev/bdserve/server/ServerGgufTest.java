@@ -1,0 +1,51 @@
+package dev.bdserve.server;
+
+import com.openai.models.completions.CompletionCreateParams;
+import dev.bdserve.TestModels;
+import dev.bdserve.lora.LoraSharding;
+import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.TensorSource;
+import dev.bdserve.model.gguf.GgmlType;
+import dev.bdserve.model.gguf.GgufModelWriter;
+import dev.bdserve.tokenizer.GgufTokenizers;
+import dev.bdserve.tokenizer.Tokenizers;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The server on a GGUF file, through the OpenAI client: the base model and a PEFT adapter (HF row order, applied to
+ * the q/k rows llama.cpp permuted) answer with the same text as on the llama2.c checkpoint the file was written from,
+ * at TP 1 and 2.
+ */
+class ServerGgufTest {
+    @TempDir Path dir;
+
+    @Test
+    void aGgufModelServesItsAdaptersAsTheCheckpointItCameFrom() {
+        Path bin = TestModels.stories260K(), gguf = dir.resolve("stories260K.gguf");
+        var tok = Tokenizers.load(bin);
+        try (TensorSource src = ModelFiles.open(bin)) {
+            GgufModelWriter.write(gguf, src, GgmlType.F32, "stories260K", w -> GgufTokenizers.writeMetadata(tok, w));
+        }
+        Path adapter = TestServer.synthAdapter(dir.resolve("adapters").resolve("a"), 3, 0);
+        for (int tp : new int[]{1, 2}) {
+            List<String> want = texts(bin, tp, adapter), got = texts(gguf, tp, adapter);
+            assertEquals(want, got, "TP " + tp);
+            assertNotEquals(got.get(0), got.get(1), "the adapter changes the text");
+        }
+    }
+
+    /** The base model's and the adapter's greedy texts for one prompt. */
+    private List<String> texts(Path model, int tp, Path adapter) {
+        try (TestServer ts = new TestServer(model, tp, LoraSharding.AUTO, TestServer.config(), o -> o.withAllowedLoraDirs(List.of(dir)), r -> r)) {
+            assertEquals(200, ts.post("/v1/load_lora_adapter", "{\"lora_name\":\"a\",\"lora_path\":\"" + adapter + "\"}").statusCode());
+            return List.of(TestServer.MODEL, "a").stream().map(m -> ts.client().completions().create(CompletionCreateParams.builder()
+                    .model(m).prompt("Once upon a time").maxTokens(24).temperature(0).build()).choices().getFirst().text()).toList();
+        }
+    }
+}
