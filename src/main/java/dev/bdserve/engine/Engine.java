@@ -27,8 +27,8 @@ import java.util.concurrent.locks.LockSupport;
  * forward pass, scheduling) ends that step's requests (500) and the loop steps on. Only a lost TP rank stops the
  * engine: then every request gets a 503.
  *
- * <p>The model's vocabulary may be larger than the tokenizer's (real checkpoints pad it); ids past the tokenizer's
- * are masked before sampling. A smaller one is refused.
+ * <p>The model's vocabulary may be larger than the tokenizer's (real checkpoints pad it); ids past the tokenizer's,
+ * and the tokenizer's unused ones, are masked before sampling. A smaller one is refused.
  *
  * <p>Thread-safety: {@link #submit}, {@link RequestHandle#cancel}, adapter registration and {@link #stats} may be
  * called from any thread; listeners are called on the step thread.
@@ -77,7 +77,7 @@ public final class Engine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.config = config;
         this.model = runner.config();
-        this.vocabMask = TokenMask.forVocabularies(tokenizer.vocabSize(), model.vocabSize());
+        this.vocabMask = TokenMask.forVocabularies(tokenizer.vocabSize(), model.vocabSize(), tokenizer.unusedIds());
         this.eosIds = OutputProcessor.eosIds(tokenizer, model);
         int promptRows = (int) Math.min(Integer.MAX_VALUE, Math.max(1, promptLogprobFloatsPerStep / model.vocabSize()));
         this.scheduler = new Scheduler(config, new BlockManager(runner.kvBlocks(), runner.kvBlockSize()), promptRows, counters);

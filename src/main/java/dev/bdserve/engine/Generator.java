@@ -28,7 +28,7 @@ public final class Generator {
         this.prefillChunk = prefillChunk;
         this.blocks = new BlockManager(model.kvBlocks(), model.kvBlockSize());
         this.eosIds = OutputProcessor.eosIds(tokenizer, model.config());
-        this.vocabMask = TokenMask.forVocabularies(tokenizer.vocabSize(), model.config().vocabSize());
+        this.vocabMask = TokenMask.forVocabularies(tokenizer.vocabSize(), model.config().vocabSize(), tokenizer.unusedIds());
     }
 
     /** Receives text as sequences produce it. */

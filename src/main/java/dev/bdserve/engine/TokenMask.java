@@ -27,11 +27,18 @@ public final class TokenMask {
      * null when it knows every row. Throws {@link IllegalArgumentException} when the tokenizer knows more ids than the
      * model has rows: then they do not belong together.
      */
-    public static TokenMask forVocabularies(int tokenizerVocab, int modelVocab) {
+    public static TokenMask forVocabularies(int tokenizerVocab, int modelVocab) { return forVocabularies(tokenizerVocab, modelVocab, new BitSet()); }
+
+    /** As {@link #forVocabularies(int, int)}, disallowing the tokenizer's {@code unused} ids too. */
+    public static TokenMask forVocabularies(int tokenizerVocab, int modelVocab, BitSet unused) {
         if (tokenizerVocab > modelVocab)
             throw new IllegalArgumentException("the tokenizer knows " + tokenizerVocab + " token ids but the model's vocabulary has only "
                     + modelVocab + " rows (vocab_size): the tokenizer does not belong to this model");
-        return tokenizerVocab < modelVocab ? below(tokenizerVocab) : null;
+        if (unused.isEmpty()) return tokenizerVocab < modelVocab ? below(tokenizerVocab) : null;
+        BitSet allowed = new BitSet(tokenizerVocab);
+        allowed.set(0, tokenizerVocab);
+        allowed.andNot(unused);
+        return of(allowed);
     }
 
     /** Allows exactly the ids set in {@code allowed} (copied). */

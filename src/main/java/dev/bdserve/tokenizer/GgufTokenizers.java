@@ -13,6 +13,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.BitSet;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -50,12 +51,27 @@ public final class GgufTokenizers {
     /** The tokenizer of a GGUF file's metadata; {@code source} names the file in messages. */
     public static Tokenizer fromMetadata(String source, Map<String, Object> md) {
         String model = string(source, md, "tokenizer.ggml.model");
-        return switch (model) {
+        Tokenizer t = switch (model) {
             case "llama" -> sentencePiece(source, md);
             case "gpt2" -> byteLevelBpe(source, md);
             default -> throw new ModelFormatException(source + ": tokenizer.ggml.model '" + model
                     + "' is not supported (supported: llama (SentencePiece), gpt2 (byte-level BPE))");
         };
+        BitSet unused = new BitSet();
+        if (md.get("tokenizer.ggml.token_type") instanceof List<?> types)
+            for (int i = 0; i < types.size(); i++) if (types.get(i) instanceof Number n && n.longValue() == UNUSED) unused.set(i);
+        return unused.isEmpty() ? t : new WithUnused(t, unused);
+    }
+
+    /** A tokenizer whose vocabulary has UNUSED (padding) tokens, which the engine masks. */
+    private record WithUnused(Tokenizer t, BitSet unused) implements Tokenizer {
+        @Override public int vocabSize() { return t.vocabSize(); }
+        @Override public int bosId() { return t.bosId(); }
+        @Override public int[] eosIds() { return t.eosIds(); }
+        @Override public int[] encode(String text, boolean addBos) { return t.encode(text, addBos); }
+        @Override public String decode(int[] ids) { return t.decode(ids); }
+        @Override public StreamDecoder newStreamDecoder() { return t.newStreamDecoder(); }
+        @Override public BitSet unusedIds() { return (BitSet) unused.clone(); }
     }
 
     /** SentencePiece BPE with scores: pieces spell spaces as ▁, which llama2.c's vocabulary stores as ' '. */

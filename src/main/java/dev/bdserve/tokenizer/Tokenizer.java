@@ -13,6 +13,12 @@ public interface Tokenizer {
     /** Encodes text; prepends BOS when {@code addBos} and the tokenizer has one. */
     int[] encode(String text, boolean addBos);
 
+    /**
+     * Ids of the vocabulary that stand for no text and are never to be sampled (a GGUF vocabulary's UNUSED padding
+     * tokens); the engine masks them as it masks ids past {@link #vocabSize}.
+     */
+    default java.util.BitSet unusedIds() { return new java.util.BitSet(); }
+
     /** Decodes ids to text (special tokens such as BOS/EOS are skipped). */
     String decode(int[] ids);
 

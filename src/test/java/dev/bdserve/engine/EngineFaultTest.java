@@ -27,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.*;
  */
 class EngineFaultTest {
     static final LlamaConfig C = EngineTest.C;
-    /** The tokenizer knows 20 ids fewer than the model's 300 rows, as real checkpoints pad their vocabulary. */
+    /** The tokenizer knows 20 ids fewer than the model's 300 rows, as real checkpoints pad their vocabulary; id 100 is unused. */
+    static final int UNUSED = 100;
     static final int TOKEN_VOCAB = C.vocabSize() - 20;
     static final Tokenizer IDS = ids(TOKEN_VOCAB);
     static final SamplingParams GREEDY = new SamplingParams(0, 0, 1, 0, null, List.of(), true);
@@ -39,6 +40,11 @@ class EngineFaultTest {
             public int bosId() { return 1; }
             public int[] eosIds() { return new int[]{2}; }
             public int[] encode(String text, boolean addBos) { throw new UnsupportedOperationException(); }
+            public java.util.BitSet unusedIds() {
+                java.util.BitSet b = new java.util.BitSet();
+                if (vocab == TOKEN_VOCAB) b.set(UNUSED);
+                return b;
+            }
             public String decode(int[] ids) {
                 StringBuilder b = new StringBuilder();
                 for (int i : ids) b.append(push(i));
@@ -62,7 +68,7 @@ class EngineFaultTest {
     /**
      * Poisons, after the forward pass, the logits rows of requests on adapters named {@code poison-KIND}, from
      * position 6 on (mid-stream): {@code nan}, {@code inf} (+Inf), {@code dead} (every logit −Inf), {@code pad} (the
-     * largest logit at an id past the tokenizer's vocabulary); {@code throw} makes the whole forward pass throw.
+     * largest logit at an id past the tokenizer's vocabulary or at its unused id); {@code throw} makes the whole forward pass throw.
      */
     static final class PoisonRunner extends ForwardingRunner {
         final Map<Integer, String> kinds = new ConcurrentHashMap<>();   // runner adapter id → poison kind
@@ -93,7 +99,7 @@ class EngineFaultTest {
                     case "nan" -> logits[off + 17] = Float.NaN;
                     case "inf" -> logits[off + 5] = Float.POSITIVE_INFINITY;
                     case "dead" -> java.util.Arrays.fill(logits, off, off + vocab, Float.NEGATIVE_INFINITY);
-                    case "pad" -> logits[off + vocab - 1 - (b.positions()[t] % 20)] = 1e30f;
+                    case "pad" -> logits[off + (b.positions()[t] % 2 == 0 ? UNUSED : vocab - 1 - (b.positions()[t] % 20))] = 1e30f;
                     default -> { }
                 }
             }
@@ -190,7 +196,7 @@ class EngineFaultTest {
             }
             RequestResult padded = pad.get();
             assertEquals(30, padded.tokens().length);
-            for (int t : padded.tokens()) assertTrue(t < TOKEN_VOCAB, "sampled id " + t + " past the tokenizer's vocabulary");
+            for (int t : padded.tokens()) assertTrue(t < TOKEN_VOCAB && t != UNUSED, "sampled id " + t + " past the tokenizer's vocabulary or unused");
             assertTrue(e.healthy());
             assertArrayEquals(alone.get(3), run(e, streams.get(3)), "served on afterwards");
             assertEquals((long) poisoned.size(), e.stats().requestsFinished().get("error"));

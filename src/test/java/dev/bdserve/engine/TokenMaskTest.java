@@ -38,6 +38,11 @@ class TokenMaskTest {
         assertFalse(pad.allows(280));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> TokenMask.forVocabularies(301, 300));
         assertTrue(e.getMessage().contains("301 token ids") && e.getMessage().contains("only 300 rows"), e.getMessage());
+        BitSet unused = new BitSet();
+        unused.set(7);
+        TokenMask both = TokenMask.forVocabularies(280, 300, unused);
+        assertTrue(both.allows(6) && both.allows(279));
+        assertFalse(both.allows(7) || both.allows(280));
         assertThrows(IllegalArgumentException.class, () -> TokenMask.of(new BitSet()));
         assertThrows(IllegalArgumentException.class, () -> TokenMask.below(0));
     }

@@ -51,6 +51,24 @@ class GgufTokenizersTest {
         assertArrayEquals(new int[]{15043, 3186}, t.encode("Hello world", false), "llama.cpp's ids for Llama 2's vocabulary");
     }
 
+    /** UNUSED-type tokens are reported so that the engine never samples them. */
+    @Test
+    void unusedTokensAreReported() {
+        Map<String, Object> md = spmMetadata(Llama2cTokenizer.load(TestModels.tok512()));
+        assertTrue(GgufTokenizers.fromMetadata("x.gguf", md).unusedIds().isEmpty());
+        List<Object> types = new ArrayList<>((List<?>) md.get("tokenizer.ggml.token_type"));
+        types.set(300, GgufTokenizers.UNUSED);
+        types.set(511, GgufTokenizers.UNUSED);
+        md.put("tokenizer.ggml.token_type", types);
+        Tokenizer t = GgufTokenizers.fromMetadata("x.gguf", md);
+        java.util.BitSet want = new java.util.BitSet();
+        want.set(300);
+        want.set(511);
+        assertEquals(want, t.unusedIds());
+        assertEquals(512, t.vocabSize());
+        assertArrayEquals(Llama2cTokenizer.load(TestModels.tok512()).encode("Once upon a time", true), t.encode("Once upon a time", true));
+    }
+
     @Test
     void unsupportedOrMalformedMetadataIsRefusedByName() {
         Map<String, Object> spm = spmMetadata(Llama2cTokenizer.load(TestModels.tok512()));
