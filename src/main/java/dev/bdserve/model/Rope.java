@@ -14,6 +14,16 @@ public final class Rope {
         this.invFreq = inverseFrequencies(c);
     }
 
+    /**
+     * The row of a q/k projection stored in interleaved-pair order (Meta's and llama2.c's checkpoints, llama.cpp's
+     * {@code llama} GGUF files) that holds HF rotate-half row {@code r}: per head, HF row j is row 2j and HF row
+     * head_dim/2 + j is row 2j + 1.
+     */
+    public static int interleavedRow(int r, int headDim) {
+        int half = headDim / 2, head = r / headDim, j = r % headDim;
+        return head * headDim + (j < half ? 2 * j : 2 * (j - half) + 1);
+    }
+
     /** inv_freq[i] = θ^(−2i/d), with the llama3 rope_scaling adjustment when configured. */
     public static float[] inverseFrequencies(LlamaConfig c) {
         int half = c.headDim() / 2;

@@ -3,6 +3,7 @@ package dev.bdserve.model.gguf;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaTensorNames;
 import dev.bdserve.model.ModelFormatException;
+import dev.bdserve.model.Rope;
 import dev.bdserve.model.TensorSource;
 import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.Matrix;
@@ -151,13 +152,7 @@ public final class GgufModelSource implements TensorSource {
     }
 
     /** The GGUF row holding HF row {@code r}: the identity but for the q/k rows (see the class comment). */
-    private int sourceRow(Loc l, int r) { return l.rope ? ggufRow(r, config.headDim()) : r; }
-
-    /** The GGUF row of HF q/k row r: per head, HF row j is GGUF row 2j and HF row head_dim/2 + j is GGUF row 2j + 1. */
-    static int ggufRow(int r, int headDim) {
-        int half = headDim / 2, head = r / headDim, j = r % headDim;
-        return head * headDim + (j < half ? 2 * j : 2 * (j - half) + 1);
-    }
+    private int sourceRow(Loc l, int r) { return l.rope ? Rope.interleavedRow(r, config.headDim()) : r; }
 
     @Override public Matrix matrix(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
         Loc l = loc(name);

@@ -2,6 +2,7 @@ package dev.bdserve.model.gguf;
 
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaTensorNames;
+import dev.bdserve.model.Rope;
 import dev.bdserve.model.TensorSource;
 
 import java.nio.file.Path;
@@ -66,7 +67,7 @@ public final class GgufModelWriter {
             int rowBytes = (int) t.bytes(cols);
             byte[] b = new byte[Math.multiplyExact(rows, rowBytes)];
             for (int r = 0; r < rows; r++) {
-                int g = rope ? GgufModelSource.ggufRow(r, c.headDim()) : r;
+                int g = rope ? Rope.interleavedRow(r, c.headDim()) : r;
                 GgmlCodec.quantize(t, m, r * cols, cols, b, g * rowBytes);
             }
             w.addTensor(gguf, new long[]{cols, rows}, t, b);

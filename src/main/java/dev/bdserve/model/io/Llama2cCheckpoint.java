@@ -153,10 +153,7 @@ public final class Llama2cCheckpoint implements TensorSource {
 
     /** The llama2.c row holding HF row {@code r} (identity except for q/k, see the class comment). */
     int sourceRow(Loc l, int r) {
-        if (!l.rope) return r;
-        int hd = config.headDim(), half = hd / 2;
-        int head = r / hd, j = r % hd;
-        return head * hd + (j < half ? 2 * j : 2 * (j - half) + 1);
+        return l.rope ? dev.bdserve.model.Rope.interleavedRow(r, config.headDim()) : r;
     }
 
     @Override public DType dtype(String name) { shape(name); return DType.F32; }
