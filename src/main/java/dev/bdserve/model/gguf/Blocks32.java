@@ -96,11 +96,7 @@ final class Blocks32 {
      */
     static void quantizeQ4_0(float[] x, int xo, int n, MemorySegment dst, long at) {
         for (int b = 0; b < n / QK; b++, xo += QK, at += 18) {
-            float amax = 0f, max = 0f;
-            for (int j = 0; j < QK; j++) {
-                float v = x[xo + j];
-                if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-            }
+            float max = largestMagnitude(x, xo);
             float d = max / -8f;
             float id = d != 0f ? 1f / d : 0f;
             dst.set(HALF, at, floatToHalf(d));
@@ -115,12 +111,7 @@ final class Blocks32 {
     /** {@code quantize_row_q4_1_ref}: m = min, d = (max − min)/15; q = min(15, trunc((x − m)/d + 0.5)). */
     static void quantizeQ4_1(float[] x, int xo, int n, MemorySegment dst, long at) {
         for (int b = 0; b < n / QK; b++, xo += QK, at += 20) {
-            float min = Float.MAX_VALUE, max = -Float.MAX_VALUE;
-            for (int j = 0; j < QK; j++) {
-                float v = x[xo + j];
-                if (v < min) min = v;
-                if (v > max) max = v;
-            }
+            float min = blockMin(x, xo), max = blockMax(x, xo);
             float d = (max - min) / 15f;
             float id = d != 0f ? 1f / d : 0f;
             dst.set(HALF, at, floatToHalf(d));
@@ -136,11 +127,7 @@ final class Blocks32 {
     /** {@code quantize_row_q5_0_ref}: as Q4_0 with d = −m/16 and q = min(31, trunc(x/d + 16.5)). */
     static void quantizeQ5_0(float[] x, int xo, int n, MemorySegment dst, long at) {
         for (int b = 0; b < n / QK; b++, xo += QK, at += 22) {
-            float amax = 0f, max = 0f;
-            for (int j = 0; j < QK; j++) {
-                float v = x[xo + j];
-                if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-            }
+            float max = largestMagnitude(x, xo);
             float d = max / -16f;
             float id = d != 0f ? 1f / d : 0f;
             dst.set(HALF, at, floatToHalf(d));
@@ -158,12 +145,7 @@ final class Blocks32 {
     /** {@code quantize_row_q5_1_ref}: m = min, d = (max − min)/31; q = trunc((x − m)/d + 0.5), no clamp. */
     static void quantizeQ5_1(float[] x, int xo, int n, MemorySegment dst, long at) {
         for (int b = 0; b < n / QK; b++, xo += QK, at += 24) {
-            float min = Float.MAX_VALUE, max = -Float.MAX_VALUE;
-            for (int j = 0; j < QK; j++) {
-                float v = x[xo + j];
-                if (v < min) min = v;
-                if (v > max) max = v;
-            }
+            float min = blockMin(x, xo), max = blockMax(x, xo);
             float d = (max - min) / 31f;
             float id = d != 0f ? 1f / d : 0f;
             dst.set(HALF, at, floatToHalf(d));
@@ -177,6 +159,30 @@ final class Blocks32 {
             }
             dst.set(U32, at + 4, qh);
         }
+    }
+
+    /** The block's weight of largest magnitude, the first one on ties (Q4_0's and Q5_0's scale source); 0 if none is above 0. */
+    private static float largestMagnitude(float[] x, int xo) {
+        float amax = 0f, max = 0f;
+        for (int j = 0; j < QK; j++) {
+            float v = x[xo + j];
+            if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+        }
+        return max;
+    }
+
+    /** The block's smallest weight as ggml's {@code if (v < min)} scan finds it (NaNs never taken). */
+    private static float blockMin(float[] x, int xo) {
+        float min = Float.MAX_VALUE;
+        for (int j = 0; j < QK; j++) if (x[xo + j] < min) min = x[xo + j];
+        return min;
+    }
+
+    /** The block's largest weight as ggml's {@code if (v > max)} scan finds it (NaNs never taken). */
+    private static float blockMax(float[] x, int xo) {
+        float max = -Float.MAX_VALUE;
+        for (int j = 0; j < QK; j++) if (x[xo + j] > max) max = x[xo + j];
+        return max;
     }
 
     /** {@code quantize_row_q8_0_ref}: d = max|x|/127; q = roundf(x/d) (halves away from zero). */
