@@ -16,7 +16,7 @@ import java.util.List;
  * @param maxPositions     max_position_embeddings (the context limit)
  * @param rmsNormEps       rms_norm_eps
  * @param ropeTheta        rope_theta
- * @param ropeScaling      Llama-3 style rope_scaling, or null
+ * @param ropeScaling      long-context rope scaling (Llama 3.1 style), or null
  * @param tieWordEmbeddings tie_word_embeddings (LM head = embedding)
  * @param bosTokenId       bos_token_id (-1 if none)
  * @param eosTokenIds      eos_token_id (one or several)
@@ -27,12 +27,64 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
                           RopeScaling ropeScaling, boolean tieWordEmbeddings, int bosTokenId,
                           List<Integer> eosTokenIds, String torchDtype) {
 
-    /** HF rope_scaling with rope_type "llama3" (Llama 3.1 / 3.2). */
-    public record RopeScaling(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) {
-        public RopeScaling {
-            if (!(factor >= 1) || !(lowFreqFactor > 0) || !(highFreqFactor > lowFreqFactor) || originalMaxPositions <= 0)
-                throw new IllegalArgumentException("invalid llama3 rope_scaling: factor=" + factor + " low_freq_factor="
-                        + lowFreqFactor + " high_freq_factor=" + highFreqFactor + " original_max_position_embeddings=" + originalMaxPositions);
+    /**
+     * Long-context rope: each inverse frequency inv_freq[i] is divided by a factor, llama.cpp's {@code rope_freqs}
+     * tensor. {@link Llama3} is HF's rope_scaling "llama3" (Llama 3.1 / 3.2); {@link Factors} holds the factors
+     * themselves, as a GGUF file stores them.
+     */
+    public sealed interface RopeScaling {
+        /** The divisor of each inverse frequency, [headDim / 2]. */
+        float[] frequencyFactors(int headDim, double theta);
+
+        /** HF rope_scaling with rope_type "llama3" (modeling_rope_utils._compute_llama3_parameters). */
+        record Llama3(double factor, double lowFreqFactor, double highFreqFactor, int originalMaxPositions) implements RopeScaling {
+            public Llama3 {
+                if (!(factor >= 1) || !(lowFreqFactor > 0) || !(highFreqFactor > lowFreqFactor) || originalMaxPositions <= 0)
+                    throw new IllegalArgumentException("invalid llama3 rope_scaling: factor=" + factor + " low_freq_factor="
+                            + lowFreqFactor + " high_freq_factor=" + highFreqFactor + " original_max_position_embeddings=" + originalMaxPositions);
+            }
+
+            /**
+             * 1 for wavelengths below original/high, {@code factor} above original/low, and between them the inverse of
+             * the linear blend (1 − s)/factor + s with s = (original/wavelength − low)/(high − low).
+             */
+            @Override public float[] frequencyFactors(int headDim, double theta) {
+                float[] f = new float[headDim / 2];
+                double lowWavelen = originalMaxPositions / lowFreqFactor, highWavelen = originalMaxPositions / highFreqFactor;
+                for (int i = 0; i < f.length; i++) {
+                    float inv = (float) (1.0 / Math.pow(theta, (2.0 * i) / headDim));
+                    double wavelen = 2 * Math.PI / inv;
+                    if (wavelen < highWavelen) f[i] = 1;
+                    else if (wavelen > lowWavelen) f[i] = (float) factor;
+                    else {
+                        double s = (originalMaxPositions / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                        f[i] = (float) (1 / ((1 - s) / factor + s));
+                    }
+                }
+                return f;
+            }
+        }
+
+        /** Explicit per-frequency divisors, [headDim / 2], each finite and positive. */
+        record Factors(float[] factors) implements RopeScaling {
+            public Factors {
+                factors = factors.clone();
+                for (int i = 0; i < factors.length; i++)
+                    if (!(factors[i] > 0) || !Float.isFinite(factors[i]))
+                        throw new IllegalArgumentException("rope frequency factor " + i + " is " + factors[i] + " (must be finite and positive)");
+            }
+
+            @Override public float[] factors() { return factors.clone(); }
+
+            @Override public float[] frequencyFactors(int headDim, double theta) {
+                if (factors.length != headDim / 2)
+                    throw new IllegalArgumentException(factors.length + " rope frequency factors for head_dim " + headDim);
+                return factors.clone();
+            }
+
+            @Override public boolean equals(Object o) { return o instanceof Factors f && java.util.Arrays.equals(factors, f.factors); }
+            @Override public int hashCode() { return java.util.Arrays.hashCode(factors); }
+            @Override public String toString() { return "Factors" + java.util.Arrays.toString(factors); }
         }
     }
 
@@ -48,6 +100,8 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         require(maxPositions > 0, "max_position_embeddings must be positive");
         require(rmsNormEps > 0, "rms_norm_eps must be positive");
         require(ropeTheta > 0, "rope_theta must be positive");
+        if (ropeScaling instanceof RopeScaling.Factors f)
+            require(f.factors.length == headDim / 2, f.factors.length + " rope frequency factors for head_dim " + headDim + " (need " + headDim / 2 + ")");
         eosTokenIds = List.copyOf(eosTokenIds);
         for (int e : eosTokenIds) require(e >= 0 && e < vocabSize, "eos_token_id " + e + " outside the vocabulary");
         require(bosTokenId < vocabSize, "bos_token_id " + bosTokenId + " outside the vocabulary");

@@ -24,21 +24,31 @@ public final class Rope {
         return head * headDim + (j < half ? 2 * j : 2 * (j - half) + 1);
     }
 
-    /** inv_freq[i] = θ^(−2i/d), with the llama3 rope_scaling adjustment when configured. */
+    /**
+     * inv_freq[i] = θ^(−2i/d), rescaled for long context when configured: HF's llama3 formula, or llama.cpp's
+     * {@code rope_freqs} factors (inv_freq[i] / factor[i]).
+     */
     public static float[] inverseFrequencies(LlamaConfig c) {
         int half = c.headDim() / 2;
         float[] inv = new float[half];
         for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim()));
-        LlamaConfig.RopeScaling s = c.ropeScaling();
-        if (s == null) return inv;
-        double lowWavelen = s.originalMaxPositions() / s.lowFreqFactor();
-        double highWavelen = s.originalMaxPositions() / s.highFreqFactor();
-        for (int i = 0; i < half; i++) {
-            double wavelen = 2 * Math.PI / inv[i];
-            if (wavelen < highWavelen) continue;                       // high frequency: unchanged
-            if (wavelen > lowWavelen) { inv[i] = (float) (inv[i] / s.factor()); continue; } // low frequency: scaled
-            double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
-            inv[i] = (float) ((1 - smooth) * inv[i] / s.factor() + smooth * inv[i]);
+        switch (c.ropeScaling()) {
+            case null -> { }
+            case LlamaConfig.RopeScaling.Factors f -> {
+                float[] factor = f.frequencyFactors(c.headDim(), c.ropeTheta());
+                for (int i = 0; i < half; i++) inv[i] /= factor[i];
+            }
+            case LlamaConfig.RopeScaling.Llama3 s -> {
+                double lowWavelen = s.originalMaxPositions() / s.lowFreqFactor();
+                double highWavelen = s.originalMaxPositions() / s.highFreqFactor();
+                for (int i = 0; i < half; i++) {
+                    double wavelen = 2 * Math.PI / inv[i];
+                    if (wavelen < highWavelen) continue;                       // high frequency: unchanged
+                    if (wavelen > lowWavelen) { inv[i] = (float) (inv[i] / s.factor()); continue; } // low frequency: scaled
+                    double smooth = (s.originalMaxPositions() / wavelen - s.lowFreqFactor()) / (s.highFreqFactor() - s.lowFreqFactor());
+                    inv[i] = (float) ((1 - smooth) * inv[i] / s.factor() + smooth * inv[i]);
+                }
+            }
         }
         return inv;
     }

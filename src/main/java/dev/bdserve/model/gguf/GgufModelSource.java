@@ -34,6 +34,9 @@ public final class GgufModelSource implements TensorSource {
     /** Where an HF tensor lives in the file, and whether its rows are RoPE-permuted. */
     private record Loc(GgufFile.TensorInfo info, int rows, int cols, boolean rope) {}
 
+    /** llama.cpp's long-context rope factors (one per frequency), shared by every layer. */
+    static final String ROPE_FREQS = "rope_freqs.weight";
+
     private final GgufFile file;
     private final LlamaConfig config;
     private final Map<String, Loc> tensors;   // HF name → location, in HF order
@@ -84,10 +87,9 @@ public final class GgufModelSource implements TensorSource {
         if (ropeDims != headDim)
             throw new ModelFormatException(f.path() + ": llama.rope.dimension_count " + ropeDims + " differs from the head size " + headDim
                     + " (partial rotary embeddings are not supported)");
-        if (f.hasTensor("rope_freqs.weight"))
-            throw new ModelFormatException(f.path() + ": tensor rope_freqs.weight (Llama 3.1 rope scaling stored as frequency factors) is not supported yet");
         if (f.has(p + "rope.scaling.type") && !f.string(p + "rope.scaling.type").equals("none"))
             throw new ModelFormatException(f.path() + ": llama.rope.scaling.type '" + f.string(p + "rope.scaling.type") + "' is not supported");
+        double theta = f.doubleValue(p + "rope.freq_base", 10000.0);
         GgufFile.TensorInfo embd = f.hasTensor("token_embd.weight") ? f.tensor("token_embd.weight") : null;
         if (embd == null) throw new ModelFormatException(f.path() + ": tensor token_embd.weight is missing");
         long vocab = f.longValue(p + "vocab_size", embd.dims()[embd.dims().length - 1]);
@@ -95,10 +97,38 @@ public final class GgufModelSource implements TensorSource {
         try {
             return new LlamaConfig((int) vocab, hidden, (int) f.longValue(p + "feed_forward_length"), (int) f.longValue(p + "block_count"),
                     heads, (int) f.longValue(p + "attention.head_count_kv", heads), headDim, (int) f.longValue(p + "context_length"),
-                    (float) f.doubleValue(p + "attention.layer_norm_rms_epsilon"), f.doubleValue(p + "rope.freq_base", 10000.0), null,
+                    (float) f.doubleValue(p + "attention.layer_norm_rms_epsilon"), theta, ropeScaling(f, headDim, theta),
                     !f.hasTensor("output.weight"), (int) f.longValue("tokenizer.ggml.bos_token_id", 1), List.of((int) eos), "float32");
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(f.path() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Llama 3.1 / 3.2 long-context rope, which llama.cpp's converter stores as the tensor {@code rope_freqs.weight}
+     * (F32, [head_dim/2] divisors of the inverse frequencies): read as the llama3 rope_scaling of every released
+     * Llama 3.x (low 1, high 4, original context 8192, factor = the largest divisor) when it gives the same factors,
+     * so the model converts back to config.json; as the factors themselves otherwise.
+     */
+    private static LlamaConfig.RopeScaling ropeScaling(GgufFile f, int headDim, double theta) {
+        if (!f.hasTensor(ROPE_FREQS)) return null;
+        GgufFile.TensorInfo t = f.tensor(ROPE_FREQS);
+        if (t.type() != GgmlType.F32 || t.dims().length != 1 || t.dims()[0] != headDim / 2)
+            throw new ModelFormatException(f.path() + ": tensor " + ROPE_FREQS + " is " + t.type() + " " + Arrays.toString(t.dims())
+                    + ", expected F32 [" + headDim / 2 + "] (one factor per rope frequency)");
+        float[] factors = new float[headDim / 2];
+        GgmlCodec.dequantize(GgmlType.F32, f.data(t), 0, factors, 0, factors.length);
+        try {
+            var given = new LlamaConfig.RopeScaling.Factors(factors);
+            float max = 0;
+            for (float x : factors) max = Math.max(max, x);
+            if (max < 1) return given;
+            var llama3 = new LlamaConfig.RopeScaling.Llama3(max, 1, 4, 8192);
+            float[] want = llama3.frequencyFactors(headDim, theta);
+            for (int i = 0; i < want.length; i++) if (Math.abs(want[i] - factors[i]) > 1e-6f * factors[i]) return given;
+            return llama3;
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(f.path() + ": tensor " + ROPE_FREQS + ": " + e.getMessage(), e);
         }
     }
 

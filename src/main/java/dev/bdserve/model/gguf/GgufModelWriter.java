@@ -48,8 +48,13 @@ public final class GgufModelWriter {
         w.putF32("llama.rope.freq_base", c.ropeTheta());
         w.putF32("llama.attention.layer_norm_rms_epsilon", c.rmsNormEps());
         w.putU32("llama.vocab_size", c.vocabSize());
-        if (c.ropeScaling() != null) throw new IllegalArgumentException("llama3 rope scaling cannot be written to GGUF yet");
         if (tokenizer != null) tokenizer.accept(w);
+        if (c.ropeScaling() != null) {                                           // as llama.cpp's converter: the factors, F32
+            float[] f = c.ropeScaling().frequencyFactors(c.headDim(), c.ropeTheta());
+            byte[] b = new byte[4 * f.length];
+            GgmlCodec.quantize(GgmlType.F32, f, 0, f.length, b, 0);
+            w.addTensor(GgufModelSource.ROPE_FREQS, new long[]{f.length}, GgmlType.F32, b);
+        }
         for (Map.Entry<String, long[]> e : LlamaTensorNames.expectedShapes(c).entrySet()) {
             String gguf = GgufModelSource.ggufName(e.getKey());
             long[] shape = e.getValue();

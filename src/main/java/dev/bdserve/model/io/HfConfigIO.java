@@ -209,7 +209,7 @@ public final class HfConfigIO {
             if (orig == null || orig.isNull()) throw bad(w + " is missing \"original_max_position_embeddings\"");
             int origMax = intValue("original_max_position_embeddings", orig);
             try {
-                return new LlamaConfig.RopeScaling(factor, low, high, origMax);
+                return new LlamaConfig.RopeScaling.Llama3(factor, low, high, origMax);
             } catch (IllegalArgumentException ex) {
                 throw new ModelFormatException(file + ": " + ex.getMessage(), ex);
             }
@@ -238,16 +238,19 @@ public final class HfConfigIO {
         m.put("pretraining_tp", 1);
         // the float's shortest decimal (1e-5f as 1.0E-5, not 9.99999974737875E-6)
         m.put("rms_norm_eps", Double.parseDouble(Float.toString(c.rmsNormEps())));
-        LlamaConfig.RopeScaling rs = c.ropeScaling();
-        if (rs == null) m.put("rope_scaling", null);
-        else {
-            Map<String, Object> r = new LinkedHashMap<>();
-            r.put("factor", rs.factor());
-            r.put("high_freq_factor", rs.highFreqFactor());
-            r.put("low_freq_factor", rs.lowFreqFactor());
-            r.put("original_max_position_embeddings", rs.originalMaxPositions());
-            r.put("rope_type", "llama3");
-            m.put("rope_scaling", r);
+        switch (c.ropeScaling()) {
+            case null -> m.put("rope_scaling", null);
+            case LlamaConfig.RopeScaling.Factors f -> throw new IllegalArgumentException("rope frequency factors that match no llama3 "
+                    + "rope_scaling cannot be written to config.json: " + f);
+            case LlamaConfig.RopeScaling.Llama3 rs -> {
+                Map<String, Object> r = new LinkedHashMap<>();
+                r.put("factor", rs.factor());
+                r.put("high_freq_factor", rs.highFreqFactor());
+                r.put("low_freq_factor", rs.lowFreqFactor());
+                r.put("original_max_position_embeddings", rs.originalMaxPositions());
+                r.put("rope_type", "llama3");
+                m.put("rope_scaling", r);
+            }
         }
         m.put("rope_theta", c.ropeTheta());
         m.put("tie_word_embeddings", c.tieWordEmbeddings());

@@ -68,7 +68,7 @@ class HfConfigIOTest {
         assertEquals(131072, c.maxPositions());
         assertEquals(1e-5f, c.rmsNormEps());
         assertEquals(500000.0, c.ropeTheta());
-        assertEquals(new LlamaConfig.RopeScaling(32, 1, 4, 8192), c.ropeScaling());
+        assertEquals(new LlamaConfig.RopeScaling.Llama3(32, 1, 4, 8192), c.ropeScaling());
         assertTrue(c.tieWordEmbeddings());
         assertEquals(128000, c.bosTokenId());
         assertEquals(List.of(128001, 128008, 128009), c.eosTokenIds());
@@ -112,7 +112,7 @@ class HfConfigIOTest {
         assertNull(HfConfigIO.parse(j, "config.json").ropeScaling());
         String old = MINIMAL.replace("\"model_type\"", "\"rope_scaling\": {\"type\": \"llama3\", \"factor\": 8, \"low_freq_factor\": 1, "
                 + "\"high_freq_factor\": 4, \"original_max_position_embeddings\": 8192}, \"model_type\"");
-        assertEquals(new LlamaConfig.RopeScaling(8, 1, 4, 8192), HfConfigIO.parse(old, "config.json").ropeScaling());
+        assertEquals(new LlamaConfig.RopeScaling.Llama3(8, 1, 4, 8192), HfConfigIO.parse(old, "config.json").ropeScaling());
     }
 
     @Test
