@@ -10,7 +10,8 @@ import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
 /**
  * The package boundaries the build enforces on src/main: the serving runtime does not reach the research harness
  * ({@code lab}), the benchmarks or the cli, nor the plotting and progress-bar libraries that only those use, directly
- * or through another class; the benchmarks do not use the harness; the harness does not use the cli. The cli may use
+ * or through another class; the benchmarks do not use the harness; the harness does not use the cli; the model
+ * does not know the lora package that implements its adapter updates, nor the engine that drives it. The cli may use
  * everything.
  */
 @AnalyzeClasses(packages = "dev.bdserve", importOptions = ImportOption.DoNotIncludeTests.class)
@@ -34,4 +35,9 @@ class ArchitectureTest {
     static final ArchRule harnessUsesNoCli = noClasses().that().resideInAPackage("dev.bdserve.lab..")
             .should().dependOnClassesThat().resideInAPackage("dev.bdserve.cli..")
             .because("the cli drives the harness, not the other way round");
+
+    @ArchTest
+    static final ArchRule modelUsesNoLoraOrEngine = noClasses().that().resideInAPackage("dev.bdserve.model..")
+            .should().dependOnClassesThat().resideInAnyPackage("dev.bdserve.lora..", "dev.bdserve.engine..", "dev.bdserve.server..")
+            .because("lora implements the model's AdapterUpdates; a model that imported lora back would make one knot of both");
 }

@@ -187,7 +187,7 @@ public final class TpGroup implements ModelRunner {
     private static LlamaModel loadRank(Supplier<TensorSource> sources, Communicator c, Parallel par, Options o) {
         try (TensorSource src = sources.get()) {
             LlamaWeights w = LlamaWeights.load(src, new Shard(c.rank(), c.size()));
-            return new LlamaModel(src.config(), w, c, par, o.sharding(), o.fallback());
+            return new LlamaModel(src.config(), w, c, par);
         }
     }
 
@@ -300,11 +300,11 @@ public final class TpGroup implements ModelRunner {
     public long adapterBytesHeld(int id) {
         LoraAdapter a = root.adapter(id);
         if (a == null) throw new IllegalArgumentException("adapter id " + id + " is not registered");
-        return root.model.prepare(a).bytesHeld();
+        return root.lora.get(a).bytesHeld();
     }
 
     /** The sharding an adapter runs under. */
-    public LoraSharding adapterSharding(int id) { return root.model.prepare(root.adapter(id)).sharding(); }
+    public LoraSharding adapterSharding(int id) { return root.lora.get(root.adapter(id)).sharding(); }
 
     @Override
     public void close() {

@@ -3,6 +3,7 @@ package dev.bdserve.engine;
 import dev.bdserve.lora.LoraAdapter;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.LoraStats;
+import dev.bdserve.lora.RankAdapters;
 import dev.bdserve.model.KvCache;
 import dev.bdserve.model.KvPool;
 import dev.bdserve.model.LlamaModel;
@@ -30,6 +31,7 @@ final class TpRank {
     final LlamaModel.Workspace ws;
     final Communicator comm;
     final KvPool pool;
+    final RankAdapters lora;                                              // this rank's adapter layouts
     private final AdapterResolver resolver;
     private final Map<Integer, LoraAdapter> adapters = new HashMap<>();   // this rank's adapters by group id
     private float[] scratchLogits = new float[0];
@@ -40,14 +42,15 @@ final class TpRank {
         this.comm = comm;
         this.resolver = resolver;
         this.pool = pool;
+        this.lora = new RankAdapters(model.config(), model.weights().shard(), model.parallel(), comm);
     }
 
-    LoraStats loraStats() { return ws.loraStats(); }
+    LoraStats loraStats() { return lora.stats(); }
 
     /** The adapter registered under a group id, or null. */
     LoraAdapter adapter(int id) { return adapters.get(id); }
 
-    /** The add-adapter message: id, sharding, name, path. */
+    /** The add-adapter message: id, the sharding rank 0 resolved for it, name, path. */
     static int[] addAdapterMessage(int id, LoraSharding sharding, String name, String path) {
         int[] m = new int[4 + name.length() + path.length()];
         m[0] = id;
@@ -75,10 +78,10 @@ final class TpRank {
                 int[] pos = {2};
                 String name = readString(m, pos), path = readString(m, pos);
                 LoraAdapter a = resolver.resolve(m[0], name, path);
-                model.prepare(a, LoraSharding.values()[m[1]]);
+                lora.add(a, LoraSharding.values()[m[1]]);
                 adapters.put(m[0], a);
             }
-            case OP_REMOVE_ADAPTER -> { LoraAdapter a = adapters.remove(m[0]); if (a != null) model.release(a); }
+            case OP_REMOVE_ADAPTER -> { LoraAdapter a = adapters.remove(m[0]); if (a != null) lora.remove(a); }
             case OP_COLLECT_GARBAGE -> System.gc();
             default -> throw new IllegalStateException("unknown control op " + op);
         }
@@ -106,7 +109,7 @@ final class TpRank {
             if (scratchLogits.length < need) scratchLogits = new float[need];
             out = scratchLogits;
         }
-        model.forward(new Step(b.tokens(), b.positions(), cs, b.logitRows(), ad), ws, out);
+        model.forward(new Step(b.tokens(), b.positions(), cs, b.logitRows(), lora.forStep(ad)), ws, out);
     }
 
     /** The loop of a rank other than 0: receive a message from rank 0, run it, until shutdown. */

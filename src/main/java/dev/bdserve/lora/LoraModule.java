@@ -1,6 +1,7 @@
 package dev.bdserve.lora;
 
 import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.ProjectionGroup;
 
 import java.util.Locale;
 
@@ -52,6 +53,26 @@ public enum LoraModule {
             case K, V -> c.kvDim();
             case O, DOWN -> c.hiddenSize();
             case GATE, UP -> c.intermediateSize();
+        };
+    }
+
+    /** The group whose fused projection this module is part of. */
+    public ProjectionGroup group() {
+        return switch (this) {
+            case Q, K, V -> ProjectionGroup.QKV;
+            case O -> ProjectionGroup.O;
+            case GATE, UP -> ProjectionGroup.GATE_UP;
+            case DOWN -> ProjectionGroup.DOWN;
+        };
+    }
+
+    /** The modules of a group, in the order their outputs sit side by side in the fused projection. */
+    public static LoraModule[] members(ProjectionGroup g) {
+        return switch (g) {
+            case QKV -> new LoraModule[]{Q, K, V};
+            case O -> new LoraModule[]{O};
+            case GATE_UP -> new LoraModule[]{GATE, UP};
+            case DOWN -> new LoraModule[]{DOWN};
         };
     }
 

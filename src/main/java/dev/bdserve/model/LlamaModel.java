@@ -1,11 +1,5 @@
 package dev.bdserve.model;
 
-import dev.bdserve.lora.LoraAdapter;
-import dev.bdserve.lora.LoraBatch;
-import dev.bdserve.lora.LoraCompute;
-import dev.bdserve.lora.LoraStats;
-import dev.bdserve.lora.PreparedAdapter;
-import dev.bdserve.lora.PreparedAdapter.Group;
 import dev.bdserve.parallel.Collective;
 import dev.bdserve.parallel.Communicator;
 import dev.bdserve.tensor.AttentionOps;
@@ -15,8 +9,6 @@ import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.VectorOps;
 
 import java.util.Arrays;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One tensor-parallel rank of a Llama decoder (HF {@code modeling_llama.LlamaForCausalLM}), sharded as in
@@ -24,8 +16,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * vocab-parallel LM head whose logits are gathered. A single rank is the same code with N = 1 and a
  * communicator whose collectives do nothing.
  *
- * <p>The model holds only weights; per-request state (KV caches) belongs to the caller, and the scratch
- * buffers of a step live in a {@link Workspace} owned by the thread that drives the model.
+ * <p>The model holds only weights; per-request state (KV caches) belongs to the caller, the scratch
+ * buffers of a step live in a {@link Workspace} owned by the thread that drives the model, and adapters come with
+ * each step as its {@link AdapterUpdates}.
  */
 public final class LlamaModel {
     private final LlamaConfig cfg;
@@ -46,19 +39,8 @@ public final class LlamaModel {
     private final int firstHead;  // global index of this rank's first query head
     private final int firstKvHead;// global index of this rank's first KV head
     private final float attnScale;// 1 / sqrt(headDim)
-    private final Map<LoraAdapter, PreparedAdapter> prepared = new ConcurrentHashMap<>(); // adapters laid out for this rank
-    private final dev.bdserve.lora.LoraSharding sharding;  // requested adapter sharding
-    private final dev.bdserve.lora.LoraSharding fallback;  // for adapters AUTO does not run as BD-LoRA
 
     public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par) {
-        this(cfg, weights, comm, par, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.REPLICATED);
-    }
-
-    /** A rank whose adapters are sharded with {@code sharding} (AUTO: BD-LoRA where it fits, else {@code fallback}). */
-    public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par,
-                      dev.bdserve.lora.LoraSharding sharding, dev.bdserve.lora.LoraSharding fallback) {
-        this.sharding = sharding;
-        this.fallback = fallback;
         this.cfg = cfg;
         this.w = weights;
         this.comm = comm;
@@ -90,17 +72,7 @@ public final class LlamaModel {
     public LlamaWeights weights() { return w; }
     public Parallel parallel() { return par; }
 
-    /** The adapter laid out for this rank's grouped LoRA kernels (prepared once, then cached until released). */
-    public PreparedAdapter prepare(LoraAdapter a) { return prepare(a, sharding); }
-
-    /** As {@link #prepare(LoraAdapter)} with a sharding chosen for this adapter (resolved as in {@link dev.bdserve.lora.LoraSharding#resolve}). */
-    public PreparedAdapter prepare(LoraAdapter a, dev.bdserve.lora.LoraSharding requested) {
-        return prepared.computeIfAbsent(a, k -> PreparedAdapter.prepare(k, cfg, w.shard(),
-                requested.resolve(k, cfg, w.shard().size(), fallback)));
-    }
-
-    /** Drops this rank's layout of an adapter (after it is unloaded). */
-    public void release(LoraAdapter a) { prepared.remove(a); }
+    public Communicator communicator() { return comm; }
 
     /** A new, empty standalone KV cache (its own growing pool) for one sequence on this rank. */
     public KvCache newCache(int initialCapacity) {
@@ -128,28 +100,11 @@ public final class LlamaModel {
         prepareCaches(step);
         ropeAngles(step, ws);
         embed(step.tokens(), ws.x);
-        LoraBatch lora = loraBatch(step);
         for (int l = 0; l < w.layers().length; l++) {
-            attentionBlock(l, step, lora, ws);
-            mlpBlock(l, T, lora, ws);
+            attentionBlock(l, step, ws);
+            mlpBlock(l, T, step.adapters(), ws);
         }
-        if (!lora.isEmpty()) ws.loraStats.step();
         lmHead(step, ws, logits);
-    }
-
-    /** Groups the step's tokens by adapter; tokens without one skip the LoRA path. */
-    private LoraBatch loraBatch(Step step) {
-        if (step.adapters() == null) return LoraBatch.EMPTY;
-        PreparedAdapter[] per = new PreparedAdapter[step.size()];
-        LoraAdapter last = null;
-        PreparedAdapter lastP = null;
-        for (int t = 0; t < per.length; t++) {
-            LoraAdapter a = step.adapters()[t];
-            if (a == null) continue;
-            if (a != last) { last = a; lastP = prepare(a); }
-            per[t] = lastP;
-        }
-        return LoraBatch.of(per);
     }
 
     private void prepareCaches(Step step) {
@@ -177,12 +132,12 @@ public final class LlamaModel {
     }
 
     /** x += o_proj(attention(rope(q), rope(k), v)) for every token (LlamaAttention.forward). */
-    private void attentionBlock(int l, Step step, LoraBatch lora, Workspace ws) {
+    private void attentionBlock(int l, Step step, Workspace ws) {
         LlamaWeights.Layer lw = w.layers()[l];
         int T = step.size();
         rmsnormRows(ws.x, lw.attnNorm(), ws.xn, T);
         MatMul.matmul(lw.wqkv(), ws.xn, T, ws.qkv, par);                 // qkv [T, qkvWidth]
-        LoraCompute.apply(l, Group.QKV, lora, ws.xn, hidden, ws.qkv, qkvWidth, par, comm, ws.loraStats);
+        step.adapters().addTo(l, ProjectionGroup.QKV, ws.xn, hidden, ws.qkv, qkvWidth);
         int half = headDim / 2;
         for (int t = 0; t < T; t++) {
             int base = t * qkvWidth;
@@ -201,7 +156,7 @@ public final class LlamaModel {
         for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
         attention(l, step, ws);                                           // attn [T, qWidth]
         MatMul.matmul(lw.wo(), ws.attn, T, ws.proj, par);                // proj [T, hidden], partial under TP
-        LoraCompute.apply(l, Group.O, lora, ws.attn, qWidth, ws.proj, hidden, par, comm, ws.loraStats);
+        step.adapters().addTo(l, ProjectionGroup.O, ws.attn, qWidth, ws.proj, hidden);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.ATTN_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
@@ -267,15 +222,15 @@ public final class LlamaModel {
     private int kvRun(int h, int bs) { return ((firstHead + h) / groupSize - firstKvHead) * headDim * bs; }
 
     /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */
-    private void mlpBlock(int l, int T, LoraBatch lora, Workspace ws) {
+    private void mlpBlock(int l, int T, AdapterUpdates adapters, Workspace ws) {
         LlamaWeights.Layer lw = w.layers()[l];
         rmsnormRows(ws.x, lw.ffnNorm(), ws.xn, T);
         MatMul.matmul(lw.wGateUp(), ws.xn, T, ws.gateUp, par);           // gateUp [T, 2·ffn]
-        LoraCompute.apply(l, Group.GATE_UP, lora, ws.xn, hidden, ws.gateUp, 2 * ffn, par, comm, ws.loraStats);
+        adapters.addTo(l, ProjectionGroup.GATE_UP, ws.xn, hidden, ws.gateUp, 2 * ffn);
         for (int t = 0; t < T; t++)
             VectorOps.siluMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
         MatMul.matmul(lw.wDown(), ws.act, T, ws.proj, par);              // proj [T, hidden], partial under TP
-        LoraCompute.apply(l, Group.DOWN, lora, ws.act, ffn, ws.proj, hidden, par, comm, ws.loraStats);
+        adapters.addTo(l, ProjectionGroup.DOWN, ws.act, ffn, ws.proj, hidden);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.MLP_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
@@ -324,12 +279,8 @@ public final class LlamaModel {
         float[] act;      // [T, ffn] silu(gate)·up
         float[] cos, sin; // [T, headDim/2] RoPE angles of each token
         float[] localLogits, sendLogits, gathered; // vocab-parallel LM head buffers (TP only)
-        final LoraStats loraStats = new LoraStats(); // LoRA bytes, FLOPs and time of the steps run here
 
         private Workspace() {}
-
-        /** Counters of the LoRA path over the steps run with this workspace. */
-        public LoraStats loraStats() { return loraStats; }
 
         void ensure(int T, int L) {
             if (T <= tokens && L <= logitRows) return;

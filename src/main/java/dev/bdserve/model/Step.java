@@ -1,7 +1,5 @@
 package dev.bdserve.model;
 
-import dev.bdserve.lora.LoraAdapter;
-
 import java.util.Objects;
 
 /**
@@ -13,13 +11,12 @@ import java.util.Objects;
  * @param positions [T] positions within their sequences
  * @param caches    [T] the KV cache of each token's sequence (tokens of one sequence share one object)
  * @param logitRows indices into [0, T) of the tokens whose next-token logits are wanted, in output order
- * @param adapters  [T] the adapter of each token's sequence (null entries: base model only), or null for none
+ * @param adapters  the adapter updates of the step's tokens ({@link AdapterUpdates#NONE} for none)
  */
-public record Step(int[] tokens, int[] positions, KvCache[] caches, int[] logitRows, LoraAdapter[] adapters) {
+public record Step(int[] tokens, int[] positions, KvCache[] caches, int[] logitRows, AdapterUpdates adapters) {
     public Step {
-        if (adapters != null && adapters.length != tokens.length)
-            throw new IllegalArgumentException("adapters must have one entry per token");
         Objects.requireNonNull(tokens);
+        Objects.requireNonNull(adapters);
         if (tokens.length == 0) throw new IllegalArgumentException("a step needs at least one token");
         if (positions.length != tokens.length || caches.length != tokens.length)
             throw new IllegalArgumentException("tokens, positions and caches must have the same length");
@@ -30,7 +27,7 @@ public record Step(int[] tokens, int[] positions, KvCache[] caches, int[] logitR
 
     /** A step without adapters. */
     public Step(int[] tokens, int[] positions, KvCache[] caches, int[] logitRows) {
-        this(tokens, positions, caches, logitRows, null);
+        this(tokens, positions, caches, logitRows, AdapterUpdates.NONE);
     }
 
     /** Number of tokens T. */
@@ -38,11 +35,11 @@ public record Step(int[] tokens, int[] positions, KvCache[] caches, int[] logitR
 
     /** A step of consecutive tokens of one sequence starting at {@code start}, logits for the last token only. */
     public static Step ofSequence(KvCache cache, int[] tokens, int start, boolean allLogits) {
-        return ofSequence(cache, tokens, start, allLogits, null);
+        return ofSequence(cache, tokens, start, allLogits, AdapterUpdates.NONE);
     }
 
-    /** As {@link #ofSequence(KvCache, int[], int, boolean)}, every token using {@code adapter} (or none when null). */
-    public static Step ofSequence(KvCache cache, int[] tokens, int start, boolean allLogits, LoraAdapter adapter) {
+    /** As {@link #ofSequence(KvCache, int[], int, boolean)}, with the given adapter updates for its tokens. */
+    public static Step ofSequence(KvCache cache, int[] tokens, int start, boolean allLogits, AdapterUpdates adapters) {
         int n = tokens.length;
         int[] pos = new int[n];
         KvCache[] caches = new KvCache[n];
@@ -50,8 +47,6 @@ public record Step(int[] tokens, int[] positions, KvCache[] caches, int[] logitR
         int[] rows;
         if (allLogits) { rows = new int[n]; for (int i = 0; i < n; i++) rows[i] = i; }
         else rows = new int[]{n - 1};
-        LoraAdapter[] ad = null;
-        if (adapter != null) { ad = new LoraAdapter[n]; java.util.Arrays.fill(ad, adapter); }
-        return new Step(tokens, pos, caches, rows, ad);
+        return new Step(tokens, pos, caches, rows, adapters);
     }
 }

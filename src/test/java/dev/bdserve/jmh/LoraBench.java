@@ -1,14 +1,14 @@
 package dev.bdserve.jmh;
 
 import dev.bdserve.lora.LoraAdapter;
-import dev.bdserve.lora.LoraBatch;
-import dev.bdserve.lora.LoraCompute;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.PeftAdapterLoader;
-import dev.bdserve.lora.PreparedAdapter;
+import dev.bdserve.lora.RankAdapters;
 import dev.bdserve.lora.SynthAdapter;
+import dev.bdserve.model.AdapterUpdates;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.ModelShapes;
+import dev.bdserve.model.ProjectionGroup;
 import dev.bdserve.model.Shard;
 import dev.bdserve.parallel.SingleRank;
 import dev.bdserve.tensor.DType;
@@ -40,8 +40,8 @@ public class LoraBench {
     @Param({"1", "16"}) int tokens;
     @Param({"1", "8"}) int adapters;
 
-    LoraBatch batch;
-    PreparedAdapter.Group g;
+    AdapterUpdates updates;
+    ProjectionGroup g;
     float[] x, y;
     int xWidth, yWidth;
     SingleRank comm = new SingleRank();
@@ -51,20 +51,21 @@ public class LoraBench {
     public void setup() throws IOException {
         LlamaConfig c = ModelShapes.get("llama-160m");
         dir = Files.createTempDirectory("bdserve-jmh-lora");
-        PreparedAdapter[] prepared = new PreparedAdapter[adapters];
+        RankAdapters rank = new RankAdapters(c, new Shard(0, 1), Parallel.serial(), comm);
+        LoraAdapter[] loaded = new LoraAdapter[adapters];
         for (int i = 0; i < adapters; i++) {
             Path p = dir.resolve("a" + i);
             new SynthAdapter(16, nblocks, SynthAdapter.allModules(), DType.BF16, 16, false, 0.3, 10 + i).write(p, c, "llama-160m");
-            LoraAdapter a = PeftAdapterLoader.load("a" + i, p, c, 16);
-            prepared[i] = PreparedAdapter.prepare(a, c, new Shard(0, 1), nblocks > 0 ? LoraSharding.BDLORA : LoraSharding.REPLICATED);
+            loaded[i] = PeftAdapterLoader.load("a" + i, p, c, 16);
+            rank.add(loaded[i], nblocks > 0 ? LoraSharding.BDLORA : LoraSharding.REPLICATED);
         }
-        PreparedAdapter[] perToken = new PreparedAdapter[tokens];
-        for (int t = 0; t < tokens; t++) perToken[t] = prepared[t % adapters];
-        batch = LoraBatch.of(perToken);
-        g = PreparedAdapter.Group.valueOf(group);
+        LoraAdapter[] perToken = new LoraAdapter[tokens];
+        for (int t = 0; t < tokens; t++) perToken[t] = loaded[t % adapters];
+        updates = rank.forStep(perToken);
+        g = ProjectionGroup.valueOf(group);
         int qkv = c.qDim() + 2 * c.kvDim();
-        xWidth = g == PreparedAdapter.Group.DOWN ? c.intermediateSize() : c.hiddenSize();
-        yWidth = g == PreparedAdapter.Group.QKV ? qkv : c.hiddenSize();
+        xWidth = g == ProjectionGroup.DOWN ? c.intermediateSize() : c.hiddenSize();
+        yWidth = g == ProjectionGroup.QKV ? qkv : c.hiddenSize();
         SplittableRandom r = new SplittableRandom(1);
         x = new float[tokens * xWidth];
         for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() - 0.5);
@@ -78,7 +79,7 @@ public class LoraBench {
 
     @Benchmark
     public void shrinkExpand(Blackhole bh) {
-        LoraCompute.apply(0, g, batch, x, xWidth, y, yWidth, Parallel.serial(), comm, null);
+        updates.addTo(0, g, x, xWidth, y, yWidth);
         bh.consume(y);
     }
 }

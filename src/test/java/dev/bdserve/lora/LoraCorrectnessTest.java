@@ -42,9 +42,16 @@ class LoraCorrectnessTest {
         return t;
     }
 
+    /** Every one of n tokens on adapter a (none when null), laid out for m's rank as AUTO resolves it. */
+    static dev.bdserve.model.AdapterUpdates updates(LlamaModel m, LoraAdapter a, int n) {
+        LoraAdapter[] per = new LoraAdapter[n];
+        java.util.Arrays.fill(per, a);
+        return RankAdapters.of(m).forStep(per, LoraSharding.AUTO);
+    }
+
     static float[] run(LlamaModel m, int[] toks, LoraAdapter a) {
         float[] out = new float[toks.length * m.config().vocabSize()];
-        m.forward(Step.ofSequence(m.newCache(4), toks, 0, true, a), m.newWorkspace(), out);
+        m.forward(Step.ofSequence(m.newCache(4), toks, 0, true, updates(m, a, toks.length)), m.newWorkspace(), out);
         return out;
     }
 
@@ -166,7 +173,7 @@ class LoraCorrectnessTest {
         // Alone.
         float[][] alone = new float[nSeq][vocab];
         for (int s = 0; s < nSeq; s++)
-            m.forward(Step.ofSequence(m.newCache(4), prompts[s], 0, false, which[s]), m.newWorkspace(), alone[s]);
+            m.forward(Step.ofSequence(m.newCache(4), prompts[s], 0, false, updates(m, which[s], prompts[s].length)), m.newWorkspace(), alone[s]);
         // All in one step, sequences interleaved token by token.
         List<int[]> order = new ArrayList<>(); // (sequence, position)
         int maxLen = 0;
@@ -184,13 +191,13 @@ class LoraCorrectnessTest {
             if (p == prompts[s].length - 1) rows[s] = i;
         }
         float[] got = new float[nSeq * vocab];
-        LlamaModel.Workspace ws = m.newWorkspace();
-        m.forward(new Step(toks, posArr, caches, rows, ad), ws, got);
+        RankAdapters rank = RankAdapters.of(m);
+        m.forward(new Step(toks, posArr, caches, rows, rank.forStep(ad, LoraSharding.AUTO)), m.newWorkspace(), got);
         for (int s = 0; s < nSeq; s++) {
             float max = 0;
             for (float v : alone[s]) max = Math.max(max, Math.abs(v));
             for (int v = 0; v < vocab; v++) assertEquals(alone[s][v], got[s * vocab + v], 1e-4 * max, "sequence " + s + " token " + v);
         }
-        assertTrue(ws.loraStats().bytes() > 0 && ws.loraStats().flops() > 0);
+        assertTrue(rank.stats().bytes() > 0 && rank.stats().flops() > 0 && rank.stats().steps() == 1);
     }
 }

@@ -70,7 +70,10 @@ class ExportTest {
         for (TrainData.Example e : data) {
             int T = e.tokens().length - 1;
             float[] logits = new float[T * V];
-            m.forward(Step.ofSequence(m.newCache(T), java.util.Arrays.copyOf(e.tokens(), T), 0, true, adapter), m.newWorkspace(), logits);
+            var per = new LoraAdapter[T];
+            java.util.Arrays.fill(per, adapter);
+            var updates = dev.bdserve.lora.RankAdapters.of(m).forStep(per, dev.bdserve.lora.LoraSharding.AUTO);
+            m.forward(Step.ofSequence(m.newCache(T), java.util.Arrays.copyOf(e.tokens(), T), 0, true, updates), m.newWorkspace(), logits);
             for (int t = 0; t < T; t++) {
                 if (e.weights()[t] == 0) continue;
                 double max = Double.NEGATIVE_INFINITY, z = 0;
