@@ -243,7 +243,7 @@ public final class DecodeBench {
     /** FLOPs of one decoded token on one rank: 2 per weight element of its matrix products, plus attention at context {@code ctx}. */
     public static double flopsPerToken(LlamaModel m, int ctx) {
         LlamaConfig c = m.config();
-        double matmul = 2.0 * m.weights().streamedBytes() / m.weights().lmHead().dtype().bytes();
+        double matmul = 2.0 * m.weights().streamedParameters();
         double attention = 4.0 * c.numLayers() * (double) ctx * c.qDim() / m.weights().shard().size();
         return matmul + attention;
     }

@@ -75,7 +75,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
             DecodeBench.Settings settings = new DecodeBench.Settings(batch, promptTokens, genTokens, warmup, warmupSeconds, prefillChunk, seed);
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("model", m.path().toString());
-            out.put("dtype", w.layers()[0].wqkv().dtype().name().toLowerCase());
+            out.put("dtype", w.layers()[0].wqkv().format());
             out.put("params", c.parameterCount());
             out.put("tp", g.tpSize());
             out.put("tp_transport", modelOptions.transport);

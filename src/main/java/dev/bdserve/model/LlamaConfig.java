@@ -21,11 +21,21 @@ import java.util.List;
  * @param bosTokenId       bos_token_id (-1 if none)
  * @param eosTokenIds      eos_token_id (one or several)
  * @param torchDtype       torch_dtype as written ("float32", "bfloat16", "float16"), informational
+ * @param variant          how the decoder departs from Llama's ({@link DecoderVariant#LLAMA} for Llama)
  */
 public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
                           int numKvHeads, int headDim, int maxPositions, float rmsNormEps, double ropeTheta,
                           RopeScaling ropeScaling, boolean tieWordEmbeddings, int bosTokenId,
-                          List<Integer> eosTokenIds, String torchDtype) {
+                          List<Integer> eosTokenIds, String torchDtype, DecoderVariant variant) {
+
+    /** A Llama decoder's config. */
+    public LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, int numLayers, int numHeads,
+                       int numKvHeads, int headDim, int maxPositions, float rmsNormEps, double ropeTheta,
+                       RopeScaling ropeScaling, boolean tieWordEmbeddings, int bosTokenId,
+                       List<Integer> eosTokenIds, String torchDtype) {
+        this(vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions, rmsNormEps, ropeTheta,
+                ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds, torchDtype, DecoderVariant.LLAMA);
+    }
 
     /**
      * Long-context rope: each inverse frequency inv_freq[i] is divided by a factor, llama.cpp's {@code rope_freqs}
@@ -106,6 +116,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         for (int e : eosTokenIds) require(e >= 0 && e < vocabSize, "eos_token_id " + e + " outside the vocabulary");
         require(bosTokenId < vocabSize, "bos_token_id " + bosTokenId + " outside the vocabulary");
         if (torchDtype == null) torchDtype = "float32";
+        java.util.Objects.requireNonNull(variant, "variant");
     }
 
     private static void require(boolean ok, String msg) {

@@ -3,10 +3,9 @@ package dev.bdserve.model;
 import dev.bdserve.parallel.Collective;
 import dev.bdserve.parallel.Communicator;
 import dev.bdserve.tensor.AttentionOps;
-import dev.bdserve.tensor.MatMul;
-import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.VectorOps;
+import dev.bdserve.tensor.Weight;
 
 import java.util.Arrays;
 
@@ -41,6 +40,9 @@ public final class LlamaModel {
     private final float attnScale;// 1 / sqrt(headDim)
 
     public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par) {
+        if (!cfg.variant().departures().isEmpty())
+            throw new IllegalArgumentException("this forward pass runs Llama's decoder; the " + cfg.variant().family() + " model departs from it in "
+                    + String.join(", ", cfg.variant().departures()) + ", which it does not implement");
         this.cfg = cfg;
         this.w = weights;
         this.comm = comm;
@@ -118,7 +120,7 @@ public final class LlamaModel {
 
     /** x[t, :] = embed_tokens[tokens[t], :]. */
     private void embed(int[] tokens, float[] x) {
-        Matrix e = w.embed();
+        Weight e = w.embed();
         for (int t = 0; t < tokens.length; t++) {
             int id = tokens[t];
             if (id < 0 || id >= cfg.vocabSize()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + cfg.vocabSize());
@@ -136,7 +138,7 @@ public final class LlamaModel {
         LlamaWeights.Layer lw = w.layers()[l];
         int T = step.size();
         rmsnormRows(ws.x, lw.attnNorm(), ws.xn, T);
-        MatMul.matmul(lw.wqkv(), ws.xn, T, ws.qkv, par);                 // qkv [T, qkvWidth]
+        lw.wqkv().matmul(ws.xn, T, ws.qkv, par);                         // qkv [T, qkvWidth]
         step.adapters().addTo(l, ProjectionGroup.QKV, ws.xn, hidden, ws.qkv, qkvWidth);
         int half = headDim / 2;
         for (int t = 0; t < T; t++) {
@@ -155,7 +157,7 @@ public final class LlamaModel {
         }
         for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
         attention(l, step, ws);                                           // attn [T, qWidth]
-        MatMul.matmul(lw.wo(), ws.attn, T, ws.proj, par);                // proj [T, hidden], partial under TP
+        lw.wo().matmul(ws.attn, T, ws.proj, par);                        // proj [T, hidden], partial under TP
         step.adapters().addTo(l, ProjectionGroup.O, ws.attn, qWidth, ws.proj, hidden);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.ATTN_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
@@ -225,11 +227,11 @@ public final class LlamaModel {
     private void mlpBlock(int l, int T, AdapterUpdates adapters, Workspace ws) {
         LlamaWeights.Layer lw = w.layers()[l];
         rmsnormRows(ws.x, lw.ffnNorm(), ws.xn, T);
-        MatMul.matmul(lw.wGateUp(), ws.xn, T, ws.gateUp, par);           // gateUp [T, 2·ffn]
+        lw.wGateUp().matmul(ws.xn, T, ws.gateUp, par);                   // gateUp [T, 2·ffn]
         adapters.addTo(l, ProjectionGroup.GATE_UP, ws.xn, hidden, ws.gateUp, 2 * ffn);
         for (int t = 0; t < T; t++)
             VectorOps.siluMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
-        MatMul.matmul(lw.wDown(), ws.act, T, ws.proj, par);              // proj [T, hidden], partial under TP
+        lw.wDown().matmul(ws.act, T, ws.proj, par);                      // proj [T, hidden], partial under TP
         adapters.addTo(l, ProjectionGroup.DOWN, ws.act, ffn, ws.proj, hidden);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.MLP_OUT);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
@@ -245,11 +247,11 @@ public final class LlamaModel {
         Shard s = w.shard();
         int vocab = cfg.vocabSize();
         if (s.size() == 1) {
-            MatMul.matmul(w.lmHead(), ws.xn, L, logits, par);
+            w.lmHead().matmul(ws.xn, L, logits, par);
             return;
         }
         int per = s.vocabPerRank(cfg), local = s.localVocab(cfg);
-        MatMul.matmul(w.lmHead(), ws.xn, L, ws.localLogits, par);        // [L, local]
+        w.lmHead().matmul(ws.xn, L, ws.localLogits, par);                // [L, local]
         float[] send = ws.sendLogits;                                     // [L, per] padded
         for (int i = 0; i < L; i++) {
             System.arraycopy(ws.localLogits, i * local, send, i * per, local);

@@ -1,6 +1,7 @@
 package dev.bdserve.model;
 
 import dev.bdserve.tensor.Matrix;
+import dev.bdserve.tensor.Weight;
 
 /**
  * One rank's weights of a Llama decoder, in HF layout ([out_features, in_features]), with q/k/v and
@@ -13,7 +14,7 @@ import dev.bdserve.tensor.Matrix;
  * @param lmHead    lm_head.weight rows of this rank: [localVocab, hidden] (the embedding itself when tied and N = 1)
  * @param shard     which slice this is
  */
-public record LlamaWeights(Matrix embed, Layer[] layers, float[] finalNorm, Matrix lmHead, Shard shard) {
+public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weight lmHead, Shard shard) {
 
     /**
      * One decoder layer's weights on one rank.
@@ -26,13 +27,20 @@ public record LlamaWeights(Matrix embed, Layer[] layers, float[] finalNorm, Matr
      * @param wGateUp  [gate_proj rows; up_proj rows] of the local FFN slice: [2·localFfn, hidden] (column-parallel)
      * @param wDown    down_proj columns of the local FFN slice: [hidden, localFfn] (row-parallel)
      */
-    public record Layer(float[] attnNorm, Matrix wqkv, Matrix wo, float[] ffnNorm, Matrix wGateUp, Matrix wDown) {}
+    public record Layer(float[] attnNorm, Weight wqkv, Weight wo, float[] ffnNorm, Weight wGateUp, Weight wDown) {}
 
     /** Bytes of weights one decode step streams on this rank (embedding row reads excluded). */
     public long streamedBytes() {
         long b = lmHead.bytes();
         for (Layer l : layers) b += l.wqkv.bytes() + l.wo.bytes() + l.wGateUp.bytes() + l.wDown.bytes();
         return b;
+    }
+
+    /** Multiply-adds per token of the matrices one decode step streams on this rank. */
+    public long streamedParameters() {
+        long p = lmHead.parameters();
+        for (Layer l : layers) p += l.wqkv.parameters() + l.wo.parameters() + l.wGateUp.parameters() + l.wDown.parameters();
+        return p;
     }
 
     /** Loads this rank's slices from a checkpoint. Only the rows/columns the rank needs are copied. */

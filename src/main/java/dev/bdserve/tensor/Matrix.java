@@ -8,7 +8,7 @@ import java.util.Objects;
  * Heap arrays are used for hot weights because vector loads from them measured faster than from
  * MemorySegments on this machine. Immutable after construction.
  */
-public final class Matrix {
+public final class Matrix implements Weight {
     private final DType dtype;
     private final int rows;
     private final int cols;
@@ -44,14 +44,16 @@ public final class Matrix {
     }
 
     public DType dtype() { return dtype; }
-    public int rows() { return rows; }
-    public int cols() { return cols; }
+    @Override public int rows() { return rows; }
+    @Override public int cols() { return cols; }
+    @Override public String format() { return dtype.name().toLowerCase(java.util.Locale.ROOT); }
+    @Override public void matmul(float[] x, int T, float[] y, Parallel par) { MatMul.matmul(this, x, T, y, par); }
     /** fp32 storage (F32 only). */
     public float[] f32() { return f32; }
     /** 16-bit storage (BF16/F16 only). */
     public short[] bits() { return bits; }
     /** Bytes of weight data (what a kernel streams per full pass). */
-    public long bytes() { return (long) rows * cols * dtype.bytes(); }
+    @Override public long bytes() { return (long) rows * cols * dtype.bytes(); }
 
     /** Element (r, c) widened to fp32. Slow: for references and tests. */
     public float get(int r, int c) {
@@ -64,7 +66,7 @@ public final class Matrix {
     }
 
     /** Row r widened to fp32 into dst[off .. off+cols). */
-    public void row(int r, float[] dst, int off) {
+    @Override public void row(int r, float[] dst, int off) {
         int base = r * cols;
         switch (dtype) {
             case F32 -> System.arraycopy(f32, base, dst, off, cols);

@@ -117,4 +117,21 @@ class LlamaModelTest {
                 () -> m.forward(Step.ofSequence(m.newCache(1), new int[]{999}, 0, false), m.newWorkspace(), new float[256]));
         assertTrue(e2.getMessage().contains("outside the vocabulary"), e2.getMessage());
     }
+
+    /** A config naming a variation this forward pass does not implement is refused by name, never run as Llama. */
+    @Test
+    void refusesVariantsItDoesNotImplement() {
+        LlamaConfig c = ModelShapes.get("tiny");
+        var qwen = new DecoderVariant("qwen2", true, false, DecoderVariant.Norm.WEIGHT, DecoderVariant.Activation.SILU, false, false, 0);
+        LlamaConfig q = new LlamaConfig(c.vocabSize(), c.hiddenSize(), c.intermediateSize(), c.numLayers(), c.numHeads(), c.numKvHeads(),
+                c.headDim(), c.maxPositions(), c.rmsNormEps(), c.ropeTheta(), null, false, 1, java.util.List.of(2), "float32", qwen);
+        SynthModel src = new SynthModel(c, DType.F32, 1);
+        LlamaWeights w = LlamaWeights.load(src, Shard.single());
+        var e = assertThrows(IllegalArgumentException.class, () -> new LlamaModel(q, w, new SingleRank(), pool));
+        assertTrue(e.getMessage().contains("qwen2") && e.getMessage().contains("q/k/v bias"), e.getMessage());
+        assertEquals(java.util.List.of(), DecoderVariant.LLAMA.departures());
+        assertEquals(DecoderVariant.LLAMA, c.variant());
+        assertThrows(IllegalArgumentException.class, () -> new DecoderVariant("mistral", false, false, DecoderVariant.Norm.WEIGHT,
+                DecoderVariant.Activation.SILU, false, false, -1));
+    }
 }
