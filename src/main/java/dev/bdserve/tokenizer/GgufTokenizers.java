@@ -37,14 +37,14 @@ public final class GgufTokenizers {
      * The pre-tokenizer of each supported {@code tokenizer.ggml.pre}: regexes applied one after another, each splitting
      * the pieces left by the one before (llama.cpp's {@code llm_tokenizer_bpe} expressions).
      */
-    private static final Map<String, List<String>> PRE = Map.of(
+    static final Map<String, List<String>> PRE = Map.of(
             "default", List.of("[\\p{P}\\$\\+<=>\\^~\\|]+", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
                     "\\p{N}+", "[0-9][0-9][0-9]"),
             "gpt-2", List.of("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"),
             "llama-bpe", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
             "qwen2", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
     /** Llama 3's tokenizer takes a pre-token that is itself a vocabulary entry whole, before any merge. */
-    private static final Set<String> IGNORE_MERGES = Set.of("llama-bpe");
+    static final Set<String> IGNORE_MERGES = Set.of("llama-bpe");
 
     private GgufTokenizers() {}
 
@@ -206,20 +206,37 @@ public final class GgufTokenizers {
         }
     }
 
+    /** {@link #writeMetadata(Tokenizer, GgufWriter, int)} for a model whose vocabulary is the tokenizer's. */
+    public static void writeMetadata(Tokenizer t, GgufWriter w) { writeMetadata(t, w, t.vocabSize()); }
+
     /**
-     * Writes a tokenizer's {@code tokenizer.ggml.*} metadata, as llama.cpp's converter does for a SentencePiece
-     * vocabulary; only llama2.c / SentencePiece tokenizers can be written so far.
+     * Writes a tokenizer's {@code tokenizer.ggml.*} metadata for a model of {@code vocabSize} tokens, as llama.cpp's
+     * converter does: a llama2.c (or a GGUF file's) SentencePiece vocabulary as {@code llama}, a Hugging Face
+     * byte-level BPE tokenizer.json as {@code gpt2} (see {@link GgufBpeVocab}: padded with UNUSED tokens up to
+     * {@code vocabSize}); other tokenizers are refused.
      */
-    public static void writeMetadata(Tokenizer t, GgufWriter w) {
-        if (!(t instanceof Llama2cTokenizer l))
-            throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin) vocabularies can be written to GGUF so far, not " + t);
+    public static void writeMetadata(Tokenizer t, GgufWriter w, int vocabSize) {
+        switch (t) {
+            case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet());
+            case Gguf g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused());
+            case HfTokenizer h -> GgufBpeVocab.write(h, w, vocabSize);
+            default -> throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin, GGUF llama) and Hugging Face byte-level BPE "
+                    + "(tokenizer.json) vocabularies can be written to GGUF, not " + t);
+        }
+    }
+
+    private static void sentencePiece(Llama2cTokenizer l, GgufWriter w, int vocabSize, boolean addBos, boolean addEos, BitSet unused) {
+        if (vocabSize != l.vocabSize())
+            throw new IllegalArgumentException("the SentencePiece vocabulary of " + l.source() + " has " + l.vocabSize()
+                    + " tokens but the model " + vocabSize + "; it is written only for a model of the same size");
         List<String> tokens = new java.util.ArrayList<>(l.vocabSize());
         List<Double> scores = new java.util.ArrayList<>(l.vocabSize());
         List<Long> types = new java.util.ArrayList<>(l.vocabSize());
         for (int i = 0; i < l.vocabSize(); i++) {
             tokens.add(l.tokenString(i).replace(" ", HfTokenizerJsonWriter.SPACE));
             scores.add((double) l.score(i));
-            types.add(i == Llama2cTokenizer.UNK ? UNKNOWN : i <= Llama2cTokenizer.EOS ? CONTROL : l.isByteToken(i) ? BYTE : NORMAL);
+            types.add(i == Llama2cTokenizer.UNK ? UNKNOWN : i <= Llama2cTokenizer.EOS ? CONTROL : unused.get(i) ? UNUSED
+                    : l.isByteToken(i) ? BYTE : NORMAL);
         }
         w.putString("tokenizer.ggml.model", "llama");
         w.putString("tokenizer.ggml.pre", "default");
@@ -229,8 +246,8 @@ public final class GgufTokenizers {
         w.putU32("tokenizer.ggml.bos_token_id", Llama2cTokenizer.BOS);
         w.putU32("tokenizer.ggml.eos_token_id", Llama2cTokenizer.EOS);
         w.putU32("tokenizer.ggml.unknown_token_id", Llama2cTokenizer.UNK);
-        w.putBool("tokenizer.ggml.add_bos_token", true);
-        w.putBool("tokenizer.ggml.add_eos_token", false);
+        w.putBool("tokenizer.ggml.add_bos_token", addBos);
+        w.putBool("tokenizer.ggml.add_eos_token", addEos);
     }
 
     // ------------------------------------------------------------------ typed metadata

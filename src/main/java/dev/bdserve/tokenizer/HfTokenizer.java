@@ -51,6 +51,7 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     private final int vocabSize;
     private final int bosId;
     private final int[] eosIds;
+    private final int eosId;
     private final int[] prefix, suffix;  // added around the text by encode(text, true)
     private final Spelling spelling;
     private final boolean stripAfterBos;
@@ -58,13 +59,14 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     private final boolean[] byteToken;
     private final Map<String, Integer> tokenIds;
 
-    private HfTokenizer(Path file, HuggingFaceTokenizer djl, int vocabSize, int bosId, int[] eosIds, int[] prefix, int[] suffix,
+    private HfTokenizer(Path file, HuggingFaceTokenizer djl, int vocabSize, int bosId, int[] eosIds, int eosId, int[] prefix, int[] suffix,
                         Spelling spelling, boolean stripAfterBos, byte[][] pieceBytes, boolean[] byteToken, Map<String, Integer> tokenIds) {
         this.file = file;
         this.djl = djl;
         this.vocabSize = vocabSize;
         this.bosId = bosId;
         this.eosIds = eosIds;
+        this.eosId = eosId;
         this.prefix = prefix;
         this.suffix = suffix;
         this.spelling = spelling;
@@ -208,7 +210,8 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             throw new ModelFormatException("tokenizer file " + file + " was rejected by the Hugging Face tokenizers library: "
                     + ex.getMessage(), ex);
         }
-        return new HfTokenizer(file, djl, size, bos, eos.stream().mapToInt(Integer::intValue).toArray(), prefix, suffix,
+        return new HfTokenizer(file, djl, size, bos, eos.stream().mapToInt(Integer::intValue).toArray(),
+                firstEos >= 0 && firstEos < size ? firstEos : -1, prefix, suffix,
                 spelling, strip, pieces, isByte, Map.copyOf(ids));
     }
 
@@ -222,6 +225,9 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     @Override public int vocabSize() { return vocabSize; }
     @Override public int bosId() { return bosId; }
     @Override public int[] eosIds() { return eosIds.clone(); }
+
+    /** The EOS tokenizer_config.json names, else the first of {@link #eosIds}; -1 when there is none. */
+    public int eosId() { return eosId; }
 
     /** The ids {@code encode(text, true)} puts before the text's tokens (usually BOS, or none). */
     public int[] specialPrefix() { return prefix.clone(); }

@@ -129,6 +129,33 @@ class GgufTokenizersTest {
         assertEquals(List.of(11, (int) 't', 257), boxed(t.encode("the", true)));
     }
 
+    /** A GGUF file's SentencePiece vocabulary is written back with its flags and UNUSED tokens; a gpt2 one is refused. */
+    @Test
+    void ggufVocabulariesWrittenBack(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        Map<String, Object> md = spmMetadata(Llama2cTokenizer.load(TestModels.tok512()));
+        md.put("tokenizer.ggml.add_eos_token", true);
+        List<Object> types = new ArrayList<>((List<?>) md.get("tokenizer.ggml.token_type"));
+        types.set(300, GgufTokenizers.UNUSED);
+        md.put("tokenizer.ggml.token_type", types);
+        Tokenizer t = GgufTokenizers.fromMetadata("x.gguf", md);
+        dev.bdserve.model.gguf.GgufWriter w = new dev.bdserve.model.gguf.GgufWriter();
+        GgufTokenizers.writeMetadata(t, w);
+        w.write(dir.resolve("again.gguf"));
+        try (var f = dev.bdserve.model.gguf.GgufFile.open(dir.resolve("again.gguf"))) {
+            assertEquals(List.of(true, true), List.of(f.bool("tokenizer.ggml.add_bos_token"), f.bool("tokenizer.ggml.add_eos_token")));
+            assertEquals(types, f.list("tokenizer.ggml.token_type"));
+            Tokenizer again = GgufTokenizers.fromMetadata("again.gguf", f.metadata());
+            assertArrayEquals(t.encode("Once upon a time", true), again.encode("Once upon a time", true));
+            assertEquals(t.unusedIds(), again.unusedIds());
+        }
+        var e = assertThrows(IllegalArgumentException.class, () -> GgufTokenizers.writeMetadata(t, new dev.bdserve.model.gguf.GgufWriter(), 600));
+        assertTrue(e.getMessage().contains("has 512 tokens but the model 600"), e.getMessage());
+        Tokenizer bpe = GgufTokenizers.fromMetadata("b.gguf", gpt2Metadata("gpt-2"));
+        e = assertThrows(IllegalArgumentException.class, () -> GgufTokenizers.writeMetadata(bpe, new dev.bdserve.model.gguf.GgufWriter()));
+        assertTrue(e.getMessage().startsWith("only SentencePiece (llama2.c tokenizer.bin, GGUF llama) and Hugging Face byte-level BPE "
+                + "(tokenizer.json) vocabularies can be written to GGUF, not GGUF tokenizer of b.gguf"), e.getMessage());
+    }
+
     static List<Integer> boxed(int[] a) { return java.util.Arrays.stream(a).boxed().toList(); }
 
     @Test

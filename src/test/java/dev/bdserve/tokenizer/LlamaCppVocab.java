@@ -108,4 +108,23 @@ final class LlamaCppVocab {
         w.write(out);
         return out;
     }
+
+    /**
+     * A vocabulary file for llama.cpp: {@code gguf}'s metadata other than {@code tokenizer.*} (the architecture's
+     * hyper-parameters, which llama.cpp reads even for a vocabulary) and the tokenizer metadata {@code tokenizer} writes.
+     */
+    static Path withTokenizer(Path gguf, Path out, java.util.function.Consumer<GgufWriter> tokenizer) {
+        GgufWriter w = new GgufWriter();
+        try (GgufFile f = GgufFile.open(gguf)) {
+            for (Map.Entry<String, Object> e : f.metadata().entrySet()) {
+                if (e.getKey().startsWith("tokenizer.")) continue;
+                GgufValueType t = f.valueType(e.getKey());
+                Object v = e.getValue();
+                w.put(e.getKey(), t, t == GgufValueType.ARRAY ? new GgufWriter.Array(((GgufArray) v).elementType(), (List<?>) v) : v);
+            }
+        }
+        tokenizer.accept(w);
+        w.write(out);
+        return out;
+    }
 }
