@@ -22,15 +22,15 @@ import java.util.Map;
  * vocabulary: tokens (vocabulary entries NORMAL, special added tokens CONTROL, other added tokens USER_DEFINED, ids
  * without a token and padding up to the model's vocabulary size {@code [PADn]} UNUSED), merges, the
  * {@code tokenizer.ggml.pre} whose regexes equal the pre-tokenizer's, BOS / EOS ids, whether encoding adds them (the
- * tokenizer's post-processor and tokenizer_config.json's add_bos_token / add_eos_token, see {@link HfTokenizer}), and
- * tokenizer_config.json's chat templates.
+ * tokenizer's post-processor and tokenizer_config.json's add_bos_token / add_eos_token, see {@link HfTokenizer}), the
+ * further ids that end generation as end-of-turn / end-of-message ids, and tokenizer_config.json's chat templates.
  *
  * <p>What the metadata cannot say is refused, naming the file and the part: another normalizer than none or NFC,
  * another pre-tokenizer than the supported regexes, merges of parts with spaces, added tokens that strip spaces
  * or match single words, a post-processor adding anything but one BOS before and one EOS after the text, an
- * {@code ignore_merges} unlike llama.cpp's for that pre-tokenizer. Accepted with a loss: an NFC normalizer (GGUF
- * files have none, so llama.cpp and bdserve encode text that is not in NFC as it comes, as every Qwen2 GGUF file
- * does) and the EOS ids of generation_config.json beyond the one written.
+ * {@code ignore_merges} unlike llama.cpp's for that pre-tokenizer, more than three ids ending generation. Accepted
+ * with a loss: an NFC normalizer (GGUF files have none, so llama.cpp and bdserve encode text that is not in NFC as
+ * it comes, as every Qwen2 GGUF file does).
  */
 final class GgufBpeVocab {
     private GgufBpeVocab() {}
@@ -134,6 +134,20 @@ final class GgufBpeVocab {
             eos = suffix[0];
         }
 
+        // further ids that end generation (generation_config.json's eos_token_id list): as end-of-message when spelled
+        // so, else end-of-turn, the two others GGUF names and llama.cpp stops at
+        int eot = -1, eom = -1;
+        List<Integer> more = new ArrayList<>();
+        for (int id : t.eosIds()) if (id != eos) more.add(id);
+        for (int id : more) if (eom < 0 && "<|eom_id|>".equals(tokens[id])) eom = id;
+        for (int id : more) {
+            if (id == eom) continue;
+            if (eot < 0) eot = id;
+            else if (eom < 0) eom = id;
+            else throw new ModelFormatException(src + ": generation ends at tokens " + Arrays.toString(t.eosIds())
+                    + "; a GGUF vocabulary names at most three (eos, eot, eom)");
+        }
+
         w.putString("tokenizer.ggml.model", "gpt2");
         w.putString("tokenizer.ggml.pre", pre);
         w.putArray("tokenizer.ggml.tokens", GgufValueType.STRING, Arrays.asList(tokens));
@@ -141,6 +155,8 @@ final class GgufBpeVocab {
         w.putArray("tokenizer.ggml.merges", GgufValueType.STRING, merges);
         if (bos >= 0) w.putU32("tokenizer.ggml.bos_token_id", bos);
         if (eos >= 0) w.putU32("tokenizer.ggml.eos_token_id", eos);
+        if (eot >= 0) w.putU32("tokenizer.ggml.eot_token_id", eot);
+        if (eom >= 0) w.putU32("tokenizer.ggml.eom_token_id", eom);
         w.putBool("tokenizer.ggml.add_bos_token", prefix.length == 1);
         w.putBool("tokenizer.ggml.add_eos_token", suffix.length == 1);
         chatTemplates(file.toAbsolutePath().getParent(), w);

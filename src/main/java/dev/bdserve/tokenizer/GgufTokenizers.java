@@ -76,7 +76,10 @@ public final class GgufTokenizers {
         BitSet unused = new BitSet();
         if (md.get("tokenizer.ggml.token_type") instanceof List<?> types)
             for (int i = 0; i < types.size(); i++) if (types.get(i) instanceof Number num && num.longValue() == UNUSED) unused.set(i);
-        return new Gguf(source, t, bos, eos < 0 ? new int[0] : new int[]{eos}, addBos, addEos, unused);
+        // generation ends at the EOS and at the end-of-turn / end-of-message tokens the metadata names, as in llama.cpp
+        int[] stops = java.util.stream.IntStream.of(eos, specialId(md, "tokenizer.ggml.eot_token_id", -1, n),
+                specialId(md, "tokenizer.ggml.eom_token_id", -1, n)).filter(i -> i >= 0).distinct().toArray();
+        return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused);
     }
 
     /** llama.cpp's BOS and EOS of a gpt2 vocabulary whose metadata names none (or one outside the vocabulary). */
@@ -90,13 +93,15 @@ public final class GgufTokenizers {
     }
 
     /**
-     * A GGUF vocabulary's tokenizer: {@code t} encodes the text, the metadata decides the special ids, which of them
-     * {@code encode(text, true)} adds, and the UNUSED (padding) tokens, which the engine masks.
+     * A GGUF vocabulary's tokenizer: {@code t} encodes the text, the metadata decides the special ids (BOS, EOS, the
+     * ids that end generation), which of them {@code encode(text, true)} adds, and the UNUSED (padding) tokens, which
+     * the engine masks.
      */
-    private record Gguf(String source, Tokenizer t, int bos, int[] eos, boolean addBos, boolean addEos, BitSet unused) implements Tokenizer {
+    private record Gguf(String source, Tokenizer t, int bos, int eos, int[] stops, boolean addBos, boolean addEos, BitSet unused)
+            implements Tokenizer {
         @Override public int vocabSize() { return t.vocabSize(); }
         @Override public int bosId() { return bos; }
-        @Override public int[] eosIds() { return eos.clone(); }
+        @Override public int[] eosIds() { return stops.clone(); }
 
         @Override
         public int[] encode(String text, boolean addSpecial) {
@@ -106,7 +111,7 @@ public final class GgufTokenizers {
             int[] out = new int[ids.length + (pre ? 1 : 0) + (post ? 1 : 0)];
             if (pre) out[0] = bos;
             System.arraycopy(ids, 0, out, pre ? 1 : 0, ids.length);
-            if (post) out[out.length - 1] = eos[0];
+            if (post) out[out.length - 1] = eos;
             return out;
         }
 

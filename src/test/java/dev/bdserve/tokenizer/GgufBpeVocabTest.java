@@ -252,4 +252,36 @@ class GgufBpeVocabTest {
                     c.name() + ": " + e.getMessage());
         }
     }
+
+    /**
+     * A Llama-3-Instruct-like folder ending generation at three tokens: the one tokenizer_config.json names is the EOS,
+     * the others become the end-of-turn and end-of-message ids; bdserve and llama.cpp stop at all three.
+     */
+    @org.junit.jupiter.api.Test
+    void severalEndOfGenerationIds() throws Exception {
+        Path folder = HfBpeFolders.make("llama-bpe", dir);
+        java.nio.file.Files.writeString(folder.resolve("generation_config.json"), "{\"bos_token_id\": 128000, \"eos_token_id\": [128001, 128008, 128009]}");
+        java.nio.file.Files.writeString(folder.resolve("tokenizer_config.json"), "{\"bos_token\": \"<|begin_of_text|>\", \"eos_token\": \"<|eot_id|>\"}");
+        Path written = dir.resolve("instruct.gguf");
+        try (HfTokenizer hf = HfTokenizer.load(folder)) {
+            assertEquals(128009, hf.eosId());
+            LlamaCppVocab.withTokenizer(GgufTestFiles.vocab("llama-bpe"), written, w -> GgufTokenizers.writeMetadata(hf, w, 128256));
+            try (GgufFile f = GgufFile.open(written)) {
+                assertEquals(List.of(128009L, 128001L, 128008L), List.of(f.longValue("tokenizer.ggml.eos_token_id"),
+                        f.longValue("tokenizer.ggml.eot_token_id"), f.longValue("tokenizer.ggml.eom_token_id")));
+            }
+            Tokenizer gguf = Tokenizers.load(written);
+            assertEquals(sorted(hf.eosIds()), sorted(gguf.eosIds()));
+            LlamaCppVocab.Result r = LlamaCppVocab.tokenize(written, 128256, List.of("x"));
+            assertTrue(r.eog().containsAll(List.of(128001, 128008, 128009)), "llama.cpp's end-of-generation ids " + r.eog());
+        }
+        java.nio.file.Files.writeString(folder.resolve("generation_config.json"), "{\"eos_token_id\": [128001, 128008, 128009, 128002]}");
+        try (HfTokenizer hf = HfTokenizer.load(folder)) {
+            var e = assertThrows(dev.bdserve.model.ModelFormatException.class, () -> GgufTokenizers.writeMetadata(hf, new GgufWriter(), 128256));
+            assertTrue(e.getMessage().endsWith(": generation ends at tokens [128001, 128008, 128009, 128002]; a GGUF vocabulary names at most "
+                    + "three (eos, eot, eom)"), e.getMessage());
+        }
+    }
+
+    static List<Integer> sorted(int[] a) { return Arrays.stream(a).sorted().boxed().toList(); }
 }

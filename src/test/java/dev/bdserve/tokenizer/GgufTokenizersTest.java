@@ -156,6 +156,23 @@ class GgufTokenizersTest {
                 + "(tokenizer.json) vocabularies can be written to GGUF, not GGUF tokenizer of b.gguf"), e.getMessage());
     }
 
+    /** Generation ends at the EOS, end-of-turn and end-of-message ids the metadata names (as in llama.cpp). */
+    @Test
+    void endOfTurnAndMessageIdsEndGeneration() {
+        Map<String, Object> md = gpt2Metadata("gpt-2");
+        assertEquals(List.of(G_EOS), boxed(GgufTokenizers.fromMetadata("x.gguf", md).eosIds()));
+        md.put("tokenizer.ggml.eot_token_id", 258L);
+        md.put("tokenizer.ggml.eom_token_id", 5000L);                             // outside the vocabulary: ignored
+        assertEquals(List.of(G_EOS, 258), boxed(GgufTokenizers.fromMetadata("x.gguf", md).eosIds()));
+        md.put("tokenizer.ggml.eom_token_id", (long) G_EOS);
+        assertEquals(List.of(G_EOS, 258), boxed(GgufTokenizers.fromMetadata("x.gguf", md).eosIds()));
+        md.put("tokenizer.ggml.eom_token_id", 7L);
+        Tokenizer t = GgufTokenizers.fromMetadata("x.gguf", md);
+        assertEquals(List.of(G_EOS, 258, 7), boxed(t.eosIds()));
+        md.put("tokenizer.ggml.add_eos_token", true);
+        assertEquals(List.of((int) 't', G_EOS), boxed(GgufTokenizers.fromMetadata("x.gguf", md).encode("t", true)), "the EOS is appended");
+    }
+
     static List<Integer> boxed(int[] a) { return java.util.Arrays.stream(a).boxed().toList(); }
 
     @Test
