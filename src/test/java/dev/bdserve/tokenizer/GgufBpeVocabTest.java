@@ -161,25 +161,40 @@ class GgufBpeVocabTest {
 
     @org.junit.jupiter.api.Test
     void aSmallVocabularyPaddedToTheModel() throws Exception {
-        Path d = folder(dir, "small", HfTokenizerTest.byteLevelJson(), "{\"chat_template\": \"{{ messages[0]['content'] }}\"}");
+        var json = HfTokenizerTest.byteLevelJson();                               // plus a non-special added token
+        ((com.fasterxml.jackson.databind.node.ArrayNode) json.get("added_tokens")).addObject().put("id", 263).put("content", "<x>")
+                .put("single_word", false).put("lstrip", false).put("rstrip", false).put("normalized", true).put("special", false);
+        Path d = folder(dir, "small", json, "{\"chat_template\": \"{{ messages[0]['content'] }}\"}");
         Map<String, Object> md = written(d, 300);
         assertEquals("gpt-2", md.get("tokenizer.ggml.pre"));
         List<?> tokens = (List<?>) md.get("tokenizer.ggml.tokens"), types = (List<?>) md.get("tokenizer.ggml.token_type");
         assertEquals(300, tokens.size());
-        assertEquals(List.of("<|begin_of_text|>", "<|end_of_text|>", "[PAD263]"), tokens.subList(261, 264));
-        assertEquals(List.of(GgufTokenizers.CONTROL, GgufTokenizers.CONTROL, GgufTokenizers.UNUSED), types.subList(261, 264));
+        assertEquals(List.of("<|begin_of_text|>", "<|end_of_text|>", "<x>", "[PAD264]"), tokens.subList(261, 265));
+        assertEquals(List.of(GgufTokenizers.CONTROL, GgufTokenizers.CONTROL, GgufTokenizers.USER_DEFINED, GgufTokenizers.UNUSED),
+                types.subList(261, 265));
         assertEquals(List.of("Ġ t", "h e", "Ġt he", "Ã ©", "Ġ w"), md.get("tokenizer.ggml.merges"));
         assertEquals(List.of(261L, 262L, true, false, "{{ messages[0]['content'] }}"), List.of(md.get("tokenizer.ggml.bos_token_id"),
                 md.get("tokenizer.ggml.eos_token_id"), md.get("tokenizer.ggml.add_bos_token"), md.get("tokenizer.ggml.add_eos_token"),
                 md.get("tokenizer.chat_template")));
         Tokenizer t = GgufTokenizers.fromMetadata("small.gguf", md);
+        List<String> texts = List.of("the theé", " wo", "<|begin_of_text|>the<|end_of_text|>", "😀é", "", "a<x>b <x> the<x>", "x<|end_of_text|>");
+        Path forLlamaCpp = dir.resolve("small-llamacpp.gguf");
         try (HfTokenizer hf = HfTokenizer.load(d)) {
-            for (String text : List.of("the theé", " wo", "<|begin_of_text|>the<|end_of_text|>", "😀é", ""))
+            for (String text : texts)
                 for (boolean special : new boolean[]{true, false})
                     assertArrayEquals(hf.encode(text, special), t.encode(text, special), text);
+            assertArrayEquals(new int[]{'a', 263, 'b', ' ', 263, 258, 263}, t.encode("a<x>b <x> the<x>", false));
+            LlamaCppVocab.withTokenizer(GgufTestFiles.vocab("gpt-2"), forLlamaCpp, w -> GgufTokenizers.writeMetadata(hf, w, 300));
+        }
+        LlamaCppVocab.Result r = LlamaCppVocab.tokenize(forLlamaCpp, 300, texts);
+        assertEquals(List.of(261, 262, true, false), List.of(r.bos(), r.eos(), r.addBos(), r.addEos()));
+        for (int i = 0; i < texts.size(); i++) {
+            assertArrayEquals(r.tokens().get(i), t.encode(texts.get(i), false), "llama.cpp: " + texts.get(i));
+            if (!texts.get(i).startsWith("<|begin_of_text|>"))                 // llama.cpp would add a second BOS
+                assertArrayEquals(r.withSpecials(i), t.encode(texts.get(i), true), "llama.cpp: " + texts.get(i));
         }
         java.util.BitSet pad = new java.util.BitSet();
-        pad.set(263, 300);
+        pad.set(264, 300);
         assertEquals(pad, t.unusedIds());
         assertThrows(dev.bdserve.model.ModelFormatException.class, () -> written(d, 262), "a model smaller than the tokenizer");
     }
