@@ -21,7 +21,8 @@ import java.util.concurrent.Callable;
 /** {@code ./bdserve convert}: writes any loadable model as an HF folder or a GGUF file. */
 @Command(name = "convert", mixinStandardHelpOptions = true,
         description = "Write a model (e.g. a llama2.c checkpoint) as a Hugging Face folder (config.json, model.safetensors, tokenizer.json) "
-                + "or, with --to gguf, as a GGUF file llama.cpp loads.")
+                + "or, with --to gguf, as a GGUF file llama.cpp loads (its vocabulary: SentencePiece from llama2.c, or byte-level BPE "
+                + "from a tokenizer.json such as Llama 3's or Qwen2's).")
 final class ConvertCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
 
@@ -66,7 +67,8 @@ final class ConvertCommand implements Callable<Integer> {
         Tokenizer tok = Tokenizers.load(in);
         try (TensorSource src = ModelFiles.open(in)) {
             String name = in.getFileName().toString().replaceFirst("\\.(bin|gguf|safetensors)$", "");
-            GgufModelWriter.write(out, src, t, name, w -> GgufTokenizers.writeMetadata(tok, w));
+            int vocab = src.config().vocabSize();
+            GgufModelWriter.write(out, src, t, name, w -> GgufTokenizers.writeMetadata(tok, w, vocab));
         }
         System.err.println("wrote " + out + " (" + t + ")");
         return 0;

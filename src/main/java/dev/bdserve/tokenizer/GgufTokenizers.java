@@ -37,18 +37,24 @@ public final class GgufTokenizers {
      * The pre-tokenizer of each supported {@code tokenizer.ggml.pre}: regexes applied one after another, each splitting
      * the pieces left by the one before (llama.cpp's {@code llm_tokenizer_bpe} expressions).
      */
-    private static final Map<String, List<String>> PRE = Map.of(
+    static final Map<String, List<String>> PRE = Map.of(
             "default", List.of("[\\p{P}\\$\\+<=>\\^~\\|]+", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
                     "\\p{N}+", "[0-9][0-9][0-9]"),
             "gpt-2", List.of("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"),
             "llama-bpe", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
             "qwen2", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
     /** Llama 3's tokenizer takes a pre-token that is itself a vocabulary entry whole, before any merge. */
-    private static final Set<String> IGNORE_MERGES = Set.of("llama-bpe");
+    static final Set<String> IGNORE_MERGES = Set.of("llama-bpe");
 
     private GgufTokenizers() {}
 
-    /** The tokenizer of a GGUF file's metadata; {@code source} names the file in messages. */
+    /**
+     * The tokenizer of a GGUF file's metadata; {@code source} names the file in messages. Its {@code encode(text, true)}
+     * adds BOS and EOS as llama.cpp's tokenizer does with {@code add_special}: BOS when {@code tokenizer.ggml.add_bos_token}
+     * (default: true for SentencePiece, and for byte-level BPE only with the {@code llama-bpe} pre-tokenizer), EOS when
+     * {@code tokenizer.ggml.add_eos_token} (default false). Unlike llama.cpp it adds no second BOS to a text whose
+     * tokens already start with one, as {@link HfTokenizer} does.
+     */
     public static Tokenizer fromMetadata(String source, Map<String, Object> md) {
         String model = string(source, md, "tokenizer.ggml.model");
         Tokenizer t = switch (model) {
@@ -57,21 +63,62 @@ public final class GgufTokenizers {
             default -> throw new ModelFormatException(source + ": tokenizer.ggml.model '" + model
                     + "' is not supported (supported: llama (SentencePiece), gpt2 (byte-level BPE))");
         };
+        int n = t.vocabSize();
+        boolean spm = model.equals("llama");
+        int bos = specialId(md, "tokenizer.ggml.bos_token_id", spm ? Llama2cTokenizer.BOS : GPT2_DEFAULT_ID, n);
+        int eos = specialId(md, "tokenizer.ggml.eos_token_id", spm ? Llama2cTokenizer.EOS : GPT2_DEFAULT_ID, n);
+        boolean addBos = flag(source, md, "tokenizer.ggml.add_bos_token", spm || LLAMA3_PRE.contains(pre(md)));
+        boolean addEos = flag(source, md, "tokenizer.ggml.add_eos_token", false);
+        if (addBos && bos < 0)
+            throw new ModelFormatException(source + ": tokenizer.ggml.add_bos_token is true but there is no BOS token in the vocabulary of " + n);
+        if (addEos && eos < 0)
+            throw new ModelFormatException(source + ": tokenizer.ggml.add_eos_token is true but there is no EOS token in the vocabulary of " + n);
         BitSet unused = new BitSet();
         if (md.get("tokenizer.ggml.token_type") instanceof List<?> types)
-            for (int i = 0; i < types.size(); i++) if (types.get(i) instanceof Number n && n.longValue() == UNUSED) unused.set(i);
-        return unused.isEmpty() ? t : new WithUnused(t, unused);
+            for (int i = 0; i < types.size(); i++) if (types.get(i) instanceof Number num && num.longValue() == UNUSED) unused.set(i);
+        // generation ends at the EOS and at the end-of-turn / end-of-message tokens the metadata names, as in llama.cpp
+        int[] stops = java.util.stream.IntStream.of(eos, specialId(md, "tokenizer.ggml.eot_token_id", -1, n),
+                specialId(md, "tokenizer.ggml.eom_token_id", -1, n)).filter(i -> i >= 0).distinct().toArray();
+        return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused);
     }
 
-    /** A tokenizer whose vocabulary has UNUSED (padding) tokens, which the engine masks. */
-    private record WithUnused(Tokenizer t, BitSet unused) implements Tokenizer {
+    /** llama.cpp's BOS and EOS of a gpt2 vocabulary whose metadata names none (or one outside the vocabulary). */
+    private static final int GPT2_DEFAULT_ID = 11;
+
+    /** Pre-tokenizers after which llama.cpp adds BOS by default (its LLAMA3 pre-tokenizer type). */
+    private static final Set<String> LLAMA3_PRE = Set.of("llama-bpe");
+
+    private static String pre(Map<String, Object> md) {
+        return md.get("tokenizer.ggml.pre") instanceof String p ? p : "default";
+    }
+
+    /**
+     * A GGUF vocabulary's tokenizer: {@code t} encodes the text, the metadata decides the special ids (BOS, EOS, the
+     * ids that end generation), which of them {@code encode(text, true)} adds, and the UNUSED (padding) tokens, which
+     * the engine masks.
+     */
+    private record Gguf(String source, Tokenizer t, int bos, int eos, int[] stops, boolean addBos, boolean addEos, BitSet unused)
+            implements Tokenizer {
         @Override public int vocabSize() { return t.vocabSize(); }
-        @Override public int bosId() { return t.bosId(); }
-        @Override public int[] eosIds() { return t.eosIds(); }
-        @Override public int[] encode(String text, boolean addBos) { return t.encode(text, addBos); }
+        @Override public int bosId() { return bos; }
+        @Override public int[] eosIds() { return stops.clone(); }
+
+        @Override
+        public int[] encode(String text, boolean addSpecial) {
+            int[] ids = t.encode(text, false);
+            boolean pre = addSpecial && addBos && (ids.length == 0 || ids[0] != bos), post = addSpecial && addEos;
+            if (!pre && !post) return ids;
+            int[] out = new int[ids.length + (pre ? 1 : 0) + (post ? 1 : 0)];
+            if (pre) out[0] = bos;
+            System.arraycopy(ids, 0, out, pre ? 1 : 0, ids.length);
+            if (post) out[out.length - 1] = eos;
+            return out;
+        }
+
         @Override public String decode(int[] ids) { return t.decode(ids); }
         @Override public StreamDecoder newStreamDecoder() { return t.newStreamDecoder(); }
         @Override public BitSet unusedIds() { return (BitSet) unused.clone(); }
+        @Override public String toString() { return "GGUF tokenizer of " + source + " (" + t + ")"; }
     }
 
     /** SentencePiece BPE with scores: pieces spell spaces as ▁, which llama2.c's vocabulary stores as ' '. */
@@ -100,7 +147,7 @@ public final class GgufTokenizers {
 
     /** Byte-level BPE: an equivalent tokenizer.json (vocabulary, merges, pre-tokenizer, added tokens) for the HF library. */
     private static Tokenizer byteLevelBpe(String source, Map<String, Object> md) {
-        String pre = md.get("tokenizer.ggml.pre") instanceof String p ? p : "default";
+        String pre = pre(md);
         List<String> regexes = PRE.get(pre);
         if (regexes == null)
             throw new ModelFormatException(source + ": tokenizer.ggml.pre '" + pre + "' is not supported (supported: " + String.join(", ",
@@ -142,16 +189,10 @@ public final class GgufTokenizers {
         ArrayNode m = bpe.putArray("merges");
         for (String merge : merges) m.add(merge);
 
-        ObjectNode cfg = f.objectNode();
-        long bos = id(md, "tokenizer.ggml.bos_token_id", -1), eos = id(md, "tokenizer.ggml.eos_token_id", -1);
-        if (bos >= 0 && bos < tokens.size()) cfg.put("bos_token", tokens.get((int) bos));
-        if (eos >= 0 && eos < tokens.size()) cfg.put("eos_token", tokens.get((int) eos));
         Path dir = null;
         try {
             dir = Files.createTempDirectory("bdserve-gguf-tokenizer");
-            ObjectMapper json = new ObjectMapper();
-            json.writeValue(dir.resolve("tokenizer.json").toFile(), root);
-            json.writeValue(dir.resolve("tokenizer_config.json").toFile(), cfg);
+            new ObjectMapper().writeValue(dir.resolve("tokenizer.json").toFile(), root);
             return HfTokenizer.load(dir);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot build the tokenizer of " + source + ": " + e.getMessage(), e);
@@ -170,20 +211,37 @@ public final class GgufTokenizers {
         }
     }
 
+    /** {@link #writeMetadata(Tokenizer, GgufWriter, int)} for a model whose vocabulary is the tokenizer's. */
+    public static void writeMetadata(Tokenizer t, GgufWriter w) { writeMetadata(t, w, t.vocabSize()); }
+
     /**
-     * Writes a tokenizer's {@code tokenizer.ggml.*} metadata, as llama.cpp's converter does for a SentencePiece
-     * vocabulary; only llama2.c / SentencePiece tokenizers can be written so far.
+     * Writes a tokenizer's {@code tokenizer.ggml.*} metadata for a model of {@code vocabSize} tokens, as llama.cpp's
+     * converter does: a llama2.c (or a GGUF file's) SentencePiece vocabulary as {@code llama}, a Hugging Face
+     * byte-level BPE tokenizer.json as {@code gpt2} (see {@link GgufBpeVocab}: padded with UNUSED tokens up to
+     * {@code vocabSize}); other tokenizers are refused.
      */
-    public static void writeMetadata(Tokenizer t, GgufWriter w) {
-        if (!(t instanceof Llama2cTokenizer l))
-            throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin) vocabularies can be written to GGUF so far, not " + t);
+    public static void writeMetadata(Tokenizer t, GgufWriter w, int vocabSize) {
+        switch (t) {
+            case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet());
+            case Gguf g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused());
+            case HfTokenizer h -> GgufBpeVocab.write(h, w, vocabSize);
+            default -> throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin, GGUF llama) and Hugging Face byte-level BPE "
+                    + "(tokenizer.json) vocabularies can be written to GGUF, not " + t);
+        }
+    }
+
+    private static void sentencePiece(Llama2cTokenizer l, GgufWriter w, int vocabSize, boolean addBos, boolean addEos, BitSet unused) {
+        if (vocabSize != l.vocabSize())
+            throw new IllegalArgumentException("the SentencePiece vocabulary of " + l.source() + " has " + l.vocabSize()
+                    + " tokens but the model " + vocabSize + "; it is written only for a model of the same size");
         List<String> tokens = new java.util.ArrayList<>(l.vocabSize());
         List<Double> scores = new java.util.ArrayList<>(l.vocabSize());
         List<Long> types = new java.util.ArrayList<>(l.vocabSize());
         for (int i = 0; i < l.vocabSize(); i++) {
             tokens.add(l.tokenString(i).replace(" ", HfTokenizerJsonWriter.SPACE));
             scores.add((double) l.score(i));
-            types.add(i == Llama2cTokenizer.UNK ? UNKNOWN : i <= Llama2cTokenizer.EOS ? CONTROL : l.isByteToken(i) ? BYTE : NORMAL);
+            types.add(i == Llama2cTokenizer.UNK ? UNKNOWN : i <= Llama2cTokenizer.EOS ? CONTROL : unused.get(i) ? UNUSED
+                    : l.isByteToken(i) ? BYTE : NORMAL);
         }
         w.putString("tokenizer.ggml.model", "llama");
         w.putString("tokenizer.ggml.pre", "default");
@@ -193,8 +251,8 @@ public final class GgufTokenizers {
         w.putU32("tokenizer.ggml.bos_token_id", Llama2cTokenizer.BOS);
         w.putU32("tokenizer.ggml.eos_token_id", Llama2cTokenizer.EOS);
         w.putU32("tokenizer.ggml.unknown_token_id", Llama2cTokenizer.UNK);
-        w.putBool("tokenizer.ggml.add_bos_token", true);
-        w.putBool("tokenizer.ggml.add_eos_token", false);
+        w.putBool("tokenizer.ggml.add_bos_token", addBos);
+        w.putBool("tokenizer.ggml.add_eos_token", addEos);
     }
 
     // ------------------------------------------------------------------ typed metadata
@@ -230,5 +288,20 @@ public final class GgufTokenizers {
 
     private static boolean bool(Map<String, Object> md, String key, boolean dflt) {
         return md.get(key) instanceof Boolean b ? b : dflt;
+    }
+
+    /** A bool key, {@code dflt} when absent; any other type is refused (llama.cpp refuses it too). */
+    private static boolean flag(String source, Map<String, Object> md, String key, boolean dflt) {
+        Object v = md.get(key);
+        if (v == null) return dflt;
+        if (v instanceof Boolean b) return b;
+        throw new ModelFormatException(source + ": metadata key " + key + " is " + v.getClass().getSimpleName() + ", expected a bool");
+    }
+
+    /** A special token id: the key's when inside the vocabulary, else {@code dflt} when inside it, else -1. */
+    private static int specialId(Map<String, Object> md, String key, long dflt, int n) {
+        long v = id(md, key, -1);
+        if (v >= 0 && v < n) return (int) v;
+        return dflt >= 0 && dflt < n ? (int) dflt : -1;
     }
 }

@@ -30,6 +30,12 @@ import java.util.Set;
  * BOS / EOS ids come from {@code tokenizer_config.json}, {@code generation_config.json} and {@code config.json}
  * next to the tokenizer.json when present, else from well-known special tokens.
  *
+ * <p>{@code encode(text, true)} adds what the Hugging Face library adds with {@code add_special_tokens}: the special
+ * tokens a {@code TemplateProcessing} post-processor puts before and after a single sequence (none without one, as
+ * for Qwen2 and GPT-2), with tokenizer_config.json's {@code add_bos_token} / {@code add_eos_token} overriding the BOS
+ * and EOS part (Llama's tokenizer classes rebuild their post-processor from them). A BOS is not added to a text whose
+ * tokens already start with it.
+ *
  * <p>Decoding skips special tokens. The stream decoder drops the leading space of a token that follows BOS
  * when the tokenizer's decoder strips it (Llama-2 style), so for sequences starting with BOS its output
  * equals {@link #decode}; DJL's full decode (Strip decoder) also strips a leading space when there is no BOS.
@@ -45,19 +51,24 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     private final int vocabSize;
     private final int bosId;
     private final int[] eosIds;
+    private final int eosId;
+    private final int[] prefix, suffix;  // added around the text by encode(text, true)
     private final Spelling spelling;
     private final boolean stripAfterBos;
     private final byte[][] pieceBytes;   // null = skipped in decoding (special token or unused id)
     private final boolean[] byteToken;
     private final Map<String, Integer> tokenIds;
 
-    private HfTokenizer(Path file, HuggingFaceTokenizer djl, int vocabSize, int bosId, int[] eosIds, Spelling spelling,
-                        boolean stripAfterBos, byte[][] pieceBytes, boolean[] byteToken, Map<String, Integer> tokenIds) {
+    private HfTokenizer(Path file, HuggingFaceTokenizer djl, int vocabSize, int bosId, int[] eosIds, int eosId, int[] prefix, int[] suffix,
+                        Spelling spelling, boolean stripAfterBos, byte[][] pieceBytes, boolean[] byteToken, Map<String, Integer> tokenIds) {
         this.file = file;
         this.djl = djl;
         this.vocabSize = vocabSize;
         this.bosId = bosId;
         this.eosIds = eosIds;
+        this.eosId = eosId;
+        this.prefix = prefix;
+        this.suffix = suffix;
         this.spelling = spelling;
         this.stripAfterBos = stripAfterBos;
         this.pieceBytes = pieceBytes;
@@ -162,7 +173,8 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         int bos = tokenId(ids, tokenName(tokCfg.path("bos_token")));
         if (bos < 0) bos = firstId(genCfg.path("bos_token_id"));
         if (bos < 0) bos = firstId(cfg.path("bos_token_id"));
-        if (bos < 0) bos = templateBos(root.path("post_processor"), ids);
+        int[][] around = templateSpecials(root.path("post_processor"), ids);
+        if (bos < 0 && around[0].length > 0) bos = around[0][0];
         if (bos < 0) bos = firstKnown(ids, "<|begin_of_text|>", "<s>", "<bos>");
         Set<Integer> eos = new LinkedHashSet<>();
         addIds(eos, genCfg.path("eos_token_id"));
@@ -179,6 +191,14 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         eos.removeIf(x -> x < 0 || x >= finalSize);
         if (bos >= size)
             throw new ModelFormatException("tokenizer files in " + dir + ": bos token id " + bos + " outside the vocabulary of " + size);
+        int firstEos = e >= 0 ? e : eos.isEmpty() ? -1 : eos.iterator().next();
+        int[] prefix = withFlag(around[0], bos, tokCfg.path("add_bos_token"), true);
+        int[] suffix = withFlag(around[1], firstEos, tokCfg.path("add_eos_token"), false);
+        for (int[] a : new int[][]{prefix, suffix})
+            for (int id : a)
+                if (id < 0 || id >= size)
+                    throw new ModelFormatException("tokenizer file " + file + ": the post-processor adds token id " + id
+                            + ", outside the vocabulary of " + size);
 
         HuggingFaceTokenizer djl;
         try {
@@ -190,8 +210,9 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             throw new ModelFormatException("tokenizer file " + file + " was rejected by the Hugging Face tokenizers library: "
                     + ex.getMessage(), ex);
         }
-        return new HfTokenizer(file, djl, size, bos, eos.stream().mapToInt(Integer::intValue).toArray(), spelling,
-                strip, pieces, isByte, Map.copyOf(ids));
+        return new HfTokenizer(file, djl, size, bos, eos.stream().mapToInt(Integer::intValue).toArray(),
+                firstEos >= 0 && firstEos < size ? firstEos : -1, prefix, suffix,
+                spelling, strip, pieces, isByte, Map.copyOf(ids));
     }
 
     public Path file() { return file; }
@@ -205,14 +226,25 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
     @Override public int bosId() { return bosId; }
     @Override public int[] eosIds() { return eosIds.clone(); }
 
+    /** The EOS tokenizer_config.json names, else the first of {@link #eosIds}; -1 when there is none. */
+    public int eosId() { return eosId; }
+
+    /** The ids {@code encode(text, true)} puts before the text's tokens (usually BOS, or none). */
+    public int[] specialPrefix() { return prefix.clone(); }
+
+    /** The ids {@code encode(text, true)} puts after the text's tokens (usually none). */
+    public int[] specialSuffix() { return suffix.clone(); }
+
+    /** Encodes text; with {@code addSpecial} adds {@link #specialPrefix} (unless the text starts with that one token) and {@link #specialSuffix}. */
     @Override
-    public int[] encode(String text, boolean addBos) {
-        long[] ids = djl.encode(text, addBos, false).getIds();
-        boolean prepend = addBos && bosId >= 0 && (ids.length == 0 || ids[0] != bosId);
-        int[] out = new int[ids.length + (prepend ? 1 : 0)];
-        int k = 0;
-        if (prepend) out[k++] = bosId;
-        for (long id : ids) out[k++] = (int) id;
+    public int[] encode(String text, boolean addSpecial) {
+        long[] ids = djl.encode(text, false, false).getIds();
+        int[] pre = !addSpecial || (prefix.length == 1 && ids.length > 0 && ids[0] == prefix[0]) ? new int[0] : prefix;
+        int[] post = addSpecial ? suffix : new int[0];
+        int[] out = new int[pre.length + ids.length + post.length];
+        System.arraycopy(pre, 0, out, 0, pre.length);
+        for (int i = 0; i < ids.length; i++) out[pre.length + i] = (int) ids[i];
+        System.arraycopy(post, 0, out, pre.length + ids.length, post.length);
         return out;
     }
 
@@ -285,18 +317,49 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
         return out;
     }
 
-    /** The special token a TemplateProcessing post-processor puts first in single sequences, or -1. */
-    private static int templateBos(JsonNode post, Map<String, Integer> ids) {
+    /**
+     * The ids a TemplateProcessing post-processor puts before and after a single sequence: {prefix, suffix} (both
+     * empty without one).
+     */
+    private static int[][] templateSpecials(JsonNode post, Map<String, Integer> ids) {
         for (JsonNode p : flatten(post, "processors")) {
             if (!"TemplateProcessing".equals(p.path("type").asText())) continue;
-            JsonNode first = p.path("single").path(0).path("SpecialToken");
-            if (!first.isObject()) continue;
-            String name = first.path("id").asText();
-            JsonNode st = p.path("special_tokens").path(name).path("ids").path(0);
-            if (st.canConvertToInt()) return st.asInt();
-            return ids.getOrDefault(name, -1);
+            List<Integer> before = new ArrayList<>(), after = new ArrayList<>();
+            boolean seenText = false;
+            for (JsonNode piece : p.path("single")) {
+                if (piece.has("Sequence")) {
+                    seenText = true;
+                    continue;
+                }
+                JsonNode st = piece.path("SpecialToken");
+                if (!st.isObject()) continue;
+                String name = st.path("id").asText();
+                JsonNode listed = p.path("special_tokens").path(name).path("ids");
+                List<Integer> target = seenText ? after : before;
+                if (listed.isArray() && !listed.isEmpty()) {
+                    for (JsonNode i : listed) if (i.canConvertToInt()) target.add(i.asInt());
+                } else if (ids.containsKey(name)) {
+                    target.add(ids.get(name));
+                }
+            }
+            return new int[][]{before.stream().mapToInt(Integer::intValue).toArray(), after.stream().mapToInt(Integer::intValue).toArray()};
         }
-        return -1;
+        return new int[][]{new int[0], new int[0]};
+    }
+
+    /**
+     * {@code around} as tokenizer_config.json's boolean {@code flag} (add_bos_token / add_eos_token) sets it: with
+     * true, {@code id} added at the start (or end) when missing; with false, {@code id} removed; unset, unchanged.
+     */
+    private static int[] withFlag(int[] around, int id, JsonNode flag, boolean atStart) {
+        if (!flag.isBoolean() || id < 0) return around;
+        boolean has = Arrays.stream(around).anyMatch(x -> x == id);
+        if (!flag.asBoolean()) return Arrays.stream(around).filter(x -> x != id).toArray();
+        if (has) return around;
+        int[] out = new int[around.length + 1];
+        System.arraycopy(around, 0, out, atStart ? 1 : 0, around.length);
+        out[atStart ? 0 : around.length] = id;
+        return out;
     }
 
     private static String tokenName(JsonNode n) {

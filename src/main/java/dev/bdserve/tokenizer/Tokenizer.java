@@ -10,8 +10,11 @@ public interface Tokenizer {
     /** Token ids that end generation. */
     int[] eosIds();
 
-    /** Encodes text; prepends BOS when {@code addBos} and the tokenizer has one. */
-    int[] encode(String text, boolean addBos);
+    /**
+     * Encodes text. With {@code addSpecial}, adds the special tokens the model's own tokenizer adds around a text:
+     * BOS for most models, nothing for some (Qwen2), an EOS after the text for a few.
+     */
+    int[] encode(String text, boolean addSpecial);
 
     /**
      * Ids of the vocabulary that stand for no text and are never to be sampled (a GGUF vocabulary's UNUSED padding

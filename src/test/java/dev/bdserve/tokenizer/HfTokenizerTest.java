@@ -270,4 +270,43 @@ class HfTokenizerTest {
             assertEquals(List.of(262, 5), Arrays.stream(t.eosIds()).boxed().toList());
         }
     }
+
+    /**
+     * encode(text, true) adds what HF adds with add_special_tokens: the post-processor's specials around the text,
+     * tokenizer_config.json's add_bos_token / add_eos_token overriding them; no post-processor template, nothing.
+     */
+    @Test
+    void specialTokensAsThePostProcessorAndConfigSay(@TempDir Path dir) throws Exception {
+        var m = new ObjectMapper();
+        int[] the = {'t', 257};
+        record Case(String name, String postProcessor, String config, int[] want) {}
+        ObjectNode template = byteLevelJson();
+        ObjectNode both = template.deepCopy();                                    // <|begin_of_text|> A <|end_of_text|>
+        ((ArrayNode) both.path("post_processor").path("single")).add(JsonNodeFactory.instance.objectNode()
+                .set("SpecialToken", JsonNodeFactory.instance.objectNode().put("id", "<|end_of_text|>").put("type_id", 0)));
+        ObjectNode noTemplate = template.deepCopy();                              // Qwen2, GPT-2: a ByteLevel post-processor
+        noTemplate.putObject("post_processor").put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", false);
+        for (Case c : List.of(
+                new Case("template", m.writeValueAsString(template), "{}", new int[]{BOT, 't', 257}),
+                new Case("template, add_bos_token false", m.writeValueAsString(template), "{\"add_bos_token\": false}", the),
+                new Case("template, add_eos_token true", m.writeValueAsString(template),
+                        "{\"eos_token\": \"<|end_of_text|>\", \"add_eos_token\": true}", new int[]{BOT, 't', 257, EOT}),
+                new Case("template with EOS", m.writeValueAsString(both), "{}", new int[]{BOT, 't', 257, EOT}),
+                new Case("template with EOS, add_eos_token false", m.writeValueAsString(both),
+                        "{\"eos_token\": \"<|end_of_text|>\", \"add_eos_token\": false}", new int[]{BOT, 't', 257}),
+                new Case("no template", m.writeValueAsString(noTemplate),
+                        "{\"bos_token\": null, \"eos_token\": \"<|end_of_text|>\"}", the),
+                new Case("no template, add_bos_token true", m.writeValueAsString(noTemplate),
+                        "{\"bos_token\": \"<|begin_of_text|>\", \"add_bos_token\": true}", new int[]{BOT, 't', 257}))) {
+            Path d = Files.createDirectories(dir.resolve(c.name().replaceAll("[^a-z_]", "-")));
+            Files.writeString(d.resolve("tokenizer.json"), c.postProcessor());
+            Files.writeString(d.resolve("tokenizer_config.json"), c.config());
+            Files.writeString(d.resolve("generation_config.json"), "{\"bos_token_id\": 261, \"eos_token_id\": 262}");
+            try (var t = HfTokenizer.load(d)) {
+                assertArrayEquals(c.want(), t.encode("the", true), c.name());
+                assertArrayEquals(the, t.encode("the", false), c.name());
+                assertEquals(BOT, t.bosId(), c.name());
+            }
+        }
+    }
 }
