@@ -48,9 +48,10 @@ import static org.junit.jupiter.api.Assertions.*;
  * rounding alone moves llama.cpp's logits by 1.2–1.4 % of the range on this model (six seeds measured), above the
  * 1e-2 tolerance asked for (and about what it does for Q4_0 and Q5_0, which round activations the same way). BF16's
  * bf16 activations come close to its 5e-3: 4.7e-3 here, 4.2–5.9e-3 over the six seeds. So
- * for Q8_0 the 1e-2 bound applies to bdserve's logits plus the modelled effect of that rounding (the fp64 reference
- * with and without it): that reproduces llama.cpp's Q8_0 logits to 4e-8 of the range at 31 of the 32 steps and 9e-5
- * at the other (a rounding that lands the other way). The raw ratio is reported in the messages.
+ * for Q8_0 and BF16 the bound applies to bdserve's logits plus the modelled effect of that rounding (the fp64
+ * reference with and without it): that reproduces llama.cpp's Q8_0 logits to 4e-8 of the range at 31 of the 32 steps
+ * and 9e-5 at the other (a rounding that lands the other way); BF16's to 3.2e-3. The raw ratio is reported in the
+ * messages.
  */
 class GgufLlamaCppParityTest {
     static final LlamaConfig C = new LlamaConfig(512, 256, 512, 2, 4, 2, 64, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
@@ -73,7 +74,7 @@ class GgufLlamaCppParityTest {
     enum Case {
         F32(null, 1e-3, EnumSet.of(GgmlType.F32), false),
         F16(Ftype.F16, 5e-3, EnumSet.of(GgmlType.F32, GgmlType.F16), false),
-        BF16(Ftype.BF16, 5e-3, EnumSet.of(GgmlType.F32, GgmlType.BF16), false),
+        BF16(Ftype.BF16, 5e-3, EnumSet.of(GgmlType.F32, GgmlType.BF16), true),
         Q8_0(Ftype.Q8_0, 1e-2, EnumSet.of(GgmlType.F32, GgmlType.Q8_0), true),
         Q4_0(Ftype.Q4_0, 3e-2, EnumSet.of(GgmlType.F32, GgmlType.Q4_0, GgmlType.Q6_K), false),
         Q4_1(Ftype.Q4_1, 3e-2, EnumSet.of(GgmlType.F32, GgmlType.Q4_1, GgmlType.Q6_K), false),
