@@ -2,6 +2,7 @@ package dev.bdserve.model;
 
 import dev.bdserve.tensor.Matrix;
 
+import java.util.function.BiFunction;
 import java.util.function.Function;
 
 /**
@@ -13,18 +14,32 @@ public final class ReferenceLlama {
     private final LlamaConfig c;
     private final Function<String, double[][]> weight; // HF name -> [out][in]
     private final Function<String, double[]> vector;   // HF name -> [n]
+    private final BiFunction<String, double[], double[]> input; // HF weight name, input row -> the row it multiplies
 
     public ReferenceLlama(TensorSource src) {
-        this.c = src.config();
-        this.weight = name -> toDouble(src.matrix(name));
-        this.vector = name -> { float[] f = src.vector(name); double[] d = new double[f.length]; for (int i = 0; i < f.length; i++) d[i] = f[i]; return d; };
+        this(src.config(), name -> toDouble(src.matrix(name)),
+                name -> { float[] f = src.vector(name); double[] d = new double[f.length]; for (int i = 0; i < f.length; i++) d[i] = f[i]; return d; });
     }
 
     /** Custom weight access (e.g. merged LoRA weights W + s·B·A). */
     public ReferenceLlama(LlamaConfig c, Function<String, double[][]> weight, Function<String, double[]> vector) {
+        this(c, weight, vector, (name, row) -> row);
+    }
+
+    private ReferenceLlama(LlamaConfig c, Function<String, double[][]> weight, Function<String, double[]> vector,
+                           BiFunction<String, double[], double[]> input) {
         this.c = c;
         this.weight = weight;
         this.vector = vector;
+        this.input = input;
+    }
+
+    /**
+     * The same model with every projection's input row passed through {@code f} (weight name, row → row) first: how
+     * an engine that rounds activations before a matrix product (llama.cpp's 8-bit ones) computes.
+     */
+    public ReferenceLlama withInputRounding(BiFunction<String, double[], double[]> f) {
+        return new ReferenceLlama(c, weight, vector, f);
     }
 
     public static double[][] toDouble(Matrix m) {
@@ -45,9 +60,9 @@ public final class ReferenceLlama {
         for (int l = 0; l < c.numLayers(); l++) {
             String p = "model.layers." + l + ".";
             double[][] h = norm(x, vector.apply(p + "input_layernorm.weight"));
-            double[][] q = linear(h, weight.apply(p + "self_attn.q_proj.weight"));
-            double[][] k = linear(h, weight.apply(p + "self_attn.k_proj.weight"));
-            double[][] v = linear(h, weight.apply(p + "self_attn.v_proj.weight"));
+            double[][] q = linear(h, p + "self_attn.q_proj.weight");
+            double[][] k = linear(h, p + "self_attn.k_proj.weight");
+            double[][] v = linear(h, p + "self_attn.v_proj.weight");
             for (int t = 0; t < T; t++) {
                 for (int hh = 0; hh < c.numHeads(); hh++) rope(q[t], hh * hd, t, inv);
                 for (int hh = 0; hh < c.numKvHeads(); hh++) rope(k[t], hh * hd, t, inv);
@@ -70,16 +85,16 @@ public final class ReferenceLlama {
                     for (int j = 0; j <= t; j++)
                         for (int i = 0; i < hd; i++) attn[t][hh * hd + i] += s[j] / sum * v[j][kvh * hd + i];
                 }
-            add(x, linear(attn, weight.apply(p + "self_attn.o_proj.weight")));
+            add(x, linear(attn, p + "self_attn.o_proj.weight"));
             double[][] h2 = norm(x, vector.apply(p + "post_attention_layernorm.weight"));
-            double[][] g = linear(h2, weight.apply(p + "mlp.gate_proj.weight"));
-            double[][] u = linear(h2, weight.apply(p + "mlp.up_proj.weight"));
+            double[][] g = linear(h2, p + "mlp.gate_proj.weight");
+            double[][] u = linear(h2, p + "mlp.up_proj.weight");
             for (int t = 0; t < T; t++)
                 for (int i = 0; i < g[t].length; i++) g[t][i] = g[t][i] / (1 + Math.exp(-g[t][i])) * u[t][i];
-            add(x, linear(g, weight.apply(p + "mlp.down_proj.weight")));
+            add(x, linear(g, p + "mlp.down_proj.weight"));
         }
         double[][] xn = norm(x, vector.apply("model.norm.weight"));
-        return linear(xn, weight.apply(c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight"));
+        return linear(xn, c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight");
     }
 
     private double[][] norm(double[][] x, double[] w) {
@@ -94,14 +109,17 @@ public final class ReferenceLlama {
         return out;
     }
 
-    private static double[][] linear(double[][] x, double[][] w) {
+    private double[][] linear(double[][] x, String name) {
+        double[][] w = weight.apply(name);
         double[][] y = new double[x.length][w.length];
-        for (int t = 0; t < x.length; t++)
+        for (int t = 0; t < x.length; t++) {
+            double[] in = input.apply(name, x[t]);
             for (int o = 0; o < w.length; o++) {
                 double s = 0;
-                for (int i = 0; i < w[o].length; i++) s += w[o][i] * x[t][i];
+                for (int i = 0; i < w[o].length; i++) s += w[o][i] * in[i];
                 y[t][o] = s;
             }
+        }
         return y;
     }
 
