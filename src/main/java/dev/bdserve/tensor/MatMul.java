@@ -426,11 +426,6 @@ public final class MatMul {
         y[o] = r0; y[o + q] = r1; y[o + 2 * q] = r2; y[o + 3 * q] = r3;
     }
 
-    /** F16 bits in the high half of each int lane (low half ignored) widened to fp32 (finite, exact). */
-    static FloatVector f16High(IntVector v) {
-        return v.and(0x8000_0000).or(v.and(0x7FFF_0000).lanewise(VectorOperators.LSHR, 3)).reinterpretAsFloats().mul(0x1p112f);
-    }
-
     /** As {@link #gemvBf16x4} for F16 weights, widened with the S2I form {@link #f16} (x not split). */
     private static void gemvF16x4(short[] b, int cols, int q, float[] x, float[] y, int o) {
         int b0 = o * cols, b1 = b0 + q * cols, b2 = b1 + q * cols, b3 = b2 + q * cols;
@@ -453,30 +448,6 @@ public final class MatMul {
             r3 = Math.fma(Float.float16ToFloat(b[b3 + i]), xi, r3);
         }
         y[o] = r0; y[o + q] = r1; y[o + 2 * q] = r2; y[o + 3 * q] = r3;
-    }
-
-    /** The S2I-widening BF16 GEMV kernel (x not split): kept for A/B measurement. */
-    static void gemvBf16x4Widen(short[] b, int cols, float[] x, float[] y, int o) {
-        int b0 = o * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;
-        FloatVector s0 = FloatVector.zero(FS), s1 = s0, s2 = s0, s3 = s0;
-        int bound = cols - cols % VL, i = 0;
-        for (; i < bound; i += VL) {
-            FloatVector xv = FloatVector.fromArray(FS, x, i);
-            s0 = bf16(b, b0 + i).fma(xv, s0);
-            s1 = bf16(b, b1 + i).fma(xv, s1);
-            s2 = bf16(b, b2 + i).fma(xv, s2);
-            s3 = bf16(b, b3 + i).fma(xv, s3);
-        }
-        float r0 = s0.reduceLanes(VectorOperators.ADD), r1 = s1.reduceLanes(VectorOperators.ADD);
-        float r2 = s2.reduceLanes(VectorOperators.ADD), r3 = s3.reduceLanes(VectorOperators.ADD);
-        for (; i < cols; i++) {
-            float xi = x[i];
-            r0 = Math.fma(Numerics.bf16ToFloat(b[b0 + i]), xi, r0);
-            r1 = Math.fma(Numerics.bf16ToFloat(b[b1 + i]), xi, r1);
-            r2 = Math.fma(Numerics.bf16ToFloat(b[b2 + i]), xi, r2);
-            r3 = Math.fma(Numerics.bf16ToFloat(b[b3 + i]), xi, r3);
-        }
-        y[o] = r0; y[o + 1] = r1; y[o + 2] = r2; y[o + 3] = r3;
     }
 
     /** Σ a[aOff+i]·x[xOff+i], i &lt; n. */

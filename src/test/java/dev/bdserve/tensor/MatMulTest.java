@@ -114,22 +114,6 @@ class MatMulTest {
     }
 
     @Test
-    void f16HighHalfWideningIsExact() {
-        int vl = MatMul.VL;
-        int[] lanes = new int[vl];
-        float[] out = new float[vl];
-        for (int b = 0; b < 0x10000; b += vl) {
-            for (int j = 0; j < vl; j++) lanes[j] = ((b + j) << 16) | 0x1234;
-            MatMul.f16High(jdk.incubator.vector.IntVector.fromArray(jdk.incubator.vector.IntVector.SPECIES_PREFERRED, lanes, 0)).intoArray(out, 0);
-            for (int j = 0; j < vl; j++) {
-                short h = (short) (b + j);
-                if ((h & 0x7C00) == 0x7C00) continue;   // inf/nan: not expected in weights
-                assertEquals(Float.floatToRawIntBits(Float.float16ToFloat(h)), Float.floatToRawIntBits(out[j]), "bits " + (b + j));
-            }
-        }
-    }
-
-    @Test
     void bf16WideningIsExact() {
         short[] bits = new short[0x10000];
         for (int b = 0; b < bits.length; b++) bits[b] = (short) b;
