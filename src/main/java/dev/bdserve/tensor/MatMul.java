@@ -4,7 +4,6 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -36,16 +35,13 @@ import jdk.incubator.vector.VectorSpecies;
 public final class MatMul {
     private MatMul() {}
 
-    /**
-     * Float species of the kernels: the machine's preferred width (256-bit on this AVX2 host, whose
-     * VM exposes no AVX-512; 512-bit where available). Everything below is written in terms of VL.
-     */
-    static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    /** Float species of the kernels ({@link VectorWidth}). Everything below is written in terms of VL. */
+    static final VectorSpecies<Float> FS = VectorWidth.FLOAT;
     static final int VL = FS.length();
     /** Shorts with the same lane count (half the bits): BF16/F16 loads. */
-    static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
+    static final VectorSpecies<Short> SS = VectorWidth.SHORT_HALF;
     /** Ints with the same shape as FS: the widened 16-bit patterns. */
-    static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
+    static final VectorSpecies<Integer> IS = VectorWidth.INT;
 
     /** Weight rows per GEMM tile: R×2 accumulator vectors stay in registers (16 on AVX2). */
     static final int R = 6;
@@ -315,7 +311,7 @@ public final class MatMul {
     // ---------------------------------------------------------------- GEMV (T == 1)
 
     /** Shorts filling one float vector's bits (2·VL lanes): 16-bit weights loaded as int pairs. */
-    static final VectorSpecies<Short> SP = VectorSpecies.of(short.class, FS.vectorShape());
+    static final VectorSpecies<Short> SP = VectorWidth.SHORT;
 
     /**
      * x [cols] with each block of 2·VL features split into [VL even][VL odd] features (the tail
