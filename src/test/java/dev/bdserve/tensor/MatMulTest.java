@@ -104,10 +104,10 @@ class MatMulTest {
         for (int b = 0; b < 0x10000; b++) if ((b & 0x7C00) != 0x7C00) pats.add((short) b);
         short[] bits = new short[pats.size()];
         for (int i = 0; i < bits.length; i++) bits[i] = pats.get(i);
-        int vl = MatMul.VL, n = bits.length / vl * vl;
+        int vl = Widening.VL, n = bits.length / vl * vl;
         float[] ws = new float[vl];
         for (int i = 0; i < n; i += vl) {
-            MatMul.f16(bits, i).intoArray(ws, 0);
+            Widening.f16(bits, i).intoArray(ws, 0);
             for (int j = 0; j < vl; j++)
                 assertEquals(Float.floatToRawIntBits(Float.float16ToFloat(bits[i + j])), Float.floatToRawIntBits(ws[j]));
         }
@@ -117,10 +117,10 @@ class MatMulTest {
     void bf16WideningIsExact() {
         short[] bits = new short[0x10000];
         for (int b = 0; b < bits.length; b++) bits[b] = (short) b;
-        int vl = MatMul.VL;
+        int vl = Widening.VL;
         float[] ws = new float[vl];
         for (int i = 0; i < bits.length; i += vl) {
-            MatMul.bf16(bits, i).intoArray(ws, 0);
+            Widening.bf16(bits, i).intoArray(ws, 0);
             for (int j = 0; j < vl; j++)
                 assertEquals(Float.floatToRawIntBits(Numerics.bf16ToFloat(bits[i + j])), Float.floatToRawIntBits(ws[j]));
         }
