@@ -22,16 +22,15 @@ final class Gemm {
     static final VectorSpecies<Float> FS = VectorWidth.FLOAT;
     static final int VL = FS.length();
 
-    /** Weight rows per GEMM tile: R×2 accumulator vectors stay in registers (16 on AVX2). */
+    /** Weight rows per GEMM tile: the R×2 accumulator vectors and two x vectors fit AVX2's 16 vector registers. */
     static final int R = 6;
     /** Input features per GEMM block: the fp32 weight scratch is R×KC floats (6 KB, L1-resident). */
     static final int KC = 256;
 
     /**
      * Matrices at most this wide are widened a whole tile of R rows at a time: R·cols contiguous weights
-     * read as one stream. Measured at T = 16, 2 threads, bf16 from DRAM: 768-wide shapes (Llama-160M)
-     * run 20–35% faster than with R separate KC-wide pieces per block, while 2048- and 8192-wide shapes
-     * run 10–15% slower (the widened rows no longer fit L1), so wider matrices keep KC pieces.
+     * read as one stream, which helps while the widened rows fit L1 (Llama-160M's 768-wide shapes); wider matrices
+     * keep KC-wide pieces (docs/bench/kernels.md).
      */
     static final int WHOLE_ROWS = 1024;
 
@@ -39,9 +38,8 @@ final class Gemm {
      * Keeps the GEMM's read-ahead loads live. Read-ahead: while a tile computes, its micro-kernel also loads one
      * weight of the next tile per k (R apart, a scalar load XOR-ed into a value kept live here), so the next tile's
      * rows stream in while FMAs run instead of in a burst at its widening. Only whole-row tiles (cols ≤ {@link #WHOLE_ROWS}) read
-     * ahead, through {@link #tile2Ahead} / {@link #tile1Ahead}; F32 weights are not read ahead. Measured at T = 16,
-     * 2 threads, bf16 from DRAM, the two kernels interleaved in one JVM (fifth session): +1–4% on 768-wide shapes,
-     * but 15–18% slower on 2048- and 8192-wide ones (KC pieces), where the plain kernels run.
+     * ahead, through {@link #tile2Ahead} / {@link #tile1Ahead}: on the wider matrices (KC pieces) it slowed the GEMM,
+     * so the plain kernels run there (docs/bench/kernels.md). F32 weights are not read ahead.
      */
     static int sink;
     /** Tokens per group: two float vectors. */

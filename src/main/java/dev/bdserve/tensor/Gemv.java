@@ -13,8 +13,8 @@ import jdk.incubator.vector.VectorSpecies;
  * The T == 1 product (GEMV) y = w · x for F32, BF16 and F16 weights, and the dot products of single rows. Four
  * weight rows at a time, vectorized along the input dimension: each x vector is loaded once and used for four rows,
  * with one horizontal reduction per row at the end. BF16 rows are widened in pairs against x split by
- * {@link Widening#splitPairs} (no cross-lane step); F16 rows with the S2I form ({@link Widening#f16}), whose pair
- * form measured slower (C2 stopped inlining the larger kernel). Memory-bound: it streams the weights once.
+ * {@link Widening#splitPairs} (no cross-lane step); F16 rows with the S2I form ({@link Widening#f16}) against x as
+ * given, because their pair form was slower (docs/bench/kernels.md). Memory-bound: it streams the weights once.
  */
 final class Gemv {
     private Gemv() {}
@@ -29,7 +29,7 @@ final class Gemv {
      * GEMV rows [from, to): x [cols] as given, xp = {@link Widening#splitPairs}(x) for 16-bit weights. The range is
      * cut into 4 equal quarters walked side by side (rows o, o+q, o+2q, o+3q together): each quarter is one
      * long contiguous stream, which the hardware prefetchers follow far better than 4 adjacent short rows
-     * (measured here: 1.3–1.6x the bandwidth for rows of 2048 and 768 16-bit weights).
+     * (docs/bench/kernels.md).
      */
     static void gemv(Matrix w, float[] x, float[] xp, float[] y, int from, int to) {
         int q = (to - from) / 4, rest = from + 4 * q, cols = w.cols();

@@ -21,9 +21,10 @@ package dev.bdserve.tensor;
 public final class MatMul {
     private MatMul() {}
 
-    /** Token counts 2..SMALL_T use the multi-token GEMV kernel instead of the packed GEMM. 12: at 16 tokens the GEMM's
-     *  one full token group ran 1.1–1.25x faster on 1B-shaped bf16 matrices (8192×2048: 79 vs 63 GFLOP/s, 2 threads,
-     *  back to back) and equal on 768-wide ones; at 12 tokens a group is 3/4 full and the two were equal. */
+    /**
+     * Token counts 2..SMALL_T use the multi-token GEMV kernel instead of the packed GEMM: the crossover where the
+     * GEMM's token group is full enough to win, found at 256-bit vectors (docs/bench/kernels.md).
+     */
     static final int SMALL_T = 12;
     /**
      * For T &gt; 1, matrices with fewer rows use {@link SmallTGemv#gemvSmallRows}: LoRA shrinks (rank or rank/N rows) would

@@ -16,7 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
  * Products of a few tokens (2 ≤ T ≤ {@value MatMul#SMALL_T}), and of any T with matrices of fewer than
  * {@value MatMul#GEMM_MIN_ROWS} rows: a multi-token GEMV. Two weight rows are widened once per VL inputs and FMA'd
  * against four tokens' x at a time (8 accumulators, vectorized along the input dimension, horizontal reduction at
- * the end); measured 2–3× the packed GEMM at T ≤ 4, ≈ 1.1× at 8.
+ * the end). For so few tokens this beats packing x for the GEMM (docs/bench/kernels.md).
  */
 final class SmallTGemv {
     private SmallTGemv() {}
@@ -54,10 +54,8 @@ final class SmallTGemv {
      * o + 1 (one contiguous run of the matrix) are read in place, widened in registers, and FMA'd against four tokens'
      * x as given, four tokens at a time (the last row of an odd range pairs with itself and its copy is dropped).
      * BF16 rows widen with the S2I form ({@link #smallTBf16Rows}): the even / odd pair form would need x split first,
-     * which for a matrix this small costs more than the product. Widening each pair into an fp32 scratch first (the
-     * previous form) ran 1.2–2x slower hot on the shapes of a rank-24 BD-LoRA shrink of Llama-160M at TP 2
-     * (36×768, 24×768, 12×1536, 12×384; T = 2, 4, 8), and 9% slower on the whole LoRA path at T = 4 with the factors
-     * evicted between groups (48 groups per step, median of 8 alternating rounds in one JVM: 1.41 vs 1.29 ms).
+     * which for a matrix this small costs more than the product; widening the pair into an fp32 scratch first was
+     * slower (docs/bench/kernels.md).
      */
     static void gemvSmallRows(Matrix w, float[] x, int T, float[] y, int from, int to) {
         float[] r = new float[8];                         // [2 rows][4 tokens] results
