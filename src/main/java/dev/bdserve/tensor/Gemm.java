@@ -44,6 +44,7 @@ final class Gemm {
     static int sink;
     /** Tokens per group: two float vectors. */
     static final int G = 2 * VL;
+
     /** Lanes of the token group starting at token t0: G for groups of more than VL tokens, else VL. */
     static int groupLanes(int T, int t0) {
         return Math.min(G, T - t0) <= VL ? VL : G;
