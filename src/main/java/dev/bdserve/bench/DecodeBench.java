@@ -8,6 +8,7 @@ import dev.bdserve.lora.LoraStats;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaModel;
 import dev.bdserve.parallel.CommStats;
+import dev.bdserve.tensor.VectorWidth;
 
 import java.util.Arrays;
 import java.util.HashMap;
@@ -255,7 +256,8 @@ public final class DecodeBench {
         env.put("os_arch", System.getProperty("os.arch"));
         env.put("cores", Runtime.getRuntime().availableProcessors());
         env.put("threads", threads);
-        env.put("vector_bits", jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize());
+        env.put("vector_bits", VectorWidth.BITS);                 // the kernels' width (bdserve.vector.bits)
+        env.put("host_vector_bits", VectorWidth.HOST_BITS);       // the CPU's preferred width
         return env;
     }
 }

@@ -4,6 +4,7 @@ import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.MatMul;
 import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.SpinPool;
+import dev.bdserve.tensor.VectorWidth;
 import java.util.Locale;
 import java.util.SplittableRandom;
 
@@ -13,6 +14,8 @@ import java.util.SplittableRandom;
  * ≥ 256 MB, so every pass streams from DRAM (no L3 reuse between passes).
  *
  * <pre>java --add-modules jdk.incubator.vector -cp target/classes dev.bdserve.bench.KernelBench [threads] [quick] [gemv|gemm]</pre>
+ * ({@code -Dbdserve.vector.bits=128|256|512} picks the kernels' width, {@link VectorWidth}; the roofline probes run at
+ * the host's width).
  */
 public final class KernelBench {
     private KernelBench() {}
@@ -75,8 +78,8 @@ public final class KernelBench {
         double gflops = 2.0 * rows * cols * T / best;
         System.out.printf(Locale.ROOT,
                 "{\"kernel\":\"%s\",\"dtype\":\"%s\",\"rows\":%d,\"cols\":%d,\"T\":%d,\"threads\":%d,\"us\":%.1f,"
-                        + "\"gbs\":%.2f,\"gflops\":%.1f,\"frac_bw\":%s,\"frac_peak\":%s,\"copies\":%d}%n",
+                        + "\"gbs\":%.2f,\"gflops\":%.1f,\"frac_bw\":%s,\"frac_peak\":%s,\"copies\":%d,\"vector_bits\":%d}%n",
                 T == 1 ? "gemv" : "gemm", d, rows, cols, T, pool.parallelism(), best / 1e3, gbs, gflops,
-                Figures.round(gbs / bw), Figures.round(gflops / peak), copies);
+                Figures.round(gbs / bw), Figures.round(gflops / peak), copies, VectorWidth.BITS);
     }
 }

@@ -12,6 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
 public final class MemoryProbes {
     private MemoryProbes() {}
 
+    /** The host's preferred width, not the kernels' ({@code VectorWidth}): the probes measure the machine. */
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
     /** Floats in the bandwidth probe array: 2^28 = 1 GiB, far bigger than the 32 MB L3. */
     static final int STREAM_FLOATS = 1 << 28;

@@ -1,5 +1,7 @@
 package dev.bdserve.cli;
 
+import dev.bdserve.tensor.VectorWidth;
+import java.io.PrintStream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -13,7 +15,30 @@ public final class Main implements Runnable {
     @Override public void run() { CommandLine.usage(this, System.out); }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        int bad = checkVectorWidth(System.err);
+        System.exit(bad != 0 ? bad : commandLine().execute(args));
+    }
+
+    /**
+     * Initialises {@link VectorWidth} before any command: a bad {@value VectorWidth#PROPERTY} returns 2 after one
+     * clear line on {@code err}; a width wider than the CPU's vectors (which runs, slowly, in the Vector API's Java
+     * fallback) is warned about. Returns 0 otherwise.
+     */
+    static int checkVectorWidth(PrintStream err) {
+        try {
+            String warning = widthWarning(VectorWidth.BITS, VectorWidth.HOST_BITS);
+            if (warning != null) err.println(warning);
+            return 0;
+        } catch (ExceptionInInitializerError e) {
+            err.println("bdserve: " + e.getCause().getMessage());
+            return 2;
+        }
+    }
+
+    /** The warning for kernels at {@code bits} on a CPU whose vectors are {@code hostBits} wide, or null when they fit. */
+    static String widthWarning(int bits, int hostBits) {
+        return bits <= hostBits ? null : "bdserve: warning: " + VectorWidth.PROPERTY + "=" + bits + " is wider than this CPU's "
+                + hostBits + "-bit vectors: the kernels run in the Vector API's slow Java fallback";
     }
 
     /** The command line {@code ./bdserve} runs: bad input (a malformed model file, an unknown name, a bad option value) exits 2 with one clear line. */

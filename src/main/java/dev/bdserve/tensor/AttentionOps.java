@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
 public final class AttentionOps {
     private AttentionOps() {}
 
-    static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> FS = VectorWidth.FLOAT;
     static final int VL = FS.length();
 
     /**

@@ -5,8 +5,8 @@ import java.util.Objects;
 /**
  * A row-major weight matrix [rows, cols] in HF layout ([out_features, in_features]), stored in a heap
  * array: {@code float[]} for F32, the raw 16-bit patterns in {@code short[]} for BF16 and F16.
- * Heap arrays are used for hot weights because vector loads from them measured faster than from
- * MemorySegments on this machine. Immutable after construction.
+ * Heap arrays hold hot weights because vector loads from them were faster than from MemorySegments
+ * (docs/bench/kernels.md). Immutable after construction.
  */
 public final class Matrix implements Weight {
     private final DType dtype;

@@ -13,7 +13,7 @@ import jdk.incubator.vector.VectorSpecies;
 public final class VectorOps {
     private VectorOps() {}
 
-    static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> FS = VectorWidth.FLOAT;
     static final int VL = FS.length();
 
     /** Σ a[aOff+i]·b[bOff+i] for i &lt; n (four fp32 vector accumulators). */

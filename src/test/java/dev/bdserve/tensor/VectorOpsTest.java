@@ -6,7 +6,11 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** VectorOps against the ScalarKernels twins, sizes around vector lengths, non-zero offsets. */
+/**
+ * VectorOps against the ScalarKernels twins at non-zero offsets, with lengths just below, at and above multiples of 4,
+ * 8 and 16 lanes (one vector at 128, 256 and 512 bits, the widths pom.xml runs this at) and of the 2- and 4-vector
+ * unrolled loops.
+ */
 class VectorOpsTest {
     static final double REL = 1e-5;
 
@@ -18,7 +22,7 @@ class VectorOpsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 257, 1000, 4099})
+    @ValueSource(ints = {0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 100, 127, 128, 129, 257, 1000, 4099})
     void dotAndAxpyAddScale(int n) {
         float[] a = rnd(n + 5, n, 3), b = rnd(n + 3, n + 1, 3);
         double mag = 0;
@@ -40,7 +44,7 @@ class VectorOpsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {1, 3, 7, 8, 9, 16, 17, 33, 64, 65, 2048, 4099})
+    @ValueSource(ints = {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49, 63, 64, 65, 2048, 4099})
     void rmsnormMatches(int n) {
         float[] x = rnd(n + 4, n, 5), w = rnd(n, n + 7, 2);
         float[] o1 = new float[n + 1], o2 = new float[n + 1];
@@ -54,7 +58,7 @@ class VectorOpsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {0, 1, 5, 8, 9, 17, 64, 65, 1000})
+    @ValueSource(ints = {0, 1, 3, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 1000})
     void siluMulMatches(int n) {
         float[] g = rnd(n + 1, n, 12), u = rnd(n + 2, n + 1, 3);
         float[] o1 = new float[n + 3], o2 = new float[n + 3];
@@ -64,7 +68,7 @@ class VectorOpsTest {
     }
 
     @ParameterizedTest
-    @ValueSource(ints = {1, 2, 7, 8, 9, 31, 32, 33, 500, 32000})
+    @ValueSource(ints = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 500, 32000})
     void softmaxMaxArgmax(int n) {
         float[] x = rnd(n + 3, n, 20);
         assertEquals(ScalarKernels.max(x, 3, n), VectorOps.max(x, 3, n));

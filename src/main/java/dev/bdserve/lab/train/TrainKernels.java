@@ -1,5 +1,6 @@
 package dev.bdserve.lab.train;
 
+import dev.bdserve.tensor.VectorWidth;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -9,7 +10,7 @@ import jdk.incubator.vector.VectorSpecies;
  * depend on the JIT tier (so a resumed run continues bit for bit).
  */
 final class TrainKernels {
-    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> S = VectorWidth.FLOAT;
 
     private TrainKernels() {}
 
