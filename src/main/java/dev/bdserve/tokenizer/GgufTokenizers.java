@@ -88,8 +88,13 @@ public final class GgufTokenizers {
     /** Pre-tokenizers after which llama.cpp adds BOS by default (its LLAMA3 pre-tokenizer type). */
     private static final Set<String> LLAMA3_PRE = Set.of("llama-bpe");
 
+    /** Other names llama.cpp gives the same pre-tokenizer (its LLAMA3 type: Llama 3's expression). */
+    private static final Map<String, String> PRE_ALIASES = Map.of("llama3", "llama-bpe", "llama-v3", "llama-bpe");
+
+    /** The file's pre-tokenizer under the name {@link #PRE} uses. */
     private static String pre(Map<String, Object> md) {
-        return md.get("tokenizer.ggml.pre") instanceof String p ? p : "default";
+        String p = md.get("tokenizer.ggml.pre") instanceof String s ? s : "default";
+        return PRE_ALIASES.getOrDefault(p, p);
     }
 
     /**
@@ -151,7 +156,8 @@ public final class GgufTokenizers {
         List<String> regexes = PRE.get(pre);
         if (regexes == null)
             throw new ModelFormatException(source + ": tokenizer.ggml.pre '" + pre + "' is not supported (supported: " + String.join(", ",
-                    PRE.keySet().stream().sorted().toList()) + ")");
+                    PRE.keySet().stream().sorted().toList()) + ", and " + String.join(", ", PRE_ALIASES.keySet().stream().sorted().toList())
+                    + " as llama-bpe)");
         List<String> tokens = strings(source, md, "tokenizer.ggml.tokens");
         List<String> merges = strings(source, md, "tokenizer.ggml.merges");
         List<?> types = md.get("tokenizer.ggml.token_type") instanceof List<?> l ? l : List.of();

@@ -37,6 +37,8 @@ class GgufSpecialTokensTest {
                 Arguments.of("llama-bpe", Map.of(), true, false),
                 Arguments.of("llama-bpe", Map.of("tokenizer.ggml.add_bos_token", false), false, false),
                 Arguments.of("llama-bpe", Map.of("tokenizer.ggml.add_eos_token", true), true, true),
+                Arguments.of("llama-bpe", Map.of("tokenizer.ggml.pre", "llama3"), true, false),       // llama.cpp's other names
+                Arguments.of("llama-bpe", Map.of("tokenizer.ggml.pre", "llama-v3"), true, false),
                 Arguments.of("qwen2", Map.of(), false, false),
                 Arguments.of("qwen2", Map.of("tokenizer.ggml.add_bos_token", true, "tokenizer.ggml.add_eos_token", true), true, true),
                 Arguments.of("gpt-2", Map.of(), false, false),

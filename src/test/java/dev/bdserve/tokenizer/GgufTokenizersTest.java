@@ -259,6 +259,7 @@ class GgufTokenizersTest {
         bpe.put("tokenizer.ggml.tokens", List.of("a"));
         bpe.put("tokenizer.ggml.merges", List.of());
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> GgufTokenizers.fromMetadata("y.gguf", bpe));
-        assertEquals("y.gguf: tokenizer.ggml.pre 'deepseek-coder' is not supported (supported: default, gpt-2, llama-bpe, qwen2)", e.getMessage());
+        assertEquals("y.gguf: tokenizer.ggml.pre 'deepseek-coder' is not supported (supported: default, gpt-2, llama-bpe, qwen2, "
+                + "and llama-v3, llama3 as llama-bpe)", e.getMessage());
     }
 }

@@ -93,12 +93,14 @@ public final class GgufModelSource implements TensorSource {
         GgufFile.TensorInfo embd = f.hasTensor("token_embd.weight") ? f.tensor("token_embd.weight") : null;
         if (embd == null) throw new ModelFormatException(f.path() + ": tensor token_embd.weight is missing");
         long vocab = f.longValue(p + "vocab_size", embd.dims()[embd.dims().length - 1]);
-        long eos = f.longValue("tokenizer.ggml.eos_token_id", 2);
+        // special ids only as the file names them; the tokenizer applies llama.cpp's defaults for its vocabulary type
+        List<Integer> eos = f.has("tokenizer.ggml.eos_token_id") ? List.of((int) f.longValue("tokenizer.ggml.eos_token_id")) : List.of();
+        int bos = f.has("tokenizer.ggml.bos_token_id") ? (int) f.longValue("tokenizer.ggml.bos_token_id") : -1;
         try {
             return new LlamaConfig((int) vocab, hidden, (int) f.longValue(p + "feed_forward_length"), (int) f.longValue(p + "block_count"),
                     heads, (int) f.longValue(p + "attention.head_count_kv", heads), headDim, (int) f.longValue(p + "context_length"),
                     (float) f.doubleValue(p + "attention.layer_norm_rms_epsilon"), theta, ropeScaling(f, headDim, theta),
-                    !f.hasTensor("output.weight"), (int) f.longValue("tokenizer.ggml.bos_token_id", 1), List.of((int) eos), "float32");
+                    !f.hasTensor("output.weight"), bos, eos, "float32");
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(f.path() + ": " + e.getMessage(), e);
         }

@@ -49,6 +49,9 @@ public final class GgufModelWriter {
         w.putF32("llama.attention.layer_norm_rms_epsilon", c.rmsNormEps());
         w.putU32("llama.vocab_size", c.vocabSize());
         if (tokenizer != null) tokenizer.accept(w);
+        // the config's special ids, where the tokenizer's metadata did not name them
+        if (!w.has("tokenizer.ggml.bos_token_id") && c.bosTokenId() >= 0) w.putU32("tokenizer.ggml.bos_token_id", c.bosTokenId());
+        if (!w.has("tokenizer.ggml.eos_token_id") && !c.eosTokenIds().isEmpty()) w.putU32("tokenizer.ggml.eos_token_id", c.eosTokenIds().getFirst());
         if (c.ropeScaling() != null) {                                           // as llama.cpp's converter: the factors, F32
             float[] f = c.ropeScaling().frequencyFactors(c.headDim(), c.ropeTheta());
             byte[] b = new byte[4 * f.length];

@@ -78,6 +78,9 @@ public final class GgufWriter {
         return put(key, GgufValueType.ARRAY, new Array(elementType, items));
     }
 
+    /** Whether a metadata key has been put. */
+    public boolean has(String key) { return kv.containsKey(key); }
+
     public GgufWriter putString(String key, String value) { return put(key, GgufValueType.STRING, value); }
 
     public GgufWriter putU32(String key, long value) { return put(key, GgufValueType.UINT32, value); }
