@@ -1,0 +1,99 @@
+package dev.bdserve.tensor;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The Q8_0 weight's vector products against its fp64 scalar twin, across shapes, token counts, tails and threads. */
+class Q8MatrixTest {
+    static Parallel pool;
+
+    @BeforeAll static void start() { pool = new SpinPool(3); }
+    @AfterAll static void stop() { pool.close(); }
+
+    /** Random quants over the whole int8 range (extremes included) and fp16 scales from tiny to large. */
+    static Q8Matrix random(int rows, int cols, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        byte[] q = new byte[rows * cols];
+        for (int i = 0; i < q.length; i++) q[i] = (byte) (i % 97 == 0 ? (i % 2 == 0 ? -128 : 127) : r.nextInt(256) - 128);
+        short[] d = new short[rows * cols / Q8Matrix.BLOCK];
+        for (int i = 0; i < d.length; i++) d[i] = Float.floatToFloat16((float) (Math.pow(10, r.nextDouble(-4, 0.5)) * (r.nextBoolean() ? 1 : -1)));
+        return new Q8Matrix(rows, cols, q, d);
+    }
+
+    static float[] activations(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
+        return x;
+    }
+
+    static Stream<Arguments> shapes() {
+        List<Arguments> a = new ArrayList<>();
+        for (int rows : new int[]{1, 3, 4, 7, 16, 33, 70})
+            for (int cols : new int[]{32, 64, 96, 160, 512})
+                for (int T : new int[]{1, 2, 5})
+                    a.add(Arguments.of(rows, cols, T));
+        return a.stream();
+    }
+
+    @ParameterizedTest(name = "{0}x{1} T={2}")
+    @MethodSource("shapes")
+    void vectorProductsMatchTheScalarTwin(int rows, int cols, int T) {
+        Q8Matrix w = random(rows, cols, 31L * rows + cols);
+        float[] x = activations(T * cols, rows + 7L * cols + T);
+        float[] want = new float[T * rows], serial = new float[T * rows], threaded = new float[T * rows];
+        w.matmulScalar(x, T, want);
+        w.matmul(x, T, serial, Parallel.serial());
+        w.matmul(x, T, threaded, pool);
+        float[] row = new float[cols];
+        for (int o = 0; o < rows; o++) {
+            w.row(o, row, 0);
+            for (int t = 0; t < T; t++) {
+                double mag = 0;                                          // Σ|w·x|: the scale of fp32 rounding in the sum
+                for (int i = 0; i < cols; i++) mag += Math.abs((double) row[i] * x[t * cols + i]);
+                double tol = 1e-6 * mag + 1e-30;
+                assertEquals(want[t * rows + o], serial[t * rows + o], tol, "row " + o + " token " + t);
+                assertEquals(want[t * rows + o], threaded[t * rows + o], tol, "threaded, row " + o + " token " + t);
+            }
+        }
+    }
+
+    @Test
+    void rowsAreScaleTimesQuant() {
+        Q8Matrix w = random(3, 64, 5);
+        float[] r = new float[64];
+        w.row(2, r, 0);
+        for (int i = 0; i < 64; i++) assertEquals(w.scale(2, i / 32) * w.quant(2, i), r[i]);
+        assertEquals(3 * 64 + 2 * 3 * 2, w.bytes());
+        assertEquals("q8_0", w.format());
+    }
+
+    @Test
+    void slicesAndStacksKeepTheirRows() {
+        Q8Matrix a = random(5, 64, 1), b = random(3, 64, 2);
+        Q8Matrix ab = Q8Matrix.concatRows(a, b), mid = ab.sliceRows(4, 6);
+        float[] x = activations(64, 3), y = new float[2], want = new float[8];
+        ab.matmulScalar(x, 1, want);
+        mid.matmulScalar(x, 1, y);
+        assertArrayEquals(new float[]{want[4], want[5]}, y);
+    }
+
+    @Test
+    void refusesShapesThatAreNotWholeBlocks() {
+        var e = assertThrows(IllegalArgumentException.class, () -> new Q8Matrix(2, 48, new byte[96], new short[3]));
+        assertTrue(e.getMessage().contains("multiple of 32"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new Q8Matrix(2, 64, new byte[127], new short[4]));
+        assertThrows(IllegalArgumentException.class, () -> random(2, 64, 1).matmul(new float[63], 1, new float[2], Parallel.serial()));
+    }
+}
