@@ -1,6 +1,5 @@
 package dev.bdserve.model;
 
-import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.Weight;
 
 /**
@@ -53,25 +52,25 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
         int kv0 = shard.firstKvHead(c) * hd, kv1 = kv0 + shard.localKvHeads(c) * hd;
         int f0 = shard.rank() * shard.localFfn(c), f1 = f0 + shard.localFfn(c);
 
-        Matrix embed = src.matrix("model.embed_tokens.weight");
+        Weight embed = src.weight("model.embed_tokens.weight");
         Layer[] layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {
             String p = "model.layers." + i + ".";
-            Matrix q = src.matrix(p + "self_attn.q_proj.weight", q0, q1, 0, hidden);
-            Matrix k = src.matrix(p + "self_attn.k_proj.weight", kv0, kv1, 0, hidden);
-            Matrix v = src.matrix(p + "self_attn.v_proj.weight", kv0, kv1, 0, hidden);
-            Matrix o = src.matrix(p + "self_attn.o_proj.weight", 0, hidden, q0, q1);
-            Matrix g = src.matrix(p + "mlp.gate_proj.weight", f0, f1, 0, hidden);
-            Matrix u = src.matrix(p + "mlp.up_proj.weight", f0, f1, 0, hidden);
-            Matrix d = src.matrix(p + "mlp.down_proj.weight", 0, hidden, f0, f1);
-            layers[i] = new Layer(src.vector(p + "input_layernorm.weight"), Matrix.concatRows(q, k, v), o,
-                    src.vector(p + "post_attention_layernorm.weight"), Matrix.concatRows(g, u), d);
+            Weight q = src.weight(p + "self_attn.q_proj.weight", q0, q1, 0, hidden);
+            Weight k = src.weight(p + "self_attn.k_proj.weight", kv0, kv1, 0, hidden);
+            Weight v = src.weight(p + "self_attn.v_proj.weight", kv0, kv1, 0, hidden);
+            Weight o = src.weight(p + "self_attn.o_proj.weight", 0, hidden, q0, q1);
+            Weight g = src.weight(p + "mlp.gate_proj.weight", f0, f1, 0, hidden);
+            Weight u = src.weight(p + "mlp.up_proj.weight", f0, f1, 0, hidden);
+            Weight d = src.weight(p + "mlp.down_proj.weight", 0, hidden, f0, f1);
+            layers[i] = new Layer(src.vector(p + "input_layernorm.weight"), Weight.concatRows(q, k, v), o,
+                    src.vector(p + "post_attention_layernorm.weight"), Weight.concatRows(g, u), d);
         }
         float[] norm = src.vector("model.norm.weight");
         int v0 = shard.firstVocab(c), v1 = v0 + shard.localVocab(c);
-        Matrix head;
+        Weight head;
         if (c.tieWordEmbeddings()) head = (v0 == 0 && v1 == c.vocabSize()) ? embed : embed.sliceRows(v0, v1);
-        else head = src.matrix("lm_head.weight", v0, v1, 0, hidden);
+        else head = src.weight("lm_head.weight", v0, v1, 0, hidden);
         return new LlamaWeights(embed, layers, norm, head, shard);
     }
 }

@@ -1,6 +1,7 @@
 package dev.bdserve.model;
 
 import dev.bdserve.tensor.Matrix;
+import dev.bdserve.tensor.Weight;
 
 import java.util.Set;
 
@@ -31,6 +32,21 @@ public interface TensorSource extends AutoCloseable {
         long[] s = shape(name);
         if (s.length != 2) throw new ModelFormatException(describe() + ": tensor " + name + " has rank " + s.length + ", expected 2");
         return matrix(name, 0, (int) s[0], 0, (int) s[1]);
+    }
+
+    /**
+     * A 2-D tensor's slice as the forward pass multiplies with it: by default the dense {@link #matrix}; a source whose
+     * tensors are quantized returns them still quantized where a kernel for their format exists.
+     */
+    default Weight weight(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
+        return matrix(name, rowFrom, rowTo, colFrom, colTo);
+    }
+
+    /** A whole 2-D tensor as a {@link #weight}. */
+    default Weight weight(String name) {
+        long[] s = shape(name);
+        if (s.length != 2) throw new ModelFormatException(describe() + ": tensor " + name + " has rank " + s.length + ", expected 2");
+        return weight(name, 0, (int) s[0], 0, (int) s[1]);
     }
 
     /** The stored dtype of a tensor (the default reads it; sources that know it cheaply override). */

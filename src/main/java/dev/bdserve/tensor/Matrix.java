@@ -83,7 +83,7 @@ public final class Matrix implements Weight {
     }
 
     /** Rows [from, to) as a new matrix (a copy), e.g. a column-parallel shard in HF layout. */
-    public Matrix sliceRows(int from, int to) {
+    @Override public Matrix sliceRows(int from, int to) {
         if (from < 0 || to > rows || from >= to) throw new IllegalArgumentException("bad row slice " + from + ".." + to + " of " + rows);
         int n = (to - from) * cols;
         return dtype == DType.F32

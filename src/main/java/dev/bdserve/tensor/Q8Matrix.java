@@ -47,7 +47,7 @@ public final class Q8Matrix implements Weight {
     }
 
     /** Rows [from, to) as a weight of their own (copies). */
-    public Q8Matrix sliceRows(int from, int to) {
+    @Override public Q8Matrix sliceRows(int from, int to) {
         if (from < 0 || to > rows || from >= to) throw new IllegalArgumentException("rows [" + from + ", " + to + ") outside " + rows);
         int bpr = cols / BLOCK;
         return new Q8Matrix(to - from, cols, Arrays.copyOfRange(q, from * cols, to * cols), Arrays.copyOfRange(d, from * bpr, to * bpr));

@@ -24,4 +24,27 @@ public interface Weight {
 
     /** Multiply-adds of one token's product: rows × cols. */
     default long parameters() { return (long) rows() * cols(); }
+
+    /** Rows [from, to) as a weight of the same format. */
+    Weight sliceRows(int from, int to);
+
+    /**
+     * The rows of several weights one after another (fused projections): in their format when all share it, else
+     * widened to a dense fp32 {@link Matrix}.
+     */
+    static Weight concatRows(Weight... parts) {
+        if (java.util.Arrays.stream(parts).allMatch(p -> p instanceof Matrix m && m.dtype() == ((Matrix) parts[0]).dtype()))
+            return Matrix.concatRows(java.util.Arrays.stream(parts).map(p -> (Matrix) p).toArray(Matrix[]::new));
+        if (java.util.Arrays.stream(parts).allMatch(p -> p instanceof Q8Matrix))
+            return Q8Matrix.concatRows(java.util.Arrays.stream(parts).map(p -> (Q8Matrix) p).toArray(Q8Matrix[]::new));
+        int cols = parts[0].cols(), rows = 0;
+        for (Weight p : parts) {
+            if (p.cols() != cols) throw new IllegalArgumentException("cannot stack weights of " + cols + " and " + p.cols() + " columns");
+            rows += p.rows();
+        }
+        float[] f = new float[Math.multiplyExact(rows, cols)];
+        int r = 0;
+        for (Weight p : parts) for (int i = 0; i < p.rows(); i++, r++) p.row(i, f, r * cols);
+        return Matrix.ofF32(rows, cols, f);
+    }
 }

@@ -7,6 +7,8 @@ import dev.bdserve.model.Rope;
 import dev.bdserve.model.TensorSource;
 import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.Matrix;
+import dev.bdserve.tensor.Q8Matrix;
+import dev.bdserve.tensor.Weight;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -213,6 +215,34 @@ public final class GgufModelSource implements TensorSource {
             }
         }
         return Matrix.ofF32(r, c, out);
+    }
+
+    /**
+     * Q8_0 tensors stay Q8_0 ({@link Q8Matrix}) when the slice's columns are whole blocks; every other type, and a
+     * slice that cuts blocks, is the dense {@link #matrix}.
+     */
+    @Override public Weight weight(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
+        Loc l = loc(name);
+        int bs = GgmlType.Q8_0.blockSize;
+        if (l.info.type() != GgmlType.Q8_0 || colFrom % bs != 0 || colTo % bs != 0 || l.info.dims().length != 2)
+            return matrix(name, rowFrom, rowTo, colFrom, colTo);
+        if (rowFrom < 0 || rowTo > l.rows || rowFrom >= rowTo || colFrom < 0 || colTo > l.cols || colFrom >= colTo)
+            throw new ModelFormatException(file.path() + ": tensor '" + name + "' slice rows [" + rowFrom + ", " + rowTo + ") cols ["
+                    + colFrom + ", " + colTo + ") is outside its shape " + Arrays.toString(shape(name)));
+        int r = rowTo - rowFrom, c = colTo - colFrom, blocks = c / bs, blockBytes = (int) GgmlType.Q8_0.bytes(bs);
+        MemorySegment data = file.data(l.info);
+        long rowBytes = GgmlType.Q8_0.bytes(l.cols);
+        byte[] q = new byte[Math.multiplyExact(r, c)];
+        short[] d = new short[r * blocks];
+        for (int i = 0; i < r; i++) {
+            long base = sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * blockBytes;
+            for (int b = 0; b < blocks; b++) {                       // block_q8_0: fp16 d, then 32 int8 quants
+                long off = base + (long) b * blockBytes;
+                d[i * blocks + b] = data.get(I16_LE, off);
+                MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + 2, q, i * c + b * bs, bs);
+            }
+        }
+        return new Q8Matrix(r, c, q, d);
     }
 
     @Override public float[] vector(String name) {

@@ -10,6 +10,7 @@ import dev.bdserve.model.ModelFiles;
 import dev.bdserve.model.SynthModel;
 import dev.bdserve.model.TensorSource;
 import dev.bdserve.tensor.DType;
+import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tokenizer.SynthTokenizer;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
@@ -72,6 +73,25 @@ class GgufModelSourceTest {
                     assertArrayEquals(want, got, t + " " + n);
                 }
             }
+        }
+    }
+
+    /** Q8_0 tensors load as Q8_0 weights whose rows are exactly the dequantized rows; block-cutting slices are dense. */
+    @Test
+    void q8_0TensorsStayQuantized() {
+        SynthModel src = new SynthModel(C, DType.F32, 8);
+        try (GgufModelSource g = GgufModelSource.open(write(GgmlType.Q8_0, src))) {
+            String q = dev.bdserve.model.LlamaTensorNames.q(1);                  // rows permuted in the file
+            for (int[] s : new int[][]{{0, 64, 0, 64}, {16, 48, 32, 64}, {5, 9, 0, 32}}) {
+                var w = g.weight(q, s[0], s[1], s[2], s[3]);
+                assertInstanceOf(dev.bdserve.tensor.Q8Matrix.class, w, java.util.Arrays.toString(s));
+                float[] want = g.matrix(q, s[0], s[1], s[2], s[3]).f32(), row = new float[s[3] - s[2]];
+                for (int r = 0; r < s[1] - s[0]; r++) {
+                    w.row(r, row, 0);
+                    assertArrayEquals(java.util.Arrays.copyOfRange(want, r * row.length, (r + 1) * row.length), row, "row " + r);
+                }
+            }
+            assertInstanceOf(Matrix.class, g.weight(q, 0, 8, 8, 40), "a slice cutting blocks is dense");
         }
     }
 
