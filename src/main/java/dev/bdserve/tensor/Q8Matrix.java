@@ -14,7 +14,8 @@ import java.util.Arrays;
  *
  * <p>Products keep the activations in fp32 (llama.cpp rounds them to 8-bit blocks first): per block the 32 q·x
  * products are summed in fp32 and scaled by d once. T == 1 streams four rows side by side as {@link Gemv} does; for
- * T > 1 each row is widened to fp32 once and dotted with every token. {@link #matmulScalar} is the fp64 twin.
+ * T > 1 panels of rows are widened to fp32 once and go through the dense kernels. {@link #matmulScalar} is the fp64
+ * twin.
  */
 public final class Q8Matrix implements Weight {
     /** Weights per block. */
@@ -96,7 +97,10 @@ public final class Q8Matrix implements Weight {
         if ((long) T * cols > x.length) throw new IllegalArgumentException("x too short: " + x.length + " < " + T + "x" + cols);
         if ((long) T * rows > y.length) throw new IllegalArgumentException("y too short: " + y.length + " < " + T + "x" + rows);
         if (T == 1) par.forRange(rows, GRAIN, (s, e) -> gemv(x, y, s, e));
-        else par.forRange(rows, GRAIN, (s, e) -> rowsForTokens(x, T, y, s, e));
+        else {
+            float[] xT = T > MatMul.SMALL_T ? Gemm.packTokens(x, T, cols) : null;   // packed once for every panel's GEMM
+            par.forRange(rows, GRAIN, (s, e) -> rowsForTokens(x, xT, T, y, s, e));
+        }
     }
 
     /** y[o] = row o · x for o in [from, to): the range in four quarters walked side by side (four long streams). */
@@ -156,22 +160,38 @@ public final class Q8Matrix implements Weight {
         return t.reduceLanes(VectorOperators.ADD);
     }
 
-    /** T > 1: each row of [from, to) widened to fp32 once, then dotted with every token. */
-    private void rowsForTokens(float[] x, int T, float[] y, int from, int to) {
-        float[] w = new float[cols];                                     // [cols] one row in fp32
-        for (int o = from; o < to; o++) {
-            row(o, w, 0);
-            for (int t = 0; t < T; t++) y[t * rows + o] = dotF32(w, x, t * cols);
+    /** {@link #row} with vectors: each block's quants widened and scaled by its d. */
+    private void widenRow(int o, float[] dst, int off) {
+        int bpr = cols / BLOCK, qo = o * cols;
+        for (int b = 0; b < bpr; b++) {
+            FloatVector s = FloatVector.broadcast(FS, Float.float16ToFloat(d[o * bpr + b]));
+            int k = b * BLOCK;
+            for (int i = 0; i < BLOCK; i += BS.length()) {
+                ByteVector v = ByteVector.fromArray(BS, q, qo + k + i);
+                for (int p = 0; p < PARTS; p++) widen(v, p).mul(s).intoArray(dst, off + k + i + p * VL);
+            }
         }
     }
 
-    private float dotF32(float[] w, float[] x, int xOff) {
-        FloatVector a = FloatVector.zero(FS);
-        int i = 0;
-        for (; i + VL <= cols; i += VL) a = FloatVector.fromArray(FS, w, i).fma(FloatVector.fromArray(FS, x, xOff + i), a);
-        float s = a.reduceLanes(VectorOperators.ADD);
-        for (; i < cols; i++) s += w[i] * x[xOff + i];
-        return s;
+    /** Rows widened to fp32 at a time for a multi-token product (a panel of 64 × 2048 is 512 KB). */
+    static final int PANEL = 64;
+
+    /**
+     * T > 1: rows [from, to) in panels of {@value #PANEL}, each widened to fp32 once and multiplied with all T tokens
+     * by the dense kernels (the packed GEMM on xT, tokens packed once, when there are many; else
+     * {@link MatMul#matmulRows}), then scattered into y.
+     */
+    private void rowsForTokens(float[] x, float[] xT, int T, float[] y, int from, int to) {
+        int n = Math.min(PANEL, to - from);
+        float[] panel = new float[n * cols], out = new float[T * n];     // [n, cols] widened rows, [T, n] their products
+        for (int p0 = from; p0 < to; p0 += PANEL) {
+            int m = Math.min(PANEL, to - p0);
+            for (int i = 0; i < m; i++) widenRow(p0 + i, panel, i * cols);
+            Matrix pw = Matrix.ofF32(m, cols, m == n ? panel : java.util.Arrays.copyOf(panel, m * cols));
+            if (xT != null && m >= MatMul.GEMM_MIN_ROWS) Gemm.gemm(pw, xT, T, out, 0, m);
+            else MatMul.matmulRows(pw, x, T, out, 0, m);
+            for (int t = 0; t < T; t++) System.arraycopy(out, t * m, y, t * rows + p0, m);
+        }
     }
 
     /** The scalar twin: y[t·rows + o] = Σ_b d_b Σ_i q·x, accumulated in fp64 and rounded once. */

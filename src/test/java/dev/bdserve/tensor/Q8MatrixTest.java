@@ -44,6 +44,9 @@ class Q8MatrixTest {
             for (int cols : new int[]{32, 64, 96, 160, 512})
                 for (int T : new int[]{1, 2, 5})
                     a.add(Arguments.of(rows, cols, T));
+        for (int rows : new int[]{64, 130})                              // panel edges, and the packed GEMM (T > 12)
+            for (int T : new int[]{13, 40})
+                a.add(Arguments.of(rows, 96, T));
         return a.stream();
     }
 
