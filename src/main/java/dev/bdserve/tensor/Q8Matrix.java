@@ -29,7 +29,7 @@ public final class Q8Matrix implements Weight {
     /** Float vectors per byte vector. */
     static final int PARTS = BS.length() / VL;
     /** Rows per parallel chunk boundary. */
-    static final int GRAIN = 16;
+    static final int GRAIN = 48;
 
     private final int rows, cols;
     private final byte[] q;      // [rows · cols] quants, row-major
@@ -173,8 +173,8 @@ public final class Q8Matrix implements Weight {
         }
     }
 
-    /** Rows widened to fp32 at a time for a multi-token product (a panel of 64 × 2048 is 512 KB). */
-    static final int PANEL = 64;
+    /** Rows widened to fp32 at a time for a multi-token product: whole GEMM tiles (a panel of 96 × 2048 is 768 KB). */
+    static final int PANEL = 96;
 
     /**
      * T > 1: rows [from, to) in panels of {@value #PANEL}, each widened to fp32 once and multiplied with all T tokens
