@@ -3,12 +3,6 @@ package dev.bdserve.server;
 import com.openai.models.completions.CompletionCreateParams;
 import dev.bdserve.TestModels;
 import dev.bdserve.lora.LoraSharding;
-import dev.bdserve.model.ModelFiles;
-import dev.bdserve.model.TensorSource;
-import dev.bdserve.model.gguf.GgmlType;
-import dev.bdserve.model.gguf.GgufModelWriter;
-import dev.bdserve.tokenizer.GgufTokenizers;
-import dev.bdserve.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,11 +21,7 @@ class ServerGgufTest {
 
     @Test
     void aGgufModelServesItsAdaptersAsTheCheckpointItCameFrom() {
-        Path bin = TestModels.stories260K(), gguf = dir.resolve("stories260K.gguf");
-        var tok = Tokenizers.load(bin);
-        try (TensorSource src = ModelFiles.open(bin)) {
-            GgufModelWriter.write(gguf, src, GgmlType.F32, "stories260K", w -> GgufTokenizers.writeMetadata(tok, w));
-        }
+        Path bin = TestModels.stories260K(), gguf = dev.bdserve.model.gguf.GgufTestFiles.stories260KGguf(dir.resolve("stories260K.gguf"));
         Path adapter = TestServer.synthAdapter(dir.resolve("adapters").resolve("a"), 3, 0);
         for (int tp : new int[]{1, 2}) {
             List<String> want = texts(bin, tp, adapter), got = texts(gguf, tp, adapter);

@@ -2,10 +2,8 @@ package dev.bdserve.model.gguf;
 
 import dev.bdserve.TestModels;
 import dev.bdserve.model.ModelFiles;
-import dev.bdserve.model.TensorSource;
 import dev.bdserve.model.gguf.LlamaCppLogits.Step;
 import dev.bdserve.model.gguf.LlamaCppQuantize.Ftype;
-import dev.bdserve.tokenizer.GgufTokenizers;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
@@ -34,11 +32,8 @@ class GgufQuantizedStoriesTest {
 
     @Test
     void bdserveContinuesWithLlamaCppsTokensOnLlamaCppsQuantizations() throws Exception {
-        Path bin = TestModels.stories260K(), f32 = dir.resolve("stories260K-f32.gguf");
+        Path bin = TestModels.stories260K(), f32 = GgufTestFiles.stories260KGguf(dir.resolve("stories260K-f32.gguf"));
         Tokenizer tok = Tokenizers.load(bin);
-        try (TensorSource src = ModelFiles.open(bin)) {
-            GgufModelWriter.write(f32, src, GgmlType.F32, "stories260K", w -> GgufTokenizers.writeMetadata(tok, w));
-        }
         Map<Ftype, Set<GgmlType>> expected = Map.of(
                 Ftype.Q8_0, EnumSet.of(GgmlType.F32, GgmlType.Q8_0, GgmlType.F16),
                 Ftype.Q4_0, EnumSet.of(GgmlType.F32, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16),
@@ -64,8 +59,8 @@ class GgufQuantizedStoriesTest {
             List<Integer> want = new ArrayList<>();
             for (Step s : steps) want.add(s.token());
             // the logits script's argmax is llama.cpp's own greedy choice (its sampler at temperature 0)
-            assertEquals(GgufLlamaCppTest.llamaCppGreedy(f, prompt, N), want, t + ": llama.cpp's greedy sampler vs the argmax of its logits");
-            List<Integer> got = GgufLlamaCppTest.greedy(() -> ModelFiles.open(f), fromGguf, prompt, N);
+            assertEquals(GgufTestFiles.llamaCppGreedy(f, prompt, N), want, t + ": llama.cpp's greedy sampler vs the argmax of its logits");
+            List<Integer> got = GgufTestFiles.greedy(() -> ModelFiles.open(f), fromGguf, prompt, N);
             int eos = want.indexOf(2);
             List<Integer> expect = eos < 0 ? want : want.subList(0, eos + 1);   // bdserve stops at </s>
             assertTrue(expect.size() >= 32, t + ": llama.cpp generates " + expect.size() + " tokens before </s>, fewer than 32");

@@ -101,8 +101,8 @@ class GgufRopeScalingTest {
         prompt[0] = 1;
         for (int i = 1; i < prompt.length; i++) prompt[i] = 3 + (i * 37) % 290;
         int n = 24;
-        List<Integer> llamaCpp = GgufLlamaCppTest.llamaCppGreedy(gguf, prompt, n);
-        assertEquals(llamaCpp, GgufLlamaCppTest.greedy(() -> ModelFiles.open(gguf), tok, prompt, n), "bdserve on the GGUF file");
-        assertEquals(llamaCpp, GgufLlamaCppTest.greedy(() -> src, tok, prompt, n), "bdserve on the source model");
+        List<Integer> llamaCpp = GgufTestFiles.llamaCppGreedy(gguf, prompt, n);
+        assertEquals(llamaCpp, GgufTestFiles.greedy(() -> ModelFiles.open(gguf), tok, prompt, n), "bdserve on the GGUF file");
+        assertEquals(llamaCpp, GgufTestFiles.greedy(() -> src, tok, prompt, n), "bdserve on the source model");
     }
 }

@@ -1,20 +1,35 @@
 package dev.bdserve.model.gguf;
 
+import dev.bdserve.TestModels;
+import dev.bdserve.engine.GenerationRequest;
+import dev.bdserve.engine.Generator;
+import dev.bdserve.engine.SamplingParams;
+import dev.bdserve.engine.TpGroup;
+import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.TensorSource;
+import dev.bdserve.tokenizer.GgufTokenizers;
+import dev.bdserve.tokenizer.Tokenizer;
+
 import java.io.IOException;
 import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Locates the llama.cpp install the GGUF tests compare against: {@code $BDSERVE_LLAMACPP}, default
  * {@code ../llamacpp} from the repository root, holding the llama.cpp sources (gguf-py, the ggml-vocab files) and
  * node-llama-cpp's prebuilt libggml-base. A missing install fails the test with how to make one (never a skip).
+ * Also the greedy continuations the GGUF tests compare: llama.cpp's and bdserve's.
  */
 public final class GgufTestFiles {
     private GgufTestFiles() {}
@@ -81,5 +96,37 @@ public final class GgufTestFiles {
             Thread.currentThread().interrupt();
             fail("interrupted");
         }
+    }
+
+    /** stories260K (llama2.c checkpoint) written by bdserve as an F32 GGUF file with its tokenizer's metadata. */
+    public static Path stories260KGguf(Path out) {
+        Path bin = TestModels.stories260K();
+        Tokenizer tok = dev.bdserve.tokenizer.Tokenizers.load(bin);
+        try (TensorSource src = ModelFiles.open(bin)) {
+            GgufModelWriter.write(out, src, GgmlType.F32, "stories260K", w -> GgufTokenizers.writeMetadata(tok, w));
+        }
+        return out;
+    }
+
+    /** bdserve's greedy continuation of {@code prompt} by n tokens, one rank on one thread. */
+    public static List<Integer> greedy(Supplier<TensorSource> s, Tokenizer tok, int[] prompt, int n) {
+        SamplingParams sp = new SamplingParams(0, 0, 1, 0, null, List.of(), true);
+        try (TpGroup g = TpGroup.threads(s, TpGroup.Options.single(1).withKvCache(8L << 20, 16))) {
+            int[] t = new Generator(g, tok, 64).generate(List.of(new GenerationRequest(prompt, n, sp, -1)), null).getFirst().tokens();
+            return Arrays.stream(t).boxed().toList();
+        }
+    }
+
+    /** llama.cpp's greedy continuation, through {@code llamacpp_greedy.mjs} under node. */
+    public static List<Integer> llamaCppGreedy(Path gguf, int[] prompt, int n) throws Exception {
+        Path script = Path.of(GgufTestFiles.class.getResource("llamacpp_greedy.mjs").toURI());
+        String ids = String.join(",", Arrays.stream(prompt).mapToObj(Integer::toString).toList());
+        Process p = new ProcessBuilder("node", script.toString(), root().toString(), gguf.toString(), Integer.toString(n), ids)
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "node did not finish");
+        assertEquals(0, p.exitValue(), "node llamacpp_greedy.mjs failed:\n" + out);
+        String last = out.lines().reduce((a, b) -> b).orElse("");
+        return Arrays.stream(last.trim().split(" ")).map(Integer::valueOf).toList();
     }
 }
