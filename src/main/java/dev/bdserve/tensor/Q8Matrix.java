@@ -84,12 +84,10 @@ public final class Q8Matrix implements Weight {
     /** The scale of block b of row o. */
     float scale(int o, int b) { return Float.float16ToFloat(d[o * (cols / BLOCK) + b]); }
 
+    /** Row r as d·q per block (exact: each product is one fp32 rounding, as ggml's dequantisation). */
     @Override public void row(int r, float[] dst, int off) {
-        int base = r * cols;
-        for (int b = 0; b < cols / BLOCK; b++) {
-            float s = scale(r, b);
-            for (int i = 0; i < BLOCK; i++) dst[off + b * BLOCK + i] = s * q[base + b * BLOCK + i];
-        }
+        if (off < 0 || off + cols > dst.length) throw new IllegalArgumentException("dst has no room for " + cols + " values at " + off);
+        widenRow(r, dst, off);
     }
 
     @Override public void matmul(float[] x, int T, float[] y, Parallel par) {
@@ -160,7 +158,7 @@ public final class Q8Matrix implements Weight {
         return t.reduceLanes(VectorOperators.ADD);
     }
 
-    /** {@link #row} with vectors: each block's quants widened and scaled by its d. */
+    /** Row o into dst[off ..]: each block's quants widened to fp32 and multiplied by its d. */
     private void widenRow(int o, float[] dst, int off) {
         int bpr = cols / BLOCK, qo = o * cols;
         for (int b = 0; b < bpr; b++) {

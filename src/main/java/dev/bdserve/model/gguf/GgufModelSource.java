@@ -188,11 +188,17 @@ public final class GgufModelSource implements TensorSource {
     /** The GGUF row holding HF row {@code r}: the identity but for the q/k rows (see the class comment). */
     private int sourceRow(Loc l, int r) { return l.rope ? Rope.interleavedRow(r, config.headDim()) : r; }
 
-    @Override public Matrix matrix(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
+    /** The tensor's location, after checking that the slice lies inside it. */
+    private Loc slice(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
         Loc l = loc(name);
         if (rowFrom < 0 || rowTo > l.rows || rowFrom >= rowTo || colFrom < 0 || colTo > l.cols || colFrom >= colTo)
             throw new ModelFormatException(file.path() + ": tensor '" + name + "' slice rows [" + rowFrom + ", " + rowTo + ") cols ["
                     + colFrom + ", " + colTo + ") is outside its shape " + Arrays.toString(shape(name)));
+        return l;
+    }
+
+    @Override public Matrix matrix(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
+        Loc l = slice(name, rowFrom, rowTo, colFrom, colTo);
         int r = rowTo - rowFrom, c = colTo - colFrom;
         GgmlType type = l.info.type();
         MemorySegment data = file.data(l.info);
@@ -226,9 +232,7 @@ public final class GgufModelSource implements TensorSource {
         int bs = GgmlType.Q8_0.blockSize;
         if (l.info.type() != GgmlType.Q8_0 || colFrom % bs != 0 || colTo % bs != 0 || l.info.dims().length != 2)
             return matrix(name, rowFrom, rowTo, colFrom, colTo);
-        if (rowFrom < 0 || rowTo > l.rows || rowFrom >= rowTo || colFrom < 0 || colTo > l.cols || colFrom >= colTo)
-            throw new ModelFormatException(file.path() + ": tensor '" + name + "' slice rows [" + rowFrom + ", " + rowTo + ") cols ["
-                    + colFrom + ", " + colTo + ") is outside its shape " + Arrays.toString(shape(name)));
+        slice(name, rowFrom, rowTo, colFrom, colTo);
         int r = rowTo - rowFrom, c = colTo - colFrom, blocks = c / bs, blockBytes = (int) GgmlType.Q8_0.bytes(bs);
         MemorySegment data = file.data(l.info);
         long rowBytes = GgmlType.Q8_0.bytes(l.cols);
