@@ -118,6 +118,16 @@ public final class Matrix implements Weight {
     }
 
     /** Stacks matrices with equal cols and dtype along rows (e.g. fused q/k/v or gate/up). */
+    @Override public Weight joinRows(Weight... more) {
+        Matrix[] all = new Matrix[more.length + 1];
+        all[0] = this;
+        for (int i = 0; i < more.length; i++) {
+            if (!(more[i] instanceof Matrix m) || m.dtype != dtype) return null;
+            all[i + 1] = m;
+        }
+        return concatRows(all);
+    }
+
     public static Matrix concatRows(Matrix... parts) {
         int cols = parts[0].cols;
         DType dt = parts[0].dtype;

@@ -14,7 +14,7 @@ import java.util.Arrays;
  *
  * <p>Products keep the activations in fp32 (llama.cpp rounds them to 8-bit blocks first): per block the 32 q·x
  * products are summed in fp32 and scaled by d once. T == 1 streams four rows side by side as {@link Gemv} does; for
- * T > 1 panels of rows are widened to fp32 once and go through the dense kernels. {@link #matmulScalar} is the fp64
+ * T > 1 panels of rows are widened to fp32 once and go through the dense kernels ({@link PanelProduct}). {@link #matmulScalar} is the fp64
  * twin.
  */
 public final class Q8Matrix implements Weight {
@@ -29,7 +29,7 @@ public final class Q8Matrix implements Weight {
     /** Float vectors per byte vector. */
     static final int PARTS = BS.length() / VL;
     /** Rows per parallel chunk boundary. */
-    static final int GRAIN = 48;
+    static final int GRAIN = PanelProduct.GRAIN;
 
     private final int rows, cols;
     private final byte[] q;      // [rows · cols] quants, row-major
@@ -52,6 +52,16 @@ public final class Q8Matrix implements Weight {
         if (from < 0 || to > rows || from >= to) throw new IllegalArgumentException("rows [" + from + ", " + to + ") outside " + rows);
         int bpr = cols / BLOCK;
         return new Q8Matrix(to - from, cols, Arrays.copyOfRange(q, from * cols, to * cols), Arrays.copyOfRange(d, from * bpr, to * bpr));
+    }
+
+    @Override public Weight joinRows(Weight... more) {
+        Q8Matrix[] all = new Q8Matrix[more.length + 1];
+        all[0] = this;
+        for (int i = 0; i < more.length; i++) {
+            if (!(more[i] instanceof Q8Matrix m)) return null;
+            all[i + 1] = m;
+        }
+        return concatRows(all);
     }
 
     /** The rows of several Q8_0 weights of equal width, one after another (q/k/v fused). */
@@ -96,8 +106,7 @@ public final class Q8Matrix implements Weight {
         if ((long) T * rows > y.length) throw new IllegalArgumentException("y too short: " + y.length + " < " + T + "x" + rows);
         if (T == 1) par.forRange(rows, GRAIN, (s, e) -> gemv(x, y, s, e));
         else {
-            float[] xT = T > MatMul.SMALL_T ? Gemm.packTokens(x, T, cols) : null;   // packed once for every panel's GEMM
-            par.forRange(rows, GRAIN, (s, e) -> rowsForTokens(x, xT, T, y, s, e));
+            PanelProduct.matmul(rows, cols, this::widenRow, x, T, y, par);
         }
     }
 
@@ -168,27 +177,6 @@ public final class Q8Matrix implements Weight {
                 ByteVector v = ByteVector.fromArray(BS, q, qo + k + i);
                 for (int p = 0; p < PARTS; p++) widen(v, p).mul(s).intoArray(dst, off + k + i + p * VL);
             }
-        }
-    }
-
-    /** Rows widened to fp32 at a time for a multi-token product: whole GEMM tiles (a panel of 96 × 2048 is 768 KB). */
-    static final int PANEL = 96;
-
-    /**
-     * T > 1: rows [from, to) in panels of {@value #PANEL}, each widened to fp32 once and multiplied with all T tokens
-     * by the dense kernels (the packed GEMM on xT, tokens packed once, when there are many; else
-     * {@link MatMul#matmulRows}), then scattered into y.
-     */
-    private void rowsForTokens(float[] x, float[] xT, int T, float[] y, int from, int to) {
-        int n = Math.min(PANEL, to - from);
-        float[] panel = new float[n * cols], out = new float[T * n];     // [n, cols] widened rows, [T, n] their products
-        for (int p0 = from; p0 < to; p0 += PANEL) {
-            int m = Math.min(PANEL, to - p0);
-            for (int i = 0; i < m; i++) widenRow(p0 + i, panel, i * cols);
-            Matrix pw = Matrix.ofF32(m, cols, m == n ? panel : java.util.Arrays.copyOf(panel, m * cols));
-            if (xT != null && m >= MatMul.GEMM_MIN_ROWS) Gemm.gemm(pw, xT, T, out, 0, m);
-            else MatMul.matmulRows(pw, x, T, out, 0, m);
-            for (int t = 0; t < T; t++) System.arraycopy(out, t * m, y, t * rows + p0, m);
         }
     }
 

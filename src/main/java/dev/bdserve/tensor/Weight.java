@@ -29,22 +29,22 @@ public interface Weight {
     Weight sliceRows(int from, int to);
 
     /**
-     * The rows of several weights one after another (fused projections): in their format when all share it, else
-     * widened to a dense fp32 {@link Matrix}.
+     * These rows followed by those of {@code more}, in this weight's own format, or null when the parts do not all
+     * share it (then {@link #concatRows} stacks them as they are).
+     */
+    default Weight joinRows(Weight... more) { return null; }
+
+    /**
+     * The rows of several weights one after another (fused projections): one weight of their format when all share
+     * it, else a {@link RowStack} keeping each part in its own (a Q4_K_M file mixes Q4_K and Q6_K in q/k/v).
      */
     static Weight concatRows(Weight... parts) {
-        if (java.util.Arrays.stream(parts).allMatch(p -> p instanceof Matrix m && m.dtype() == ((Matrix) parts[0]).dtype()))
-            return Matrix.concatRows(java.util.Arrays.stream(parts).map(p -> (Matrix) p).toArray(Matrix[]::new));
-        if (java.util.Arrays.stream(parts).allMatch(p -> p instanceof Q8Matrix))
-            return Q8Matrix.concatRows(java.util.Arrays.stream(parts).map(p -> (Q8Matrix) p).toArray(Q8Matrix[]::new));
-        int cols = parts[0].cols(), rows = 0;
-        for (Weight p : parts) {
+        if (parts.length == 0) throw new IllegalArgumentException("no weights to stack");
+        int cols = parts[0].cols();
+        for (Weight p : parts)
             if (p.cols() != cols) throw new IllegalArgumentException("cannot stack weights of " + cols + " and " + p.cols() + " columns");
-            rows += p.rows();
-        }
-        float[] f = new float[Math.multiplyExact(rows, cols)];
-        int r = 0;
-        for (Weight p : parts) for (int i = 0; i < p.rows(); i++, r++) p.row(i, f, r * cols);
-        return Matrix.ofF32(rows, cols, f);
+        if (parts.length == 1) return parts[0];
+        Weight joined = parts[0].joinRows(java.util.Arrays.copyOfRange(parts, 1, parts.length));
+        return joined != null ? joined : new RowStack(parts);
     }
 }

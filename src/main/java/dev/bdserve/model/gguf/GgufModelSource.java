@@ -8,6 +8,8 @@ import dev.bdserve.model.TensorSource;
 import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.Matrix;
 import dev.bdserve.tensor.Q8Matrix;
+import dev.bdserve.tensor.quant.BlockFormat;
+import dev.bdserve.tensor.quant.QuantMatrix;
 import dev.bdserve.tensor.Weight;
 
 import java.lang.foreign.MemorySegment;
@@ -224,29 +226,44 @@ public final class GgufModelSource implements TensorSource {
     }
 
     /**
-     * Q8_0 tensors stay Q8_0 ({@link Q8Matrix}) when the slice's columns are whole blocks; every other type, and a
-     * slice that cuts blocks, is the dense {@link #matrix}.
+     * Quantized tensors stay in their format: Q8_0 as a {@link Q8Matrix}, the other block types as a
+     * {@link QuantMatrix} of the file's blocks; F16 and BF16 keep their dtype and F32 is F32 ({@link #matrix}). A
+     * slice must keep whole blocks (tensor parallelism splits a row-parallel weight's columns): one that cuts them is
+     * refused, naming the tensor.
      */
     @Override public Weight weight(String name, int rowFrom, int rowTo, int colFrom, int colTo) {
-        Loc l = loc(name);
-        int bs = GgmlType.Q8_0.blockSize;
-        if (l.info.type() != GgmlType.Q8_0 || colFrom % bs != 0 || colTo % bs != 0 || l.info.dims().length != 2)
-            return matrix(name, rowFrom, rowTo, colFrom, colTo);
-        slice(name, rowFrom, rowTo, colFrom, colTo);
-        int r = rowTo - rowFrom, c = colTo - colFrom, blocks = c / bs, blockBytes = (int) GgmlType.Q8_0.bytes(bs);
+        Loc l = slice(name, rowFrom, rowTo, colFrom, colTo);
+        GgmlType type = l.info.type();
+        if (!type.quantized() || l.info.dims().length != 2) return matrix(name, rowFrom, rowTo, colFrom, colTo);
+        int bs = type.blockSize;
+        if (colFrom % bs != 0 || colTo % bs != 0)
+            throw new ModelFormatException(file.path() + ": tensor '" + l.info.name() + "' (" + type + ", blocks of " + bs
+                    + " weights) cannot be split at columns [" + colFrom + ", " + colTo + "): a row-parallel shard must hold whole blocks;"
+                    + " use a tensor-parallel degree that divides its " + l.cols / bs + " blocks per row");
+        int r = rowTo - rowFrom, c = colTo - colFrom, blocks = c / bs;
         MemorySegment data = file.data(l.info);
-        long rowBytes = GgmlType.Q8_0.bytes(l.cols);
-        byte[] q = new byte[Math.multiplyExact(r, c)];
-        short[] d = new short[r * blocks];
-        for (int i = 0; i < r; i++) {
-            long base = sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * blockBytes;
-            for (int b = 0; b < blocks; b++) {                       // block_q8_0: fp16 d, then 32 int8 quants
-                long off = base + (long) b * blockBytes;
-                d[i * blocks + b] = data.get(I16_LE, off);
-                MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + 2, q, i * c + b * bs, bs);
+        long rowBytes = type.bytes(l.cols);
+        if (type == GgmlType.Q8_0) {
+            byte[] q = new byte[Math.multiplyExact(r, c)];
+            short[] d = new short[r * blocks];
+            for (int i = 0; i < r; i++) {
+                long base = sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * type.blockBytes;
+                for (int b = 0; b < blocks; b++) {                       // block_q8_0: fp16 d, then 32 int8 quants
+                    long off = base + (long) b * type.blockBytes;
+                    d[i * blocks + b] = data.get(I16_LE, off);
+                    MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + 2, q, i * c + b * bs, bs);
+                }
             }
+            return new Q8Matrix(r, c, q, d);
         }
-        return new Q8Matrix(r, c, q, d);
+        BlockFormat format = BlockFormat.of(type.name().toLowerCase(java.util.Locale.ROOT));
+        if (format == null) return matrix(name, rowFrom, rowTo, colFrom, colTo);
+        int sliceBytes = Math.toIntExact((long) blocks * type.blockBytes);
+        byte[] out = new byte[Math.multiplyExact(r, sliceBytes)];
+        for (int i = 0; i < r; i++)
+            MemorySegment.copy(data, ValueLayout.JAVA_BYTE, sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * type.blockBytes,
+                    out, i * sliceBytes, sliceBytes);
+        return new QuantMatrix(format, r, c, out);
     }
 
     @Override public float[] vector(String name) {

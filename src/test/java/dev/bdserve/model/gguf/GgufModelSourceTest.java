@@ -15,6 +15,9 @@ import dev.bdserve.tokenizer.SynthTokenizer;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
+import dev.bdserve.model.ModelFormatException;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.lang.foreign.Arena;
@@ -76,22 +79,29 @@ class GgufModelSourceTest {
         }
     }
 
-    /** Q8_0 tensors load as Q8_0 weights whose rows are exactly the dequantized rows; block-cutting slices are dense. */
-    @Test
-    void q8_0TensorsStayQuantized() {
+    /**
+     * Quantized tensors load in their own format (Q8_0 as Q8Matrix, the other block types with kernels as
+     * QuantMatrix) whose rows are exactly the dequantized rows; a slice cutting blocks is refused naming the tensor.
+     */
+    @ParameterizedTest
+    @EnumSource(value = GgmlType.class, names = {"Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1"})
+    void quantizedTensorsStayQuantized(GgmlType type) {
         SynthModel src = new SynthModel(C, DType.F32, 8);
-        try (GgufModelSource g = GgufModelSource.open(write(GgmlType.Q8_0, src))) {
+        try (GgufModelSource g = GgufModelSource.open(write(type, src))) {
             String q = dev.bdserve.model.LlamaTensorNames.q(1);                  // rows permuted in the file
             for (int[] s : new int[][]{{0, 64, 0, 64}, {16, 48, 32, 64}, {5, 9, 0, 32}}) {
                 var w = g.weight(q, s[0], s[1], s[2], s[3]);
-                assertInstanceOf(dev.bdserve.tensor.Q8Matrix.class, w, java.util.Arrays.toString(s));
+                if (type == GgmlType.Q8_0) assertInstanceOf(dev.bdserve.tensor.Q8Matrix.class, w, java.util.Arrays.toString(s));
+                else if (dev.bdserve.tensor.quant.BlockFormat.of(type.name().toLowerCase()) != null)
+                    assertInstanceOf(dev.bdserve.tensor.quant.QuantMatrix.class, w, java.util.Arrays.toString(s));
                 float[] want = g.matrix(q, s[0], s[1], s[2], s[3]).f32(), row = new float[s[3] - s[2]];
                 for (int r = 0; r < s[1] - s[0]; r++) {
                     w.row(r, row, 0);
                     assertArrayEquals(java.util.Arrays.copyOfRange(want, r * row.length, (r + 1) * row.length), row, "row " + r);
                 }
             }
-            assertInstanceOf(Matrix.class, g.weight(q, 0, 8, 8, 40), "a slice cutting blocks is dense");
+            var e = assertThrows(ModelFormatException.class, () -> g.weight(q, 0, 8, 8, 40));
+            assertTrue(e.getMessage().contains("'blk.1.attn_q.weight'") && e.getMessage().contains("whole blocks"), e.getMessage());
         }
     }
 

@@ -1,0 +1,77 @@
+package dev.bdserve.tensor.quant;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import dev.bdserve.tensor.VectorWidth;
+
+/**
+ * One of ggml's block-quantized storage formats (Q4_0, Q5_K, ...): a row is a run of whole blocks of
+ * {@link #blockSize()} weights in {@link #blockBytes()} bytes, laid out as llama.cpp's {@code block_*} structs.
+ * Each format holds the vector kernels over such rows: decoding to fp32 (equal bit for bit to ggml's
+ * {@code dequantize_row_*}, whose scalar form in {@code model.gguf.GgmlCodec} is the slow twin the tests compare
+ * against) and the decode-time GEMV, which keeps the activations in fp32.
+ *
+ * <p>Kernels run at {@link VectorWidth}: {@link #FS} floats per vector, bytes loaded {@link #BS} at a time.
+ */
+public abstract class BlockFormat {
+    /** Floats per vector. */
+    static final VectorSpecies<Float> FS = VectorWidth.FLOAT;
+    static final int VL = FS.length();
+    /** Bytes per load: VL of them, or 8 (the narrowest byte vector) when VL is 4. */
+    static final VectorSpecies<Byte> BS = VL >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(VL * 8)) : ByteVector.SPECIES_64;
+    /** Float vectors per byte vector. */
+    static final int PARTS = BS.length() / VL;
+
+    /** Weights per sum of activations that {@link #gemv} takes ({@link #usesSums}). */
+    public static final int SUM_GROUP = 32;
+
+    BlockFormat() {}
+
+    /** The format's name as llama.cpp spells it in lower case: "q4_0", "q4_k", ... */
+    public abstract String name();
+
+    /** Weights per block. */
+    public abstract int blockSize();
+
+    /** Bytes per block. */
+    public abstract int blockBytes();
+
+    /**
+     * Whether {@link #gemv} needs the sums of the activations over each {@value #SUM_GROUP} weights (formats with an
+     * offset, w = d·q − m: the offset's share of a dot product is m·Σx).
+     */
+    public boolean usesSums() { return false; }
+
+    /** dst[dstOff + i] for i &lt; blocks·blockSize: the weights of the blocks at src[off ..]. */
+    public abstract void decode(byte[] src, int off, float[] dst, int dstOff, int blocks);
+
+    /**
+     * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks.
+     *
+     * @param sums Σ x[32j .. 32j + 32) for each j when {@link #usesSums}, else unused (may be null)
+     */
+    public abstract void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to);
+
+    /** Part p of a byte vector widened to VL floats. */
+    static FloatVector widen(ByteVector v, int p) { return (FloatVector) v.convertShape(VectorOperators.B2F, FS, p); }
+
+    /** An fp16 stored little-endian at b[at]. */
+    static float half(byte[] b, int at) { return Float.float16ToFloat((short) (b[at] & 0xFF | b[at + 1] << 8)); }
+
+    /** A little-endian 32-bit word at b[at]. */
+    static int u32(byte[] b, int at) { return b[at] & 0xFF | (b[at + 1] & 0xFF) << 8 | (b[at + 2] & 0xFF) << 16 | b[at + 3] << 24; }
+
+    /** The format named {@code name} (as {@link #name()} spells it), or null when bdserve has no kernels for it. */
+    public static BlockFormat of(String name) {
+        return switch (name) {
+            case "q4_0" -> Q4_0.INSTANCE;
+            default -> null;
+        };
+    }
+
+    @Override public String toString() { return name(); }
+}

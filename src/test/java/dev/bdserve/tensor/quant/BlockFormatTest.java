@@ -1,0 +1,186 @@
+package dev.bdserve.tensor.quant;
+
+import dev.bdserve.model.gguf.GgmlCodec;
+import dev.bdserve.model.gguf.GgmlType;
+import dev.bdserve.tensor.Parallel;
+import dev.bdserve.tensor.RowStack;
+import dev.bdserve.tensor.SpinPool;
+import dev.bdserve.tensor.Weight;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * Every block format's vector kernels against the slow twin, ggml's scalar dequantiser as {@link GgmlCodec} mirrors
+ * it bit for bit: decoding equal bit for bit on random blocks (every quant pattern, extreme scales), products equal
+ * to an fp64 dot of the twin's weights within fp32 rounding, across shapes, block counts, token counts and threads.
+ */
+class BlockFormatTest {
+    static Parallel pool;
+
+    @BeforeAll static void start() { pool = new SpinPool(3); }
+    @AfterAll static void stop() { pool.close(); }
+
+    /** A format under test, its GGUF type and the byte offsets of its fp16 fields within a block. */
+    record Case(BlockFormat format, GgmlType type, int... halves) {
+        @Override public String toString() { return format.name(); }
+    }
+
+    static List<Case> cases() {
+        return List.of(
+                new Case(BlockFormat.of("q4_0"), GgmlType.Q4_0, 0));
+    }
+
+    /**
+     * Random blocks: every byte random, then each fp16 field set to a finite scale from 1e-4 to 3 (either sign, or
+     * one of the extremes 0, ±65504, a subnormal when {@code extremes}).
+     */
+    static byte[] randomBlocks(Case c, int n, long seed, boolean extremes) {
+        SplittableRandom r = new SplittableRandom(seed);
+        byte[] b = new byte[n * c.format.blockBytes()];
+        r.nextBytes(b);
+        short[] special = {0, (short) 0x7BFF, (short) 0xFBFF, 1, (short) 0x8001};
+        for (int k = 0; k < n; k++)
+            for (int h : c.halves) {
+                short v = extremes && r.nextInt(4) == 0 ? special[r.nextInt(special.length)]
+                        : Float.floatToFloat16((float) (Math.pow(10, r.nextDouble(-4, 0.5)) * (r.nextBoolean() ? 1 : -1)));
+                b[k * c.format.blockBytes() + h] = (byte) v;
+                b[k * c.format.blockBytes() + h + 1] = (byte) (v >> 8);
+            }
+        return b;
+    }
+
+    /** The twin's weights of the blocks. */
+    static float[] twin(Case c, byte[] blocks, int n) {
+        float[] w = new float[n * c.format.blockSize()];
+        GgmlCodec.dequantize(c.type, MemorySegment.ofArray(blocks), 0, w, 0, w.length);
+        return w;
+    }
+
+    static Stream<Case> formats() { return cases().stream(); }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("formats")
+    void decodingEqualsTheScalarTwinBitForBit(Case c) {
+        for (boolean extremes : new boolean[]{false, true}) {
+            int n = 37;
+            byte[] b = randomBlocks(c, n, extremes ? 11 : 12, extremes);
+            float[] want = twin(c, b, n), got = new float[want.length + 3];
+            c.format.decode(b, 0, got, 3, n);
+            for (int i = 0; i < want.length; i++)
+                assertEquals(Float.floatToIntBits(want[i]), Float.floatToIntBits(got[3 + i]),
+                        c + " weight " + i + " (block " + i / c.format.blockSize() + "): " + want[i] + " vs " + got[3 + i]);
+        }
+    }
+
+    static Stream<Arguments> shapes() {
+        List<Arguments> a = new ArrayList<>();
+        for (Case c : cases())
+            for (int rows : new int[]{1, 3, 7, 16, 50})
+                for (int blocks : new int[]{1, 2, 3, 8})
+                    for (int T : new int[]{1, 2, 5})
+                        a.add(Arguments.of(c, rows, blocks, T));
+        for (Case c : cases())                                         // panel edges, and the packed GEMM (T > 12)
+            for (int rows : new int[]{64, 130})
+                a.add(Arguments.of(c, rows, 2, 17));
+        return a.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1} rows x {2} blocks T={3}")
+    @MethodSource("shapes")
+    void productsMatchAnFp64DotOfTheTwin(Case c, int rows, int blocks, int T) {
+        int cols = blocks * c.format.blockSize();
+        byte[] b = randomBlocks(c, rows * blocks, 31L * rows + blocks, false);
+        QuantMatrix w = new QuantMatrix(c.format, rows, cols, b);
+        float[] wt = twin(c, b, rows * blocks);                      // [rows, cols]
+        float[] x = activations(T * cols, rows + 7L * cols + T);
+        float[] serial = new float[T * rows], threaded = new float[T * rows];
+        w.matmul(x, T, serial, Parallel.serial());
+        w.matmul(x, T, threaded, pool);
+        for (int o = 0; o < rows; o++)
+            for (int t = 0; t < T; t++) {
+                double want = 0, mag = 0;                            // Σ|w·x|: the scale of fp32 rounding in the sum
+                for (int i = 0; i < cols; i++) {
+                    double p = (double) wt[o * cols + i] * x[t * cols + i];
+                    want += p;
+                    mag += Math.abs(p);
+                }
+                double tol = 2e-6 * mag + 1e-30;
+                assertEquals(want, serial[t * rows + o], tol, c + " row " + o + " token " + t);
+                assertEquals(want, threaded[t * rows + o], tol, c + " threaded, row " + o + " token " + t);
+            }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("formats")
+    void rowsSlicesAndStacksKeepTheirWeights(Case c) {
+        int bs = c.format.blockSize();
+        byte[] b = randomBlocks(c, 5 * 2, 3, false);
+        QuantMatrix w = new QuantMatrix(c.format, 5, 2 * bs, b);
+        float[] all = twin(c, b, 10), row = new float[2 * bs];
+        w.row(4, row, 0);
+        assertArrayEquals(java.util.Arrays.copyOfRange(all, 4 * 2 * bs, 5 * 2 * bs), row);
+        Weight mid = w.sliceRows(1, 3);
+        mid.row(1, row, 0);
+        assertArrayEquals(java.util.Arrays.copyOfRange(all, 2 * 2 * bs, 3 * 2 * bs), row);
+        Weight joined = Weight.concatRows(w, mid);
+        assertInstanceOf(QuantMatrix.class, joined);
+        assertEquals(7, joined.rows());
+        joined.row(6, row, 0);
+        assertArrayEquals(java.util.Arrays.copyOfRange(all, 2 * 2 * bs, 3 * 2 * bs), row);
+        assertEquals(c.format.name(), joined.format());
+        assertEquals(5L * 2 * c.format.blockBytes(), w.bytes());
+    }
+
+    @Test
+    void mixedFormatsStackWithEachPartInItsOwn() {
+        List<Case> cs = cases();
+        Case a = cs.get(0), b = cs.get(cs.size() - 1);
+        int cols = Math.max(a.format.blockSize(), b.format.blockSize());
+        QuantMatrix wa = new QuantMatrix(a.format, 3, cols, randomBlocks(a, 3 * cols / a.format.blockSize(), 1, false));
+        QuantMatrix wb = new QuantMatrix(b.format, 2, cols, randomBlocks(b, 2 * cols / b.format.blockSize(), 2, false));
+        Weight dense = dev.bdserve.tensor.Matrix.ofF32(1, cols, activations(cols, 9));
+        Weight s = Weight.concatRows(wa, dense, wb);
+        if (a != b) assertInstanceOf(RowStack.class, s);
+        assertEquals(6, s.rows());
+        float[] x = activations(2 * cols, 4), y = new float[2 * 6], part = new float[2 * 3];
+        s.matmul(x, 2, y, pool);
+        wa.matmul(x, 2, part, Parallel.serial());
+        for (int t = 0; t < 2; t++)
+            for (int o = 0; o < 3; o++) assertEquals(part[t * 3 + o], y[t * 6 + o], 1e-4f * (1 + Math.abs(part[t * 3 + o])));
+        float[] r = new float[cols], want = new float[cols];
+        s.row(5, r, 0);
+        wb.row(1, want, 0);
+        assertArrayEquals(want, r);
+        assertEquals(3, s.sliceRows(2, 5).rows());
+    }
+
+    @Test
+    void refusesStorageThatDoesNotMatchTheShape() {
+        BlockFormat f = BlockFormat.of("q4_0");
+        var e = assertThrows(IllegalArgumentException.class, () -> new QuantMatrix(f, 2, 48, new byte[36]));
+        assertTrue(e.getMessage().contains("multiple of 32"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> new QuantMatrix(f, 2, 64, new byte[71]));
+        assertThrows(IllegalArgumentException.class,
+                () -> new QuantMatrix(f, 2, 64, new byte[72]).matmul(new float[63], 1, new float[2], Parallel.serial()));
+        assertNull(BlockFormat.of("q2_k"));
+    }
+
+    static float[] activations(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
+        return x;
+    }
+}
