@@ -52,6 +52,10 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
         int kv0 = shard.firstKvHead(c) * hd, kv1 = kv0 + shard.localKvHeads(c) * hd;
         int f0 = shard.rank() * shard.localFfn(c), f1 = f0 + shard.localFfn(c);
 
+        for (int i = 0; i < c.numLayers(); i++) {               // refuse a split that cuts quantized blocks before loading
+            src.requireColumnSlice("model.layers." + i + ".self_attn.o_proj.weight", q0, q1);
+            src.requireColumnSlice("model.layers." + i + ".mlp.down_proj.weight", f0, f1);
+        }
         Weight embed = src.weight("model.embed_tokens.weight");
         Layer[] layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {

@@ -42,6 +42,13 @@ public interface TensorSource extends AutoCloseable {
         return matrix(name, rowFrom, rowTo, colFrom, colTo);
     }
 
+    /**
+     * Throws {@link ModelFormatException} naming the tensor when its columns [colFrom, colTo) cannot be a
+     * {@link #weight} of their own: a quantized tensor's slice must hold whole blocks. Checked for every row-parallel
+     * shard before a rank loads anything. Dense sources split anywhere.
+     */
+    default void requireColumnSlice(String name, int colFrom, int colTo) {}
+
     /** A whole 2-D tensor as a {@link #weight}. */
     default Weight weight(String name) {
         long[] s = shape(name);

@@ -235,11 +235,8 @@ public final class GgufModelSource implements TensorSource {
         Loc l = slice(name, rowFrom, rowTo, colFrom, colTo);
         GgmlType type = l.info.type();
         if (!type.quantized() || l.info.dims().length != 2) return matrix(name, rowFrom, rowTo, colFrom, colTo);
+        requireColumnSlice(name, colFrom, colTo);
         int bs = type.blockSize;
-        if (colFrom % bs != 0 || colTo % bs != 0)
-            throw new ModelFormatException(file.path() + ": tensor '" + l.info.name() + "' (" + type + ", blocks of " + bs
-                    + " weights) cannot be split at columns [" + colFrom + ", " + colTo + "): a row-parallel shard must hold whole blocks;"
-                    + " use a tensor-parallel degree that divides its " + l.cols / bs + " blocks per row");
         int r = rowTo - rowFrom, c = colTo - colFrom, blocks = c / bs;
         MemorySegment data = file.data(l.info);
         long rowBytes = type.bytes(l.cols);
@@ -264,6 +261,17 @@ public final class GgufModelSource implements TensorSource {
             MemorySegment.copy(data, ValueLayout.JAVA_BYTE, sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * type.blockBytes,
                     out, i * sliceBytes, sliceBytes);
         return new QuantMatrix(format, r, c, out);
+    }
+
+    /** A quantized tensor splits between its blocks only. */
+    @Override public void requireColumnSlice(String name, int colFrom, int colTo) {
+        Loc l = loc(name);
+        GgmlType type = l.info.type();
+        int bs = type.blockSize;
+        if (type.quantized() && (colFrom % bs != 0 || colTo % bs != 0))
+            throw new ModelFormatException(file.path() + ": tensor '" + l.info.name() + "' (" + type + ", blocks of " + bs
+                    + " weights) cannot be split at columns [" + colFrom + ", " + colTo + "): a tensor-parallel rank must hold whole blocks"
+                    + " of a row-parallel weight; use a --tp that divides its " + l.cols / bs + " blocks per row");
     }
 
     @Override public float[] vector(String name) {

@@ -37,13 +37,17 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * A PEFT adapter (HF row order) on a GGUF base, whose q/k rows the file holds in llama.cpp's interleaved order, gives
  * the same greedy text as on an HF safetensors base of the same weights: at TP 1 and 2, sharded replicated, S-LoRA
- * or BD-LoRA, for an adapter on all seven projections and one on q and k only. Two GGUF bases: bdserve's F32 file of a random model next to that model's HF folder, and a Q8_0 file
- * next to an HF folder of its dequantized weights.
+ * or BD-LoRA, for an adapter on all seven projections and one on q and k only. GGUF bases: bdserve's F32 file of a
+ * random model next to that model's HF folder, and Q8_0, Q4_0 and Q5_1 files (weights kept quantized) next to HF
+ * folders of their dequantized weights.
  */
 class GgufAdapterTest {
     static final LlamaConfig C = new LlamaConfig(512, 128, 256, 2, 4, 2, 32, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
     static final String PROMPT = "Once upon a time";
     static final int N = 24;
+
+    /** Quantized bases: Q8_0 (its own weight class) and 32-weight block formats with and without an offset. */
+    static final List<GgmlType> QUANTIZED = List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q5_1);
 
     @TempDir static Path dir;
     /** Per strategy: an adapter on all seven projections and one on q and k only (the rows GGUF permutes). */
@@ -58,12 +62,15 @@ class GgufAdapterTest {
         GgufModelWriter.write(dir.resolve("f32.gguf"), m, GgmlType.F32, "synth", w -> GgufTokenizers.writeMetadata(tok, w));
         HfModelWriter.write(dir.resolve("f32-hf"), m, DType.F32);
         SynthTokenizer.write(dir.resolve("f32-hf"), C.vocabSize());
-        // Q8_0: the HF folder holds what the GGUF file dequantizes to
-        GgufModelWriter.write(dir.resolve("q8_0.gguf"), m, GgmlType.Q8_0, "synth", w -> GgufTokenizers.writeMetadata(tok, w));
-        try (TensorSource q = ModelFiles.open(dir.resolve("q8_0.gguf"))) {
-            HfModelWriter.write(dir.resolve("q8_0-hf"), q, DType.F32);
+        // quantized: the HF folder holds what the GGUF file dequantizes to
+        for (GgmlType t : QUANTIZED) {
+            String name = t.name().toLowerCase(java.util.Locale.ROOT);
+            GgufModelWriter.write(dir.resolve(name + ".gguf"), m, t, "synth", w -> GgufTokenizers.writeMetadata(tok, w));
+            try (TensorSource q = ModelFiles.open(dir.resolve(name + ".gguf"))) {
+                HfModelWriter.write(dir.resolve(name + "-hf"), q, DType.F32);
+            }
+            SynthTokenizer.write(dir.resolve(name + "-hf"), C.vocabSize());
         }
-        SynthTokenizer.write(dir.resolve("q8_0-hf"), C.vocabSize());
         Set<LoraModule> qk = EnumSet.of(LoraModule.Q, LoraModule.K);
         dense = adapter("dense", 0, SynthAdapter.allModules(), 41);
         denseQk = adapter("dense-qk", 0, qk, 42);
@@ -79,7 +86,7 @@ class GgufAdapterTest {
 
     static Stream<Arguments> cases() {
         List<Arguments> a = new ArrayList<>();
-        for (String base : List.of("f32", "q8_0"))
+        for (String base : List.of("f32", "q8_0", "q4_0", "q5_1"))
             for (int tp : new int[]{1, 2})
                 for (LoraSharding s : List.of(LoraSharding.REPLICATED, LoraSharding.SLORA, LoraSharding.BDLORA)) a.add(Arguments.of(base, tp, s));
         return a.stream();

@@ -105,6 +105,22 @@ class GgufModelSourceTest {
         }
     }
 
+    /**
+     * A TP degree whose row-parallel shards would cut quantized blocks is refused before loading, naming the tensor
+     * (FFN 96 over 2 ranks is 48 columns each, not whole blocks of 32); the same file loads at TP 1.
+     */
+    @Test
+    void aTpDegreeThatCutsQuantizedBlocksIsRefusedNamingTheTensor() {
+        Path f = write(GgmlType.Q4_0, new SynthModel(C, DType.F32, 8));
+        var o = new TpGroup.Options(2, 1, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(8L << 20, 16);
+        var e = assertThrows(ModelFormatException.class, () -> TpGroup.threads(() -> ModelFiles.open(f), o).close());
+        assertTrue(e.getMessage().contains("'blk.0.ffn_down.weight' (Q4_0, blocks of 32 weights) cannot be split at columns [0, 48)")
+                && e.getMessage().contains("--tp"), e.getMessage());
+        try (TpGroup g = TpGroup.threads(() -> ModelFiles.open(f), TpGroup.Options.single(1))) {
+            assertEquals(C.vocabSize(), g.config().vocabSize());
+        }
+    }
+
     /** Greedy generation on the GGUF file equals generation on the source it was written from, at TP 1 and 2. */
     @Test
     void theSameModelGeneratesTheSameTokensAtEveryTpDegree() throws Exception {

@@ -5,6 +5,11 @@ import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.PeftAdapterLoader;
 import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.LlamaWeights;
+import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.ModelFormatException;
+import dev.bdserve.model.Shard;
+import dev.bdserve.model.TensorSource;
 import dev.bdserve.model.SynthModel;
 import dev.bdserve.parallel.CommStats;
 import dev.bdserve.tensor.DType;
@@ -58,9 +63,47 @@ public final class MpiTpCheck {
                 System.out.println("scenario " + s.name() + " ranks=" + n + ": " + (why == null ? "ok" : "FAILED " + why));
                 if (why != null) failures++;
             }
+            failures += quantizedBase(comm, adapters);
             if (comm.rank() == 0) System.out.println(failures == 0 ? "MPI TP CHECK PASS ranks=" + n : "MPI TP CHECK FAIL ranks=" + n);
             comm.barrier();
         }
     }
 
+    /**
+     * A Q4_0 GGUF base (weights kept quantized, file {@value #Q4_0} in the adapters folder) under BD-LoRA: at 2 ranks
+     * every shard holds whole blocks and the logits match TP 1 on the same file; at 4 ranks o_proj's 16-column shards
+     * would cut its blocks of 32, and every rank refuses the file naming the tensor before loading. Returns failures.
+     */
+    static int quantizedBase(MpiCommunicator comm, Path adapters) throws Exception {
+        int n = comm.size();
+        Path file = adapters.resolve(Q4_0);
+        String why;
+        if (C.numHeads() / n * C.headDim() % 32 != 0) {                // o_proj shards of less than a block
+            try (TensorSource src = ModelFiles.open(file)) {
+                LlamaWeights.load(src, new Shard(comm.rank(), n));
+                why = "loaded shards that cut Q4_0 blocks";
+            } catch (ModelFormatException e) {
+                why = e.getMessage().contains("'blk.0.attn_output.weight' (Q4_0") ? null : "refused with: " + e.getMessage();
+            }
+        } else {
+            TpGroup.Options o = new TpGroup.Options(n, 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
+            TpGroup g = TpGroup.forProcess(comm, () -> ModelFiles.open(file), o, 64);
+            if (g == null) return 0;
+            List<float[]> got, ref;
+            try (g) {
+                for (String a : new String[]{"b16", "b8"}) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
+                got = TpScript.run(g, new int[]{0, 1, 0, -1});
+            }
+            try (TpGroup one = TpGroup.threads(() -> ModelFiles.open(file), TpGroup.Options.single(1))) {
+                for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
+                ref = TpScript.run(one, new int[]{0, 1, 0, -1});
+            }
+            why = TpScript.compare(ref, got);
+        }
+        if (comm.rank() == 0) System.out.println("scenario q4_0 ranks=" + n + ": " + (why == null ? "ok" : "FAILED " + why));
+        return why == null ? 0 : 1;
+    }
+
+    /** The Q4_0 GGUF of {@code SynthModel(C, F32, 21)} that the launching test writes next to the adapters. */
+    static final String Q4_0 = "m-q4_0.gguf";
 }

@@ -1,6 +1,9 @@
 package dev.bdserve.parallel.mpi;
 
 import dev.bdserve.lora.SynthAdapter;
+import dev.bdserve.model.SynthModel;
+import dev.bdserve.model.gguf.GgmlType;
+import dev.bdserve.model.gguf.GgufModelWriter;
 import dev.bdserve.tensor.DType;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -18,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Tensor parallelism over the mpi transport (one JVM per rank under mpirun) reproduces TP 1 for every adapter
  * sharding, with the documented collective counts: 2 and 4 ranks over shared memory (4 oversubscribed on 2 cores),
- * 2 ranks over TCP loopback.
+ * 2 ranks over TCP loopback; and on a Q4_0 GGUF base kept quantized (refused at 4 ranks, whose shards cut blocks).
  */
 class MpiTpEquivalenceTest {
     @TempDir static Path adapters;
@@ -28,6 +31,7 @@ class MpiTpEquivalenceTest {
         new SynthAdapter(6, 0, SynthAdapter.allModules(), DType.F32, 6, false, 0.3, 1).write(adapters.resolve("d6"), MpiTpCheck.C, "test");
         new SynthAdapter(16, 4, SynthAdapter.allModules(), DType.BF16, 16, false, 0.3, 2).write(adapters.resolve("b16"), MpiTpCheck.C, "test");
         new SynthAdapter(8, 8, SynthAdapter.allModules(), DType.F32, 8, false, 0.3, 3).write(adapters.resolve("b8"), MpiTpCheck.C, "test");
+        GgufModelWriter.write(adapters.resolve(MpiTpCheck.Q4_0), new SynthModel(MpiTpCheck.C, DType.F32, 21), GgmlType.Q4_0, "test", null);
     }
 
     static void run(int ranks, List<String> transport) throws Exception {
@@ -47,7 +51,7 @@ class MpiTpEquivalenceTest {
         assertTrue(done, "mpirun timed out:\n" + out);
         assertEquals(0, p.exitValue(), "mpirun failed:\n" + out);
         assertTrue(out.contains("MPI TP CHECK PASS ranks=" + ranks), out);
-        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed"})
+        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0"})
             assertTrue(out.contains("scenario " + s + " ranks=" + ranks + ": ok"), "scenario " + s + ":\n" + out);
     }
 
