@@ -76,6 +76,8 @@ final class BenchDecodeCommand implements Callable<Integer> {
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("model", m.path().toString());
             out.put("dtype", w.layers()[0].wqkv().format());
+            out.put("weight_bytes_by_format", w.bytesByFormat());
+            out.put("kernels", "java");
             out.put("params", c.parameterCount());
             out.put("tp", g.tpSize());
             out.put("tp_transport", modelOptions.transport);

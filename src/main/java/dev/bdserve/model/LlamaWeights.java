@@ -35,6 +35,24 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
         return b;
     }
 
+    /**
+     * Bytes of this rank's matrices by storage format ("q4_k", "bf16", "q4_k+q6_k" for a fused projection whose
+     * parts differ), the embedding included: which kernels a run exercises.
+     */
+    public java.util.SortedMap<String, Long> bytesByFormat() {
+        java.util.SortedMap<String, Long> m = new java.util.TreeMap<>();
+        java.util.function.Consumer<Weight> add = w -> m.merge(w.format(), w.bytes(), Long::sum);
+        add.accept(embed);
+        if (lmHead != embed) add.accept(lmHead);
+        for (Layer l : layers) {
+            add.accept(l.wqkv);
+            add.accept(l.wo);
+            add.accept(l.wGateUp);
+            add.accept(l.wDown);
+        }
+        return m;
+    }
+
     /** Multiply-adds per token of the matrices one decode step streams on this rank. */
     public long streamedParameters() {
         long p = lmHead.parameters();

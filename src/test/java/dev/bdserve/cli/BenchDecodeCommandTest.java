@@ -46,6 +46,8 @@ class BenchDecodeCommandTest {
         JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "2", "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0.2", "--rounds", "3");
         JsonNode pr = j.path("paired_rounds");
         assertEquals(3, pr.path("pairs").size(), j.toPrettyString());
+        assertEquals("java", j.path("kernels").asText(), j.toString());
+        assertTrue(j.path("weight_bytes_by_format").path("bf16").asLong() > 0, j.toString());
         double[] fr = new double[3];
         for (int i = 0; i < 3; i++) {
             JsonNode p = pr.path("pairs").get(i);
