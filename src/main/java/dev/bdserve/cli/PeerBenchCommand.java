@@ -132,6 +132,7 @@ final class PeerBenchCommand implements Callable<Integer> {
                 ThroughputCommand.run(engine, batchPrompts, new String[0], greedy, n, gen);
                 peer.batch(Arrays.copyOf(batchPrompts, n), gen);
             }
+            out.put("load_average_before", loadAverage());   // the host's 1-minute load: is anything else running?
             List<Map<String, Object>> perRound = new ArrayList<>();
             for (int r = 0; r < rounds; r++) {
                 List<String> order = r % 2 == 0 ? List.of(BDSERVE, LLAMA) : List.of(LLAMA, BDSERVE);
@@ -149,6 +150,7 @@ final class PeerBenchCommand implements Callable<Integer> {
                 System.err.printf(Locale.ROOT, "bench peer: round %d/%d: bdserve %s, llama.cpp %s%n", r + 1, rounds,
                         rounded(figures.get(BDSERVE)), rounded(figures.get(LLAMA)));
             }
+            out.put("load_average_after", loadAverage());
             Map<String, Double> mb = medians(perRound, BDSERVE), ml = medians(perRound, LLAMA);
             out.put("per_round", perRound.stream().map(rr -> {
                 Map<String, Object> o = new LinkedHashMap<>(rr);
@@ -335,6 +337,18 @@ final class PeerBenchCommand implements Callable<Integer> {
         Map<String, Double> m = new LinkedHashMap<>();
         figures.forEach((k, v) -> m.put(k, round(v)));
         return m;
+    }
+
+    /**
+     * The host's 1-minute load average (/proc/loadavg), null where there is none: above the thread count, other processes
+     * competed for the cores, which hurts an engine whose threads wait for each other at every operation the most.
+     */
+    static Double loadAverage() {
+        try {
+            return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     /** The CPU's model name from /proc/cpuinfo, or the JVM's architecture where there is none. */

@@ -39,7 +39,7 @@ class PeerBenchCommandTest {
         assertEquals("node-llama-cpp 3.22.1", peer.path("package").asText(), peer.toString());
         assertFalse(peer.path("llama_cpp_release").asText().isEmpty(), peer.toString());
         assertEquals("prebuilt", peer.path("build_type").asText(), peer.toString());
-        for (String k : List.of("cpu_model", "jvm", "vector_bits")) assertTrue(j.has(k), k + " in " + j);
+        for (String k : List.of("cpu_model", "jvm", "vector_bits", "load_average_before", "load_average_after")) assertTrue(j.has(k), k + " in " + j);
         assertEquals(2, j.path("threads").asInt());
         assertEquals(8, j.path("workloads").path("batch").path("prompt_tokens").asInt(), j.path("workloads").toString());
 
