@@ -119,6 +119,17 @@ public final class DecodeBench {
     }
 
     /**
+     * As {@link #run} base-only, on the given prompts instead of random ones: {@code prompts[b]} is sequence b's, of
+     * {@code s.promptTokens()} ids (so another engine can be timed on the very same tokens).
+     */
+    public Timing run(Settings s, int[][] prompts) {
+        if (prompts.length != s.batch()) throw new IllegalArgumentException(prompts.length + " prompts for a batch of " + s.batch());
+        for (int[] p : prompts)
+            if (p.length != s.promptTokens()) throw new IllegalArgumentException("a prompt of " + p.length + " ids, expected " + s.promptTokens());
+        return runInterleaved(s, Map.of("run", new int[0]), prompts).get("run");
+    }
+
+    /**
      * Several strategies' runs interleaved step by step, so that the slow spells of a shared host fall on all of them
      * alike: each strategy (name → adapter ids per sequence, as in {@link #run}) gets its own batch of sequences and
      * KV blocks; the batches are prefilled one after another, then every decode step runs each strategy's batch once,
@@ -126,6 +137,11 @@ public final class DecodeBench {
      * decode steps' time, LoRA work and collectives). {@link #run} is this with one strategy. The KV pool must hold all the strategies' batches at once.
      */
     public Map<String, Timing> runInterleaved(Settings s, Map<String, int[]> strategies) {
+        return runInterleaved(s, strategies, null);
+    }
+
+    /** {@link #runInterleaved(Settings, Map)} on the given prompts ({@code prompts[b]}: sequence b's), or random ones when null. */
+    private Map<String, Timing> runInterleaved(Settings s, Map<String, int[]> strategies, int[][] prompts) {
         LlamaConfig c = model.config();
         int vocab = c.vocabSize(), B = s.batch(), K = strategies.size();
         if (s.promptTokens() + s.genTokens() + s.warmupSteps() > c.maxPositions())
@@ -146,7 +162,7 @@ public final class DecodeBench {
             for (int b = 0; b < B; b++) { tables[k][b] = blocks.allocateTable(s.promptTokens() + s.genTokens()); seq[k][b] = b; }   // index into this batch's tables
             CommStats c0 = model.commStats().snapshot();
             long t0 = System.nanoTime();
-            prefill(s, rnd, seq[k], ad[k], tables[k], next[k]);
+            prefill(s, rnd, prompts, seq[k], ad[k], tables[k], next[k]);
             prefill[k] = (System.nanoTime() - t0) / 1e9;
             prefillComm[k] = model.commStats().minus(c0);
         }
@@ -188,8 +204,8 @@ public final class DecodeBench {
         return out;
     }
 
-    /** Prefills random prompts of the batch in chunks; next[b] gets each sequence's first greedy token. */
-    private void prefill(Settings s, SplittableRandom rnd, int[] seq, int[] ad, int[][] tables, int[] next) {
+    /** Prefills the batch's prompts (random ones when {@code prompts} is null) in chunks; next[b] gets each sequence's first greedy token. */
+    private void prefill(Settings s, SplittableRandom rnd, int[][] prompts, int[] seq, int[] ad, int[][] tables, int[] next) {
         int vocab = model.config().vocabSize(), total = seq.length * s.promptTokens();
         for (int start = 0; start < total; start += s.prefillChunk()) {
             int n = Math.min(s.prefillChunk(), total - start);
@@ -197,7 +213,7 @@ public final class DecodeBench {
             int nr = 0;
             for (int i = 0; i < n; i++) {
                 int g = start + i, b = g / s.promptTokens(), p = g % s.promptTokens();
-                toks[i] = 3 + rnd.nextInt(vocab - 3);
+                toks[i] = prompts != null ? prompts[b][p] : 3 + rnd.nextInt(vocab - 3);
                 pos[i] = p;
                 ids[i] = seq[b];
                 ads[i] = ad[b];

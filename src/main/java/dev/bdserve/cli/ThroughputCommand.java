@@ -79,9 +79,9 @@ final class ThroughputCommand implements java.util.concurrent.Callable<Integer> 
                 try (Engine e = new Engine(g, m.tokenizer(), new EngineConfig(maxNumSeqs, maxBatchedTokens, maxLoras,
                         Math.max(maxLoras, adapters), Math.max(rank, 1), kvBytes, g.kvBlockSize(), numPrompts + 16, false))) {
                     for (int i = 0; i < adapters; i++) e.registerAdapter(names[i], tmp.resolve(names[i]), false);
-                    run(e, prompts, names, sp, Math.min(numPrompts, 4)); // warm-up
+                    run(e, prompts, names, sp, Math.min(numPrompts, 4), outputLen); // warm-up
                     long t0 = System.nanoTime();
-                    run(e, prompts, names, sp, numPrompts);
+                    run(e, prompts, names, sp, numPrompts, outputLen);
                     engineSeconds = (System.nanoTime() - t0) / 1e9;
                     out.put("preemptions", e.stats().preemptions());
                 }
@@ -120,7 +120,11 @@ final class ThroughputCommand implements java.util.concurrent.Callable<Integer> 
         return 0;
     }
 
-    private void run(Engine e, int[][] prompts, String[] names, SamplingParams sp, int n) throws Exception {
+    /**
+     * Submits the first {@code n} prompts at once (prompt i on adapter {@code names[i % names.length]}, none when
+     * {@code names} is empty), {@code outputLen} tokens each, and returns when every one has finished.
+     */
+    static void run(Engine e, int[][] prompts, String[] names, SamplingParams sp, int n, int outputLen) throws Exception {
         List<CompletableFuture<RequestResult>> fs = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             CompletableFuture<RequestResult> f = new CompletableFuture<>();

@@ -113,4 +113,19 @@ class DecodeBenchTest {
         assertThrows(IllegalArgumentException.class, () -> new DecodeBench.Timing(1, 1, 1, 2, 1, 0, 0, 0,
                 new dev.bdserve.parallel.CommStats(), new dev.bdserve.parallel.CommStats(), new double[1]));
     }
+
+    /** Runs on given prompts (bench peer's, shared with llama.cpp): every sequence's prompt is prefilled; wrong shapes are refused. */
+    @Test
+    void givenPromptsArePrefilledAndMustFitTheSettings() {
+        try (TpGroup g = TpGroup.threads(() -> new SynthModel(C, DType.F32, 5), TpGroup.Options.single(1).withKvCache(16L << 20, 16))) {
+            DecodeBench bench = new DecodeBench(g);
+            var s = new DecodeBench.Settings(2, 4, 3, 0, 0, 64, 1);
+            DecodeBench.Timing t = bench.run(s, new int[][] {{5, 6, 7, 8}, {9, 10, 11, 12}});
+            assertEquals(8, t.prefillTokens());
+            assertEquals(3, t.decodeSteps());
+            assertTrue(t.prefillTokensPerSecond() > 0 && t.decodeTokensPerSecond() > 0);
+            assertThrows(IllegalArgumentException.class, () -> bench.run(s, new int[][] {{5, 6, 7, 8}}));
+            assertThrows(IllegalArgumentException.class, () -> bench.run(s, new int[][] {{5, 6, 7}, {9, 10, 11}}));
+        }
+    }
 }
