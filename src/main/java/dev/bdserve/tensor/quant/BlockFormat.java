@@ -69,6 +69,9 @@ public abstract class BlockFormat {
     public static BlockFormat of(String name) {
         return switch (name) {
             case "q4_0" -> Q4_0.INSTANCE;
+            case "q4_1" -> Q4_1.INSTANCE;
+            case "q5_0" -> Q5_0.INSTANCE;
+            case "q5_1" -> Q5_1.INSTANCE;
             default -> null;
         };
     }

@@ -2,11 +2,20 @@ package dev.bdserve.tensor.quant;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+
+import java.util.Objects;
+
+import static dev.bdserve.tensor.quant.Block32Ops.*;
 
 /**
  * ggml's Q4_0 ({@code block_q4_0}, 18 bytes per 32 weights): fp16 scale d, then 16 bytes whose low nibbles are
  * weights 0–15 and high nibbles weights 16–31; w = (q − 8)·d.
+ *
+ * <p>The GEMV walks two rows side by side, the two halves of its range: each activation vector loaded serves both,
+ * and the two rows' sums are independent chains. A block's sums start from −8·Σx (one vector, shared by the two
+ * rows) rather than taking 8 from every q (figures in docs/bench/kernels.md).
  */
 final class Q4_0 extends BlockFormat {
     static final Q4_0 INSTANCE = new Q4_0();
@@ -18,38 +27,58 @@ final class Q4_0 extends BlockFormat {
     @Override public int blockSize() { return QK; }
     @Override public int blockBytes() { return BYTES; }
 
-    @Override public void decode(byte[] src, int off, float[] dst, int dstOff, int blocks) {
-        for (int b = 0; b < blocks; b++, off += BYTES, dstOff += QK) {
-            FloatVector d = FloatVector.broadcast(FS, half(src, off));
+    @Override public void decode(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode2(src, off, dst, dstOff, blocks); }
+
+    /** {@link #decode}, two blocks at a time (an odd count's last block twice); see {@link Block32Ops} on why. */
+    private static void decode2(byte[] src, int off, float[] dst, int dstOff, int blocks) {
+        Objects.checkFromIndexSize(off, blocks * BYTES, src.length);          // before any store
+        Objects.checkFromIndexSize(dstOff, blocks * QK, dst.length);
+        for (int b = 0; b < blocks; b += 2) {
+            int b1 = Math.min(b + 1, blocks - 1), f0 = off + b * BYTES, f1 = off + b1 * BYTES, y0 = dstOff + b * QK, y1 = dstOff + b1 * QK;
+            FloatVector d0 = FloatVector.broadcast(FS, fp16(src, f0)), d1 = FloatVector.broadcast(FS, fp16(src, f1));
             for (int i = 0; i < 16; i += BS.length()) {
-                ByteVector v = ByteVector.fromArray(BS, src, off + 2 + i);
-                ByteVector lo = v.and((byte) 0xF).sub((byte) 8), hi = v.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
+                ByteVector v0 = ByteVector.fromArray(BS, src, f0 + 2 + i), v1 = ByteVector.fromArray(BS, src, f1 + 2 + i);
                 for (int p = 0; p < PARTS; p++) {
-                    widen(lo, p).mul(d).intoArray(dst, dstOff + i + p * VL);
-                    widen(hi, p).mul(d).intoArray(dst, dstOff + 16 + i + p * VL);
+                    int j = i + p * VL;
+                    IntVector q0 = ints(v0, p), q1 = ints(v1, p);
+                    floats(q0.and(0xF).sub(8)).mul(d0).intoArray(dst, y0 + j);
+                    floats(q1.and(0xF).sub(8)).mul(d1).intoArray(dst, y1 + j);
+                    floats(q0.lanewise(VectorOperators.LSHR, 4).sub(8)).mul(d0).intoArray(dst, y0 + 16 + j);
+                    floats(q1.lanewise(VectorOperators.LSHR, 4).sub(8)).mul(d1).intoArray(dst, y1 + 16 + j);
                 }
             }
         }
     }
 
     @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
-        int rowBytes = blocks * BYTES;
-        for (int o = from; o < to; o++) {
-            FloatVector t = FloatVector.zero(FS);
-            for (int b = 0, off = o * rowBytes; b < blocks; b++, off += BYTES) {
-                FloatVector a = FloatVector.zero(FS);          // this block's Σ (q − 8)·x
-                int k = b * QK;
-                for (int i = 0; i < 16; i += BS.length()) {
-                    ByteVector v = ByteVector.fromArray(BS, w, off + 2 + i);
-                    ByteVector lo = v.and((byte) 0xF).sub((byte) 8), hi = v.lanewise(VectorOperators.LSHR, 4).sub((byte) 8);
-                    for (int p = 0; p < PARTS; p++) {
-                        a = widen(lo, p).fma(FloatVector.fromArray(FS, x, k + i + p * VL), a);
-                        a = widen(hi, p).fma(FloatVector.fromArray(FS, x, k + 16 + i + p * VL), a);
-                    }
+        int half = (to - from + 1) / 2, last = to - 1;       // an odd range's middle row runs twice
+        for (int o = from; o < from + half; o++) dot2(w, blocks, x, y, o, Math.min(o + half, last));
+    }
+
+    /** Rows r0 and r1 against x. */
+    private static void dot2(byte[] w, int blocks, float[] x, float[] y, int r0, int r1) {
+        FloatVector t0 = FloatVector.zero(FS), t1 = t0;
+        for (int b = 0, f0 = r0 * blocks * BYTES, f1 = r1 * blocks * BYTES; b < blocks; b++, f0 += BYTES, f1 += BYTES) {
+            int k = b * QK;
+            FloatVector xs = FloatVector.fromArray(FS, x, k);
+            for (int i = VL; i < QK; i += VL) xs = xs.add(FloatVector.fromArray(FS, x, k + i));
+            FloatVector a0 = xs.mul(-8f), a1 = a0;             // this block's Σ (q − 8)·x, per row, from −8·Σx
+            for (int i = 0; i < 16; i += BS.length()) {
+                ByteVector v0 = ByteVector.fromArray(BS, w, f0 + 2 + i), v1 = ByteVector.fromArray(BS, w, f1 + 2 + i);
+                for (int p = 0; p < PARTS; p++) {
+                    int j = i + p * VL;
+                    IntVector q0 = ints(v0, p), q1 = ints(v1, p);
+                    FloatVector xl = FloatVector.fromArray(FS, x, k + j), xh = FloatVector.fromArray(FS, x, k + 16 + j);
+                    a0 = floats(q0.and(0xF)).fma(xl, a0);
+                    a1 = floats(q1.and(0xF)).fma(xl, a1);
+                    a0 = floats(q0.lanewise(VectorOperators.LSHR, 4)).fma(xh, a0);
+                    a1 = floats(q1.lanewise(VectorOperators.LSHR, 4)).fma(xh, a1);
                 }
-                t = a.fma(FloatVector.broadcast(FS, half(w, off)), t);
             }
-            y[o] = t.reduceLanes(VectorOperators.ADD);
+            t0 = a0.fma(FloatVector.broadcast(FS, fp16(w, f0)), t0);
+            t1 = a1.fma(FloatVector.broadcast(FS, fp16(w, f1)), t1);
         }
+        y[r0] = t0.reduceLanes(VectorOperators.ADD);
+        y[r1] = t1.reduceLanes(VectorOperators.ADD);
     }
 }

@@ -39,7 +39,10 @@ class BlockFormatTest {
 
     static List<Case> cases() {
         return List.of(
-                new Case(BlockFormat.of("q4_0"), GgmlType.Q4_0, 0));
+                new Case(BlockFormat.of("q4_0"), GgmlType.Q4_0, 0),
+                new Case(BlockFormat.of("q4_1"), GgmlType.Q4_1, 0, 2),
+                new Case(BlockFormat.of("q5_0"), GgmlType.Q5_0, 0),
+                new Case(BlockFormat.of("q5_1"), GgmlType.Q5_1, 0, 2));
     }
 
     /**

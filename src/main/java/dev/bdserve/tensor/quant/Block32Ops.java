@@ -1,0 +1,79 @@
+package dev.bdserve.tensor.quant;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+import dev.bdserve.tensor.VectorWidth;
+
+import static dev.bdserve.tensor.quant.BlockFormat.BS;
+import static dev.bdserve.tensor.quant.BlockFormat.PARTS;
+import static dev.bdserve.tensor.quant.BlockFormat.VL;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
+
+/**
+ * Pieces shared by the kernels of the 32-weight formats (Q4_0, Q4_1, Q5_0, Q5_1), and the shape those kernels share.
+ *
+ * <p>Nibbles are taken from bytes widened to ints ({@link #ints}): masking and shifting ints costs one instruction
+ * each, while x86 has no shift of byte lanes, which made the byte-lane form the slowest step. The fp16 fields and
+ * the fifth-bit words are read with one load each through byte-array views ({@link #fp16}, {@link #word}).
+ *
+ * <p>Each format's GEMV ({@code dot2}) and decoder ({@code decode2}) do their work two rows or two blocks at a time in
+ * a private static method of more than 325 bytes of bytecode (C2's {@code FreqInlineSize}), so C2 compiles it on its
+ * own rather than inlining it into its caller. Inlined a few calls deep (the panel loop of a T &gt; 1 product), the
+ * Vector API's own call chains pass {@code MaxInlineLevel} and the vectors are left boxed: 0.2–0.6 GB/s instead of
+ * 9–13 in a throwaway harness (docs/bench/kernels.md). Two rows, not four: four rows side by side grew past C2's
+ * node budget for inlining ({@code NodeCountInliningCutoff}), with the same boxing.
+ */
+final class Block32Ops {
+    private Block32Ops() {}
+
+    /** Ints with the lanes of {@link BlockFormat#FS}. */
+    static final VectorSpecies<Integer> IS = VectorWidth.INT;
+
+    private static final VarHandle LE16 = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle LE32 = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+
+    /** The fp16 stored little-endian at b[at]. */
+    static float fp16(byte[] b, int at) { return Float.float16ToFloat((short) LE16.get(b, at)); }
+
+    /** The little-endian 32-bit word at b[at]. */
+    static int word(byte[] b, int at) { return (int) LE32.get(b, at); }
+
+    /**
+     * Part p of a byte vector zero-extended to VL ints. The conversion is always asked for part 0: the Vector API's
+     * code for another part is deep enough to stop C2's inlining ("inlining too deep") and leave the vectors boxed,
+     * so at 128 bits, where a byte vector holds two parts, part 1 is first moved down by a fixed shuffle. At 256 and
+     * 512 bits (one part) C2 folds the test away.
+     */
+    static IntVector ints(ByteVector v, int p) {
+        ByteVector part = PARTS == 1 || p == 0 ? v : v.rearrange(UPPER);
+        return (IntVector) part.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, 0);
+    }
+
+    /** Byte lanes VL.. moved to lanes 0..: the second part of a byte vector at 128 bits. */
+    private static final VectorShuffle<Byte> UPPER = VectorShuffle.fromOp(BS, i -> (i + VL) % BS.length());
+
+    /** Ints to floats. */
+    static FloatVector floats(IntVector v) { return (FloatVector) v.convert(VectorOperators.I2F, 0); }
+
+    /** Lanes whose weight has its bit set in {@code bits}: weight j + lane for bit j + lane (ggml's {@code qh}). */
+    static VectorMask<Integer> bitsFrom(int bits, int j) { return VectorMask.fromLong(IS, bits >>> j); }
+
+    /**
+     * a + m as ggml's {@code q·d + m} rounds it, a being q·d; when m is NaN ({@code mIsNaN}), a lane whose a is NaN
+     * too keeps a's NaN, as x86's {@code addss} does with its first operand (the slow twin's rule, {@code
+     * GgmlCodec}), whichever way round the vector add is compiled. Finite inputs take the plain add.
+     */
+    static FloatVector plus(FloatVector a, FloatVector m, boolean mIsNaN) {
+        FloatVector s = a.add(m);
+        return mIsNaN ? s.blend(a, a.test(VectorOperators.IS_NAN)) : s;
+    }
+}
