@@ -81,7 +81,8 @@ class PeerBenchCommandTest {
         Path gguf = GgufTestFiles.stories260KGguf(tmp.resolve("stories260K.gguf"));
         String err = failing("bench", "peer", "--model", gguf.toString(), "--llamacpp", tmp.resolve("none").toString(), "--rounds", "1");
         assertTrue(err.contains("BDSERVE_LLAMACPP") && err.contains("npm install") && err.contains(".ci/run"), err);
-        err = failing("bench", "peer", "--model", "stories260K", "--llamacpp", llamaCpp().toString(), "--rounds", "1");
+        String folder = BenchDecodeCommandTest.tinyModel(tmp.resolve("hf"));                  // an HF folder, not a GGUF file
+        err = failing("bench", "peer", "--model", folder, "--llamacpp", llamaCpp().toString(), "--rounds", "1");
         assertTrue(err.contains("needs a GGUF file"), err);
         err = failing("bench", "peer", "--model", gguf.toString(), "--workloads", "decode,speed");
         assertTrue(err.contains("unknown workload 'speed'"), err);
