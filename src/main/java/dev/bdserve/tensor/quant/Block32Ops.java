@@ -19,7 +19,8 @@ import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 
 /**
- * Pieces shared by the kernels of the 32-weight formats (Q4_0, Q4_1, Q5_0, Q5_1), and the shape those kernels share.
+ * Pieces shared by the kernels of the 32-weight formats (Q4_0, Q4_1, Q5_0, Q5_1), and the shape those kernels share;
+ * the K-quants (Q4_K, Q5_K, Q6_K) use its widening and loads too.
  *
  * <p>Nibbles are taken from bytes widened to ints ({@link #ints}): masking and shifting ints costs one instruction
  * each, while x86 has no shift of byte lanes, which made the byte-lane form the slowest step. The fp16 fields and

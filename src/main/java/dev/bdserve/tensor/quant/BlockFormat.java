@@ -8,6 +8,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 import dev.bdserve.tensor.VectorWidth;
 
+import java.util.List;
+
 /**
  * One of ggml's block-quantized storage formats (Q4_0, Q5_K, ...): a row is a run of whole blocks of
  * {@link #blockSize()} weights in {@link #blockBytes()} bytes, laid out as llama.cpp's {@code block_*} structs.
@@ -67,13 +69,13 @@ public abstract class BlockFormat {
 
     /** The format named {@code name} (as {@link #name()} spells it), or null when bdserve has no kernels for it. */
     public static BlockFormat of(String name) {
-        return switch (name) {
-            case "q4_0" -> Q4_0.INSTANCE;
-            case "q4_1" -> Q4_1.INSTANCE;
-            case "q5_0" -> Q5_0.INSTANCE;
-            case "q5_1" -> Q5_1.INSTANCE;
-            default -> null;
-        };
+        for (BlockFormat f : all()) if (f.name().equals(name)) return f;
+        return null;
+    }
+
+    /** Every format bdserve has kernels for. */
+    public static List<BlockFormat> all() {
+        return List.of(Q4_0.INSTANCE, Q4_1.INSTANCE, Q5_0.INSTANCE, Q5_1.INSTANCE, Q4_K.INSTANCE, Q5_K.INSTANCE, Q6_K.INSTANCE);
     }
 
     @Override public String toString() { return name(); }

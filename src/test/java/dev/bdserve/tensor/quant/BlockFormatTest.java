@@ -42,7 +42,10 @@ class BlockFormatTest {
                 new Case(BlockFormat.of("q4_0"), GgmlType.Q4_0, 0),
                 new Case(BlockFormat.of("q4_1"), GgmlType.Q4_1, 0, 2),
                 new Case(BlockFormat.of("q5_0"), GgmlType.Q5_0, 0),
-                new Case(BlockFormat.of("q5_1"), GgmlType.Q5_1, 0, 2));
+                new Case(BlockFormat.of("q5_1"), GgmlType.Q5_1, 0, 2),
+                new Case(BlockFormat.of("q4_k"), GgmlType.Q4_K, 0, 2),
+                new Case(BlockFormat.of("q5_k"), GgmlType.Q5_K, 0, 2),
+                new Case(BlockFormat.of("q6_k"), GgmlType.Q6_K, 208));
     }
 
     /**
@@ -89,10 +92,10 @@ class BlockFormatTest {
 
     static Stream<Arguments> shapes() {
         List<Arguments> a = new ArrayList<>();
-        for (Case c : cases())
+        for (Case c : cases())                                         // odd and even row counts: kernels pair rows
             for (int rows : new int[]{1, 3, 7, 16, 50})
-                for (int blocks : new int[]{1, 2, 3, 8})
-                    for (int T : new int[]{1, 2, 5})
+                for (int blocks : new int[]{1, 2, 3, 5, 8})
+                    for (int T : new int[]{1, 2, 5, 17})
                         a.add(Arguments.of(c, rows, blocks, T));
         for (Case c : cases())                                         // panel edges, and the packed GEMM (T > 12)
             for (int rows : new int[]{64, 130})
