@@ -13,11 +13,12 @@ import java.util.Locale;
 import java.util.SplittableRandom;
 
 /**
- * Prints JSON lines with the machine's roofline (read bandwidth, FMA peak) and the GEMV / GEMM
- * throughput of {@link MatMul}. Weights are rotated over enough copies that the working set is
- * ≥ 256 MB, so every pass streams from DRAM (no L3 reuse between passes).
+ * Prints JSON lines with the machine's roofline (read bandwidth, FMA peak), the GEMV / GEMM throughput of
+ * {@link MatMul} and ("quant") the GEMV of Q8_0 and of every {@link BlockFormat}. Weights are rotated over enough
+ * copies that the working set is ≥ 256 MB, so every pass streams from DRAM (no L3 reuse between passes).
  *
- * <pre>java --add-modules jdk.incubator.vector -cp target/classes dev.bdserve.bench.KernelBench [threads] [quick] [gemv|gemm|quant]</pre>
+ * <pre>java --add-modules jdk.incubator.vector -cp "target/classes:target/lib/*" dev.bdserve.bench.KernelBench \
+ *     [threads] [quick] [gemv|gemm|quant]</pre>
  * ({@code -Dbdserve.vector.bits=128|256|512} picks the kernels' width, {@link VectorWidth}; the roofline probes run at
  * the host's width).
  */
@@ -86,7 +87,7 @@ public final class KernelBench {
         }
         float[] x = new float[cols], y = new float[rows];
         for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() - 0.5);
-        long warmEnd = System.nanoTime() + (quick ? 200_000_000L : 600_000_000L);
+        long warmEnd = System.nanoTime() + (quick ? 1_000_000_000L : 3_000_000_000L);   // C2 takes seconds over these kernels
         int calls = 0;
         while (System.nanoTime() < warmEnd || calls < 3) ws[calls++ % copies].matmul(x, 1, y, pool);
         double best = Double.MAX_VALUE;

@@ -12,8 +12,8 @@ import static dev.bdserve.tensor.quant.Block32Ops.word;
 
 /**
  * ggml's Q4_K ({@code block_q4_K}, 144 bytes per super-block of 256 weights): fp16 d, fp16 dmin, 12 bytes of 6-bit
- * sub-block scales and mins ({@link #scales(int, int)}), then 128 bytes of nibbles. The super-block is 8 sub-blocks of 32
- * weights; weights 64g .. 64g+31 are the low nibbles of nibble bytes 32g .. 32g+31 (sub-block 2g), weights
+ * sub-block scales and mins ({@link #scales(int, int)}), then 128 bytes of nibbles. The super-block is 8 sub-blocks
+ * of 32 weights; weights 64g .. 64g+31 are the low nibbles of nibble bytes 32g .. 32g+31 (sub-block 2g), weights
  * 64g+32 .. 64g+63 their high nibbles (sub-block 2g+1). w = (d·sc)·q − (dmin·m).
  *
  * <p>The GEMV takes the mins' share of a sub-block's dot product from the activation sums, dmin·m·Σx, and its

@@ -14,10 +14,10 @@ import static dev.bdserve.tensor.quant.Q4_K.at;
 
 /**
  * ggml's Q5_K ({@code block_q5_K}, 176 bytes per super-block of 256 weights): as Q4_K (fp16 d, fp16 dmin, 12 bytes
- * of 6-bit scales and mins, {@link Q4_K#scales(int, int)}), then 32 bytes of fifth bits and 128 bytes of nibbles. Weight
- * 64g+l (l &lt; 32) is the low nibble of nibble byte 32g+l plus bit 2g of fifth-bit byte l times 16 (sub-block 2g);
- * weight 64g+32+l the high nibble plus bit 2g+1 (sub-block 2g+1). w = (d·sc)·q − (dmin·m). The GEMV works as
- * Q4_K's.
+ * of 6-bit scales and mins, {@link Q4_K#scales(int, int)}), then 32 bytes of fifth bits and 128 bytes of nibbles.
+ * Weight 64g+l (l &lt; 32) is the low nibble of nibble byte 32g+l plus bit 2g of fifth-bit byte l times 16
+ * (sub-block 2g); weight 64g+32+l the high nibble plus bit 2g+1 (sub-block 2g+1). w = (d·sc)·q − (dmin·m). The GEMV
+ * works as Q4_K's, one row at a time.
  */
 final class Q5_K extends BlockFormat {
     static final Q5_K INSTANCE = new Q5_K();
