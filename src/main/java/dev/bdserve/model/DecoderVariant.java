@@ -29,6 +29,21 @@ public record DecoderVariant(String family, boolean qkvBias, boolean qkNorm, Nor
     /** Llama: no bias, no q/k norm, w·x̂, SiLU, separate projections, full attention. */
     public static final DecoderVariant LLAMA = new DecoderVariant("llama", false, false, Norm.WEIGHT, Activation.SILU, false, false, 0);
 
+    /** HF modeling_qwen2 (Qwen2, Qwen2.5): q/k/v projections with a bias; full attention unless a window is given. */
+    public static DecoderVariant qwen2(int slidingWindow) {
+        return new DecoderVariant("qwen2", true, false, Norm.WEIGHT, Activation.SILU, false, false, slidingWindow);
+    }
+
+    /** HF modeling_qwen3 (dense Qwen3): an RMSNorm over each head of q and k before RoPE, no projection biases. */
+    public static DecoderVariant qwen3(int slidingWindow) {
+        return new DecoderVariant("qwen3", false, true, Norm.WEIGHT, Activation.SILU, false, false, slidingWindow);
+    }
+
+    /** HF modeling_mistral: Llama's decoder with a sliding attention window (0: full attention). */
+    public static DecoderVariant mistral(int slidingWindow) {
+        return new DecoderVariant("mistral", false, false, Norm.WEIGHT, Activation.SILU, false, false, slidingWindow);
+    }
+
     public DecoderVariant {
         if (family == null || family.isBlank()) throw new IllegalArgumentException("invalid model config: the model family must be named");
         Objects.requireNonNull(norm, "norm");

@@ -123,6 +123,18 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         if (!ok) throw new IllegalArgumentException("invalid model config: " + msg);
     }
 
+    /** This config with another decoder variant. */
+    public LlamaConfig withVariant(DecoderVariant v) {
+        return new LlamaConfig(vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions,
+                rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds, torchDtype, v);
+    }
+
+    /** This config with another torch_dtype. */
+    public LlamaConfig withTorchDtype(String dtype) {
+        return new LlamaConfig(vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions,
+                rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds, dtype, variant);
+    }
+
     /** Width of the query projection output: numHeads × headDim. */
     public int qDim() { return numHeads * headDim; }
 
@@ -132,7 +144,8 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     /** Total parameter count (LM head counted once when tied). */
     public long parameterCount() {
         long d = hiddenSize, f = intermediateSize;
-        long perLayer = d * qDim() + 2L * d * kvDim() + (long) qDim() * d + 3L * d * f + 2L * d;
+        long perLayer = d * qDim() + 2L * d * kvDim() + (long) qDim() * d + 3L * d * f + 2L * d
+                + (variant.qkvBias() ? qDim() + 2L * kvDim() : 0) + (variant.qkNorm() ? 2L * headDim : 0);
         long emb = (long) vocabSize * d;
         return emb + (tieWordEmbeddings ? 0 : emb) + numLayers * perLayer + d;
     }

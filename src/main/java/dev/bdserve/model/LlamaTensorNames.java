@@ -25,10 +25,18 @@ public final class LlamaTensorNames {
     public static String gate(int i) { return layer(i, "mlp.gate_proj.weight"); }
     public static String up(int i) { return layer(i, "mlp.up_proj.weight"); }
     public static String down(int i) { return layer(i, "mlp.down_proj.weight"); }
+    /** Qwen2's q/k/v biases (HF modeling_qwen2.Qwen2Attention: q_proj/k_proj/v_proj with bias=True). */
+    public static String qBias(int i) { return layer(i, "self_attn.q_proj.bias"); }
+    public static String kBias(int i) { return layer(i, "self_attn.k_proj.bias"); }
+    public static String vBias(int i) { return layer(i, "self_attn.v_proj.bias"); }
+    /** Qwen3's per-head RMSNorm weights of q and k (HF modeling_qwen3.Qwen3Attention.q_norm / k_norm). */
+    public static String qNorm(int i) { return layer(i, "self_attn.q_norm.weight"); }
+    public static String kNorm(int i) { return layer(i, "self_attn.k_norm.weight"); }
 
     /**
      * Every tensor the model needs, in the order HF writes them (embedding, layers, final norm, LM head),
-     * with its expected shape. {@code lm_head.weight} is included only when the embeddings are untied.
+     * with its expected shape. {@code lm_head.weight} is included only when the embeddings are untied; the q/k/v
+     * biases ([qDim], [kvDim], [kvDim]) and the q/k norm weights ([headDim] each) only for variants that have them.
      */
     public static Map<String, long[]> expectedShapes(LlamaConfig c) {
         long h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), f = c.intermediateSize(), vocab = c.vocabSize();
@@ -37,9 +45,16 @@ public final class LlamaTensorNames {
         for (int i = 0; i < c.numLayers(); i++) {
             m.put(inputNorm(i), new long[]{h});
             m.put(q(i), new long[]{q, h});
+            if (c.variant().qkvBias()) m.put(qBias(i), new long[]{q});
             m.put(k(i), new long[]{kv, h});
+            if (c.variant().qkvBias()) m.put(kBias(i), new long[]{kv});
             m.put(v(i), new long[]{kv, h});
+            if (c.variant().qkvBias()) m.put(vBias(i), new long[]{kv});
             m.put(o(i), new long[]{h, q});
+            if (c.variant().qkNorm()) {
+                m.put(qNorm(i), new long[]{c.headDim()});
+                m.put(kNorm(i), new long[]{c.headDim()});
+            }
             m.put(postAttentionNorm(i), new long[]{h});
             m.put(gate(i), new long[]{f, h});
             m.put(up(i), new long[]{f, h});

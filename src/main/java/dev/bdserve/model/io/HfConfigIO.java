@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import dev.bdserve.model.DecoderVariant;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.ModelFormatException;
 
@@ -21,18 +22,30 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Reads and writes Hugging Face {@code config.json} for Llama models.
+ * Reads and writes Hugging Face {@code config.json} for Llama-family decoders: {@code llama}, {@code qwen2} (Qwen2,
+ * Qwen2.5: q/k/v biases), {@code qwen3} (dense Qwen3: q/k norms, head_dim from the config) and {@code mistral}
+ * (sliding window), each read into a {@link LlamaConfig} whose {@link DecoderVariant} names the departures.
  *
  * <p>Required keys: vocab_size, hidden_size, intermediate_size, num_hidden_layers,
  * num_attention_heads. Optional keys take HF {@code LlamaConfig}'s defaults: num_key_value_heads =
  * num_attention_heads, head_dim = hidden_size / num_attention_heads, max_position_embeddings 2048,
  * rms_norm_eps 1e-6, rope_theta 10000, tie_word_embeddings false, bos_token_id 1, eos_token_id 2.
- * The model must be identified as Llama (architectures contains LlamaForCausalLM, or model_type is
- * "llama"). Settings that would change the inference math and are not implemented (biases, an
- * activation other than silu, rope_scaling other than llama3/default) are rejected.
+ * The model must be identified by model_type or architectures (LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+ * MistralForCausalLM). Settings that would change the inference math and are not implemented (biases other than
+ * Qwen2's, an activation other than silu, rope_scaling other than llama3/default, sliding windows on some layers only,
+ * mixture-of-experts and vision models) are rejected.
  */
 public final class HfConfigIO {
     private HfConfigIO() {}
+
+    /** The decoder families read, by model_type, with their HF architecture class. */
+    static final Map<String, String> FAMILIES = new LinkedHashMap<>();
+    static {
+        FAMILIES.put("llama", "LlamaForCausalLM");
+        FAMILIES.put("qwen2", "Qwen2ForCausalLM");
+        FAMILIES.put("qwen3", "Qwen3ForCausalLM");
+        FAMILIES.put("mistral", "MistralForCausalLM");
+    }
 
     private static final ObjectMapper JSON = JsonMapper.builder()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -114,12 +127,15 @@ public final class HfConfigIO {
         }
 
         LlamaConfig config() {
-            checkArchitecture();
+            String family = family();
             String act = optString("hidden_act");
             if (act != null && !act.equals("silu"))
                 throw bad("\"hidden_act\" is \"" + act + "\"; only \"silu\" is supported");
-            if (optBool("attention_bias", false)) throw bad("\"attention_bias\": true is not supported (Llama has no projection biases)");
-            if (optBool("mlp_bias", false)) throw bad("\"mlp_bias\": true is not supported (Llama has no projection biases)");
+            // HF modeling_qwen2 always has q/k/v biases (no config key); modeling_llama / modeling_qwen3 add them (and an
+            // o_proj bias) only under attention_bias, which is refused; modeling_mistral has none.
+            if (!family.equals("qwen2") && optBool("attention_bias", false))
+                throw bad("\"attention_bias\": true is not supported (" + family + " projections without biases only)");
+            if (optBool("mlp_bias", false)) throw bad("\"mlp_bias\": true is not supported (MLP projections have no biases here)");
 
             int vocab = requiredInt("vocab_size");
             int hidden = requiredInt("hidden_size");
@@ -130,6 +146,7 @@ public final class HfConfigIO {
             int kvHeads = optInt("num_key_value_heads", heads);
             int headDim;
             if (present("head_dim")) headDim = requiredInt("head_dim");
+            else if (family.equals("qwen3")) headDim = 128;                 // Qwen3Config's default head_dim
             else {
                 if (hidden % heads != 0)
                     throw bad("\"head_dim\" is absent and hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
@@ -163,15 +180,26 @@ public final class HfConfigIO {
             else if (!e.isNull()) eos.add(intValue("eos_token_id", e));
             String dtype = optString("torch_dtype");
             if (dtype == null) dtype = optString("dtype");
+            int window = slidingWindow(family, layers);
             try {
+                DecoderVariant variant = switch (family) {
+                    case "qwen2" -> DecoderVariant.qwen2(window);
+                    case "qwen3" -> DecoderVariant.qwen3(window);
+                    case "mistral" -> DecoderVariant.mistral(window);
+                    default -> DecoderVariant.LLAMA;
+                };
                 return new LlamaConfig(vocab, hidden, ffn, layers, heads, kvHeads, headDim, maxPos, (float) eps, theta,
-                        scaling, tied, bos, eos, dtype);
+                        scaling, tied, bos, eos, dtype, variant);
             } catch (IllegalArgumentException ex) {
                 throw new ModelFormatException(file + ": " + ex.getMessage(), ex);
             }
         }
 
-        void checkArchitecture() {
+        /**
+         * The family: config.json's model_type when it is one of {@link #FAMILIES}, else the one its architectures name;
+         * mixture-of-experts, vision-language and unknown models are refused by name.
+         */
+        String family() {
             String modelType = optString("model_type");
             JsonNode arch = root.get("architectures");
             List<String> archs = new ArrayList<>();
@@ -182,11 +210,53 @@ public final class HfConfigIO {
                     archs.add(a.textValue());
                 }
             }
-            if (archs.contains("LlamaForCausalLM") || "llama".equals(modelType)) return;
+            if (modelType != null && FAMILIES.containsKey(modelType)) return modelType;
+            for (Map.Entry<String, String> f : FAMILIES.entrySet()) if (archs.contains(f.getValue())) return f.getKey();
             if (archs.isEmpty() && modelType == null)
-                throw bad("neither \"architectures\" nor \"model_type\" identifies a Llama model (expected LlamaForCausalLM or \"llama\")");
-            throw bad("not a Llama model: architectures " + archs + ", model_type " + (modelType == null ? "absent" : "\"" + modelType + "\"")
-                    + " (expected LlamaForCausalLM or \"llama\")");
+                throw bad("neither \"architectures\" nor \"model_type\" identifies the model (expected one of " + FAMILIES.values()
+                        + " or model_type " + FAMILIES.keySet() + ")");
+            String what = "architectures " + archs + ", model_type " + (modelType == null ? "absent" : "\"" + modelType + "\"");
+            String all = (modelType == null ? "" : modelType) + " " + archs;
+            if (all.matches("(?is).*(moe|mixtral|expert).*"))
+                throw bad("mixture-of-experts models are not supported: " + what + " (dense " + FAMILIES.keySet() + " only)");
+            if (all.matches("(?is).*(_vl|vision|llava|pixtral|mistral3|conditionalgeneration).*"))
+                throw bad("vision-language models are not supported: " + what + " (text-only " + FAMILIES.keySet() + " only)");
+            throw bad("unsupported model: " + what + " (expected one of " + FAMILIES.values() + " or model_type " + FAMILIES.keySet() + ")");
+        }
+
+        /**
+         * The attention window of every layer, 0 for full attention. Mistral: sliding_window (null = full). Qwen2/Qwen3
+         * (HF Qwen2Config.layer_types): a layer i slides only when use_sliding_window and i ≥ max_window_layers; one
+         * window for all layers or none is run, a mix of sliding and full layers is refused. Llama has no window.
+         */
+        int slidingWindow(String family, int layers) {
+            if (family.equals("llama")) return 0;
+            int window = optInt("sliding_window", 0);
+            if (window < 0) throw bad("\"sliding_window\" must be positive or null, got " + window);
+            int sliding;                                                  // how many layers slide
+            JsonNode types = root.get("layer_types");
+            if (types != null && !types.isNull()) {
+                if (!types.isArray() || types.size() != layers)
+                    throw bad("\"layer_types\" must be a list of " + layers + " strings, got " + types);
+                sliding = 0;
+                for (JsonNode t : types) {
+                    if (!t.isTextual() || !(t.textValue().equals("full_attention") || t.textValue().equals("sliding_attention")))
+                        throw bad("\"layer_types\" entry " + t + " is not \"full_attention\" or \"sliding_attention\"");
+                    if (t.textValue().equals("sliding_attention")) sliding++;
+                }
+            } else if (family.equals("mistral")) {
+                sliding = window > 0 ? layers : 0;                        // MistralConfig: sliding_window null = full attention
+            } else {
+                boolean use = optBool("use_sliding_window", false);
+                int maxWindowLayers = optInt("max_window_layers", 28);     // Qwen2Config / Qwen3Config default
+                sliding = use ? Math.max(0, layers - Math.max(0, maxWindowLayers)) : 0;
+            }
+            if (sliding == 0) return 0;
+            if (window == 0) throw bad(sliding + " layers use sliding-window attention but \"sliding_window\" is absent or null");
+            if (sliding != layers)
+                throw bad("sliding-window attention on " + sliding + " of " + layers + " layers (use_sliding_window with max_window_layers "
+                        + optInt("max_window_layers", 28) + ", or layer_types) is not supported: the window must cover all layers or none");
+            return window;
         }
 
         LlamaConfig.RopeScaling ropeScaling(JsonNode rs, String where) {
@@ -216,11 +286,25 @@ public final class HfConfigIO {
         }
     }
 
-    /** The config.json content HF transformers would accept for this config. */
+    /**
+     * The config.json content HF transformers would accept for this config, with the model_type and architecture of its
+     * family (qwen2/qwen3 windows as use_sliding_window with max_window_layers 0, Mistral's as sliding_window).
+     */
     public static Map<String, Object> toMap(LlamaConfig c) {
+        DecoderVariant v = c.variant();
+        String family = v.family();
+        if (!FAMILIES.containsKey(family)) throw new IllegalArgumentException("no config.json for model family " + family);
+        DecoderVariant expected = switch (family) {
+            case "qwen2" -> DecoderVariant.qwen2(v.slidingWindow());
+            case "qwen3" -> DecoderVariant.qwen3(v.slidingWindow());
+            case "mistral" -> DecoderVariant.mistral(v.slidingWindow());
+            default -> DecoderVariant.LLAMA;
+        };
+        if (!v.equals(expected))
+            throw new IllegalArgumentException("the " + family + " config.json cannot express the variant " + v.departures());
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("architectures", List.of("LlamaForCausalLM"));
-        m.put("attention_bias", false);
+        m.put("architectures", List.of(FAMILIES.get(family)));
+        if (!family.equals("qwen2")) m.put("attention_bias", false);
         m.put("attention_dropout", 0.0);
         m.put("bos_token_id", c.bosTokenId() < 0 ? null : c.bosTokenId());
         m.put("eos_token_id", eosJson(c));
@@ -230,8 +314,9 @@ public final class HfConfigIO {
         m.put("initializer_range", 0.02);
         m.put("intermediate_size", c.intermediateSize());
         m.put("max_position_embeddings", c.maxPositions());
-        m.put("mlp_bias", false);
-        m.put("model_type", "llama");
+        if (family.equals("qwen2") || family.equals("qwen3")) m.put("max_window_layers", v.slidingWindow() > 0 ? 0 : c.numLayers());
+        if (family.equals("llama")) m.put("mlp_bias", false);
+        m.put("model_type", family);
         m.put("num_attention_heads", c.numHeads());
         m.put("num_hidden_layers", c.numLayers());
         m.put("num_key_value_heads", c.numKvHeads());
@@ -253,9 +338,11 @@ public final class HfConfigIO {
             }
         }
         m.put("rope_theta", c.ropeTheta());
+        if (!family.equals("llama")) m.put("sliding_window", v.slidingWindow() > 0 ? v.slidingWindow() : null);
         m.put("tie_word_embeddings", c.tieWordEmbeddings());
         m.put("torch_dtype", c.torchDtype());
         m.put("use_cache", true);
+        if (family.equals("qwen2") || family.equals("qwen3")) m.put("use_sliding_window", v.slidingWindow() > 0);
         m.put("vocab_size", c.vocabSize());
         return m;
     }
