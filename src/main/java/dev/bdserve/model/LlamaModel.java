@@ -38,11 +38,13 @@ public final class LlamaModel {
     private final int firstHead;  // global index of this rank's first query head
     private final int firstKvHead;// global index of this rank's first KV head
     private final float attnScale;// 1 / sqrt(headDim)
+    private final int window;     // sliding attention window in positions (HF modeling_mistral), 0 = full attention
 
     public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par) {
-        if (!cfg.variant().departures().isEmpty())
-            throw new IllegalArgumentException("this forward pass runs Llama's decoder; the " + cfg.variant().family() + " model departs from it in "
-                    + String.join(", ", cfg.variant().departures()) + ", which it does not implement");
+        java.util.List<String> missing = unimplemented(cfg.variant());
+        if (!missing.isEmpty())
+            throw new IllegalArgumentException("this forward pass runs Llama's decoder with q/k/v bias, q/k RMSNorm and a sliding window; the "
+                    + cfg.variant().family() + " model departs from it in " + String.join(", ", missing) + ", which it does not implement");
         this.cfg = cfg;
         this.w = weights;
         this.comm = comm;
@@ -63,6 +65,17 @@ public final class LlamaModel {
         this.firstHead = s.firstHead(cfg);
         this.firstKvHead = s.firstKvHead(cfg);
         this.attnScale = (float) (1.0 / Math.sqrt(headDim));
+        this.window = cfg.variant().slidingWindow();
+    }
+
+    /** The departures of a variant this forward pass does not implement (empty when it runs the variant). */
+    public static java.util.List<String> unimplemented(DecoderVariant v) {
+        java.util.List<String> d = new java.util.ArrayList<>();
+        if (v.norm() != DecoderVariant.Norm.WEIGHT) d.add("norm " + v.norm());
+        if (v.activation() != DecoderVariant.Activation.SILU) d.add("activation " + v.activation());
+        if (v.fusedQkv()) d.add("fused qkv_proj");
+        if (v.fusedGateUp()) d.add("fused gate_up_proj");
+        return d;
     }
 
     /** Loads one rank of a model from a checkpoint. */
@@ -143,6 +156,12 @@ public final class LlamaModel {
         int half = headDim / 2;
         for (int t = 0; t < T; t++) {
             int base = t * qkvWidth;
+            if (lw.bqkv() != null) VectorOps.add(ws.qkv, base, lw.bqkv(), 0, qkvWidth);   // + [q; k; v] bias (Qwen2)
+            if (lw.qNorm() != null)                                         // Qwen3Attention: q_norm / k_norm per head, before RoPE
+                for (int h = 0; h < heads + kvHeads; h++) {
+                    int off = base + h * headDim;
+                    VectorOps.rmsnorm(ws.qkv, off, ws.qkv, off, h < heads ? lw.qNorm() : lw.kNorm(), cfg.rmsNormEps(), headDim);
+                }
             for (int h = 0; h < heads + kvHeads; h++)                       // q heads then k heads
                 rope.rotate(ws.qkv, base + h * headDim, ws.cos, ws.sin, t * half);
             KvCache c = step.caches()[t];
@@ -187,7 +206,8 @@ public final class LlamaModel {
 
     /**
      * softmax(q·Kᵀ/√d)·V of query heads [h0, h1) of token t over positions 0..pos of its sequence (eager
-     * attention of HF modeling_llama). The cache is walked block by block, and inside a block head by head:
+     * attention of HF modeling_llama), or over the last {@code window} of them (pos − window, pos] with a sliding
+     * window (HF modeling_mistral). The cache is walked block by block, and inside a block head by head:
      * a block's keys (then values) for all local KV heads are one contiguous region of {@link KvPool}, read
      * front to back. Keys are block-transposed, values head-major (see KvPool).
      */
@@ -197,7 +217,10 @@ public final class LlamaModel {
         int[] table = c.table();
         int bs = c.pool().blockSize(), blockFloats = bs * kvWidth;
         int n = step.positions()[t] + 1, blocks = (n + bs - 1) / bs;
-        for (int b = 0, j = 0; b < blocks; b++, j += bs) {                // scores[h][j] = q_h·k_j / √d
+        // sliding window (HF masking_utils.sliding_window_overlay: key j is seen by query p iff j > p − window):
+        // positions [j0, n); the blocks before j0's are skipped, j0's own block is scored whole and cut at softmax
+        int j0 = window > 0 ? Math.max(0, n - window) : 0, b0 = j0 / bs;
+        for (int b = b0, j = b0 * bs; b < blocks; b++, j += bs) {         // scores[h][j] = q_h·k_j / √d
             int base = table[b] * blockFloats, next = table[Math.min(b + 1, blocks - 1)] * blockFloats, m = Math.min(bs, n - j);
             for (int h = h0; h < h1; h++) {
                 int run = kvRun(h, bs);
@@ -206,16 +229,17 @@ public final class LlamaModel {
             }
         }
         for (int h = h0; h < h1; h++) {
-            VectorOps.softmaxInPlace(scores, (h - h0) * stride, n);
+            VectorOps.softmaxInPlace(scores, (h - h0) * stride + j0, n - j0);
             int out = t * qWidth + h * headDim;
             Arrays.fill(ws.attn, out, out + headDim, 0f);
         }
-        for (int b = 0, j = 0; b < blocks; b++, j += bs) {                // attn_h = Σ_j p_hj · v_j
+        for (int b = b0, j = b0 * bs; b < blocks; b++, j += bs) {         // attn_h = Σ_{j ≥ j0} p_hj · v_j
             int base = table[b] * blockFloats, next = table[Math.min(b + 1, blocks - 1)] * blockFloats, m = Math.min(bs, n - j);
+            int skip = Math.max(0, j0 - j);                               // positions of j0's block before the window
             for (int h = h0; h < h1; h++) {
                 int run = kvRun(h, bs);
-                AttentionOps.weightedSum(scores, (h - h0) * stride + j, m, v, base + run, headDim, headDim, ws.attn,
-                        t * qWidth + h * headDim, next + run);
+                AttentionOps.weightedSum(scores, (h - h0) * stride + j + skip, m - skip, v, base + run + skip * headDim, headDim, headDim,
+                        ws.attn, t * qWidth + h * headDim, next + run);
             }
         }
     }

@@ -25,8 +25,19 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
      * @param ffnNorm  post_attention_layernorm.weight [hidden]
      * @param wGateUp  [gate_proj rows; up_proj rows] of the local FFN slice: [2·localFfn, hidden] (column-parallel)
      * @param wDown    down_proj columns of the local FFN slice: [hidden, localFfn] (row-parallel)
+     * @param bqkv     [q_proj.bias of local heads; k_proj.bias of local KV heads; v_proj.bias of local KV heads]:
+     *                 [(localHeads + 2·localKvHeads)·headDim], sharded with the rows of {@code wqkv} (HF modeling_qwen2
+     *                 Qwen2Attention's q/k/v bias=True); null when the variant has no bias
+     * @param qNorm    self_attn.q_norm.weight [headDim], the RMSNorm over each query head (HF modeling_qwen3); null if none
+     * @param kNorm    self_attn.k_norm.weight [headDim], the RMSNorm over each key head (HF modeling_qwen3); null if none
      */
-    public record Layer(float[] attnNorm, Weight wqkv, Weight wo, float[] ffnNorm, Weight wGateUp, Weight wDown) {}
+    public record Layer(float[] attnNorm, Weight wqkv, Weight wo, float[] ffnNorm, Weight wGateUp, Weight wDown,
+                        float[] bqkv, float[] qNorm, float[] kNorm) {
+        /** A Llama layer: no bias, no q/k norm. */
+        public Layer(float[] attnNorm, Weight wqkv, Weight wo, float[] ffnNorm, Weight wGateUp, Weight wDown) {
+            this(attnNorm, wqkv, wo, ffnNorm, wGateUp, wDown, null, null, null);
+        }
+    }
 
     /** Bytes of weights one decode step streams on this rank (embedding row reads excluded). */
     public long streamedBytes() {
@@ -60,6 +71,13 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
         return p;
     }
 
+    /** A 1-D tensor of the expected length, or a {@link ModelFormatException} naming it. */
+    private static float[] biasVector(TensorSource src, String name, int n) {
+        float[] v = src.vector(name);
+        if (v.length != n) throw new ModelFormatException(src.describe() + ": tensor " + name + " has " + v.length + " values, expected " + n);
+        return v;
+    }
+
     /** Loads this rank's slices from a checkpoint. Only the rows/columns the rank needs are copied. */
     public static LlamaWeights load(TensorSource src, Shard shard) {
         LlamaConfig c = src.config();
@@ -85,8 +103,19 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
             Weight g = src.weight(p + "mlp.gate_proj.weight", f0, f1, 0, hidden);
             Weight u = src.weight(p + "mlp.up_proj.weight", f0, f1, 0, hidden);
             Weight d = src.weight(p + "mlp.down_proj.weight", 0, hidden, f0, f1);
+            float[] bqkv = null, qNorm = null, kNorm = null;
+            if (c.variant().qkvBias()) {                                  // [qDim], [kvDim], [kvDim] -> this rank's rows
+                bqkv = new float[(q1 - q0) + 2 * (kv1 - kv0)];
+                System.arraycopy(biasVector(src, LlamaTensorNames.qBias(i), c.qDim()), q0, bqkv, 0, q1 - q0);
+                System.arraycopy(biasVector(src, LlamaTensorNames.kBias(i), c.kvDim()), kv0, bqkv, q1 - q0, kv1 - kv0);
+                System.arraycopy(biasVector(src, LlamaTensorNames.vBias(i), c.kvDim()), kv0, bqkv, q1 - q0 + kv1 - kv0, kv1 - kv0);
+            }
+            if (c.variant().qkNorm()) {                                   // [headDim] each, replicated
+                qNorm = biasVector(src, LlamaTensorNames.qNorm(i), hd);
+                kNorm = biasVector(src, LlamaTensorNames.kNorm(i), hd);
+            }
             layers[i] = new Layer(src.vector(p + "input_layernorm.weight"), Weight.concatRows(q, k, v), o,
-                    src.vector(p + "post_attention_layernorm.weight"), Weight.concatRows(g, u), d);
+                    src.vector(p + "post_attention_layernorm.weight"), Weight.concatRows(g, u), d, bqkv, qNorm, kNorm);
         }
         float[] norm = src.vector("model.norm.weight");
         int v0 = shard.firstVocab(c), v1 = v0 + shard.localVocab(c);

@@ -8,7 +8,8 @@ import java.util.function.Function;
 /**
  * The slow twin of {@link LlamaModel}: a plain fp64 forward pass of one sequence that follows HF
  * {@code modeling_llama} line by line (RMSNorm, rotate-half RoPE, GQA with repeat_kv, SwiGLU), reading
- * every weight by its HF name. Used by tests as the ground truth for the sharded, batched, vectorised path.
+ * every weight by its HF name, with the departures of the config's variant: q/k/v biases ({@code modeling_qwen2}),
+ * per-head q/k RMSNorm before RoPE ({@code modeling_qwen3}), the sliding window ({@code modeling_mistral}). Used by tests as the ground truth for the sharded, batched, vectorised path.
  */
 public final class ReferenceLlama {
     private final LlamaConfig c;
@@ -63,6 +64,19 @@ public final class ReferenceLlama {
             double[][] q = linear(h, p + "self_attn.q_proj.weight");
             double[][] k = linear(h, p + "self_attn.k_proj.weight");
             double[][] v = linear(h, p + "self_attn.v_proj.weight");
+            if (c.variant().qkvBias()) {                                  // modeling_qwen2: nn.Linear(..., bias=True)
+                addBias(q, vector.apply(p + "self_attn.q_proj.bias"));
+                addBias(k, vector.apply(p + "self_attn.k_proj.bias"));
+                addBias(v, vector.apply(p + "self_attn.v_proj.bias"));
+            }
+            if (c.variant().qkNorm()) {                                   // modeling_qwen3: q_norm / k_norm over each head, before RoPE
+                double[] qn = vector.apply(p + "self_attn.q_norm.weight"), kn = vector.apply(p + "self_attn.k_norm.weight");
+                for (int t = 0; t < T; t++) {
+                    for (int hh = 0; hh < c.numHeads(); hh++) headNorm(q[t], hh * hd, hd, qn);
+                    for (int hh = 0; hh < c.numKvHeads(); hh++) headNorm(k[t], hh * hd, hd, kn);
+                }
+            }
+            int window = c.variant().slidingWindow();                     // masking_utils.sliding_window_overlay: j > t − window
             for (int t = 0; t < T; t++) {
                 for (int hh = 0; hh < c.numHeads(); hh++) rope(q[t], hh * hd, t, inv);
                 for (int hh = 0; hh < c.numKvHeads(); hh++) rope(k[t], hh * hd, t, inv);
@@ -74,15 +88,16 @@ public final class ReferenceLlama {
                     int kvh = hh / group;
                     double[] s = new double[t + 1];
                     double max = Double.NEGATIVE_INFINITY;
-                    for (int j = 0; j <= t; j++) {
+                    int first = window > 0 ? Math.max(0, t - window + 1) : 0;
+                    for (int j = first; j <= t; j++) {
                         double dot = 0;
                         for (int i = 0; i < hd; i++) dot += q[t][hh * hd + i] * k[j][kvh * hd + i];
                         s[j] = dot / Math.sqrt(hd);
                         max = Math.max(max, s[j]);
                     }
                     double sum = 0;
-                    for (int j = 0; j <= t; j++) { s[j] = Math.exp(s[j] - max); sum += s[j]; }
-                    for (int j = 0; j <= t; j++)
+                    for (int j = first; j <= t; j++) { s[j] = Math.exp(s[j] - max); sum += s[j]; }
+                    for (int j = first; j <= t; j++)
                         for (int i = 0; i < hd; i++) attn[t][hh * hd + i] += s[j] / sum * v[j][kvh * hd + i];
                 }
             add(x, linear(attn, p + "self_attn.o_proj.weight"));
@@ -131,6 +146,18 @@ public final class ReferenceLlama {
             x[off + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
             x[off + h + i] = x2 * Math.cos(a) + x1 * Math.sin(a);
         }
+    }
+
+    private static void addBias(double[][] x, double[] b) {
+        for (double[] row : x) for (int i = 0; i < row.length; i++) row[i] += b[i];
+    }
+
+    /** RMSNorm of x[off .. off+n) in place (Qwen3RMSNorm over one head). */
+    private void headNorm(double[] x, int off, int n, double[] w) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += x[off + i] * x[off + i];
+        double r = 1 / Math.sqrt(ss / n + c.rmsNormEps());
+        for (int i = 0; i < n; i++) x[off + i] = x[off + i] * r * w[i];
     }
 
     private static void add(double[][] x, double[][] y) {

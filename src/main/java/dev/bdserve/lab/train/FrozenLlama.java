@@ -23,6 +23,9 @@ public record FrozenLlama(LlamaConfig config, float[] embed, Layer[] layers, flo
 
     public static FrozenLlama load(TensorSource src) {
         LlamaConfig c = src.config();
+        if (!c.variant().departures().isEmpty())
+            throw new IllegalArgumentException("training backpropagates through Llama's decoder only; the " + c.variant().family()
+                    + " model departs from it in " + String.join(", ", c.variant().departures()));
         Layer[] layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {
             String p = "model.layers." + i + ".";

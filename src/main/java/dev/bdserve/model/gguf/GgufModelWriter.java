@@ -33,6 +33,9 @@ public final class GgufModelWriter {
         if (!GgmlCodec.canQuantize(type)) throw new IllegalArgumentException("cannot write " + type + " tensors (supported: "
                 + "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1)");
         LlamaConfig c = src.config();
+        if (!c.variant().departures().isEmpty())
+            throw new IllegalArgumentException("GGUF writing covers the llama architecture only; the " + c.variant().family()
+                    + " model's " + String.join(", ", c.variant().departures()) + " cannot be written");
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", "llama");
         w.putString("general.name", name);

@@ -17,7 +17,7 @@ import java.util.Map;
 import java.util.function.Function;
 
 /**
- * Writes a Llama model as a Hugging Face folder: config.json, generation_config.json and
+ * Writes a Llama-family model (Llama, Qwen2, Qwen3, Mistral: {@link HfConfigIO#toMap}) as a Hugging Face folder: config.json, generation_config.json and
  * model.safetensors, or, when the weights exceed the shard limit, model-0000k-of-0000n.safetensors
  * plus model.safetensors.index.json. Tensors are fetched one at a time from the supplier and written
  * straight into the mapped output file, so a 16 GB model never has to be in memory at once (peak is
@@ -53,9 +53,7 @@ public final class HfModelWriter {
     public static void write(Path dir, LlamaConfig cfg, Function<String, Matrix> matrices,
                              Function<String, float[]> vectors, DType outDtype, long maxShardBytes) {
         if (maxShardBytes <= 0) throw new IllegalArgumentException("maxShardBytes must be positive");
-        LlamaConfig out = new LlamaConfig(cfg.vocabSize(), cfg.hiddenSize(), cfg.intermediateSize(), cfg.numLayers(),
-                cfg.numHeads(), cfg.numKvHeads(), cfg.headDim(), cfg.maxPositions(), cfg.rmsNormEps(), cfg.ropeTheta(),
-                cfg.ropeScaling(), cfg.tieWordEmbeddings(), cfg.bosTokenId(), cfg.eosTokenIds(), torchDtype(outDtype));
+        LlamaConfig out = cfg.withTorchDtype(torchDtype(outDtype));   // the decoder variant kept: config.json names the family
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
