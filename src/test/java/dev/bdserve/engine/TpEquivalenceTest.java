@@ -4,6 +4,7 @@ import dev.bdserve.lora.LoraAdapter;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.PeftAdapterLoader;
 import dev.bdserve.lora.SynthAdapter;
+import dev.bdserve.model.DecoderVariant;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.SynthModel;
 import dev.bdserve.parallel.CommStats;
@@ -25,6 +26,16 @@ class TpEquivalenceTest {
     static final LlamaConfig TP = new LlamaConfig(250, 64, 128, 3, 8, 8, 8, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
     /** 8 heads, 2 KV heads: at TP 4 the KV heads are replicated. */
     static final LlamaConfig GQA = new LlamaConfig(250, 64, 128, 2, 8, 2, 8, 256, 1e-5f, 10000, null, true, 1, List.of(2), "float32");
+
+    /** Qwen2-like: q/k/v biases sharded with their rows, tied embeddings. */
+    static final LlamaConfig QWEN2 = new LlamaConfig(250, 64, 128, 2, 8, 8, 8, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
+            DecoderVariant.qwen2(0));
+    /** Qwen3-like: per-head q/k norms, head_dim 12 with hidden 48 (q_proj [96, 48]), 4 KV heads. */
+    static final LlamaConfig QWEN3 = new LlamaConfig(250, 48, 128, 2, 8, 4, 12, 256, 1e-6f, 1000000, null, false, 1, List.of(2), "float32",
+            DecoderVariant.qwen3(0));
+    /** Mistral-like: a window of 4 positions, shorter than most of the script's sequences. */
+    static final LlamaConfig MISTRAL = new LlamaConfig(250, 64, 128, 2, 8, 4, 8, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32",
+            DecoderVariant.mistral(4));
 
     @TempDir Path dir;
 
@@ -90,6 +101,28 @@ class TpEquivalenceTest {
     void bdAdaptersMatchTp1(int n, int nblocks, LoraSharding s) {
         String[] specs = {"b1:16:" + nblocks + ":BF16:all", "b2:8:" + nblocks + ":F32:all"};
         compare(TP, DType.BF16, n, s, LoraSharding.REPLICATED, specs, new int[]{0, 1, 0, -1});
+    }
+
+    static LlamaConfig variant(String name) {
+        return switch (name) {
+            case "qwen2" -> QWEN2;
+            case "qwen3" -> QWEN3;
+            case "mistral" -> MISTRAL;
+            default -> throw new IllegalArgumentException(name);
+        };
+    }
+
+    /** Qwen2, Qwen3 and Mistral under TP: the base model, and dense and BD adapters under every sharding. */
+    @ParameterizedTest(name = "{0} TP {1}")
+    @CsvSource({"qwen2, 2", "qwen2, 4", "qwen3, 2", "qwen3, 4", "mistral, 2", "mistral, 4"})
+    void variantsMatchTp1(String name, int n) {
+        LlamaConfig c = variant(name);
+        compare(c, DType.F32, n, LoraSharding.AUTO, LoraSharding.REPLICATED, new String[0], new int[]{-1, -1, -1});
+        String[] dense = {"vd6:6:0:F32:all", "vd8:8:0:BF16:q,v,down"};
+        compare(c, DType.F32, n, LoraSharding.REPLICATED, LoraSharding.REPLICATED, dense, new int[]{0, 1, -1, 0});
+        compare(c, DType.F32, n, LoraSharding.SLORA, LoraSharding.REPLICATED, dense, new int[]{0, 1, -1, 0});
+        String[] bd = {"vb:16:4:F32:all", "vb2:8:4:BF16:all"};
+        compare(c, DType.BF16, n, LoraSharding.BDLORA, LoraSharding.REPLICATED, bd, new int[]{0, 1, -1, 0});
     }
 
     @Test
