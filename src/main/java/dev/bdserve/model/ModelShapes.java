@@ -28,6 +28,22 @@ public final class ModelShapes {
                 null, false, 1, List.of(2), "float32"));
         SHAPES.put("tiny-gqa", new LlamaConfig(300, 72, 200, 3, 6, 2, 12, 512, 1e-6f, 500000,
                 new LlamaConfig.RopeScaling.Llama3(8, 1, 4, 64), true, 1, List.of(2), "bfloat16"));
+        // Qwen/Qwen2.5-0.5B: 24 layers, d 896, 14 heads, 2 KV heads, d_ff 4864, q/k/v biases, tied, vocab 151936 (padded)
+        SHAPES.put("qwen2.5-0.5b", new LlamaConfig(151936, 896, 4864, 24, 14, 2, 64, 32768, 1e-6f, 1000000,
+                null, true, 151643, List.of(151645), "bfloat16", DecoderVariant.qwen2(0)));
+        // Qwen/Qwen3-0.6B: 28 layers, d 1024, 16 heads of 128 (q_proj [2048, 1024]), 8 KV heads, d_ff 3072, q/k norms, tied
+        SHAPES.put("qwen3-0.6b", new LlamaConfig(151936, 1024, 3072, 28, 16, 8, 128, 40960, 1e-6f, 1000000,
+                null, true, 151643, List.of(151645), "bfloat16", DecoderVariant.qwen3(0)));
+        // mistralai/Mistral-7B-v0.1: 32 layers, d 4096, 32 heads, 8 KV heads, d_ff 14336, sliding window 4096, untied
+        SHAPES.put("mistral-7b-v0.1", new LlamaConfig(32000, 4096, 14336, 32, 32, 8, 128, 32768, 1e-5f, 10000,
+                null, false, 1, List.of(2), "bfloat16", DecoderVariant.mistral(4096)));
+        // Tiny shapes of the other families (tests, `synth model` → generate / serve end to end)
+        SHAPES.put("tiny-qwen2", new LlamaConfig(256, 64, 96, 2, 4, 2, 16, 256, 1e-6f, 1000000,
+                null, true, 1, List.of(2), "float32", DecoderVariant.qwen2(0)));
+        SHAPES.put("tiny-qwen3", new LlamaConfig(256, 48, 96, 2, 4, 2, 24, 256, 1e-6f, 1000000,
+                null, false, 1, List.of(2), "float32", DecoderVariant.qwen3(0)));
+        SHAPES.put("tiny-mistral", new LlamaConfig(256, 64, 96, 2, 4, 2, 16, 256, 1e-5f, 10000,
+                null, false, 1, List.of(2), "float32", DecoderVariant.mistral(8)));
     }
 
     /** The config of a named shape (case-insensitive), or throws listing the known names. */

@@ -118,6 +118,27 @@ class DecoderVariantsTest {
         assertArrayEquals(a, b, 0f);                                  // the same bf16 weights, the same code
     }
 
+    /** The real shapes count the parameters their model cards state (biases and q/k norms included). */
+    @Test
+    void realShapesHaveTheirPublishedParameterCounts() {
+        assertEquals(494_032_768L, ModelShapes.get("qwen2.5-0.5b").parameterCount());
+        assertEquals(596_049_920L, ModelShapes.get("qwen3-0.6b").parameterCount());
+        assertEquals(7_241_732_096L, ModelShapes.get("mistral-7b-v0.1").parameterCount());
+    }
+
+    /** The tiny shapes of each family (what `synth model --shape tiny-qwen3` writes) run and match the reference. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"tiny-qwen2", "tiny-qwen3", "tiny-mistral"})
+    void tinyShapesMatchTheReference(String shape) {
+        SynthModel src = new SynthModel(ModelShapes.get(shape), DType.F32, 2);
+        LlamaModel m = LlamaModel.load(src, new SingleRank(), pool);
+        int vocab = src.config().vocabSize();
+        int[] toks = LlamaModelTest.randomTokens(30, vocab, 8);
+        float[] got = new float[toks.length * vocab];
+        m.forward(Step.ofSequence(m.newCache(8), toks, 0, true), m.newWorkspace(), got);
+        assertMatchesReference(new ReferenceLlama(src).logits(toks), got, vocab, 1e-4, shape);
+    }
+
     /** A folder whose bias has the wrong length is refused naming the tensor. */
     @Test
     void refusesAMissingBias() throws Exception {
