@@ -1,5 +1,6 @@
 package dev.bdserve.model.gguf;
 
+import dev.bdserve.model.DecoderVariant;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaTensorNames;
 import dev.bdserve.model.ModelFormatException;
@@ -24,13 +25,15 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * A {@code llama}-architecture GGUF file as a {@link TensorSource} in Hugging Face names and layout, the way
- * llama.cpp's {@code src/models/llama.cpp} reads it. The config comes from the {@code llama.*} metadata. Quantized
+ * A {@code llama}, {@code qwen2} or {@code qwen3}-architecture GGUF file as a {@link TensorSource} in Hugging Face names
+ * and layout, the way llama.cpp's {@code src/models/llama.cpp} (qwen2.cpp, qwen3.cpp) reads it. The config comes from
+ * the {@code <architecture>.*} metadata; qwen2 adds the q/k/v biases ({@code blk.N.attn_q.bias}), qwen3 the per-head
+ * q/k norms ({@code blk.N.attn_q_norm.weight}). Quantized
  * tensors are dequantized at load to fp32 (exactly ggml's {@code to_float}); F16 and BF16 tensors keep their dtype.
  *
  * <p>llama.cpp's converter stores the q and k rows of {@code llama} models permuted from HF's rotate-half order into
  * interleaved pairs (rope type NORM): per head, GGUF row 2j is HF row j and GGUF row 2j + 1 is HF row head_dim/2 + j.
- * Rows are mapped back at load, so HF-layout adapters (PEFT) apply to the right rows at every TP degree.
+ * Qwen's keep HF's order (rope type NEOX). Rows are mapped back at load, so HF-layout adapters (PEFT) apply to the right rows at every TP degree.
  */
 public final class GgufModelSource implements TensorSource {
     private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -56,8 +59,9 @@ public final class GgufModelSource implements TensorSource {
         GgufFile f = GgufFile.open(path);
         try {
             String arch = f.string("general.architecture");
-            if (!arch.equals("llama"))
-                throw new ModelFormatException(path + ": general.architecture '" + arch + "' is not supported (supported: llama)");
+            if (!ARCHITECTURES.contains(arch))
+                throw new ModelFormatException(path + ": general.architecture '" + arch + "' is not supported (supported: "
+                        + String.join(", ", ARCHITECTURES) + ")");
             if (f.string("general.type", "model").equals("adapter"))
                 throw new ModelFormatException(path + ": a GGUF LoRA adapter, not a model");
             LlamaConfig c = config(f);
@@ -72,7 +76,8 @@ public final class GgufModelSource implements TensorSource {
                 if (!Arrays.equals(hf, want))
                     throw new ModelFormatException(path + ": tensor " + gguf + " has shape " + Arrays.toString(hf) + " (HF order), expected "
                             + Arrays.toString(want) + " for " + e.getKey());
-                boolean rope = gguf.endsWith("attn_q.weight") || gguf.endsWith("attn_k.weight");
+                // only llama's converter permutes q/k rows; qwen2/qwen3 keep HF order (llama.cpp rope type NEOX)
+                boolean rope = arch.equals("llama") && (gguf.endsWith("attn_q.weight") || gguf.endsWith("attn_k.weight"));
                 t.put(e.getKey(), new Loc(info, want.length == 2 ? (int) want[0] : 1, (int) want[want.length - 1], rope));
             }
             return new GgufModelSource(f, c, Collections.unmodifiableMap(t));
@@ -84,7 +89,8 @@ public final class GgufModelSource implements TensorSource {
 
     /** The model's hyper-parameters from the {@code llama.*} keys (llama.cpp's names), checked against the tensors. */
     static LlamaConfig config(GgufFile f) {
-        String p = "llama.";
+        String arch = f.string("general.architecture");
+        String p = arch + ".";
         int hidden = (int) f.longValue(p + "embedding_length"), heads = (int) f.longValue(p + "attention.head_count");
         int headDim = (int) f.longValue(p + "attention.key_length", heads == 0 ? 0 : hidden / heads);
         long ropeDims = f.longValue(p + "rope.dimension_count", headDim);
@@ -92,7 +98,9 @@ public final class GgufModelSource implements TensorSource {
             throw new ModelFormatException(f.path() + ": llama.rope.dimension_count " + ropeDims + " differs from the head size " + headDim
                     + " (partial rotary embeddings are not supported)");
         if (f.has(p + "rope.scaling.type") && !f.string(p + "rope.scaling.type").equals("none"))
-            throw new ModelFormatException(f.path() + ": llama.rope.scaling.type '" + f.string(p + "rope.scaling.type") + "' is not supported");
+            throw new ModelFormatException(f.path() + ": " + p + "rope.scaling.type '" + f.string(p + "rope.scaling.type") + "' is not supported");
+        if (f.has(p + "attention.sliding_window") && f.longValue(p + "attention.sliding_window") > 0)
+            throw new ModelFormatException(f.path() + ": " + p + "attention.sliding_window is not supported in GGUF files");
         double theta = f.doubleValue(p + "rope.freq_base", 10000.0);
         GgufFile.TensorInfo embd = f.hasTensor("token_embd.weight") ? f.tensor("token_embd.weight") : null;
         if (embd == null) throw new ModelFormatException(f.path() + ": tensor token_embd.weight is missing");
@@ -104,7 +112,11 @@ public final class GgufModelSource implements TensorSource {
             return new LlamaConfig((int) vocab, hidden, (int) f.longValue(p + "feed_forward_length"), (int) f.longValue(p + "block_count"),
                     heads, (int) f.longValue(p + "attention.head_count_kv", heads), headDim, (int) f.longValue(p + "context_length"),
                     (float) f.doubleValue(p + "attention.layer_norm_rms_epsilon"), theta, ropeScaling(f, headDim, theta),
-                    !f.hasTensor("output.weight"), bos, eos, "float32");
+                    !f.hasTensor("output.weight"), bos, eos, "float32", switch (arch) {
+                        case "qwen2" -> DecoderVariant.qwen2(0);                     // llama.cpp src/models/qwen2.cpp: bq/bk/bv
+                        case "qwen3" -> DecoderVariant.qwen3(0);                     // src/models/qwen3.cpp: attn_q_norm/attn_k_norm
+                        default -> DecoderVariant.LLAMA;
+                    });
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(f.path() + ": " + e.getMessage(), e);
         }
@@ -138,7 +150,10 @@ public final class GgufModelSource implements TensorSource {
         }
     }
 
-    /** llama.cpp's tensor name of an HF Llama tensor. */
+    /** The {@code general.architecture} values read: llama, and the Qwen families that keep HF's q/k row order. */
+    static final List<String> ARCHITECTURES = List.of("llama", "qwen2", "qwen3");
+
+    /** llama.cpp's tensor name of an HF Llama-family tensor (q/k/v biases: attn_q.bias ...; q/k norms: attn_q_norm). */
     static String ggufName(String hf) {
         if (hf.equals(LlamaTensorNames.EMBED)) return "token_embd.weight";
         if (hf.equals(LlamaTensorNames.FINAL_NORM)) return "output_norm.weight";
@@ -156,9 +171,14 @@ public final class GgufModelSource implements TensorSource {
             case "mlp.gate_proj.weight" -> "ffn_gate";
             case "mlp.up_proj.weight" -> "ffn_up";
             case "mlp.down_proj.weight" -> "ffn_down";
+            case "self_attn.q_proj.bias" -> "attn_q.bias";
+            case "self_attn.k_proj.bias" -> "attn_k.bias";
+            case "self_attn.v_proj.bias" -> "attn_v.bias";
+            case "self_attn.q_norm.weight" -> "attn_q_norm";
+            case "self_attn.k_norm.weight" -> "attn_k_norm";
             default -> throw new IllegalArgumentException("no GGUF name for " + hf);
         };
-        return "blk." + layer + "." + name + ".weight";
+        return "blk." + layer + "." + name + (name.endsWith(".bias") ? "" : ".weight");
     }
 
     public GgufFile file() { return file; }

@@ -1,5 +1,6 @@
 package dev.bdserve.model.gguf;
 
+import dev.bdserve.model.DecoderVariant;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaTensorNames;
 import dev.bdserve.model.Rope;
@@ -10,8 +11,9 @@ import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Writes a Llama model as a {@code llama}-architecture GGUF file that llama.cpp loads: its {@code llama.*} metadata,
- * tensors under llama.cpp's names with q/k rows permuted to llama.cpp's interleaved order, norms in F32 and every
+ * Writes a Llama, Qwen2 or Qwen3 model as a {@code llama}, {@code qwen2} or {@code qwen3}-architecture GGUF file that
+ * llama.cpp loads: its {@code <architecture>.*} metadata, tensors under llama.cpp's names (llama's q/k rows permuted to
+ * llama.cpp's interleaved order, Qwen's in HF order), norms, biases and q/k norms in F32 and every
  * matrix in the requested type. A matrix whose rows are not a whole number of the type's blocks falls back to F16, as
  * llama-quantize does.
  */
@@ -33,24 +35,32 @@ public final class GgufModelWriter {
         if (!GgmlCodec.canQuantize(type)) throw new IllegalArgumentException("cannot write " + type + " tensors (supported: "
                 + "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1)");
         LlamaConfig c = src.config();
-        if (!c.variant().departures().isEmpty())
-            throw new IllegalArgumentException("GGUF writing covers the llama architecture only; the " + c.variant().family()
-                    + " model's " + String.join(", ", c.variant().departures()) + " cannot be written");
+        DecoderVariant v = c.variant();
+        String arch = v.family();
+        boolean known = switch (arch) {
+            case "llama" -> v.equals(DecoderVariant.LLAMA);
+            case "qwen2" -> v.equals(DecoderVariant.qwen2(0));
+            case "qwen3" -> v.equals(DecoderVariant.qwen3(0));
+            default -> false;
+        };
+        if (!known)
+            throw new IllegalArgumentException("GGUF writing covers the llama, qwen2 and qwen3 architectures without sliding windows; the "
+                    + arch + " model's " + String.join(", ", v.departures()) + " cannot be written");
         GgufWriter w = new GgufWriter();
-        w.putString("general.architecture", "llama");
+        w.putString("general.architecture", arch);
         w.putString("general.name", name);
-        w.putU32("llama.context_length", c.maxPositions());
-        w.putU32("llama.embedding_length", c.hiddenSize());
-        w.putU32("llama.block_count", c.numLayers());
-        w.putU32("llama.feed_forward_length", c.intermediateSize());
-        w.putU32("llama.attention.head_count", c.numHeads());
-        w.putU32("llama.attention.head_count_kv", c.numKvHeads());
-        w.putU32("llama.attention.key_length", c.headDim());
-        w.putU32("llama.attention.value_length", c.headDim());
-        w.putU32("llama.rope.dimension_count", c.headDim());
-        w.putF32("llama.rope.freq_base", c.ropeTheta());
-        w.putF32("llama.attention.layer_norm_rms_epsilon", c.rmsNormEps());
-        w.putU32("llama.vocab_size", c.vocabSize());
+        w.putU32(arch + ".context_length", c.maxPositions());
+        w.putU32(arch + ".embedding_length", c.hiddenSize());
+        w.putU32(arch + ".block_count", c.numLayers());
+        w.putU32(arch + ".feed_forward_length", c.intermediateSize());
+        w.putU32(arch + ".attention.head_count", c.numHeads());
+        w.putU32(arch + ".attention.head_count_kv", c.numKvHeads());
+        w.putU32(arch + ".attention.key_length", c.headDim());
+        w.putU32(arch + ".attention.value_length", c.headDim());
+        w.putU32(arch + ".rope.dimension_count", c.headDim());
+        w.putF32(arch + ".rope.freq_base", c.ropeTheta());
+        w.putF32(arch + ".attention.layer_norm_rms_epsilon", c.rmsNormEps());
+        w.putU32(arch + ".vocab_size", c.vocabSize());
         if (tokenizer != null) tokenizer.accept(w);
         // the config's special ids, where the tokenizer's metadata did not name them
         if (!w.has("tokenizer.ggml.bos_token_id") && c.bosTokenId() >= 0) w.putU32("tokenizer.ggml.bos_token_id", c.bosTokenId());
@@ -65,16 +75,17 @@ public final class GgufModelWriter {
             String gguf = GgufModelSource.ggufName(e.getKey());
             long[] shape = e.getValue();
             if (shape.length == 1) {
-                float[] v = src.vector(e.getKey());                              // norms stay F32
-                byte[] b = new byte[4 * v.length];
-                GgmlCodec.quantize(GgmlType.F32, v, 0, v.length, b, 0);
-                w.addTensor(gguf, new long[]{v.length}, GgmlType.F32, b);
+                float[] x = src.vector(e.getKey());                              // norms and biases stay F32
+                byte[] b = new byte[4 * x.length];
+                GgmlCodec.quantize(GgmlType.F32, x, 0, x.length, b, 0);
+                w.addTensor(gguf, new long[]{x.length}, GgmlType.F32, b);
                 continue;
             }
             int rows = (int) shape[0], cols = (int) shape[1];
             GgmlType t = cols % type.blockSize == 0 ? type : GgmlType.F16;
             float[] m = src.matrix(e.getKey()).toFloats();                      // [rows, cols] in HF order
-            boolean rope = gguf.endsWith("attn_q.weight") || gguf.endsWith("attn_k.weight");
+            // llama's converter permutes q/k rows into interleaved pairs; qwen2/qwen3 keep HF order (rope type NEOX)
+            boolean rope = arch.equals("llama") && (gguf.endsWith("attn_q.weight") || gguf.endsWith("attn_k.weight"));
             int rowBytes = (int) t.bytes(cols);
             byte[] b = new byte[Math.multiplyExact(rows, rowBytes)];
             for (int r = 0; r < rows; r++) {

@@ -145,10 +145,14 @@ class GgufModelSourceTest {
 
     @Test
     void otherArchitecturesAndMissingTensorsAreRefusedByName() {
-        GgufWriter w = new GgufWriter().putString("general.architecture", "qwen2");
-        Path p = dir.resolve("qwen.gguf");
+        GgufWriter w = new GgufWriter().putString("general.architecture", "gemma2");
+        Path p = dir.resolve("gemma.gguf");
         w.write(p);
         var e = assertThrows(dev.bdserve.model.ModelFormatException.class, () -> GgufModelSource.open(p));
-        assertEquals(p + ": general.architecture 'qwen2' is not supported (supported: llama)", e.getMessage());
+        assertEquals(p + ": general.architecture 'gemma2' is not supported (supported: llama, qwen2, qwen3)", e.getMessage());
+        Path q = dir.resolve("qwen.gguf");
+        new GgufWriter().putString("general.architecture", "qwen2").write(q);
+        var e2 = assertThrows(dev.bdserve.model.ModelFormatException.class, () -> GgufModelSource.open(q));
+        assertEquals(q + ": metadata key 'qwen2.embedding_length' is missing", e2.getMessage());
     }
 }
