@@ -49,7 +49,11 @@ final class Jinja {
 
     private final Node root;
 
-    Jinja(String source) { this.root = new Parser(new Lexer(source).tokens()).parseTemplate(); }
+    Jinja(String source) {
+        // jinja2's keep_trailing_newline=False: one final newline of the source is not part of the template
+        if (source.endsWith("\n")) source = source.substring(0, source.length() - (source.endsWith("\r\n") ? 2 : 1));
+        this.root = new Parser(new Lexer(source).tokens()).parseTemplate();
+    }
 
     /** Renders with {@code vars} as globals (the template may shadow them); {@code now} serves strftime_now. */
     String render(Map<String, Object> vars, Supplier<LocalDateTime> now) {
@@ -1143,6 +1147,8 @@ final class Jinja {
         };
     }
 
+    private static final java.util.regex.Pattern WORD = java.util.regex.Pattern.compile("\\w+", java.util.regex.Pattern.UNICODE_CHARACTER_CLASS);
+
     static Object filter(String name, Object v, List<Object> a, Map<String, Object> kw, Scope s) {
         return switch (name) {
             case "tojson" -> {
@@ -1168,7 +1174,18 @@ final class Jinja {
             case "string" -> str(v);
             case "upper" -> str(v).toUpperCase(Locale.ROOT);
             case "lower" -> str(v).toLowerCase(Locale.ROOT);
-            case "title" -> title(str(v));
+            case "title" -> {   // jinja2's do_title: words start after whitespace, '-' and opening brackets
+                StringBuilder b = new StringBuilder();
+                boolean start = true;
+                for (int i = 0; i < str(v).length(); ) {
+                    int c = str(v).codePointAt(i);
+                    boolean sep = Character.isWhitespace(c) || "-({[<".indexOf(c) >= 0;
+                    b.appendCodePoint(sep ? c : start ? Character.toUpperCase(c) : Character.toLowerCase(c));
+                    start = sep;
+                    i += Character.charCount(c);
+                }
+                yield b.toString();
+            }
             case "capitalize" -> { String x = str(v); yield x.isEmpty() ? x : x.substring(0, 1).toUpperCase(Locale.ROOT) + x.substring(1).toLowerCase(Locale.ROOT); }
             case "safe", "e", "escape" -> name.equals("safe") ? v : str(v).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("'", "&#39;").replace("\"", "&#34;");
             case "default", "d" -> {
@@ -1258,7 +1275,7 @@ final class Jinja {
                 }
                 yield r;
             }
-            case "wordcount" -> (long) split(str(v), null, -1).size();
+            case "wordcount" -> WORD.matcher(str(v)).results().count();
             case "batch" -> {
                 int n = (int) toLong(a.get(0));
                 List<Object> r = new ArrayList<>(), cur = null;

@@ -58,7 +58,10 @@ class ChatTemplateGoldenTest {
             assertEquals(400, e.status());
             assertEquals(Files.readString(err), e.getMessage());
         } else {
-            assertEquals(Files.readString(txt), template.render(messages, tools, addGen, kwargs));
+            String out = template.render(messages, tools, addGen, kwargs);
+            String dump = System.getProperty("bdserve.golden.dump");   // a folder: write the renders to diff by hand
+            if (dump != null) Files.writeString(Files.createDirectories(Path.of(dump)).resolve(stem + ".txt"), out);
+            assertEquals(Files.readString(txt), out);
         }
     }
 }
