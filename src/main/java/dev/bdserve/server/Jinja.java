@@ -44,14 +44,20 @@ final class Jinja {
         @Override public String toString() { return ""; }
     }
 
+    /** A Python tuple: a list that prints as one ({@code (a, b)}), e.g. the pairs of {@code dict.items()}. */
+    static final class Tuple extends ArrayList<Object> {
+        Tuple(Collection<?> items) { super(items); }
+    }
+
     /** {@code namespace(...)}: the one object whose attributes {@code set} may assign inside loops. */
     static final class Namespace extends LinkedHashMap<String, Object> {}
 
     private final Node root;
 
     Jinja(String source) {
-        // jinja2's keep_trailing_newline=False: one final newline of the source is not part of the template
-        if (source.endsWith("\n")) source = source.substring(0, source.length() - (source.endsWith("\r\n") ? 2 : 1));
+        // as jinja2's lexer: newlines normalized to \n, and (keep_trailing_newline=False) one final newline dropped
+        source = source.replace("\r\n", "\n").replace('\r', '\n');
+        if (source.endsWith("\n")) source = source.substring(0, source.length() - 1);
         this.root = new Parser(new Lexer(source).tokens()).parseTemplate();
     }
 
@@ -120,7 +126,7 @@ final class Jinja {
                 if (lmod == '-') text = rstrip(text);
                 else if (kind != '{' && lmod != '+') {
                     int l = text.lastIndexOf('\n') + 1;
-                    if ((l > 0 || lineStarting) && text.substring(l).chars().allMatch(c -> c == ' ' || c == '\t')) text = text.substring(0, l);
+                    if ((l > 0 || lineStarting) && text.substring(l).chars().allMatch(Jinja::isSpace)) text = text.substring(0, l);
                 }
                 emitText(text);
                 line += count(src, pos, i);
@@ -139,7 +145,7 @@ final class Jinja {
                 pos = end + 2;
                 if (rmod == '-') {
                     int p = pos;
-                    while (p < src.length() && Character.isWhitespace(src.charAt(p))) p++;
+                    while (p < src.length() && isSpace(src.charAt(p))) p++;
                     line += count(src, pos, p);
                     lineStarting = p > pos && src.charAt(p - 1) == '\n';
                     pos = p;
@@ -492,7 +498,7 @@ final class Jinja {
             if (!isOp(",")) return first;
             List<Expr> items = new ArrayList<>(List.of(first));
             while (acceptOp(",")) { if (peek().type == T.END) break; items.add(expr()); }
-            return s -> { List<Object> r = new ArrayList<>(); for (Expr e : items) r.add(e.eval(s)); return r; };
+            return s -> { Tuple r = new Tuple(List.of()); for (Expr e : items) r.add(e.eval(s)); return r; };
         }
 
         Expr expr() {
@@ -524,18 +530,28 @@ final class Jinja {
             return compare();
         }
 
+        /** Comparisons chain as in Python: {@code a < b < c} is {@code a < b and b < c}, b evaluated once. */
         Expr compare() {
-            Expr l = math1();
+            Expr first = math1();
+            List<String> ops = new ArrayList<>();
+            List<Expr> rest = new ArrayList<>();
             while (true) {
-                String op;
-                if (peek().type == T.OP && List.of("==", "!=", "<", "<=", ">", ">=").contains(peek().text)) op = next().text;
-                else if (acceptName("in")) op = "in";
-                else if (isName("not") && toks.get(p + 1).type == T.NAME && toks.get(p + 1).text.equals("in")) { p += 2; op = "not in"; }
-                else return l;
-                Expr a = l, b = math1();
-                String o = op;
-                l = s -> compareOp(o, a.eval(s), b.eval(s));
+                if (peek().type == T.OP && List.of("==", "!=", "<", "<=", ">", ">=").contains(peek().text)) ops.add(next().text);
+                else if (acceptName("in")) ops.add("in");
+                else if (isName("not") && toks.get(p + 1).type == T.NAME && toks.get(p + 1).text.equals("in")) { p += 2; ops.add("not in"); }
+                else break;
+                rest.add(math1());
             }
+            if (ops.isEmpty()) return first;
+            return s -> {
+                Object left = first.eval(s);
+                for (int i = 0; i < ops.size(); i++) {
+                    Object right = rest.get(i).eval(s);
+                    if (!truthy(compareOp(ops.get(i), left, right))) return false;
+                    left = right;
+                }
+                return true;
+            };
         }
 
         Expr math1() {
@@ -599,13 +615,13 @@ final class Jinja {
                 case OP -> {
                     switch (t.text) {
                         case "(" -> {
-                            if (acceptOp(")")) return s -> new ArrayList<>();
+                            if (acceptOp(")")) return s -> new Tuple(List.of());
                             Expr e = expr();
                             if (acceptOp(")")) return e;
                             List<Expr> items = new ArrayList<>(List.of(e));
                             while (acceptOp(",")) { if (isOp(")")) break; items.add(expr()); }
                             expectOp(")");
-                            return s -> { List<Object> r = new ArrayList<>(); for (Expr x : items) r.add(x.eval(s)); return r; };
+                            return s -> { Tuple r = new Tuple(List.of()); for (Expr x : items) r.add(x.eval(s)); return r; };
                         }
                         case "[" -> {
                             List<Expr> items = new ArrayList<>();
@@ -770,6 +786,11 @@ final class Jinja {
             case Boolean b -> b ? "True" : "False";
             case Double d -> pyFloat(d);
             case Namespace n -> "<Namespace " + n + ">";
+            case Tuple t -> {
+                StringBuilder b = new StringBuilder("(");
+                for (int i = 0; i < t.size(); i++) b.append(i > 0 ? ", " : "").append(repr(t.get(i)));
+                yield b.append(t.size() == 1 ? ",)" : ")").toString();
+            }
             case Map<?, ?> m -> {
                 StringBuilder b = new StringBuilder("{");
                 boolean first = true;
@@ -812,6 +833,7 @@ final class Jinja {
             case Double d -> "float";
             case Undefined u -> "Undefined";
             case Namespace n -> "Namespace";
+            case Tuple t -> "tuple";
             case Map<?, ?> m -> "dict";
             case Collection<?> c -> "list";
             case Fn f -> "function";
@@ -1042,13 +1064,13 @@ final class Jinja {
                 case "join" -> (Fn) (a, k) -> { StringBuilder b = new StringBuilder(); boolean first = true; for (Object o : iterate(a.get(0))) { if (!first) b.append(s); first = false; b.append(str(o)); } return b.toString(); };
                 case "splitlines" -> (Fn) (a, k) -> { List<Object> r = new ArrayList<>(); for (String x : s.split("\r\n|\r|\n", -1)) r.add(x); if (!r.isEmpty() && ((String) r.getLast()).isEmpty()) r.removeLast(); return r; };
                 case "isdigit" -> (Fn) (a, k) -> !s.isEmpty() && s.chars().allMatch(Character::isDigit);
-                case "isspace" -> (Fn) (a, k) -> !s.isEmpty() && s.chars().allMatch(Character::isWhitespace);
+                case "isspace" -> (Fn) (a, k) -> !s.isEmpty() && s.chars().allMatch(Jinja::isSpace);
                 default -> null;
             };
         }
         if (obj instanceof Map<?, ?> m && !(obj instanceof Namespace)) {
             return switch (name) {
-                case "items" -> (Fn) (a, k) -> { List<Object> r = new ArrayList<>(); m.forEach((x, y) -> r.add(new ArrayList<>(java.util.Arrays.asList(x, y)))); return r; };
+                case "items" -> (Fn) (a, k) -> { List<Object> r = new ArrayList<>(); m.forEach((x, y) -> r.add(new Tuple(java.util.Arrays.asList(x, y)))); return r; };
                 case "keys" -> (Fn) (a, k) -> new ArrayList<Object>(m.keySet());
                 case "values" -> (Fn) (a, k) -> new ArrayList<Object>(m.values());
                 case "get" -> (Fn) (a, k) -> m.containsKey(a.get(0)) ? m.get(a.get(0)) : a.size() > 1 ? a.get(1) : null;
@@ -1073,10 +1095,13 @@ final class Jinja {
 
     static String strip(String s, String chars, boolean left, boolean right) {
         int i = 0, j = s.length();
-        if (left) while (i < j && (chars == null ? Character.isWhitespace(s.charAt(i)) : chars.indexOf(s.charAt(i)) >= 0)) i++;
-        if (right) while (j > i && (chars == null ? Character.isWhitespace(s.charAt(j - 1)) : chars.indexOf(s.charAt(j - 1)) >= 0)) j--;
+        if (left) while (i < j && (chars == null ? isSpace(s.charAt(i)) : chars.indexOf(s.charAt(i)) >= 0)) i++;
+        if (right) while (j > i && (chars == null ? isSpace(s.charAt(j - 1)) : chars.indexOf(s.charAt(j - 1)) >= 0)) j--;
         return s.substring(i, j);
     }
+
+    /** Python's {@code str.isspace} of one character (also what {@code \\s} matches in its regular expressions). */
+    static boolean isSpace(int c) { return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == 0x85; }
 
     private static String rstrip(String s) { return strip(s, null, false, true); }
 
@@ -1085,11 +1110,11 @@ final class Jinja {
         if (sep == null) {
             int i = 0, n = s.length();
             while (true) {
-                while (i < n && Character.isWhitespace(s.charAt(i))) i++;
+                while (i < n && isSpace(s.charAt(i))) i++;
                 if (i >= n) break;
                 if (max >= 0 && r.size() == max) { r.add(strip(s.substring(i), null, false, true)); break; }
                 int j = i;
-                while (j < n && !Character.isWhitespace(s.charAt(j))) j++;
+                while (j < n && !isSpace(s.charAt(j))) j++;
                 r.add(s.substring(i, j));
                 i = j;
             }

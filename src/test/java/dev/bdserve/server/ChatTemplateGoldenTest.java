@@ -45,6 +45,31 @@ class ChatTemplateGoldenTest {
         return tests.stream();
     }
 
+    /** snippets.json: small templates of the jinja2 features chat templates use, against golden/snippets.json. */
+    @TestFactory
+    Stream<DynamicTest> snippetsRenderAsJinja2() throws Exception {
+        Path dir = Path.of(ChatTemplateGoldenTest.class.getResource("templates").toURI());
+        List<Map<String, Object>> cases = JSON.readValue(dir.resolve("snippets.json").toFile(), new TypeReference<>() {});
+        List<Map<String, String>> golden = JSON.readValue(dir.resolve("golden/snippets.json").toFile(), new TypeReference<>() {});
+        assertEquals(cases.size(), golden.size(), "render_golden.py renders every snippet");
+        List<DynamicTest> tests = new ArrayList<>();
+        for (int i = 0; i < cases.size(); i++) {
+            String template = (String) cases.get(i).get("template");
+            @SuppressWarnings("unchecked") Map<String, Object> vars = (Map<String, Object>) cases.get(i).get("vars");
+            Map<String, String> g = golden.get(i);
+            tests.add(DynamicTest.dynamicTest("snippet " + i + ": " + template, () -> {
+                if (g.containsKey("output")) {
+                    assertEquals(g.get("output"), new Jinja(template).render(vars, () -> NOW));
+                } else {
+                    // any error where jinja2 has one; raise_exception's message exactly
+                    var e = assertThrows(Jinja.TemplateException.class, () -> new Jinja(template).render(vars, () -> NOW), g.toString());
+                    if (g.get("error").equals("TemplateError")) assertEquals(g.get("message"), e.getMessage());
+                }
+            }));
+        }
+        return tests.stream();
+    }
+
     @SuppressWarnings("unchecked")
     static void check(ChatTemplate template, Path conv, Path golden, String stem) throws Exception {
         Map<String, Object> c = JSON.readValue(conv.toFile(), new TypeReference<>() {});

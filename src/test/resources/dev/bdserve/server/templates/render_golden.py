@@ -2,7 +2,9 @@
 """Renders every chat template here with every conversation in conversations/ the way Hugging Face's
 apply_chat_template does (transformers' chat_template_utils: an ImmutableSandboxedEnvironment with trim_blocks,
 lstrip_blocks and loopcontrols, the raise_exception and strftime_now globals, its own tojson filter) and writes
-golden/<template>__<conversation>.txt, or .error with the exception's message when the template refuses.
+golden/<template>__<conversation>.txt, or .error with the exception's message when the template refuses; and renders
+each small template of snippets.json with its variables into golden/snippets.json ({"output": ...}, or {"error": the
+exception's class, "message": ...}).
 
 Run by hand with Debian's python3-jinja2 (apt-get install python3-jinja2), from anywhere:
     /usr/bin/python3 src/test/resources/dev/bdserve/server/templates/render_golden.py
@@ -58,6 +60,15 @@ def main():
                 (out / f"{stem}.txt").write_bytes(template.render(**args).encode("utf-8"))
             except jinja2.exceptions.TemplateError as e:
                 (out / f"{stem}.error").write_bytes(str(e).encode("utf-8"))
+    results = []
+    for case in json.loads((HERE / "snippets.json").read_text(encoding="utf-8")):
+        try:
+            results.append({"output": env.from_string(case["template"]).render(**case["vars"])})
+        except jinja2.exceptions.TemplateSyntaxError as e:
+            results.append({"error": "TemplateSyntaxError", "message": e.message})
+        except Exception as e:
+            results.append({"error": type(e).__name__, "message": str(e)})
+    (out / "snippets.json").write_text(json.dumps(results, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"jinja2 {jinja2.__version__}: {len(list(out.iterdir()))} goldens in {out}")
 
 
