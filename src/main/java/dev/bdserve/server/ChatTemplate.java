@@ -113,6 +113,9 @@ public final class ChatTemplate {
 
     public boolean isPlain() { return template == null; }
 
+    /** Why the template does not parse (line and reason), or null when it does or there is none. */
+    public String parseError() { return parseError; }
+
     public String bosToken() { return bosToken; }
 
     /** Renders messages (each with "role" and "content" strings) without tools. */
