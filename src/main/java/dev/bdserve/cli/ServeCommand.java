@@ -118,9 +118,11 @@ public final class ServeCommand implements Callable<Integer> {
         }
         String name = servedModelName != null ? servedModelName : modelOptions.model;
         String key = apiKey != null ? apiKey : System.getenv("BDSERVE_API_KEY");
+        ChatTemplate template = ChatTemplate.forModel(m.path(), chatTemplate);
+        if (template.parseError() != null) err.println("bdserve: warning: " + template.parseError() + "; chat requests will fail with 400");
         OpenAiServer.Options so = new OpenAiServer.Options(host, port, key == null || key.isEmpty() ? null : key, name,
                 m.path().toString(), allowedLoraDirs, (long) maxBodyMb << 20, maxPromptChars, 256, Duration.ofSeconds(unloadWait),
-                ChatTemplate.forModel(m.path(), chatTemplate), noAccessLog ? null : err);
+                template, noAccessLog ? null : err);
         OpenAiServer server = new OpenAiServer(se, so).start();
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM / SIGINT: stop admitting, let in-flight requests finish within the grace period, exit 0

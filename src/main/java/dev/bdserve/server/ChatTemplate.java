@@ -2,43 +2,56 @@ package dev.bdserve.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
-import com.hubspot.jinjava.interpret.RenderResult;
-import com.hubspot.jinjava.interpret.TemplateError;
-import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import dev.bdserve.model.gguf.GgufFile;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.LocalDateTime;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Turns chat messages into a prompt. With a Jinja template (tokenizer_config.json's {@code chat_template},
- * or {@code --chat-template FILE}) it renders it as Hugging Face does (trim_blocks, lstrip_blocks) with
- * {@code messages}, {@code add_generation_prompt}, {@code bos_token}, {@code eos_token} and
- * {@code raise_exception}. Without one it uses the plain format documented in docs/serving.md: one
- * {@code "<role>: <content>\n"} line per message, then {@code "assistant: "}.
+ * a GGUF file's {@code tokenizer.chat_template}, or {@code --chat-template FILE}) it renders it as Hugging Face's
+ * {@code apply_chat_template} does under Python's jinja2 ({@link Jinja}: trim_blocks, lstrip_blocks, loop controls)
+ * with {@code messages}, {@code tools}, {@code add_generation_prompt}, {@code bos_token}, {@code eos_token}, the
+ * {@code raise_exception} and {@code strftime_now} globals and any extra template arguments (vLLM's
+ * {@code chat_template_kwargs}, e.g. Qwen3's {@code enable_thinking}). Without one it uses the plain format
+ * documented in docs/serving.md: one {@code "<role>: <content>\n"} line per message, then {@code "assistant: "}.
  */
 public final class ChatTemplate {
     private final String template;     // null: the plain format
+    private final Jinja jinja;         // the template, parsed once; null when plain or unparsable
+    private final String parseError;   // why the template does not parse, or null
     private final String bosToken, eosToken;
-    private final Jinjava jinjava;
+    private final Supplier<LocalDateTime> clock;
 
     public ChatTemplate(String template, String bosToken, String eosToken) {
+        this(template, bosToken, eosToken, LocalDateTime::now);
+    }
+
+    /**
+     * A template whose {@code strftime_now} reads {@code clock} (tests fix it). A template that does not parse
+     * still serves completions; chat requests get a 400 naming its line and reason.
+     */
+    ChatTemplate(String template, String bosToken, String eosToken, Supplier<LocalDateTime> clock) {
         this.template = template;
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
-        if (template == null) {
-            jinjava = null;
-        } else {
-            jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
-            jinjava.getGlobalContext().registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        this.clock = clock;
+        Jinja parsed = null;
+        String error = null;
+        try {
+            if (template != null) parsed = new Jinja(template);
+        } catch (Jinja.TemplateException e) {
+            error = "the chat template does not parse: " + e.getMessage();
         }
+        this.jinja = parsed;
+        this.parseError = error;
     }
 
     /** The plain format (for models without a template). */
@@ -100,47 +113,43 @@ public final class ChatTemplate {
 
     public boolean isPlain() { return template == null; }
 
+    /** Why the template does not parse (line and reason), or null when it does or there is none. */
+    public String parseError() { return parseError; }
+
     public String bosToken() { return bosToken; }
 
-    /** Called by templates: fails the rendering with the template's message. */
-    public static String raiseException(String message) { throw new TemplateRaised(message); }
-
-    private static final class TemplateRaised extends RuntimeException {
-        TemplateRaised(String m) { super(m, null, false, false); }
+    /** Renders messages (each with "role" and "content" strings) without tools. */
+    public String render(List<Map<String, Object>> messages, boolean addGenerationPrompt) {
+        return render(messages, null, addGenerationPrompt, Map.of());
     }
 
-    /** Renders messages (each with "role" and "content" strings). Bad templates or inputs are a 400. */
-    public String render(List<Map<String, Object>> messages, boolean addGenerationPrompt) {
+    /**
+     * Renders messages (maps as the OpenAI API spells them: role, content, tool_calls, reasoning_content, ...),
+     * the request's tool definitions (null: none) and extra template arguments, which may override every
+     * argument but {@code messages}. A template error, or the template's own {@code raise_exception}, is a 400.
+     */
+    public String render(List<? extends Map<String, ?>> messages, List<?> tools, boolean addGenerationPrompt, Map<String, ?> kwargs) {
         if (template == null) {
             StringBuilder sb = new StringBuilder();
-            for (Map<String, Object> m : messages) sb.append(m.get("role")).append(": ").append(m.get("content")).append('\n');
+            for (Map<String, ?> m : messages) sb.append(m.get("role")).append(": ").append(m.get("content")).append('\n');
             if (addGenerationPrompt) sb.append("assistant: ");
             return sb.toString();
         }
+        if (jinja == null) throw ApiException.badRequest(parseError);
         Map<String, Object> ctx = new HashMap<>();
-        ctx.put("messages", messages);
+        ctx.put("tools", tools);
+        ctx.put("documents", null);
         ctx.put("add_generation_prompt", addGenerationPrompt);
         ctx.put("bos_token", bosToken);
         ctx.put("eos_token", eosToken);
-        RenderResult r;
+        if (kwargs != null) ctx.putAll(kwargs);
+        ctx.put("messages", messages);
         try {
-            r = jinjava.renderForResult(template, ctx);
-        } catch (TemplateRaised e) {
+            return jinja.render(ctx, clock);
+        } catch (Jinja.Raised e) {
             throw ApiException.badRequest(e.getMessage());
-        } catch (RuntimeException e) {
+        } catch (Jinja.TemplateException e) {
             throw ApiException.badRequest("the chat template failed: " + e.getMessage());
         }
-        for (TemplateError e : r.getErrors()) {
-            if (e.getSeverity() == TemplateError.ErrorType.FATAL) {
-                String msg = e.getMessage();
-                Throwable cause = e.getException();
-                while (cause != null) {
-                    if (cause instanceof TemplateRaised tr) { msg = tr.getMessage(); break; }
-                    cause = cause.getCause();
-                }
-                throw ApiException.badRequest(msg);
-            }
-        }
-        return r.getOutput();
     }
 }

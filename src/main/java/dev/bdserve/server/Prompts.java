@@ -1,6 +1,8 @@
 package dev.bdserve.server;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.tokenizer.Tokenizer;
 
@@ -59,7 +61,12 @@ final class Prompts {
         return ids;
     }
 
-    /** The one prompt of a /v1/chat/completions body: its messages through the chat template. */
+    /**
+     * The one prompt of a /v1/chat/completions body: its messages through the chat template, with the request's
+     * {@code tools} and {@code chat_template_kwargs}. Messages reach the template with all their fields (tool_calls,
+     * tool_call_id, name, reasoning_content, ...); content parts are joined into one string, and tool-call arguments
+     * sent as JSON text are parsed into objects, as vLLM does, so that templates can {@code tojson} them.
+     */
     Prompt chat(ObjectNode b) {
         JsonNode msgs = Params.field(b, "messages");
         if (msgs == null) throw ApiException.badParam("messages", "messages: this field is required");
@@ -84,13 +91,30 @@ final class Prompts {
                 content = sb.toString();
             } else throw ApiException.badParam("messages", "messages: 'content' must be a string or a list of content parts");
             Map<String, Object> mm = new LinkedHashMap<>();
-            mm.put("role", role.asText());
+            m.properties().forEach(e -> mm.put(e.getKey(), plain(e.getValue())));
             mm.put("content", content);
-            if (m.hasNonNull("name") && m.get("name").isTextual()) mm.put("name", m.get("name").asText());
+            if (m.has("tool_calls")) mm.put("tool_calls", toolCalls(m.get("tool_calls")));
             list.add(mm);
         }
+        JsonNode toolsNode = Params.field(b, "tools");
+        List<Object> tools = null;
+        if (toolsNode != null && !toolsNode.isNull()) {
+            if (!toolsNode.isArray()) throw ApiException.badParam("tools", "tools: expected a list of tool definitions");
+            for (JsonNode t : toolsNode)
+                if (!t.isObject()) throw ApiException.badParam("tools", "tools: each tool definition must be an object");
+            @SuppressWarnings("unchecked") List<Object> l = (List<Object>) plain(toolsNode);
+            tools = l;
+        }
+        JsonNode kw = Params.field(b, "chat_template_kwargs");
+        Map<String, Object> kwargs = Map.of();
+        if (kw != null && !kw.isNull()) {
+            if (!kw.isObject()) throw ApiException.badParam("chat_template_kwargs", "chat_template_kwargs: expected an object of template arguments");
+            @SuppressWarnings("unchecked") Map<String, Object> k = (Map<String, Object>) plain(kw);
+            k.remove("messages");
+            kwargs = k;
+        }
         boolean addGen = Params.optBool(b, "add_generation_prompt", true);
-        String text = options.chatTemplate().render(list, addGen);
+        String text = options.chatTemplate().render(list, tools, addGen, kwargs);
         if (text.length() > options.maxPromptChars())
             throw ApiException.badParam("messages", "The messages have " + text.length() + " characters; at most " + options.maxPromptChars() + " are accepted.");
         String bos = options.chatTemplate().bosToken();
@@ -98,5 +122,36 @@ final class Prompts {
         if (hasBos) text = text.substring(bos.length());
         int[] ids = tok.encode(text, true);
         return new Prompt(ids, text);
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** A JSON value as the template sees it: maps, lists, strings, numbers, booleans and null. */
+    private static Object plain(JsonNode n) { return JSON.convertValue(n, Object.class); }
+
+    /** An assistant message's tool calls, with {@code function.arguments} as an object (JSON text parsed, empty: {}). */
+    private static Object toolCalls(JsonNode calls) {
+        if (calls.isNull()) return null;
+        if (!calls.isArray()) throw ApiException.badParam("messages", "messages: 'tool_calls' must be a list");
+        List<Object> out = new ArrayList<>();
+        for (int i = 0; i < calls.size(); i++) {
+            JsonNode call = calls.get(i);
+            if (!call.isObject()) throw ApiException.badParam("messages", "messages: each tool call must be an object");
+            @SuppressWarnings("unchecked") Map<String, Object> c = (Map<String, Object>) plain(call);
+            if (c.get("function") instanceof Map<?, ?> f) {
+                @SuppressWarnings("unchecked") Map<String, Object> fn = (Map<String, Object>) f;
+                Object args = fn.get("arguments");
+                if (args == null || "".equals(args)) fn.put("arguments", new LinkedHashMap<>());
+                else if (args instanceof String text) {
+                    try {
+                        fn.put("arguments", JSON.readValue(text, Object.class));
+                    } catch (JsonProcessingException e) {
+                        throw ApiException.badParam("messages", "messages: tool_calls[" + i + "].function.arguments is not valid JSON: " + e.getOriginalMessage());
+                    }
+                }
+            }
+            out.add(c);
+        }
+        return out;
     }
 }

@@ -64,4 +64,25 @@ class ChatTemplateTest {
         assertEquals("Hi!", ChatTemplate.forModel(dir, file).render(List.of(Map.of("role", "user", "content", "Hi")), true));
         assertTrue(ChatTemplate.forModel(dir.resolve("model.bin"), null).render(List.of(Map.of("role", "user", "content", "Hi")), true).contains("<|im_start|>"));
     }
+
+    @Test
+    void aTemplateThatDoesNotParseFailsEachChatWithItsReason() {
+        ChatTemplate t = new ChatTemplate("{% if x %}open", "", "");
+        assertEquals("the chat template does not parse: line 1: missing 'endif'", t.parseError());
+        ApiException e = assertThrows(ApiException.class, () -> t.render(List.of(Map.of("role", "user", "content", "Hi")), true));
+        assertEquals(400, e.status());
+        assertEquals(t.parseError(), e.getMessage());
+        assertNull(new ChatTemplate(CHATML, "", "").parseError());
+    }
+
+    /** The issue's case: Qwen3's {@code namespace(...)} with keyword arguments, slicing and string methods. */
+    @Test
+    void namespaceWithKeywordArgumentsAndPythonStringMethods() {
+        ChatTemplate t = new ChatTemplate("""
+                {%- set ns = namespace(last=-1, n=messages|length - 1) %}
+                {%- for m in messages[::-1] %}{% if ns.last < 0 and m.content.startswith('Q') %}{% set ns.last = ns.n - loop.index0 %}{% endif %}{% endfor %}
+                {{- ns.last }}:{{ messages[ns.last].content.split(':')[-1].strip() }}""", "", "");
+        assertEquals("1:two", t.render(List.of(Map.of("role", "user", "content", "Q: one"), Map.of("role", "user", "content", "Q:  two "),
+                Map.of("role", "user", "content", "x")), false));
+    }
 }
