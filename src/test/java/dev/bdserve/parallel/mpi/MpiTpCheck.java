@@ -4,6 +4,7 @@ import dev.bdserve.engine.TpScript;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.model.DecoderVariant;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaWeights;
 import dev.bdserve.model.ModelFiles;
@@ -64,6 +65,7 @@ public final class MpiTpCheck {
                 if (why != null) failures++;
             }
             failures += quantizedBase(comm, adapters);
+            failures += otherFamilies(comm, adapters);
             if (comm.rank() == 0) System.out.println(failures == 0 ? "MPI TP CHECK PASS ranks=" + n : "MPI TP CHECK FAIL ranks=" + n);
             comm.barrier();
         }
@@ -102,6 +104,33 @@ public final class MpiTpCheck {
         }
         if (comm.rank() == 0) System.out.println("scenario q4_0 ranks=" + n + ": " + (why == null ? "ok" : "FAILED " + why));
         return why == null ? 0 : 1;
+    }
+
+    /**
+     * The decoder variants of other families on C's shapes (Qwen2's q/k/v biases, Qwen3's q/k norms, Mistral's sliding
+     * window of 4, shorter than the script's sequences) under BD-LoRA: logits equal TP 1 in this process. Returns failures.
+     */
+    static int otherFamilies(MpiCommunicator comm, Path adapters) throws Exception {
+        int failures = 0;
+        for (DecoderVariant v : List.of(DecoderVariant.qwen2(0), DecoderVariant.qwen3(0), DecoderVariant.mistral(4))) {
+            LlamaConfig c = C.withVariant(v);
+            TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
+            TpGroup g = TpGroup.forProcess(comm, () -> new SynthModel(c, DType.F32, 23), o, 64);
+            if (g == null) continue;                                 // a worker rank: rank 0 ran the scenario and closed it
+            List<float[]> got, ref;
+            try (g) {
+                for (String a : new String[]{"b16", "b8"}) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
+                got = TpScript.run(g, new int[]{0, 1, 0, -1});
+            }
+            try (TpGroup one = TpGroup.threads(() -> new SynthModel(c, DType.F32, 23), TpGroup.Options.single(1))) {
+                for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
+                ref = TpScript.run(one, new int[]{0, 1, 0, -1});
+            }
+            String why = TpScript.compare(ref, got);
+            System.out.println("scenario " + v.family() + " ranks=" + comm.size() + ": " + (why == null ? "ok" : "FAILED " + why));
+            if (why != null) failures++;
+        }
+        return failures;
     }
 
     /** The Q4_0 GGUF of {@code SynthModel(C, F32, 21)} that the launching test writes next to the adapters. */
