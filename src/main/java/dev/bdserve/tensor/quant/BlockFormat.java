@@ -2,7 +2,6 @@ package dev.bdserve.tensor.quant;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -57,15 +56,6 @@ public abstract class BlockFormat {
      * @param sums Σ x[32j .. 32j + 32) for each j when {@link #usesSums}, else unused (may be null)
      */
     public abstract void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to);
-
-    /** Part p of a byte vector widened to VL floats. */
-    static FloatVector widen(ByteVector v, int p) { return (FloatVector) v.convertShape(VectorOperators.B2F, FS, p); }
-
-    /** An fp16 stored little-endian at b[at]. */
-    static float half(byte[] b, int at) { return Float.float16ToFloat((short) (b[at] & 0xFF | b[at + 1] << 8)); }
-
-    /** A little-endian 32-bit word at b[at]. */
-    static int u32(byte[] b, int at) { return b[at] & 0xFF | (b[at + 1] & 0xFF) << 8 | (b[at + 2] & 0xFF) << 16 | b[at + 3] << 24; }
 
     /** The format named {@code name} (as {@link #name()} spells it), or null when bdserve has no kernels for it. */
     public static BlockFormat of(String name) {
