@@ -17,6 +17,7 @@ import dev.bdserve.tensor.DType;
 
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * Run by mpirun (one process per rank): for each adapter sharding, a TP group over the mpi transport runs a
@@ -88,19 +89,9 @@ public final class MpiTpCheck {
                 why = e.getMessage().contains("'blk.0.attn_output.weight' (Q4_0") ? null : "refused with: " + e.getMessage();
             }
         } else {
-            TpGroup.Options o = new TpGroup.Options(n, 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
-            TpGroup g = TpGroup.forProcess(comm, () -> ModelFiles.open(file), o, 64);
-            if (g == null) return 0;
-            List<float[]> got, ref;
-            try (g) {
-                for (String a : new String[]{"b16", "b8"}) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
-                got = TpScript.run(g, new int[]{0, 1, 0, -1});
-            }
-            try (TpGroup one = TpGroup.threads(() -> ModelFiles.open(file), TpGroup.Options.single(1))) {
-                for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), C, 64));
-                ref = TpScript.run(one, new int[]{0, 1, 0, -1});
-            }
-            why = TpScript.compare(ref, got);
+            Compared r = bdLoraVsSingleRank(comm, () -> ModelFiles.open(file), C, adapters);
+            if (r == null) return 0;                                 // a worker rank: rank 0 ran the scenario and closed it
+            why = r.failure();
         }
         if (comm.rank() == 0) System.out.println("scenario q4_0 ranks=" + n + ": " + (why == null ? "ok" : "FAILED " + why));
         return why == null ? 0 : 1;
@@ -114,23 +105,37 @@ public final class MpiTpCheck {
         int failures = 0;
         for (DecoderVariant v : List.of(DecoderVariant.qwen2(0), DecoderVariant.qwen3(0), DecoderVariant.mistral(4))) {
             LlamaConfig c = C.withVariant(v);
-            TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
-            TpGroup g = TpGroup.forProcess(comm, () -> new SynthModel(c, DType.F32, 23), o, 64);
-            if (g == null) continue;                                 // a worker rank: rank 0 ran the scenario and closed it
-            List<float[]> got, ref;
-            try (g) {
-                for (String a : new String[]{"b16", "b8"}) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
-                got = TpScript.run(g, new int[]{0, 1, 0, -1});
-            }
-            try (TpGroup one = TpGroup.threads(() -> new SynthModel(c, DType.F32, 23), TpGroup.Options.single(1))) {
-                for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
-                ref = TpScript.run(one, new int[]{0, 1, 0, -1});
-            }
-            String why = TpScript.compare(ref, got);
+            Compared r = bdLoraVsSingleRank(comm, () -> new SynthModel(c, DType.F32, 23), c, adapters);
+            if (r == null) continue;                                 // a worker rank: rank 0 ran the scenario and closed it
+            String why = r.failure();
             System.out.println("scenario " + v.family() + " ranks=" + comm.size() + ": " + (why == null ? "ok" : "FAILED " + why));
             if (why != null) failures++;
         }
         return failures;
+    }
+
+    /** Rank 0's comparison: null when the logits match, else what differs. */
+    record Compared(String failure) {}
+
+    /**
+     * The model of {@code source} over this process group under BD-LoRA with adapters b16 and b8, against TP 1 in this
+     * process (the script's mixed batch, logits compared). Null on a worker rank, which serves rank 0 until it closes.
+     */
+    static Compared bdLoraVsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters) throws Exception {
+        TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
+        TpGroup g = TpGroup.forProcess(comm, source, o, 64);
+        if (g == null) return null;
+        int[] perSeq = {0, 1, 0, -1};
+        List<float[]> got, ref;
+        try (g) {
+            for (String a : new String[]{"b16", "b8"}) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
+            got = TpScript.run(g, perSeq);
+        }
+        try (TpGroup one = TpGroup.threads(source, TpGroup.Options.single(1))) {
+            for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
+            ref = TpScript.run(one, perSeq);
+        }
+        return new Compared(TpScript.compare(ref, got));
     }
 
     /** The Q4_0 GGUF of {@code SynthModel(C, F32, 21)} that the launching test writes next to the adapters. */
