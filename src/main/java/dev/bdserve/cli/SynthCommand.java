@@ -21,6 +21,8 @@ final class SynthCommand implements Runnable {
     static final class Model implements Callable<Integer> {
         @Option(names = "--shape", required = true, description = "One of: ${COMPLETION-CANDIDATES}.", completionCandidates = Shapes.class)
         String shape;
+        @Option(names = "--arch", description = "llama, qwen2, qwen3 or mistral: the family of the model, at a llama shape's sizes "
+                + "(default: the shape's own).") String arch;
         @Option(names = "--dtype", defaultValue = "bf16", description = "f32, bf16 or f16 (default: ${DEFAULT-VALUE}).")
         String dtype;
         @Option(names = "--seed", defaultValue = "0") long seed;
@@ -32,7 +34,7 @@ final class SynthCommand implements Runnable {
         public Integer call() throws Exception {
             if (format.equals("gguf")) {
                 dev.bdserve.model.gguf.GgmlType t = dev.bdserve.model.gguf.GgufModelWriter.parseType(dtype);
-                SynthModel m = new SynthModel(ModelShapes.get(shape), DType.F32, seed);
+                SynthModel m = new SynthModel(ModelShapes.get(shape, arch), DType.F32, seed);
                 Path tmp = java.nio.file.Files.createTempDirectory("bdserve-synth");
                 try {
                     dev.bdserve.tokenizer.SynthTokenizer.write(tmp, m.config().vocabSize());
@@ -41,15 +43,15 @@ final class SynthCommand implements Runnable {
                 } finally {
                     try (var files = java.nio.file.Files.walk(tmp)) { files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete()); }
                 }
-                System.err.printf("wrote %s (%s, %,d parameters, %s)%n", out, shape, m.config().parameterCount(), t);
+                System.err.printf("wrote %s (%s, %s, %,d parameters, %s)%n", out, shape, m.config().variant().family(), m.config().parameterCount(), t);
                 return 0;
             }
             if (!format.equals("hf")) throw new IllegalArgumentException("--format must be hf or gguf, got '" + format + "'");
             DType dt = DType.parse(dtype);
-            SynthModel m = new SynthModel(ModelShapes.get(shape), dt, seed);
+            SynthModel m = new SynthModel(ModelShapes.get(shape, arch), dt, seed);
             HfModelWriter.write(out, m, dt);
             dev.bdserve.tokenizer.SynthTokenizer.write(out, m.config().vocabSize());
-            System.err.printf("wrote %s (%s, %,d parameters, %s)%n", out, shape, m.config().parameterCount(), dt);
+            System.err.printf("wrote %s (%s, %s, %,d parameters, %s)%n", out, shape, m.config().variant().family(), m.config().parameterCount(), dt);
             return 0;
         }
     }

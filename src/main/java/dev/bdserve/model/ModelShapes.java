@@ -54,4 +54,30 @@ public final class ModelShapes {
     }
 
     public static java.util.Set<String> names() { return SHAPES.keySet(); }
+
+    /** The families {@link #get(String, String)} can give a shape. */
+    public static final List<String> FAMILIES = List.of("llama", "qwen2", "qwen3", "mistral");
+
+    /**
+     * A named shape as a model of {@code family} (null: the shape's own). A Llama shape takes another family's
+     * departures (q/k/v biases, q/k norms, or Mistral's decoder with full attention) at the same sizes; a shape of
+     * another family is only itself.
+     */
+    public static LlamaConfig get(String name, String family) {
+        LlamaConfig c = get(name);
+        String own = c.variant().family();
+        if (family == null || family.equals(own)) return c;
+        if (!FAMILIES.contains(family))
+            throw new IllegalArgumentException("unknown architecture '" + family + "'; known: " + String.join(", ", FAMILIES));
+        if (!own.equals("llama"))
+            throw new IllegalArgumentException("shape '" + name + "' is a " + own + " model; --arch " + family + " takes a llama shape ("
+                    + String.join(", ", SHAPES.entrySet().stream().filter(e -> e.getValue().variant().family().equals("llama")).map(Map.Entry::getKey).toList())
+                    + ") or one of its own family");
+        return c.withVariant(switch (family) {
+            case "qwen2" -> DecoderVariant.qwen2(0);
+            case "qwen3" -> DecoderVariant.qwen3(0);
+            case "mistral" -> DecoderVariant.mistral(0);
+            default -> DecoderVariant.LLAMA;
+        });
+    }
 }

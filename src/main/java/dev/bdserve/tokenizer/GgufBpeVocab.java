@@ -162,7 +162,7 @@ final class GgufBpeVocab {
         chatTemplates(file.toAbsolutePath().getParent(), w);
     }
 
-    private static void place(String src, String[] tokens, long[] types, Map<String, Integer> ids, int id, String token, long type) {
+    static void place(String src, String[] tokens, long[] types, Map<String, Integer> ids, int id, String token, long type) {
         if (id < 0 || id >= tokens.length)
             throw new ModelFormatException(src + ": token '" + token + "' has id " + id + ", outside the vocabulary of " + tokens.length);
         if (token.isEmpty())
@@ -235,7 +235,7 @@ final class GgufBpeVocab {
      * list of named templates the one named default (else the first) as {@code tokenizer.chat_template} and the
      * others as {@code tokenizer.chat_template.NAME}, listed in {@code tokenizer.chat_templates}.
      */
-    private static void chatTemplates(Path dir, GgufWriter w) {
+    static void chatTemplates(Path dir, GgufWriter w) {
         Path cfgFile = dir.resolve("tokenizer_config.json");
         if (!Files.isRegularFile(cfgFile)) return;
         JsonNode t = read(cfgFile).path("chat_template");
@@ -260,7 +260,7 @@ final class GgufBpeVocab {
         w.putArray("tokenizer.chat_templates", GgufValueType.STRING, List.copyOf(named.keySet()));
     }
 
-    private static JsonNode read(Path f) {
+    static JsonNode read(Path f) {
         try {
             return JSON.readTree(f.toFile());
         } catch (IOException e) {

@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.BitSet;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -79,7 +80,23 @@ public final class GgufTokenizers {
         // generation ends at the EOS and at the end-of-turn / end-of-message tokens the metadata names, as in llama.cpp
         int[] stops = java.util.stream.IntStream.of(eos, specialId(md, "tokenizer.ggml.eot_token_id", -1, n),
                 specialId(md, "tokenizer.ggml.eom_token_id", -1, n)).filter(i -> i >= 0).distinct().toArray();
-        return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused);
+        return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused, spm ? specials(md) : null);
+    }
+
+    /**
+     * The tokens a SentencePiece text may spell (CONTROL, USER_DEFINED and UNKNOWN), which llama.cpp cuts out of a text
+     * before encoding it (a byte-level BPE vocabulary's tokenizer.json lists them as added tokens instead).
+     */
+    private static SpecialTokens specials(Map<String, Object> md) {
+        Map<String, Integer> spellings = new HashMap<>();
+        BitSet control = new BitSet();
+        if (md.get("tokenizer.ggml.token_type") instanceof List<?> types && md.get("tokenizer.ggml.tokens") instanceof List<?> tokens)
+            for (int i = 0; i < Math.min(types.size(), tokens.size()); i++) {
+                long type = types.get(i) instanceof Number num ? num.longValue() : NORMAL;
+                if ((type == CONTROL || type == USER_DEFINED || type == UNKNOWN) && tokens.get(i) instanceof String spelling) spellings.putIfAbsent(spelling, i);
+                if (type == CONTROL) control.set(i);
+            }
+        return new SpecialTokens(spellings, control);
     }
 
     /** llama.cpp's BOS and EOS of a gpt2 vocabulary whose metadata names none (or one outside the vocabulary). */
@@ -102,15 +119,15 @@ public final class GgufTokenizers {
      * ids that end generation), which of them {@code encode(text, true)} adds, and the UNUSED (padding) tokens, which
      * the engine masks.
      */
-    private record Gguf(String source, Tokenizer t, int bos, int eos, int[] stops, boolean addBos, boolean addEos, BitSet unused)
-            implements Tokenizer {
+    private record Gguf(String source, Tokenizer t, int bos, int eos, int[] stops, boolean addBos, boolean addEos, BitSet unused,
+                        SpecialTokens specials) implements Tokenizer {
         @Override public int vocabSize() { return t.vocabSize(); }
         @Override public int bosId() { return bos; }
         @Override public int[] eosIds() { return stops.clone(); }
 
         @Override
         public int[] encode(String text, boolean addSpecial) {
-            int[] ids = t.encode(text, false);
+            int[] ids = specials == null || specials.isEmpty() ? t.encode(text, false) : encodeParts(text);
             boolean pre = addSpecial && addBos && (ids.length == 0 || ids[0] != bos), post = addSpecial && addEos;
             if (!pre && !post) return ids;
             int[] out = new int[ids.length + (pre ? 1 : 0) + (post ? 1 : 0)];
@@ -120,7 +137,30 @@ public final class GgufTokenizers {
             return out;
         }
 
-        @Override public String decode(int[] ids) { return t.decode(ids); }
+        /** Special tokens by their spelling, each plain fragment with its own dummy space prefix (llama.cpp's SPM session). */
+        private int[] encodeParts(String text) {
+            java.util.stream.IntStream.Builder out = java.util.stream.IntStream.builder();
+            for (SpecialTokens.Part p : specials.split(text)) {
+                switch (p) {
+                    case SpecialTokens.Token(int id) -> out.add(id);
+                    case SpecialTokens.Text(String fragment) -> { for (int id : t.encode(fragment, false)) out.add(id); }
+                }
+            }
+            return out.build().toArray();
+        }
+
+        /**
+         * With the vocabulary's token types known: control tokens are skipped but for a leading BOS, so the text
+         * after a BOS or EOS in mid-sequence keeps its space and only the very first piece loses its dummy one, as
+         * the Hugging Face library decodes the same ids.
+         */
+        @Override public String decode(int[] ids) {
+            if (specials == null) return t.decode(ids);
+            java.util.stream.IntStream.Builder kept = java.util.stream.IntStream.builder();
+            for (int i = 0; i < ids.length; i++) if (!specials.isControl(ids[i]) || (i == 0 && ids[i] == bos)) kept.add(ids[i]);
+            return t.decode(kept.build().toArray());
+        }
+
         @Override public StreamDecoder newStreamDecoder() { return t.newStreamDecoder(); }
         @Override public BitSet unusedIds() { return (BitSet) unused.clone(); }
         @Override public String toString() { return "GGUF tokenizer of " + source + " (" + t + ")"; }
@@ -223,13 +263,15 @@ public final class GgufTokenizers {
     /**
      * Writes a tokenizer's {@code tokenizer.ggml.*} metadata for a model of {@code vocabSize} tokens, as llama.cpp's
      * converter does: a llama2.c (or a GGUF file's) SentencePiece vocabulary as {@code llama}, a Hugging Face
-     * byte-level BPE tokenizer.json as {@code gpt2} (see {@link GgufBpeVocab}: padded with UNUSED tokens up to
-     * {@code vocabSize}); other tokenizers are refused.
+     * SentencePiece-style tokenizer.json (Llama 2, Mistral) as {@code llama} with scores from its merges
+     * ({@link GgufSpmVocab}), a byte-level BPE tokenizer.json as {@code gpt2} ({@link GgufBpeVocab}); the two
+     * tokenizer.json kinds padded with UNUSED tokens up to {@code vocabSize}. Other tokenizers are refused.
      */
     public static void writeMetadata(Tokenizer t, GgufWriter w, int vocabSize) {
         switch (t) {
             case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet());
             case Gguf g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused());
+            case HfTokenizer h when h.spelling() == HfTokenizer.Spelling.SENTENCEPIECE -> GgufSpmVocab.write(h, w, vocabSize);
             case HfTokenizer h -> GgufBpeVocab.write(h, w, vocabSize);
             default -> throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin, GGUF llama) and Hugging Face byte-level BPE "
                     + "(tokenizer.json) vocabularies can be written to GGUF, not " + t);

@@ -36,16 +36,18 @@ public final class GgufModelWriter {
                 + "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1)");
         LlamaConfig c = src.config();
         DecoderVariant v = c.variant();
-        String arch = v.family();
-        boolean known = switch (arch) {
+        boolean known = switch (v.family()) {
             case "llama" -> v.equals(DecoderVariant.LLAMA);
             case "qwen2" -> v.equals(DecoderVariant.qwen2(0));
             case "qwen3" -> v.equals(DecoderVariant.qwen3(0));
+            case "mistral" -> v.equals(DecoderVariant.mistral(0));
             default -> false;
         };
         if (!known)
-            throw new IllegalArgumentException("GGUF writing covers the llama, qwen2 and qwen3 architectures without sliding windows; the "
-                    + arch + " model's " + String.join(", ", v.departures()) + " cannot be written");
+            throw new IllegalArgumentException("GGUF writing covers the llama, qwen2, qwen3 and mistral architectures without sliding windows; the "
+                    + v.family() + " model's " + String.join(", ", v.departures()) + " cannot be written");
+        // llama.cpp's converter writes Mistral as the llama architecture (its MistralModel)
+        String arch = v.family().equals("mistral") ? "llama" : v.family();
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", arch);
         w.putString("general.name", name);

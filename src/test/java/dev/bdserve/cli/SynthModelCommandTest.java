@@ -1,0 +1,68 @@
+package dev.bdserve.cli;
+
+import dev.bdserve.model.DecoderVariant;
+import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.ModelShapes;
+import dev.bdserve.model.TensorSource;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code ./bdserve synth model --arch ...}: a model of each family, as an HF folder and as GGUF, and the refusals. */
+class SynthModelCommandTest {
+    @TempDir Path dir;
+
+    record Run(int code, String err) {}
+
+    static Run run(String... args) {
+        var cl = Main.commandLine();
+        StringWriter err = new StringWriter();
+        cl.setErr(new PrintWriter(err));
+        int code = cl.execute(args);
+        return new Run(code, err.toString());
+    }
+
+    @ParameterizedTest(name = "{0} on {1} as {2}")
+    @CsvSource({"qwen2, tiny, hf", "qwen3, tiny, hf", "mistral, tiny, hf", "qwen2, tiny, gguf", "qwen3, tiny, gguf", "mistral, tiny, gguf",
+            ", tiny-qwen3, hf", "qwen3, tiny-qwen3, gguf"})
+    void writesAModelOfTheFamily(String arch, String shape, String format) throws Exception {
+        Path out = dir.resolve(format.equals("gguf") ? "m.gguf" : "m");
+        Run r = arch == null
+                ? run("synth", "model", "--shape", shape, "--dtype", "f32", "--format", format, "--out", out.toString())
+                : run("synth", "model", "--arch", arch, "--shape", shape, "--dtype", "f32", "--format", format, "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        String family = arch != null ? arch : ModelShapes.get(shape).variant().family();
+        try (TensorSource src = ModelFiles.open(out)) {
+            DecoderVariant v = src.config().variant();
+            // GGUF holds Mistral as the llama architecture, as llama.cpp's converter writes it
+            assertEquals(format.equals("gguf") && family.equals("mistral") ? "llama" : family, v.family());
+            assertEquals(family.equals("qwen2"), v.qkvBias());
+            assertEquals(family.equals("qwen3"), v.qkNorm());
+            assertEquals(ModelShapes.get(shape).hiddenSize(), src.config().hiddenSize());
+        }
+        if (format.equals("hf"))
+            assertTrue(Files.readString(out.resolve("config.json")).contains("\"model_type\" : \"" + family + "\"")
+                    || Files.readString(out.resolve("config.json")).contains("\"model_type\":\"" + family + "\""), Files.readString(out.resolve("config.json")));
+    }
+
+    @Test
+    void refusesAnotherFamilysShapeAndAnUnknownArchitecture() {
+        Run r = run("synth", "model", "--arch", "qwen2", "--shape", "qwen3-0.6b", "--out", dir.resolve("x").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("shape 'qwen3-0.6b' is a qwen3 model; --arch qwen2 takes a llama shape"), r.err());
+        r = run("synth", "model", "--arch", "gemma9", "--shape", "tiny", "--out", dir.resolve("y").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("unknown architecture 'gemma9'; known: llama, qwen2, qwen3, mistral"), r.err());
+        r = run("synth", "model", "--shape", "tiny-mistral", "--format", "gguf", "--dtype", "f32", "--out", dir.resolve("w.gguf").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("sliding window 8 cannot be written"), r.err());
+    }
+}

@@ -1,0 +1,129 @@
+package dev.bdserve.model.gguf;
+
+import dev.bdserve.model.DecoderVariant;
+import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.model.LlamaTensorNames;
+import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.ReferenceLlama;
+import dev.bdserve.model.SynthModel;
+import dev.bdserve.model.TensorSource;
+import dev.bdserve.model.gguf.GgufLlamaCppParityTest.ScaledNorm;
+import dev.bdserve.model.gguf.LlamaCppLogits.Step;
+import dev.bdserve.model.io.HfModelWriter;
+import dev.bdserve.tensor.DType;
+import dev.bdserve.tokenizer.GgufTokenizers;
+import dev.bdserve.tokenizer.SynthTokenizer;
+import dev.bdserve.tokenizer.Tokenizer;
+import dev.bdserve.tokenizer.Tokenizers;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The Qwen2, Qwen3 and Mistral families as GGUF files (q/k/v biases as {@code attn_q.bias}, per-head q/k norms as
+ * {@code attn_q_norm.weight}, q/k rows in HF order for qwen2/qwen3; Mistral as the {@code llama} architecture, as
+ * llama.cpp's converter writes it): bdserve writes them from random models and reads them back to the same weights;
+ * llama.cpp (its own qwen2.cpp / qwen3.cpp / llama.cpp graphs, node-llama-cpp's prebuilt library) continues a prompt
+ * greedily on each, and bdserve fed the same tokens gives its logits and, wherever llama.cpp's top-1 margin is clear,
+ * its argmax; bdserve on the same model as an HF folder gives the GGUF file's logits.
+ */
+class GgufFamiliesTest {
+    static final int STEPS = 32;
+    @TempDir Path dir;
+
+    static LlamaConfig config(String arch) {
+        return switch (arch) {
+            case "qwen2" -> new LlamaConfig(512, 256, 512, 2, 4, 2, 64, 256, 1e-6f, 1000000, null, false, 1, List.of(2), "float32",
+                    DecoderVariant.qwen2(0));
+            // head_dim 64 with hidden 128 and 4 heads: q_proj [256, 128]
+            case "qwen3" -> new LlamaConfig(512, 128, 512, 2, 4, 2, 64, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
+                    DecoderVariant.qwen3(0));
+            // Mistral v0.2 and later: full attention
+            case "mistral" -> new LlamaConfig(512, 256, 512, 2, 4, 2, 64, 256, 1e-5f, 1000000, null, false, 1, List.of(2), "float32",
+                    DecoderVariant.mistral(0));
+            default -> throw new IllegalArgumentException(arch);
+        };
+    }
+
+    /** The random model, its final norm scaled as in {@link GgufLlamaCppParityTest} for clearer greedy steps. */
+    static TensorSource model(String arch) {
+        return new ScaledNorm(new SynthModel(config(arch), DType.F32, 3), LlamaTensorNames.FINAL_NORM, GgufLlamaCppParityTest.HEAD_GAIN);
+    }
+
+    Path write(String arch) {
+        LlamaConfig c = config(arch);
+        Path sub = dir.resolve(arch);
+        SynthTokenizer.write(sub, c.vocabSize());
+        Tokenizer tok = Tokenizers.load(sub.resolve("tokenizer.bin"));
+        Path f = sub.resolve(arch + "-f32.gguf");
+        GgufModelWriter.write(f, model(arch), GgmlType.F32, "synth-" + arch, w -> GgufTokenizers.writeMetadata(tok, w));
+        return f;
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qwen2", "qwen3", "mistral"})
+    void readsBackTheWeightsItWrote(String arch) {
+        Path f = write(arch);
+        LlamaConfig c = config(arch);
+        try (TensorSource g = ModelFiles.open(f); TensorSource s = model(arch)) {
+            assertEquals(arch.equals("mistral") ? DecoderVariant.LLAMA : c.variant(), g.config().variant());
+            assertEquals(c.headDim(), g.config().headDim());
+            for (String name : s.names()) {
+                if (s.shape(name).length == 1) assertArrayEquals(s.vector(name), g.vector(name), name);
+                else assertArrayEquals(s.matrix(name).toFloats(), g.matrix(name).toFloats(), name);
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"qwen2", "qwen3", "mistral"})
+    void llamaCppsGreedyStepsAndLogitsOnEachFamily(String arch) {
+        Path f = write(arch);
+        Path hf = dir.resolve(arch + "-hf");
+        try (TensorSource m = model(arch)) {
+            HfModelWriter.write(hf, m, DType.F32);
+        }
+        int[] prompt = GgufLlamaCppParityTest.prompt(8, 5);
+        List<Step> llama = LlamaCppLogits.llamaCpp(config(arch).vocabSize(), prompt, STEPS, f).getFirst();
+        float[][] ours = LlamaCppLogits.bdserve(f, prompt, llama), fromHf = LlamaCppLogits.bdserve(hf, prompt, llama);
+        double[][] ref;
+        try (TensorSource src = ModelFiles.open(f)) {
+            ref = new ReferenceLlama(src).logits(LlamaCppLogits.fedTokens(prompt, llama));
+        }
+        int clear = 0;
+        for (int s = 0; s < STEPS; s++) {
+            Step st = llama.get(s);
+            double range = st.range();
+            double vsLlama = LlamaCppLogits.maxAbsDiff(st.logits(), ours[s]) / range;
+            double vsHf = LlamaCppLogits.maxAbsDiff(fromHf[s], ours[s]) / range;
+            double own = 0;
+            for (int v = 0; v < ours[s].length; v++) own = Math.max(own, Math.abs(ours[s][v] - ref[prompt.length - 1 + s][v]));
+            String at = String.format("%s step %d (llama.cpp's token %d, top-1 margin %.3f; bdserve's argmax %d): ", arch, s, st.token(),
+                    st.margin(), LlamaCppLogits.argmax(ours[s]));
+            System.out.printf("%s|Δ|/range vs llama.cpp %.2e, HF folder vs GGUF %.2e, vs fp64 reference %.2e%n", at, vsLlama, vsHf, own / range);
+            assertTrue(vsLlama < 1e-3, at + "bdserve differs from llama.cpp by " + vsLlama + " of the range");
+            assertTrue(own / range < 1e-5, at + "bdserve differs from the fp64 reference by " + own / range);
+            assertTrue(vsHf < 1e-5, at + "bdserve's HF folder and GGUF file differ by " + vsHf + " of the range");
+            if (st.margin() > GgufLlamaCppParityTest.CLEAR_MARGIN) {
+                clear++;
+                assertEquals(st.token(), LlamaCppLogits.argmax(ours[s]), at + "argmax differs at a clear step");
+            }
+        }
+        assertTrue(clear >= GgufLlamaCppParityTest.MIN_CLEAR_STEPS, arch + ": only " + clear + " of " + STEPS + " steps have a top-1 margin above "
+                + GgufLlamaCppParityTest.CLEAR_MARGIN);
+    }
+
+    @Test
+    void refusesAWindowedModel() {
+        LlamaConfig m = config("qwen2").withVariant(DecoderVariant.mistral(8));
+        var e = assertThrows(IllegalArgumentException.class, () -> GgufModelWriter.write(dir.resolve("m.gguf"), new SynthModel(m, DType.F32, 1),
+                GgmlType.F32, "m", null));
+        assertTrue(e.getMessage().contains("mistral model's sliding window 8 cannot be written"), e.getMessage());
+    }
+}
