@@ -98,6 +98,30 @@ class RealVocabulariesTest {
         }
     }
 
+    /**
+     * A llama2.c SentencePiece vocabulary, written as tokenizer.json (merges from its scores) and then as GGUF (scores
+     * from the merges): the GGUF file encodes and decodes as the original and as DJL on the folder.
+     */
+    @Test
+    void sentencePieceScoresSurviveTheMergeList() throws Exception {
+        Llama2cTokenizer original = Llama2cTokenizer.load(TestModels.tok512());
+        Path folder = dir.resolve("tok512"), written = dir.resolve("tok512.gguf");
+        HfTokenizerJsonWriter.write(original, folder);
+        try (HfTokenizer hf = HfTokenizer.load(folder)) {
+            LlamaCppVocab.withTokenizer(GgufTestFiles.vocab("llama-spm"), written, w -> GgufTokenizers.writeMetadata(hf, w, original.vocabSize()));
+            Tokenizer gguf = Tokenizers.load(written);
+            List<String> failures = new ArrayList<>();
+            for (String text : corpus()) {
+                if (text.contains("<s>") || text.contains("</s>") || text.contains("<unk>")) continue;   // llama2.c has no special-token parsing
+                int[] want = original.encode(text, true), got = gguf.encode(text, true), djl = hf.encode(text, true);
+                if (!Arrays.equals(want, got)) failures.add(show(text) + ": llama2.c " + Arrays.toString(want) + ", GGUF " + Arrays.toString(got));
+                if (!Arrays.equals(want, djl)) failures.add(show(text) + ": llama2.c " + Arrays.toString(want) + ", DJL " + Arrays.toString(djl));
+                if (!original.decode(want).equals(gguf.decode(want))) failures.add("decode of " + show(text));
+            }
+            assertEquals(List.of(), failures, failures.size() + " disagreements");
+        }
+    }
+
     private static String show(String text) {
         return "'" + text.replace("\n", "\\n").replace("\t", "\\t") + "'";
     }
