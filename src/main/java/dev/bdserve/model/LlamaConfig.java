@@ -144,7 +144,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     /** Total parameter count (LM head counted once when tied). */
     public long parameterCount() {
         long d = hiddenSize, f = intermediateSize;
-        long perLayer = d * qDim() + 2L * d * kvDim() + (long) qDim() * d + 3L * d * f + 2L * d
+        long perLayer = d * qDim() + 2L * d * kvDim() + (long) qDim() * d + 3L * d * f + (variant.sandwichNorm() ? 4L : 2L) * d
                 + (variant.qkvBias() ? qDim() + 2L * kvDim() : 0) + (variant.qkNorm() ? 2L * headDim : 0);
         long emb = (long) vocabSize * d;
         return emb + (tieWordEmbeddings ? 0 : emb) + numLayers * perLayer + d;

@@ -24,7 +24,8 @@ public final class LlamaModel {
     private final LlamaWeights w;
     private final Communicator comm;
     private final Parallel par;
-    private final Rope rope;
+    private final Rope rope;      // RoPE of the global layers
+    private final Rope localRope; // RoPE of the windowed layers (Gemma 3: a base of their own), else the same
 
     private final int hidden;     // d_model
     private final int headDim;    // per-head width
@@ -37,19 +38,20 @@ public final class LlamaModel {
     private final int groupSize;  // query heads per KV head
     private final int firstHead;  // global index of this rank's first query head
     private final int firstKvHead;// global index of this rank's first KV head
-    private final float attnScale;// 1 / sqrt(headDim)
-    private final int window;     // sliding attention window in positions (HF modeling_mistral), 0 = full attention
+    private final float attnScale;// 1 / sqrt(headDim), or 1 / sqrt(query_pre_attn_scalar) (Gemma)
+    private final DecoderVariant variant;
 
     public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par) {
         java.util.List<String> missing = unimplemented(cfg.variant());
         if (!missing.isEmpty())
-            throw new IllegalArgumentException("this forward pass runs Llama's decoder with q/k/v bias, q/k RMSNorm and a sliding window; the "
+            throw new IllegalArgumentException("this forward pass runs Llama's decoder with the departures of Qwen2, Qwen3, Mistral and Gemma 2/3; the "
                     + cfg.variant().family() + " model departs from it in " + String.join(", ", missing) + ", which it does not implement");
         this.cfg = cfg;
         this.w = weights;
         this.comm = comm;
         this.par = par;
         this.rope = new Rope(cfg);
+        this.localRope = cfg.variant().localRopeTheta() > 0 ? new Rope(cfg, true) : rope;
         Shard s = weights.shard();
         if (comm.size() != s.size() || comm.rank() != s.rank())
             throw new IllegalArgumentException("communicator rank " + comm.rank() + "/" + comm.size() + " does not match shard " + s);
@@ -64,15 +66,14 @@ public final class LlamaModel {
         this.groupSize = cfg.numHeads() / cfg.numKvHeads();
         this.firstHead = s.firstHead(cfg);
         this.firstKvHead = s.firstKvHead(cfg);
-        this.attnScale = (float) (1.0 / Math.sqrt(headDim));
-        this.window = cfg.variant().slidingWindow();
+        float qpas = cfg.variant().queryPreAttnScalar();
+        this.attnScale = (float) (1.0 / Math.sqrt(qpas > 0 ? qpas : headDim));
+        this.variant = cfg.variant();
     }
 
     /** The departures of a variant this forward pass does not implement (empty when it runs the variant). */
     public static java.util.List<String> unimplemented(DecoderVariant v) {
         java.util.List<String> d = new java.util.ArrayList<>();
-        if (v.norm() != DecoderVariant.Norm.WEIGHT) d.add("norm " + v.norm());
-        if (v.activation() != DecoderVariant.Activation.SILU) d.add("activation " + v.activation());
         if (v.fusedQkv()) d.add("fused qkv_proj");
         if (v.fusedGateUp()) d.add("fused gate_up_proj");
         return d;
@@ -131,25 +132,36 @@ public final class LlamaModel {
         }
     }
 
-    /** x[t, :] = embed_tokens[tokens[t], :]. */
+    /** x[t, :] = embed_tokens[tokens[t], :], times √hidden for Gemma (HF Gemma2Model's normalizer, in fp32). */
     private void embed(int[] tokens, float[] x) {
         Weight e = w.embed();
+        float scale = (float) Math.sqrt(hidden);
         for (int t = 0; t < tokens.length; t++) {
             int id = tokens[t];
             if (id < 0 || id >= cfg.vocabSize()) throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + cfg.vocabSize());
             e.row(id, x, t * hidden);
+            if (variant.embedScale()) VectorOps.scale(x, t * hidden, scale, hidden);
         }
     }
 
     private void ropeAngles(Step step, Workspace ws) {
         int half = headDim / 2;
-        for (int t = 0; t < step.size(); t++) rope.angles(step.positions()[t], ws.cos, ws.sin, t * half);
+        for (int t = 0; t < step.size(); t++) {
+            rope.angles(step.positions()[t], ws.cos, ws.sin, t * half);
+            if (localRope != rope) localRope.angles(step.positions()[t], ws.cosLocal, ws.sinLocal, t * half);
+        }
     }
 
-    /** x += o_proj(attention(rope(q), rope(k), v)) for every token (LlamaAttention.forward). */
+    /**
+     * x += o_proj(attention(rope(q), rope(k), v)) for every token (LlamaAttention.forward); Gemma normalises the
+     * o_proj output before the add (Gemma2DecoderLayer's post_attention_layernorm).
+     */
     private void attentionBlock(int l, Step step, Workspace ws) {
         LlamaWeights.Layer lw = w.layers()[l];
         int T = step.size();
+        boolean local = localRope != rope && variant.windowed(l);
+        Rope r = local ? localRope : rope;
+        float[] cos = local ? ws.cosLocal : ws.cos, sin = local ? ws.sinLocal : ws.sin;
         rmsnormRows(ws.x, lw.attnNorm(), ws.xn, T);
         lw.wqkv().matmul(ws.xn, T, ws.qkv, par);                         // qkv [T, qkvWidth]
         step.adapters().addTo(l, ProjectionGroup.QKV, ws.xn, hidden, ws.qkv, qkvWidth);
@@ -163,7 +175,7 @@ public final class LlamaModel {
                     VectorOps.rmsnorm(ws.qkv, off, ws.qkv, off, h < heads ? lw.qNorm() : lw.kNorm(), cfg.rmsNormEps(), headDim);
                 }
             for (int h = 0; h < heads + kvHeads; h++)                       // q heads then k heads
-                rope.rotate(ws.qkv, base + h * headDim, ws.cos, ws.sin, t * half);
+                r.rotate(ws.qkv, base + h * headDim, cos, sin, t * half);
             KvCache c = step.caches()[t];
             int slot = c.slot(step.positions()[t]), bs = c.pool().blockSize();
             float[] keys = c.pool().keys(l);                                // block-transposed: [kvWidth][bs] per block
@@ -179,6 +191,7 @@ public final class LlamaModel {
         lw.wo().matmul(ws.attn, T, ws.proj, par);                        // proj [T, hidden], partial under TP
         step.adapters().addTo(l, ProjectionGroup.O, ws.attn, qWidth, ws.proj, hidden);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.ATTN_OUT);
+        if (lw.attnPostNorm() != null) rmsnormRows(ws.proj, lw.attnPostNorm(), ws.proj, T);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
 
@@ -199,7 +212,7 @@ public final class LlamaModel {
             float[] scores = new float[perGroup * stride];                // [perGroup][stride]
             for (int i = from; i < to; i++) {
                 int t = i / nGroups, h0 = (i % nGroups) * perGroup;
-                attendHeads(l, step, ws, t, h0, Math.min(heads, h0 + perGroup), scores, stride);
+                attendHeads(l, variant.windowed(l) ? variant.slidingWindow() : 0, step, ws, t, h0, Math.min(heads, h0 + perGroup), scores, stride);
             }
         });
     }
@@ -207,11 +220,12 @@ public final class LlamaModel {
     /**
      * softmax(q·Kᵀ/√d)·V of query heads [h0, h1) of token t over positions 0..pos of its sequence (eager
      * attention of HF modeling_llama), or over the last {@code window} of them (pos − window, pos] with a sliding
-     * window (HF modeling_mistral). The cache is walked block by block, and inside a block head by head:
+     * window (HF modeling_mistral; Gemma's windowed layers), the scores soft-capped first where the variant says
+     * (Gemma 2: c·tanh(s/c)). The cache is walked block by block, and inside a block head by head:
      * a block's keys (then values) for all local KV heads are one contiguous region of {@link KvPool}, read
      * front to back. Keys are block-transposed, values head-major (see KvPool).
      */
-    private void attendHeads(int l, Step step, Workspace ws, int t, int h0, int h1, float[] scores, int stride) {
+    private void attendHeads(int l, int window, Step step, Workspace ws, int t, int h0, int h1, float[] scores, int stride) {
         KvCache c = step.caches()[t];
         float[] k = c.pool().keys(l), v = c.pool().values(l);
         int[] table = c.table();
@@ -229,6 +243,7 @@ public final class LlamaModel {
             }
         }
         for (int h = h0; h < h1; h++) {
+            if (variant.attnSoftcap() > 0) VectorOps.softcap(scores, (h - h0) * stride + j0, variant.attnSoftcap(), n - j0);
             VectorOps.softmaxInPlace(scores, (h - h0) * stride + j0, n - j0);
             int out = t * qWidth + h * headDim;
             Arrays.fill(ws.attn, out, out + headDim, 0f);
@@ -247,22 +262,35 @@ public final class LlamaModel {
     /** Offset inside a KV block of the run (keys or values) of the local KV head that query head h reads. */
     private int kvRun(int h, int bs) { return ((firstHead + h) / groupSize - firstKvHead) * headDim * bs; }
 
-    /** x += down_proj(silu(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward). */
+    /**
+     * x += down_proj(act(gate_proj(x̂)) · up_proj(x̂)) (LlamaMLP.forward), act SiLU or Gemma's tanh GELU; Gemma
+     * normalises the down_proj output before the add (post_feedforward_layernorm).
+     */
     private void mlpBlock(int l, int T, AdapterUpdates adapters, Workspace ws) {
         LlamaWeights.Layer lw = w.layers()[l];
         rmsnormRows(ws.x, lw.ffnNorm(), ws.xn, T);
         lw.wGateUp().matmul(ws.xn, T, ws.gateUp, par);                   // gateUp [T, 2·ffn]
         adapters.addTo(l, ProjectionGroup.GATE_UP, ws.xn, hidden, ws.gateUp, 2 * ffn);
-        for (int t = 0; t < T; t++)
-            VectorOps.siluMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
+        boolean gelu = variant.activation() == DecoderVariant.Activation.GELU_TANH;
+        for (int t = 0; t < T; t++) {
+            if (gelu) VectorOps.geluTanhMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
+            else VectorOps.siluMul(ws.gateUp, t * 2 * ffn, ws.gateUp, t * 2 * ffn + ffn, ws.act, t * ffn, ffn);
+        }
         lw.wDown().matmul(ws.act, T, ws.proj, par);                      // proj [T, hidden], partial under TP
         adapters.addTo(l, ProjectionGroup.DOWN, ws.act, ffn, ws.proj, hidden);
         comm.allReduceSum(ws.proj, 0, T * hidden, Collective.MLP_OUT);
+        if (lw.ffnPostNorm() != null) rmsnormRows(ws.proj, lw.ffnPostNorm(), ws.proj, T);
         VectorOps.add(ws.x, 0, ws.proj, 0, T * hidden);
     }
 
-    /** logits = lm_head(norm(x)) for the requested rows, gathered over the vocab-parallel shards. */
+    /** logits = lm_head(norm(x)) for the requested rows, gathered over the vocab-parallel shards, soft-capped for Gemma 2. */
     private void lmHead(Step step, Workspace ws, float[] logits) {
+        projectLogits(step, ws, logits);
+        int n = step.logitRows().length * cfg.vocabSize();
+        if (variant.finalSoftcap() > 0 && n > 0) VectorOps.softcap(logits, 0, variant.finalSoftcap(), n);
+    }
+
+    private void projectLogits(Step step, Workspace ws, float[] logits) {
         int[] rows = step.logitRows();
         int L = rows.length;
         if (L == 0) return;                                               // a mid-prompt chunk: no logits (same on every rank)
@@ -304,6 +332,7 @@ public final class LlamaModel {
         float[] gateUp;   // [T, 2·ffn]
         float[] act;      // [T, ffn] silu(gate)·up
         float[] cos, sin; // [T, headDim/2] RoPE angles of each token
+        float[] cosLocal, sinLocal; // [T, headDim/2] the same with the windowed layers' base (Gemma 3), else unused
         float[] localLogits, sendLogits, gathered; // vocab-parallel LM head buffers (TP only)
 
         private Workspace() {}
@@ -322,6 +351,10 @@ public final class LlamaModel {
             act = new float[n * ffn];
             cos = new float[n * headDim / 2];
             sin = new float[n * headDim / 2];
+            if (localRope != rope) {
+                cosLocal = new float[n * headDim / 2];
+                sinLocal = new float[n * headDim / 2];
+            }
             Shard s = w.shard();
             if (s.size() > 1) {
                 int per = s.vocabPerRank(cfg);

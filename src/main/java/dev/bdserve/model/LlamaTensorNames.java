@@ -32,11 +32,21 @@ public final class LlamaTensorNames {
     /** Qwen3's per-head RMSNorm weights of q and k (HF modeling_qwen3.Qwen3Attention.q_norm / k_norm). */
     public static String qNorm(int i) { return layer(i, "self_attn.q_norm.weight"); }
     public static String kNorm(int i) { return layer(i, "self_attn.k_norm.weight"); }
+    /** Gemma's norms around the MLP (HF modeling_gemma2: its post_attention_layernorm normalises the attention output). */
+    public static String preFeedforwardNorm(int i) { return layer(i, "pre_feedforward_layernorm.weight"); }
+    public static String postFeedforwardNorm(int i) { return layer(i, "post_feedforward_layernorm.weight"); }
+
+    /**
+     * The norm in front of layer i's MLP: {@code post_attention_layernorm} in Llama's naming, {@code
+     * pre_feedforward_layernorm} in Gemma's (whose {@code post_attention_layernorm} follows the attention instead).
+     */
+    public static String mlpNorm(LlamaConfig c, int i) { return c.variant().sandwichNorm() ? preFeedforwardNorm(i) : postAttentionNorm(i); }
 
     /**
      * Every tensor the model needs, in the order HF writes them (embedding, layers, final norm, LM head),
      * with its expected shape. {@code lm_head.weight} is included only when the embeddings are untied; the q/k/v
-     * biases ([qDim], [kvDim], [kvDim]) and the q/k norm weights ([headDim] each) only for variants that have them.
+     * biases ([qDim], [kvDim], [kvDim]), the q/k norm weights ([headDim] each) and Gemma's two MLP norms only for variants
+     * that have them.
      */
     public static Map<String, long[]> expectedShapes(LlamaConfig c) {
         long h = c.hiddenSize(), q = c.qDim(), kv = c.kvDim(), f = c.intermediateSize(), vocab = c.vocabSize();
@@ -56,6 +66,10 @@ public final class LlamaTensorNames {
                 m.put(kNorm(i), new long[]{c.headDim()});
             }
             m.put(postAttentionNorm(i), new long[]{h});
+            if (c.variant().sandwichNorm()) {
+                m.put(preFeedforwardNorm(i), new long[]{h});
+                m.put(postFeedforwardNorm(i), new long[]{h});
+            }
             m.put(gate(i), new long[]{f, h});
             m.put(up(i), new long[]{f, h});
             m.put(down(i), new long[]{h, f});

@@ -9,7 +9,7 @@ import dev.bdserve.tensor.Weight;
  *
  * @param embed     model.embed_tokens.weight [vocab, hidden] (replicated on every rank)
  * @param layers    decoder layers
- * @param finalNorm model.norm.weight [hidden]
+ * @param finalNorm model.norm.weight [hidden], as the gain of x̂ (see {@link Layer})
  * @param lmHead    lm_head.weight rows of this rank: [localVocab, hidden] (the embedding itself when tied and N = 1)
  * @param shard     which slice this is
  */
@@ -30,12 +30,18 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
      *                 Qwen2Attention's q/k/v bias=True); null when the variant has no bias
      * @param qNorm    self_attn.q_norm.weight [headDim], the RMSNorm over each query head (HF modeling_qwen3); null if none
      * @param kNorm    self_attn.k_norm.weight [headDim], the RMSNorm over each key head (HF modeling_qwen3); null if none
+     * @param attnPostNorm post_attention_layernorm.weight of Gemma [hidden], over the attention output before the
+     *                 residual add (HF modeling_gemma2); null if none
+     * @param ffnPostNorm  post_feedforward_layernorm.weight of Gemma [hidden], over the MLP output; null if none
+     *
+     * <p>Every norm vector here is the gain x̂ is multiplied by: for checkpoints whose norms scale by (1 + w) (HF
+     * Gemma) the 1 is added at load.
      */
     public record Layer(float[] attnNorm, Weight wqkv, Weight wo, float[] ffnNorm, Weight wGateUp, Weight wDown,
-                        float[] bqkv, float[] qNorm, float[] kNorm) {
+                        float[] bqkv, float[] qNorm, float[] kNorm, float[] attnPostNorm, float[] ffnPostNorm) {
         /** A Llama layer: no bias, no q/k norm. */
         public Layer(float[] attnNorm, Weight wqkv, Weight wo, float[] ffnNorm, Weight wGateUp, Weight wDown) {
-            this(attnNorm, wqkv, wo, ffnNorm, wGateUp, wDown, null, null, null);
+            this(attnNorm, wqkv, wo, ffnNorm, wGateUp, wDown, null, null, null, null, null);
         }
     }
 
@@ -78,6 +84,14 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
         return v;
     }
 
+    /** A norm's stored weights as the gain of x̂: 1 + w where the variant scales by (1 + w) (HF GemmaRMSNorm, in fp32). */
+    static float[] gain(LlamaConfig c, float[] w) {
+        if (c.variant().norm() == DecoderVariant.Norm.WEIGHT) return w;
+        float[] g = new float[w.length];
+        for (int i = 0; i < w.length; i++) g[i] = 1f + w[i];
+        return g;
+    }
+
     /** Loads this rank's slices from a checkpoint. Only the rows/columns the rank needs are copied. */
     public static LlamaWeights load(TensorSource src, Shard shard) {
         LlamaConfig c = src.config();
@@ -111,13 +125,19 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
                 System.arraycopy(biasVector(src, LlamaTensorNames.vBias(i), c.kvDim()), kv0, bqkv, q1 - q0 + kv1 - kv0, kv1 - kv0);
             }
             if (c.variant().qkNorm()) {                                   // [headDim] each, replicated
-                qNorm = biasVector(src, LlamaTensorNames.qNorm(i), hd);
-                kNorm = biasVector(src, LlamaTensorNames.kNorm(i), hd);
+                qNorm = gain(c, biasVector(src, LlamaTensorNames.qNorm(i), hd));
+                kNorm = gain(c, biasVector(src, LlamaTensorNames.kNorm(i), hd));
             }
-            layers[i] = new Layer(src.vector(p + "input_layernorm.weight"), Weight.concatRows(q, k, v), o,
-                    src.vector(p + "post_attention_layernorm.weight"), Weight.concatRows(g, u), d, bqkv, qNorm, kNorm);
+            float[] attnPost = null, ffnPost = null;
+            if (c.variant().sandwichNorm()) {                             // Gemma: norms after attention and MLP
+                attnPost = gain(c, biasVector(src, LlamaTensorNames.postAttentionNorm(i), hidden));
+                ffnPost = gain(c, biasVector(src, LlamaTensorNames.postFeedforwardNorm(i), hidden));
+            }
+            layers[i] = new Layer(gain(c, biasVector(src, LlamaTensorNames.inputNorm(i), hidden)), Weight.concatRows(q, k, v), o,
+                    gain(c, biasVector(src, LlamaTensorNames.mlpNorm(c, i), hidden)), Weight.concatRows(g, u), d, bqkv, qNorm, kNorm,
+                    attnPost, ffnPost);
         }
-        float[] norm = src.vector("model.norm.weight");
+        float[] norm = gain(c, biasVector(src, LlamaTensorNames.FINAL_NORM, hidden));
         int v0 = shard.firstVocab(c), v1 = v0 + shard.localVocab(c);
         Weight head;
         if (c.tieWordEmbeddings()) head = (v0 == 0 && v1 == c.vocabSize()) ? embed : embed.sliceRows(v0, v1);

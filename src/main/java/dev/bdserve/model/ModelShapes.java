@@ -44,6 +44,18 @@ public final class ModelShapes {
                 null, false, 1, List.of(2), "float32", DecoderVariant.qwen3(0)));
         SHAPES.put("tiny-mistral", new LlamaConfig(256, 64, 96, 2, 4, 2, 16, 256, 1e-5f, 10000,
                 null, false, 1, List.of(2), "float32", DecoderVariant.mistral(8)));
+        // google/gemma-2-2b: 26 layers, d 2304, 8 heads of 256, 4 KV heads, d_ff 9216, window 4096 on even layers,
+        // soft-caps 50 / 30, query_pre_attn_scalar 256, tied, vocab 256000
+        SHAPES.put("gemma-2-2b", new LlamaConfig(256000, 2304, 9216, 26, 8, 4, 256, 8192, 1e-6f, 10000,
+                null, true, 2, List.of(1, 107), "bfloat16", DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4096, 50, 30, 256)));
+        // google/gemma-3-1b-pt: 26 layers, d 1152, 4 heads of 256, 1 KV head, d_ff 6912, window 512 on 5 of 6 layers
+        // (local RoPE base 10000, global 1e6), q/k norms, tied, vocab 262144
+        SHAPES.put("gemma-3-1b", new LlamaConfig(262144, 1152, 6912, 26, 4, 1, 256, 32768, 1e-6f, 1000000,
+                null, true, 2, List.of(1, 106), "bfloat16", DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 512, 6, 10000, 256)));
+        SHAPES.put("tiny-gemma2", new LlamaConfig(256, 64, 96, 3, 4, 2, 16, 256, 1e-6f, 10000,
+                null, true, 2, List.of(1), "float32", DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 8, 50, 30, 16)));
+        SHAPES.put("tiny-gemma3", new LlamaConfig(256, 64, 96, 7, 4, 1, 32, 256, 1e-6f, 1000000,
+                null, true, 2, List.of(1), "float32", DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 8, 6, 10000, 32)));
     }
 
     /** The config of a named shape (case-insensitive), or throws listing the known names. */
@@ -56,11 +68,12 @@ public final class ModelShapes {
     public static java.util.Set<String> names() { return SHAPES.keySet(); }
 
     /** The families {@link #get(String, String)} can give a shape. */
-    public static final List<String> FAMILIES = List.of("llama", "qwen2", "qwen3", "mistral");
+    public static final List<String> FAMILIES = List.of("llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3");
 
     /**
      * A named shape as a model of {@code family} (null: the shape's own). A Llama shape takes another family's
-     * departures (q/k/v biases, q/k norms, or Mistral's decoder with full attention) at the same sizes; a shape of
+     * departures (q/k/v biases, q/k norms, Mistral's decoder with full attention, Gemma 2's and Gemma 3's with their real
+     * windows) at the same sizes; a shape of
      * another family is only itself.
      */
     public static LlamaConfig get(String name, String family) {
@@ -77,6 +90,8 @@ public final class ModelShapes {
             case "qwen2" -> DecoderVariant.qwen2(0);
             case "qwen3" -> DecoderVariant.qwen3(0);
             case "mistral" -> DecoderVariant.mistral(0);
+            case "gemma2" -> DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4096, 50, 30, c.headDim());
+            case "gemma3" -> DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 512, 6, 10000, c.headDim());
             default -> DecoderVariant.LLAMA;
         });
     }

@@ -10,8 +10,26 @@ public final class Rope {
     private final float[] invFreq; // [headDim / 2]
 
     Rope(LlamaConfig c) {
+        this(c, false);
+    }
+
+    /** The rotation of the model's global layers, or with {@code local} of its windowed ones (see {@link #inverseFrequencies(LlamaConfig, boolean)}). */
+    Rope(LlamaConfig c, boolean local) {
         this.headDim = c.headDim();
-        this.invFreq = inverseFrequencies(c);
+        this.invFreq = inverseFrequencies(c, local);
+    }
+
+    /**
+     * The inverse frequencies of the windowed layers ({@code local}) or the others: a variant with a local RoPE base
+     * (Gemma 3's rope_local_base_freq) gives its windowed layers θ_local^(−2i/d) without long-context scaling, as
+     * HF modeling_gemma3's rotary_emb_local.
+     */
+    public static float[] inverseFrequencies(LlamaConfig c, boolean local) {
+        double theta = c.variant().localRopeTheta();
+        if (!local || theta <= 0) return inverseFrequencies(c);
+        float[] inv = new float[c.headDim() / 2];
+        for (int i = 0; i < inv.length; i++) inv[i] = (float) (1.0 / Math.pow(theta, (2.0 * i) / c.headDim()));
+        return inv;
     }
 
     /**

@@ -12,7 +12,7 @@ import java.util.SplittableRandom;
  * A random-weight Llama at a given shape, deterministic from a seed: each tensor is drawn from its own
  * stream (seed mixed with the tensor name), so any tensor or shard can be produced on its own. Matrices
  * are uniform with standard deviation 1/sqrt(in_features) (activations stay O(1) through the layers),
- * norm weights (the q/k norms of Qwen3 included) are 1 ± 0.1, projection biases (Qwen2) uniform in ±0.5. The config's
+ * norm weights (the q/k norms of Qwen3 included) are 1 ± 0.1 (± 0.1 where norms scale by 1 + w, as Gemma's), projection biases (Qwen2) uniform in ±0.5. The config's
  * {@link DecoderVariant} decides which tensors exist ({@link LlamaTensorNames#expectedShapes}). Used by tests and benchmarks and written out by {@code synth model}.
  */
 public final class SynthModel implements TensorSource {
@@ -79,8 +79,9 @@ public final class SynthModel implements TensorSource {
         SplittableRandom r = stream(name);
         float[] v = new float[(int) s[0]];
         boolean bias = name.endsWith(".bias");                       // q/k/v biases (Qwen2): uniform ±0.5, not 1 ± 0.1
+        float center = config.variant().norm() == DecoderVariant.Norm.ONE_PLUS_WEIGHT ? 0 : 1;  // Gemma norms scale by 1 + w
         for (int i = 0; i < v.length; i++) {
-            float x = bias ? (r.nextFloat() * 2 - 1) * 0.5f : 1 + (r.nextFloat() * 2 - 1) * 0.1f;
+            float x = bias ? (r.nextFloat() * 2 - 1) * 0.5f : center + (r.nextFloat() * 2 - 1) * 0.1f;
             v[i] = dtype == DType.BF16 ? Numerics.bf16ToFloat(Numerics.floatToBf16(x))
                     : dtype == DType.F16 ? Numerics.f16ToFloat(Numerics.floatToF16(x)) : x;
         }

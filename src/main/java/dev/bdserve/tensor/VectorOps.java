@@ -100,6 +100,37 @@ public final class VectorOps {
         }
     }
 
+    private static final float GELU_C = (float) Math.sqrt(2 / Math.PI), GELU_A = 0.044715f;
+
+    /**
+     * out = gelu_tanh(gate) · up over n elements, with gelu_tanh(g) = ½·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))) (HF
+     * {@code gelu_pytorch_tanh}, Gemma's MLP).
+     */
+    public static void geluTanhMul(float[] gate, int gOff, float[] up, int uOff, float[] out, int oOff, int n) {
+        int i = 0;
+        for (; i + VL <= n; i += VL) {
+            FloatVector g = FloatVector.fromArray(FS, gate, gOff + i);
+            FloatVector inner = g.mul(g).mul(g).mul(GELU_A).add(g).mul(GELU_C);
+            FloatVector act = inner.lanewise(VectorOperators.TANH).add(1f).mul(g).mul(0.5f);
+            act.mul(FloatVector.fromArray(FS, up, uOff + i)).intoArray(out, oOff + i);
+        }
+        for (; i < n; i++) out[oOff + i] = geluTanh(gate[gOff + i]) * up[uOff + i];
+    }
+
+    /** The scalar gelu_tanh (the slow twin of {@link #geluTanhMul}'s lanes). */
+    public static float geluTanh(float g) {
+        return 0.5f * g * (1f + (float) Math.tanh(GELU_C * (g + GELU_A * g * g * g)));
+    }
+
+    /** x = cap · tanh(x / cap) over n elements (Gemma 2's attention and final logit soft-capping). */
+    public static void softcap(float[] x, int off, float cap, int n) {
+        float inv = 1f / cap;
+        int i = 0;
+        for (; i + VL <= n; i += VL)
+            FloatVector.fromArray(FS, x, off + i).mul(inv).lanewise(VectorOperators.TANH).mul(cap).intoArray(x, off + i);
+        for (; i < n; i++) x[off + i] = cap * (float) Math.tanh(x[off + i] * inv);
+    }
+
     /** Maximum of x[off .. off+n) (−∞ when n == 0; values assumed not NaN). */
     public static float max(float[] x, int off, int n) {
         FloatVector m = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);

@@ -9,7 +9,10 @@ import java.util.function.Function;
  * The slow twin of {@link LlamaModel}: a plain fp64 forward pass of one sequence that follows HF
  * {@code modeling_llama} line by line (RMSNorm, rotate-half RoPE, GQA with repeat_kv, SwiGLU), reading
  * every weight by its HF name, with the departures of the config's variant: q/k/v biases ({@code modeling_qwen2}),
- * per-head q/k RMSNorm before RoPE ({@code modeling_qwen3}), the sliding window ({@code modeling_mistral}). Used by tests as the ground truth for the sharded, batched, vectorised path.
+ * per-head q/k RMSNorm before RoPE ({@code modeling_qwen3}), the sliding window ({@code modeling_mistral}), and
+ * Gemma's ({@code modeling_gemma2}, {@code modeling_gemma3}): (1 + w) norms, embeddings ×√hidden, norms after attention
+ * and MLP, tanh GELU, soft-capping, windowed and global layers with their own RoPE bases, query_pre_attn_scalar. Used by
+ * tests as the ground truth for the sharded, batched, vectorised path.
  */
 public final class ReferenceLlama {
     private final LlamaConfig c;
@@ -53,11 +56,16 @@ public final class ReferenceLlama {
     public double[][] logits(int[] tokens) {
         int T = tokens.length, d = c.hiddenSize(), hd = c.headDim();
         double[][] emb = weight.apply("model.embed_tokens.weight");
+        DecoderVariant var = c.variant();
         double[][] x = new double[T][];
-        for (int t = 0; t < T; t++) x[t] = emb[tokens[t]].clone();
-        double[] inv = new double[hd / 2];
-        float[] invF = Rope.inverseFrequencies(c);
-        for (int i = 0; i < hd / 2; i++) inv[i] = invF[i];
+        for (int t = 0; t < T; t++) {
+            x[t] = emb[tokens[t]].clone();
+            if (var.embedScale()) for (int i = 0; i < d; i++) x[t][i] *= (float) Math.sqrt(d);   // Gemma2Model: × normalizer
+        }
+        double[] inv = new double[hd / 2], invLocal = new double[hd / 2];
+        float[] invF = Rope.inverseFrequencies(c, false), invL = Rope.inverseFrequencies(c, true);
+        for (int i = 0; i < hd / 2; i++) { inv[i] = invF[i]; invLocal[i] = invL[i]; }
+        double scale = 1 / Math.sqrt(var.queryPreAttnScalar() > 0 ? var.queryPreAttnScalar() : hd);
         for (int l = 0; l < c.numLayers(); l++) {
             String p = "model.layers." + l + ".";
             double[][] h = norm(x, vector.apply(p + "input_layernorm.weight"));
@@ -72,14 +80,16 @@ public final class ReferenceLlama {
             if (c.variant().qkNorm()) {                                   // modeling_qwen3: q_norm / k_norm over each head, before RoPE
                 double[] qn = vector.apply(p + "self_attn.q_norm.weight"), kn = vector.apply(p + "self_attn.k_norm.weight");
                 for (int t = 0; t < T; t++) {
-                    for (int hh = 0; hh < c.numHeads(); hh++) headNorm(q[t], hh * hd, hd, qn);
-                    for (int hh = 0; hh < c.numKvHeads(); hh++) headNorm(k[t], hh * hd, hd, kn);
+                    for (int hh = 0; hh < c.numHeads(); hh++) headNorm(q[t], hh * hd, hd, gain(qn));
+                    for (int hh = 0; hh < c.numKvHeads(); hh++) headNorm(k[t], hh * hd, hd, gain(kn));
                 }
             }
-            int window = c.variant().slidingWindow();                     // masking_utils.sliding_window_overlay: j > t − window
+            // masking_utils.sliding_window_overlay: j > t − window, on the windowed layers only (Gemma: is_sliding)
+            int window = var.windowed(l) ? var.slidingWindow() : 0;
+            double[] layerInv = var.windowed(l) ? invLocal : inv;         // Gemma 3: rotary_emb_local on sliding layers
             for (int t = 0; t < T; t++) {
-                for (int hh = 0; hh < c.numHeads(); hh++) rope(q[t], hh * hd, t, inv);
-                for (int hh = 0; hh < c.numKvHeads(); hh++) rope(k[t], hh * hd, t, inv);
+                for (int hh = 0; hh < c.numHeads(); hh++) rope(q[t], hh * hd, t, layerInv);
+                for (int hh = 0; hh < c.numKvHeads(); hh++) rope(k[t], hh * hd, t, layerInv);
             }
             double[][] attn = new double[T][c.qDim()];
             int group = c.numHeads() / c.numKvHeads();
@@ -92,7 +102,8 @@ public final class ReferenceLlama {
                     for (int j = first; j <= t; j++) {
                         double dot = 0;
                         for (int i = 0; i < hd; i++) dot += q[t][hh * hd + i] * k[j][kvh * hd + i];
-                        s[j] = dot / Math.sqrt(hd);
+                        s[j] = dot * scale;
+                        if (var.attnSoftcap() > 0) s[j] = var.attnSoftcap() * Math.tanh(s[j] / var.attnSoftcap());   // Gemma 2
                         max = Math.max(max, s[j]);
                     }
                     double sum = 0;
@@ -100,16 +111,36 @@ public final class ReferenceLlama {
                     for (int j = first; j <= t; j++)
                         for (int i = 0; i < hd; i++) attn[t][hh * hd + i] += s[j] / sum * v[j][kvh * hd + i];
                 }
-            add(x, linear(attn, p + "self_attn.o_proj.weight"));
-            double[][] h2 = norm(x, vector.apply(p + "post_attention_layernorm.weight"));
+            double[][] o = linear(attn, p + "self_attn.o_proj.weight");
+            if (var.sandwichNorm()) o = norm(o, vector.apply(p + "post_attention_layernorm.weight"));   // Gemma2DecoderLayer
+            add(x, o);
+            double[][] h2 = norm(x, vector.apply(p + (var.sandwichNorm() ? "pre_feedforward_layernorm.weight" : "post_attention_layernorm.weight")));
             double[][] g = linear(h2, p + "mlp.gate_proj.weight");
             double[][] u = linear(h2, p + "mlp.up_proj.weight");
+            boolean gelu = var.activation() == DecoderVariant.Activation.GELU_TANH;
             for (int t = 0; t < T; t++)
-                for (int i = 0; i < g[t].length; i++) g[t][i] = g[t][i] / (1 + Math.exp(-g[t][i])) * u[t][i];
-            add(x, linear(g, p + "mlp.down_proj.weight"));
+                for (int i = 0; i < g[t].length; i++) {
+                    double a = g[t][i];
+                    double act = gelu ? 0.5 * a * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (a + 0.044715 * a * a * a))) : a / (1 + Math.exp(-a));
+                    g[t][i] = act * u[t][i];
+                }
+            double[][] down = linear(g, p + "mlp.down_proj.weight");
+            if (var.sandwichNorm()) down = norm(down, vector.apply(p + "post_feedforward_layernorm.weight"));
+            add(x, down);
         }
         double[][] xn = norm(x, vector.apply("model.norm.weight"));
-        return linear(xn, c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight");
+        double[][] logits = linear(xn, c.tieWordEmbeddings() ? "model.embed_tokens.weight" : "lm_head.weight");
+        if (var.finalSoftcap() > 0)                                       // Gemma2ForCausalLM: final_logit_softcapping
+            for (double[] row : logits) for (int i = 0; i < row.length; i++) row[i] = var.finalSoftcap() * Math.tanh(row[i] / var.finalSoftcap());
+        return logits;
+    }
+
+    /** A norm's gain: w, or 1 + w where the norms scale by (1 + w) (GemmaRMSNorm). */
+    private double[] gain(double[] w) {
+        if (c.variant().norm() == DecoderVariant.Norm.WEIGHT) return w;
+        double[] g = new double[w.length];
+        for (int i = 0; i < w.length; i++) g[i] = 1 + w[i];
+        return g;
     }
 
     private double[][] norm(double[][] x, double[] w) {
@@ -119,7 +150,8 @@ public final class ReferenceLlama {
             for (double v : x[t]) ss += v * v;
             double r = 1 / Math.sqrt(ss / x[t].length + c.rmsNormEps());
             out[t] = new double[x[t].length];
-            for (int i = 0; i < x[t].length; i++) out[t][i] = x[t][i] * r * w[i];
+            double[] g = gain(w);
+            for (int i = 0; i < x[t].length; i++) out[t][i] = x[t][i] * r * g[i];
         }
         return out;
     }

@@ -45,7 +45,12 @@ public final class HfConfigIO {
         FAMILIES.put("qwen2", "Qwen2ForCausalLM");
         FAMILIES.put("qwen3", "Qwen3ForCausalLM");
         FAMILIES.put("mistral", "MistralForCausalLM");
+        FAMILIES.put("gemma2", "Gemma2ForCausalLM");
+        FAMILIES.put("gemma3_text", "Gemma3ForCausalLM");
     }
+
+    /** config.json's model_type of a variant family (Gemma 3's text model is {@code gemma3_text}). */
+    static String modelType(String family) { return family.equals("gemma3") ? "gemma3_text" : family; }
 
     private static final ObjectMapper JSON = JsonMapper.builder()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
@@ -128,9 +133,12 @@ public final class HfConfigIO {
 
         LlamaConfig config() {
             String family = family();
-            String act = optString("hidden_act");
-            if (act != null && !act.equals("silu"))
-                throw bad("\"hidden_act\" is \"" + act + "\"; only \"silu\" is supported");
+            boolean gemma = family.startsWith("gemma");
+            String act = optString(gemma && present("hidden_activation") ? "hidden_activation" : "hidden_act");
+            String wantAct = gemma ? "gelu_pytorch_tanh" : "silu";
+            if (act != null && !act.equals(wantAct))
+                throw bad("\"" + (gemma && present("hidden_activation") ? "hidden_activation" : "hidden_act") + "\" is \"" + act + "\"; only \""
+                        + wantAct + "\" is supported for " + family);
             // HF modeling_qwen2 always has q/k/v biases (no config key); modeling_llama / modeling_qwen3 add them (and an
             // o_proj bias) only under attention_bias, which is refused; modeling_mistral has none.
             if (!family.equals("qwen2") && optBool("attention_bias", false))
@@ -147,6 +155,7 @@ public final class HfConfigIO {
             int headDim;
             if (present("head_dim")) headDim = requiredInt("head_dim");
             else if (family.equals("qwen3")) headDim = 128;                 // Qwen3Config's default head_dim
+            else if (gemma) headDim = 256;                                  // Gemma2Config / Gemma3TextConfig default
             else {
                 if (hidden % heads != 0)
                     throw bad("\"head_dim\" is absent and hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
@@ -171,7 +180,7 @@ public final class HfConfigIO {
                 else scaling = ropeScaling(rs, "rope_scaling");
             }
 
-            boolean tied = optBool("tie_word_embeddings", false);
+            boolean tied = optBool("tie_word_embeddings", gemma);           // Gemma configs tie by default
             int bos = present("bos_token_id") ? intValue("bos_token_id", root.get("bos_token_id")) : (root.has("bos_token_id") ? -1 : 1);
             List<Integer> eos = new ArrayList<>();
             JsonNode e = root.get("eos_token_id");
@@ -180,12 +189,11 @@ public final class HfConfigIO {
             else if (!e.isNull()) eos.add(intValue("eos_token_id", e));
             String dtype = optString("torch_dtype");
             if (dtype == null) dtype = optString("dtype");
-            int window = slidingWindow(family, layers);
             try {
-                DecoderVariant variant = switch (family) {
-                    case "qwen2" -> DecoderVariant.qwen2(window);
-                    case "qwen3" -> DecoderVariant.qwen3(window);
-                    case "mistral" -> DecoderVariant.mistral(window);
+                DecoderVariant variant = gemma ? gemmaVariant(family, layers) : switch (family) {
+                    case "qwen2" -> DecoderVariant.qwen2(slidingWindow(family, layers));
+                    case "qwen3" -> DecoderVariant.qwen3(slidingWindow(family, layers));
+                    case "mistral" -> DecoderVariant.mistral(slidingWindow(family, layers));
                     default -> DecoderVariant.LLAMA;
                 };
                 return new LlamaConfig(vocab, hidden, ffn, layers, heads, kvHeads, headDim, maxPos, (float) eps, theta,
@@ -259,6 +267,37 @@ public final class HfConfigIO {
             return window;
         }
 
+        /**
+         * Gemma 2 (Gemma2Config: sliding_window 4096 on every other layer from the first, soft-caps 50 and 30,
+         * query_pre_attn_scalar 256) and Gemma 3's text model (Gemma3TextConfig: sliding_window on five of every six
+         * layers, or as sliding_window_pattern says; rope_local_base_freq 10000 for them; q/k norms; soft-caps only if
+         * given). A layer_types list must match that pattern; norms scale by (1 + w).
+         */
+        DecoderVariant gemmaVariant(String family, int layers) {
+            boolean g2 = family.equals("gemma2");
+            int window = optInt("sliding_window", 4096);
+            if (window <= 0) throw bad("\"sliding_window\" must be positive for " + family + ", got " + window);
+            int pattern = g2 ? 2 : optInt("sliding_window_pattern", 6);
+            if (pattern < 1) throw bad("\"sliding_window_pattern\" must be positive, got " + pattern);
+            float attnCap = (float) optDouble(root, "attn_logit_softcapping", g2 ? 50.0 : 0.0);
+            float finalCap = (float) optDouble(root, "final_logit_softcapping", g2 ? 30.0 : 0.0);
+            float qpas = (float) optDouble(root, "query_pre_attn_scalar", 256);
+            DecoderVariant v = g2 ? DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, window, attnCap, finalCap, qpas)
+                    : new DecoderVariant("gemma3", false, true, DecoderVariant.Norm.ONE_PLUS_WEIGHT, DecoderVariant.Activation.GELU_TANH,
+                    false, false, window, pattern, true, true, attnCap, finalCap, qpas, optDouble(root, "rope_local_base_freq", 10000.0));
+            JsonNode types = root.get("layer_types");
+            if (types != null && !types.isNull()) {
+                if (!types.isArray() || types.size() != layers) throw bad("\"layer_types\" must be a list of " + layers + " strings, got " + types);
+                for (int i = 0; i < layers; i++) {
+                    String want = v.windowed(i) ? "sliding_attention" : "full_attention";
+                    if (!want.equals(types.get(i).asText()))
+                        throw bad("\"layer_types\"[" + i + "] is " + types.get(i) + " but " + family + " with a pattern of " + pattern
+                                + " has " + want + " there; other layer layouts are not supported");
+                }
+            }
+            return v;
+        }
+
         LlamaConfig.RopeScaling ropeScaling(JsonNode rs, String where) {
             JsonNode t = rs.get("rope_type");
             if (t == null || t.isNull()) t = rs.get("type");
@@ -293,30 +332,47 @@ public final class HfConfigIO {
     public static Map<String, Object> toMap(LlamaConfig c) {
         DecoderVariant v = c.variant();
         String family = v.family();
-        if (!FAMILIES.containsKey(family)) throw new IllegalArgumentException("no config.json for model family " + family);
+        String type = modelType(family);
+        if (!FAMILIES.containsKey(type)) throw new IllegalArgumentException("no config.json for model family " + family);
+        boolean gemma = family.startsWith("gemma");
         DecoderVariant expected = switch (family) {
             case "qwen2" -> DecoderVariant.qwen2(v.slidingWindow());
             case "qwen3" -> DecoderVariant.qwen3(v.slidingWindow());
             case "mistral" -> DecoderVariant.mistral(v.slidingWindow());
+            case "gemma2" -> DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, v.slidingWindow(), v.attnSoftcap(), v.finalSoftcap(),
+                    v.queryPreAttnScalar());
+            case "gemma3" -> new DecoderVariant("gemma3", false, true, DecoderVariant.Norm.ONE_PLUS_WEIGHT, DecoderVariant.Activation.GELU_TANH,
+                    false, false, v.slidingWindow(), v.slidingPattern(), true, true, v.attnSoftcap(), v.finalSoftcap(), v.queryPreAttnScalar(),
+                    v.localRopeTheta());
             default -> DecoderVariant.LLAMA;
         };
-        if (!v.equals(expected))
+        if (!v.equals(expected) || (gemma && (v.slidingWindow() <= 0 || v.queryPreAttnScalar() <= 0)))
             throw new IllegalArgumentException("the " + family + " config.json cannot express the variant " + v.departures());
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("architectures", List.of(FAMILIES.get(family)));
+        m.put("architectures", List.of(FAMILIES.get(type)));
         if (!family.equals("qwen2")) m.put("attention_bias", false);
+        if (gemma) {
+            m.put("attn_logit_softcapping", v.attnSoftcap() > 0 ? (Object) Double.parseDouble(Float.toString(v.attnSoftcap())) : null);
+            m.put("final_logit_softcapping", v.finalSoftcap() > 0 ? (Object) Double.parseDouble(Float.toString(v.finalSoftcap())) : null);
+            m.put("hidden_activation", "gelu_pytorch_tanh");
+            m.put("query_pre_attn_scalar", Double.parseDouble(Float.toString(v.queryPreAttnScalar())));
+            if (family.equals("gemma3")) {
+                m.put("rope_local_base_freq", v.localRopeTheta());
+                m.put("sliding_window_pattern", v.slidingPattern());
+            }
+        }
         m.put("attention_dropout", 0.0);
         m.put("bos_token_id", c.bosTokenId() < 0 ? null : c.bosTokenId());
         m.put("eos_token_id", eosJson(c));
         m.put("head_dim", c.headDim());
-        m.put("hidden_act", "silu");
+        m.put("hidden_act", gemma ? "gelu_pytorch_tanh" : "silu");
         m.put("hidden_size", c.hiddenSize());
         m.put("initializer_range", 0.02);
         m.put("intermediate_size", c.intermediateSize());
         m.put("max_position_embeddings", c.maxPositions());
         if (family.equals("qwen2") || family.equals("qwen3")) m.put("max_window_layers", v.slidingWindow() > 0 ? 0 : c.numLayers());
         if (family.equals("llama")) m.put("mlp_bias", false);
-        m.put("model_type", family);
+        m.put("model_type", type);
         m.put("num_attention_heads", c.numHeads());
         m.put("num_hidden_layers", c.numLayers());
         m.put("num_key_value_heads", c.numKvHeads());
