@@ -67,7 +67,7 @@ public final class GgufModelSource implements TensorSource {
             LlamaConfig c = config(f);
             Map<String, Loc> t = new LinkedHashMap<>();
             for (var e : LlamaTensorNames.expectedShapes(c).entrySet()) {
-                String gguf = ggufName(e.getKey());
+                String gguf = ggufName(e.getKey(), c.variant());
                 if (!f.hasTensor(gguf)) throw new ModelFormatException(path + ": tensor " + gguf + " (" + e.getKey() + ") is missing");
                 GgufFile.TensorInfo info = f.tensor(gguf);
                 long[] want = e.getValue(), dims = info.dims();          // GGUF dims are innermost first: [in, out]
@@ -99,8 +99,9 @@ public final class GgufModelSource implements TensorSource {
                     + " (partial rotary embeddings are not supported)");
         if (f.has(p + "rope.scaling.type") && !f.string(p + "rope.scaling.type").equals("none"))
             throw new ModelFormatException(f.path() + ": " + p + "rope.scaling.type '" + f.string(p + "rope.scaling.type") + "' is not supported");
-        if (f.has(p + "attention.sliding_window") && f.longValue(p + "attention.sliding_window") > 0)
-            throw new ModelFormatException(f.path() + ": " + p + "attention.sliding_window is not supported in GGUF files");
+        boolean gemma = arch.startsWith("gemma");
+        if (!gemma && f.has(p + "attention.sliding_window") && f.longValue(p + "attention.sliding_window") > 0)
+            throw new ModelFormatException(f.path() + ": " + p + "attention.sliding_window is not supported in " + arch + " GGUF files");
         double theta = f.doubleValue(p + "rope.freq_base", 10000.0);
         GgufFile.TensorInfo embd = f.hasTensor("token_embd.weight") ? f.tensor("token_embd.weight") : null;
         if (embd == null) throw new ModelFormatException(f.path() + ": tensor token_embd.weight is missing");
@@ -115,6 +116,7 @@ public final class GgufModelSource implements TensorSource {
                     !f.hasTensor("output.weight"), bos, eos, "float32", switch (arch) {
                         case "qwen2" -> DecoderVariant.qwen2(0);                     // llama.cpp src/models/qwen2.cpp: bq/bk/bv
                         case "qwen3" -> DecoderVariant.qwen3(0);                     // src/models/qwen3.cpp: attn_q_norm/attn_k_norm
+                        case "gemma2", "gemma3" -> gemmaVariant(f, arch, hidden, heads, headDim);
                         default -> DecoderVariant.LLAMA;
                     });
         } catch (IllegalArgumentException e) {
@@ -150,11 +152,44 @@ public final class GgufModelSource implements TensorSource {
         }
     }
 
-    /** The {@code general.architecture} values read: llama, and the Qwen families that keep HF's q/k row order. */
-    static final List<String> ARCHITECTURES = List.of("llama", "qwen2", "qwen3");
+    /**
+     * Gemma 2 and 3 as llama.cpp reads them (src/models/gemma2.cpp, gemma3.cpp): norms stored as 1 + w (so scaling by
+     * w), a window on layers i with i mod n < n − 1 (n from attention.sliding_window_pattern, default 2 and 6; Gemma 3
+     * without attention.sliding_window has none), Gemma 2's soft-caps (defaults 50 and 30), Gemma 3's final one if
+     * given, the windowed layers' RoPE base rope.freq_base_swa (Gemma 3, default 10000), and scores scaled by
+     * 1/√head_dim, or 1/√(hidden/heads) for the 46- and 62-layer models (27B) as llama.cpp derives it.
+     */
+    private static DecoderVariant gemmaVariant(GgufFile f, String arch, int hidden, int heads, int headDim) {
+        String p = arch + ".";
+        boolean g2 = arch.equals("gemma2");
+        int window = (int) f.longValue(p + "attention.sliding_window", g2 ? 4096 : 0);
+        int pattern = g2 ? 2 : 6;
+        if (f.has(p + "attention.sliding_window_pattern")) {
+            if (!(f.metadata().get(p + "attention.sliding_window_pattern") instanceof Number n))
+                throw new ModelFormatException(f.path() + ": " + p + "attention.sliding_window_pattern as a per-layer list is not supported");
+            pattern = n.intValue();
+        }
+        long layers = f.longValue(p + "block_count");
+        float qpas = layers == (g2 ? 46 : 62) ? (float) hidden / heads : headDim;
+        float attnCap = g2 ? (float) f.doubleValue(p + "attn_logit_softcapping", 50.0) : 0f;
+        float finalCap = (float) f.doubleValue(p + "final_logit_softcapping", g2 ? 30.0 : 0.0);
+        DecoderVariant v = g2 ? DecoderVariant.gemma2(DecoderVariant.Norm.WEIGHT, window, attnCap, finalCap, qpas)
+                : DecoderVariant.gemma3(DecoderVariant.Norm.WEIGHT, window, pattern, f.doubleValue(p + "rope.freq_base_swa", 10000.0), qpas);
+        return new DecoderVariant(v.family(), v.qkvBias(), v.qkNorm(), v.norm(), v.activation(), false, false, window, pattern, true, true,
+                v.attnSoftcap(), v.finalSoftcap(), qpas, v.localRopeTheta());
+    }
 
-    /** llama.cpp's tensor name of an HF Llama-family tensor (q/k/v biases: attn_q.bias ...; q/k norms: attn_q_norm). */
-    static String ggufName(String hf) {
+    /** The {@code general.architecture} values read: llama, and the Qwen and Gemma families that keep HF's q/k row order. */
+    static final List<String> ARCHITECTURES = List.of("llama", "qwen2", "qwen3", "gemma2", "gemma3");
+
+    /** {@link #ggufName(String, DecoderVariant)} for Llama's layout. */
+    static String ggufName(String hf) { return ggufName(hf, DecoderVariant.LLAMA); }
+
+    /**
+     * llama.cpp's tensor name of an HF Llama-family tensor (q/k/v biases: attn_q.bias ...; q/k norms: attn_q_norm;
+     * Gemma's norms: post_attention_layernorm → post_attention_norm, pre_ / post_feedforward_layernorm → ffn_norm / post_ffw_norm).
+     */
+    static String ggufName(String hf, DecoderVariant v) {
         if (hf.equals(LlamaTensorNames.EMBED)) return "token_embd.weight";
         if (hf.equals(LlamaTensorNames.FINAL_NORM)) return "output_norm.weight";
         if (hf.equals(LlamaTensorNames.LM_HEAD)) return "output.weight";
@@ -163,7 +198,9 @@ public final class GgufModelSource implements TensorSource {
         String layer = rest.substring(0, dot), part = rest.substring(dot + 1);
         String name = switch (part) {
             case "input_layernorm.weight" -> "attn_norm";
-            case "post_attention_layernorm.weight" -> "ffn_norm";
+            case "post_attention_layernorm.weight" -> v.sandwichNorm() ? "post_attention_norm" : "ffn_norm";
+            case "pre_feedforward_layernorm.weight" -> "ffn_norm";
+            case "post_feedforward_layernorm.weight" -> "post_ffw_norm";
             case "self_attn.q_proj.weight" -> "attn_q";
             case "self_attn.k_proj.weight" -> "attn_k";
             case "self_attn.v_proj.weight" -> "attn_v";

@@ -41,11 +41,22 @@ public final class GgufModelWriter {
             case "qwen2" -> v.equals(DecoderVariant.qwen2(0));
             case "qwen3" -> v.equals(DecoderVariant.qwen3(0));
             case "mistral" -> v.equals(DecoderVariant.mistral(0));
+            case "gemma2" -> v.equals(DecoderVariant.gemma2(v.norm(), v.slidingWindow(), v.attnSoftcap(), v.finalSoftcap(), v.queryPreAttnScalar()))
+                    && v.slidingWindow() > 0;
+            case "gemma3" -> v.equals(DecoderVariant.gemma3(v.norm(), v.slidingWindow(), v.slidingPattern(), v.localRopeTheta(), v.queryPreAttnScalar()))
+                    && v.attnSoftcap() == 0;
             default -> false;
         };
         if (!known)
-            throw new IllegalArgumentException("GGUF writing covers the llama, qwen2, qwen3 and mistral architectures without sliding windows; the "
-                    + v.family() + " model's " + String.join(", ", v.departures()) + " cannot be written");
+            throw new IllegalArgumentException("GGUF writing covers the llama, qwen2, qwen3 and mistral architectures without sliding windows, and "
+                    + "gemma2 and gemma3; the " + v.family() + " model's " + String.join(", ", v.departures()) + " cannot be written");
+        boolean gemma = v.family().startsWith("gemma");
+        if (gemma) {                                                     // what llama.cpp derives instead of reading
+            float llamaCppScalar = c.numLayers() == (v.family().equals("gemma2") ? 46 : 62) ? (float) c.hiddenSize() / c.numHeads() : c.headDim();
+            if (v.queryPreAttnScalar() != llamaCppScalar)
+                throw new IllegalArgumentException("GGUF has no query_pre_attn_scalar: llama.cpp scales this " + v.family() + " model's scores by 1/√"
+                        + llamaCppScalar + ", not 1/√" + v.queryPreAttnScalar() + "; the model cannot be written");
+        }
         // llama.cpp's converter writes Mistral as the llama architecture (its MistralModel)
         String arch = v.family().equals("mistral") ? "llama" : v.family();
         GgufWriter w = new GgufWriter();
@@ -63,6 +74,13 @@ public final class GgufModelWriter {
         w.putF32(arch + ".rope.freq_base", c.ropeTheta());
         w.putF32(arch + ".attention.layer_norm_rms_epsilon", c.rmsNormEps());
         w.putU32(arch + ".vocab_size", c.vocabSize());
+        if (gemma) {
+            if (v.slidingWindow() > 0) w.putU32(arch + ".attention.sliding_window", v.slidingWindow());
+            if (v.slidingPattern() != (arch.equals("gemma2") ? 2 : 6)) w.putU32(arch + ".attention.sliding_window_pattern", v.slidingPattern());
+            if (v.attnSoftcap() > 0) w.putF32(arch + ".attn_logit_softcapping", v.attnSoftcap());
+            if (v.finalSoftcap() > 0) w.putF32(arch + ".final_logit_softcapping", v.finalSoftcap());
+            if (v.localRopeTheta() > 0) w.putF32(arch + ".rope.freq_base_swa", (float) v.localRopeTheta());
+        }
         if (tokenizer != null) tokenizer.accept(w);
         // the config's special ids, where the tokenizer's metadata did not name them
         if (!w.has("tokenizer.ggml.bos_token_id") && c.bosTokenId() >= 0) w.putU32("tokenizer.ggml.bos_token_id", c.bosTokenId());
@@ -74,10 +92,13 @@ public final class GgufModelWriter {
             w.addTensor(GgufModelSource.ROPE_FREQS, new long[]{f.length}, GgmlType.F32, b);
         }
         for (Map.Entry<String, long[]> e : LlamaTensorNames.expectedShapes(c).entrySet()) {
-            String gguf = GgufModelSource.ggufName(e.getKey());
+            String gguf = GgufModelSource.ggufName(e.getKey(), v);
             long[] shape = e.getValue();
             if (shape.length == 1) {
                 float[] x = src.vector(e.getKey());                              // norms and biases stay F32
+                // llama.cpp's Gemma converters store norms as 1 + w (its graphs scale by the stored weight)
+                if (v.norm() == DecoderVariant.Norm.ONE_PLUS_WEIGHT && e.getKey().endsWith("norm.weight"))
+                    for (int i = 0; i < x.length; i++) x[i] = 1f + x[i];
                 byte[] b = new byte[4 * x.length];
                 GgmlCodec.quantize(GgmlType.F32, x, 0, x.length, b, 0);
                 w.addTensor(gguf, new long[]{x.length}, GgmlType.F32, b);

@@ -26,10 +26,10 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The Qwen2, Qwen3 and Mistral families as GGUF files (q/k/v biases as {@code attn_q.bias}, per-head q/k norms as
+ * The Qwen2, Qwen3, Mistral, Gemma 2 and Gemma 3 families as GGUF files (q/k/v biases as {@code attn_q.bias}, per-head q/k norms as
  * {@code attn_q_norm.weight}, q/k rows in HF order for qwen2/qwen3; Mistral as the {@code llama} architecture, as
- * llama.cpp's converter writes it): bdserve writes them from random models and reads them back to the same weights;
- * llama.cpp (its own qwen2.cpp / qwen3.cpp / llama.cpp graphs, node-llama-cpp's prebuilt library) continues a prompt
+ * llama.cpp's converter writes it; Gemma's norms as 1 + w, its windows, soft-caps and local RoPE base as keys): bdserve writes them from random models and reads them back to the same weights;
+ * llama.cpp (its own qwen2.cpp / qwen3.cpp / llama.cpp / gemma2.cpp / gemma3.cpp graphs, node-llama-cpp's prebuilt library) continues a prompt
  * greedily on each, and bdserve fed the same tokens gives its logits and, wherever llama.cpp's top-1 margin is clear,
  * its argmax; bdserve on the same model as an HF folder gives the GGUF file's logits.
  */
@@ -47,6 +47,12 @@ class GgufFamiliesTest {
             // Mistral v0.2 and later: full attention
             case "mistral" -> new LlamaConfig(512, 256, 512, 2, 4, 2, 64, 256, 1e-5f, 1000000, null, false, 1, List.of(2), "float32",
                     DecoderVariant.mistral(0));
+            // windows of 6 on layers 0 and 2 (shorter than the 40 tokens), soft-caps 50 / 30 (the default ones), tied
+            case "gemma2" -> new LlamaConfig(512, 256, 512, 3, 4, 2, 64, 256, 1e-6f, 10000, null, true, 1, List.of(2), "float32",
+                    DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 6, 50, 30, 64));
+            // windows of 6 on layers 0-4 and 6, layer 5 global; local RoPE base 10000, global 1e6; q/k norms; GQA 4:1
+            case "gemma3" -> new LlamaConfig(512, 256, 512, 7, 4, 1, 64, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
+                    DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 6, 6, 10000, 64));
             default -> throw new IllegalArgumentException(arch);
         };
     }
@@ -67,22 +73,29 @@ class GgufFamiliesTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen2", "qwen3", "mistral"})
+    @ValueSource(strings = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3"})
     void readsBackTheWeightsItWrote(String arch) {
         Path f = write(arch);
         LlamaConfig c = config(arch);
         try (TensorSource g = ModelFiles.open(f); TensorSource s = model(arch)) {
-            assertEquals(arch.equals("mistral") ? DecoderVariant.LLAMA : c.variant(), g.config().variant());
+            boolean gemma = arch.startsWith("gemma");
+            // Gemma files store each norm as 1 + w, which llama.cpp (and bdserve reading them) scales by
+            assertEquals(arch.equals("mistral") ? DecoderVariant.LLAMA : gemma ? c.variant().withNorm(DecoderVariant.Norm.WEIGHT) : c.variant(),
+                    g.config().variant());
             assertEquals(c.headDim(), g.config().headDim());
             for (String name : s.names()) {
-                if (s.shape(name).length == 1) assertArrayEquals(s.vector(name), g.vector(name), name);
+                if (s.shape(name).length == 1) {
+                    float[] want = s.vector(name);
+                    if (gemma) for (int i = 0; i < want.length; i++) want[i] += 1f;
+                    assertArrayEquals(want, g.vector(name), name);
+                }
                 else assertArrayEquals(s.matrix(name).toFloats(), g.matrix(name).toFloats(), name);
             }
         }
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen2", "qwen3", "mistral"})
+    @ValueSource(strings = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3"})
     void llamaCppsGreedyStepsAndLogitsOnEachFamily(String arch) {
         Path f = write(arch);
         Path hf = dir.resolve(arch + "-hf");
