@@ -36,6 +36,12 @@ class TpEquivalenceTest {
     /** Mistral-like: a window of 4 positions, shorter than most of the script's sequences. */
     static final LlamaConfig MISTRAL = new LlamaConfig(250, 64, 128, 2, 8, 4, 8, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32",
             DecoderVariant.mistral(4));
+    /** Gemma 2-like: windows of 4 on layers 0 and 2, soft-caps (small, so they bite), sandwich norms, tanh GELU, tied. */
+    static final LlamaConfig GEMMA2 = new LlamaConfig(250, 64, 128, 3, 8, 4, 8, 256, 1e-6f, 10000, null, true, 1, List.of(2), "float32",
+            DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 5, 3, 12));
+    /** Gemma 3-like: windows of 4 on layers 0 and 2 (pattern 2), q/k norms, a local RoPE base, head_dim 16 with hidden 64. */
+    static final LlamaConfig GEMMA3 = new LlamaConfig(250, 64, 128, 3, 8, 4, 16, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
+            DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 2, 10000, 16));
 
     @TempDir Path dir;
 
@@ -108,13 +114,15 @@ class TpEquivalenceTest {
             case "qwen2" -> QWEN2;
             case "qwen3" -> QWEN3;
             case "mistral" -> MISTRAL;
+            case "gemma2" -> GEMMA2;
+            case "gemma3" -> GEMMA3;
             default -> throw new IllegalArgumentException(name);
         };
     }
 
-    /** Qwen2, Qwen3 and Mistral under TP: the base model, and dense and BD adapters under every sharding. */
+    /** Qwen2, Qwen3, Mistral, Gemma 2 and Gemma 3 under TP: the base model, and dense and BD adapters under every sharding. */
     @ParameterizedTest(name = "{0} TP {1}")
-    @CsvSource({"qwen2, 2", "qwen2, 4", "qwen3, 2", "qwen3, 4", "mistral, 2", "mistral, 4"})
+    @CsvSource({"qwen2, 2", "qwen2, 4", "qwen3, 2", "qwen3, 4", "mistral, 2", "mistral, 4", "gemma2, 2", "gemma2, 4", "gemma3, 2", "gemma3, 4"})
     void variantsMatchTp1(String name, int n) {
         LlamaConfig c = variant(name);
         compare(c, DType.F32, n, LoraSharding.AUTO, LoraSharding.REPLICATED, new String[0], new int[]{-1, -1, -1});

@@ -81,6 +81,13 @@ class LoraCorrectnessTest {
             "tiny, 16, 4, BF16, false, all",
             "tiny, 64, 4, F32, true, 'q,k,o,up'",
             "tiny-gqa, 6, 2, BF16, false, all",
+            // the other families: their departures under the same PEFT modules
+            "tiny-qwen2, 8, 0, F32, false, all",
+            "tiny-qwen3, 8, 2, F32, false, all",
+            "tiny-mistral, 8, 0, BF16, false, all",
+            "tiny-gemma2, 8, 0, F32, false, all",
+            "tiny-gemma2, 16, 4, F32, false, all",
+            "tiny-gemma3, 8, 2, BF16, false, all",
     })
     void adapterLogitsMatchMergedReference(String shape, int rank, int nblocks, DType dtype, boolean rslora, String targets) {
         SynthModel base = new SynthModel(ModelShapes.get(shape), DType.F32, 5);

@@ -52,7 +52,7 @@ class MpiTpEquivalenceTest {
         assertTrue(done, "mpirun timed out:\n" + out);
         assertEquals(0, p.exitValue(), "mpirun failed:\n" + out);
         assertTrue(out.contains("MPI TP CHECK PASS ranks=" + ranks), out);
-        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0", "qwen2", "qwen3", "mistral"})
+        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0", "qwen2", "qwen3", "mistral", "gemma2", "gemma3"})
             assertTrue(out.contains("scenario " + s + " ranks=" + ranks + ": ok"), "scenario " + s + ":\n" + out);
     }
 
