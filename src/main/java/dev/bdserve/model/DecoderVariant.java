@@ -82,6 +82,14 @@ public record DecoderVariant(String family, boolean qkvBias, boolean qkNorm, Nor
                 0, 0, queryPreAttnScalar, localRopeTheta);
     }
 
+    /**
+     * HF modeling_phi3 (llama.cpp src/models/phi3.cpp): Llama's decoder with q/k/v stored as one qkv_proj and gate/up as
+     * one gate_up_proj, and a sliding window on every layer (Phi-3-mini-4k: 2047; 0: none).
+     */
+    public static DecoderVariant phi3(int slidingWindow) {
+        return new DecoderVariant("phi3", false, false, Norm.WEIGHT, Activation.SILU, true, true, slidingWindow);
+    }
+
     public DecoderVariant {
         if (family == null || family.isBlank()) throw new IllegalArgumentException("invalid model config: the model family must be named");
         Objects.requireNonNull(norm, "norm");

@@ -42,7 +42,7 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
      * tensor. {@link Llama3} is HF's rope_scaling "llama3" (Llama 3.1 / 3.2); {@link Factors} holds the factors
      * themselves, as a GGUF file stores them.
      */
-    public sealed interface RopeScaling {
+    public sealed interface RopeScaling permits RopeScaling.Llama3, RopeScaling.LongRope, RopeScaling.Factors {
         /** The divisor of each inverse frequency, [headDim / 2]. */
         float[] frequencyFactors(int headDim, double theta);
 
@@ -72,6 +72,55 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
                     }
                 }
                 return f;
+            }
+        }
+
+        /**
+         * LongRoPE (HF rope_scaling "longrope", Phi-3's 128K models; modeling_rope_utils._compute_longrope_parameters):
+         * per-frequency divisors for contexts up to {@code originalMaxPositions} ({@code shortFactors}) and beyond
+         * ({@code longFactors}), and cos / sin scaled by {@code attentionFactor}. Which set a run uses is chosen once,
+         * by its context limit (the config's max positions), as llama.cpp chooses by its context size; HF chooses by
+         * each forward call's sequence length, which would change the keys already cached as a sequence grows.
+         */
+        record LongRope(float[] shortFactors, float[] longFactors, int originalMaxPositions, double attentionFactor) implements RopeScaling {
+            public LongRope {
+                shortFactors = shortFactors.clone();
+                longFactors = longFactors.clone();
+                if (shortFactors.length != longFactors.length)
+                    throw new IllegalArgumentException("longrope short_factor has " + shortFactors.length + " values, long_factor " + longFactors.length);
+                for (float[] fs : new float[][]{shortFactors, longFactors})
+                    for (int i = 0; i < fs.length; i++)
+                        if (!(fs[i] > 0) || !Float.isFinite(fs[i]))
+                            throw new IllegalArgumentException("longrope factor " + i + " is " + fs[i] + " (must be finite and positive)");
+                if (originalMaxPositions <= 0) throw new IllegalArgumentException("longrope original_max_position_embeddings must be positive");
+                if (!(attentionFactor > 0) || !Double.isFinite(attentionFactor))
+                    throw new IllegalArgumentException("longrope attention_factor must be finite and positive, got " + attentionFactor);
+            }
+
+            /** HF's default attention factor: √(1 + ln(max / original) / ln(original)), 1 when the model is not extended. */
+            public static double defaultAttentionFactor(int maxPositions, int originalMaxPositions) {
+                double factor = (double) maxPositions / originalMaxPositions;
+                return factor <= 1 ? 1.0 : Math.sqrt(1 + Math.log(factor) / Math.log(originalMaxPositions));
+            }
+
+            @Override public float[] shortFactors() { return shortFactors.clone(); }
+            @Override public float[] longFactors() { return longFactors.clone(); }
+
+            /** The divisors of a run whose context limit is {@code maxPositions}. */
+            public float[] factorsFor(int maxPositions) { return (maxPositions > originalMaxPositions ? longFactors : shortFactors).clone(); }
+
+            @Override public float[] frequencyFactors(int headDim, double theta) {
+                throw new UnsupportedOperationException("longrope factors depend on the context limit: use factorsFor");
+            }
+
+            @Override public boolean equals(Object o) {
+                return o instanceof LongRope l && java.util.Arrays.equals(shortFactors, l.shortFactors) && java.util.Arrays.equals(longFactors, l.longFactors)
+                        && originalMaxPositions == l.originalMaxPositions && attentionFactor == l.attentionFactor;
+            }
+            @Override public int hashCode() { return java.util.Arrays.hashCode(shortFactors) * 31 + java.util.Arrays.hashCode(longFactors) + originalMaxPositions; }
+            @Override public String toString() {
+                return "LongRope[short=" + java.util.Arrays.toString(shortFactors) + ", long=" + java.util.Arrays.toString(longFactors)
+                        + ", original=" + originalMaxPositions + ", attention_factor=" + attentionFactor + "]";
             }
         }
 
@@ -112,6 +161,8 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
         require(ropeTheta > 0, "rope_theta must be positive");
         if (ropeScaling instanceof RopeScaling.Factors f)
             require(f.factors.length == headDim / 2, f.factors.length + " rope frequency factors for head_dim " + headDim + " (need " + headDim / 2 + ")");
+        if (ropeScaling instanceof RopeScaling.LongRope lr)
+            require(lr.shortFactors.length == headDim / 2, lr.shortFactors.length + " longrope factors for head_dim " + headDim + " (need " + headDim / 2 + ")");
         eosTokenIds = List.copyOf(eosTokenIds);
         for (int e : eosTokenIds) require(e >= 0 && e < vocabSize, "eos_token_id " + e + " outside the vocabulary");
         require(bosTokenId < vocabSize, "bos_token_id " + bosTokenId + " outside the vocabulary");
@@ -127,6 +178,12 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
     public LlamaConfig withVariant(DecoderVariant v) {
         return new LlamaConfig(vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions,
                 rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds, torchDtype, v);
+    }
+
+    /** This config with another context limit (max_position_embeddings). */
+    public LlamaConfig withMaxPositions(int n) {
+        return new LlamaConfig(vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, n,
+                rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds, torchDtype, variant);
     }
 
     /** This config with another torch_dtype. */

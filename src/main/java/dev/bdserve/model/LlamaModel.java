@@ -42,10 +42,6 @@ public final class LlamaModel {
     private final DecoderVariant variant;
 
     public LlamaModel(LlamaConfig cfg, LlamaWeights weights, Communicator comm, Parallel par) {
-        java.util.List<String> missing = unimplemented(cfg.variant());
-        if (!missing.isEmpty())
-            throw new IllegalArgumentException("this forward pass runs Llama's decoder with the departures of Qwen2, Qwen3, Mistral and Gemma 2/3; the "
-                    + cfg.variant().family() + " model departs from it in " + String.join(", ", missing) + ", which it does not implement");
         this.cfg = cfg;
         this.w = weights;
         this.comm = comm;
@@ -69,14 +65,6 @@ public final class LlamaModel {
         float qpas = cfg.variant().queryPreAttnScalar();
         this.attnScale = (float) (1.0 / Math.sqrt(qpas > 0 ? qpas : headDim));
         this.variant = cfg.variant();
-    }
-
-    /** The departures of a variant this forward pass does not implement (empty when it runs the variant). */
-    public static java.util.List<String> unimplemented(DecoderVariant v) {
-        java.util.List<String> d = new java.util.ArrayList<>();
-        if (v.fusedQkv()) d.add("fused qkv_proj");
-        if (v.fusedGateUp()) d.add("fused gate_up_proj");
-        return d;
     }
 
     /** Loads one rank of a model from a checkpoint. */

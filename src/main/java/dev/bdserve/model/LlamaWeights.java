@@ -110,12 +110,27 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
         Layer[] layers = new Layer[c.numLayers()];
         for (int i = 0; i < layers.length; i++) {
             String p = "model.layers." + i + ".";
-            Weight q = src.weight(p + "self_attn.q_proj.weight", q0, q1, 0, hidden);
-            Weight k = src.weight(p + "self_attn.k_proj.weight", kv0, kv1, 0, hidden);
-            Weight v = src.weight(p + "self_attn.v_proj.weight", kv0, kv1, 0, hidden);
+            Weight q, k, v, g, u;
+            if (c.variant().fusedQkv()) {                                 // Phi-3: this rank's rows of each part of qkv_proj
+                String qkv = LlamaTensorNames.qkv(i);
+                int qd = c.qDim(), kvd = c.kvDim();
+                q = src.weight(qkv, q0, q1, 0, hidden);
+                k = src.weight(qkv, qd + kv0, qd + kv1, 0, hidden);
+                v = src.weight(qkv, qd + kvd + kv0, qd + kvd + kv1, 0, hidden);
+            } else {
+                q = src.weight(p + "self_attn.q_proj.weight", q0, q1, 0, hidden);
+                k = src.weight(p + "self_attn.k_proj.weight", kv0, kv1, 0, hidden);
+                v = src.weight(p + "self_attn.v_proj.weight", kv0, kv1, 0, hidden);
+            }
             Weight o = src.weight(p + "self_attn.o_proj.weight", 0, hidden, q0, q1);
-            Weight g = src.weight(p + "mlp.gate_proj.weight", f0, f1, 0, hidden);
-            Weight u = src.weight(p + "mlp.up_proj.weight", f0, f1, 0, hidden);
+            if (c.variant().fusedGateUp()) {                              // gate_up_proj rows [gate; up]
+                String gu = LlamaTensorNames.gateUp(i);
+                g = src.weight(gu, f0, f1, 0, hidden);
+                u = src.weight(gu, c.intermediateSize() + f0, c.intermediateSize() + f1, 0, hidden);
+            } else {
+                g = src.weight(p + "mlp.gate_proj.weight", f0, f1, 0, hidden);
+                u = src.weight(p + "mlp.up_proj.weight", f0, f1, 0, hidden);
+            }
             Weight d = src.weight(p + "mlp.down_proj.weight", 0, hidden, f0, f1);
             float[] bqkv = null, qNorm = null, kNorm = null;
             if (c.variant().qkvBias()) {                                  // [qDim], [kvDim], [kvDim] -> this rank's rows

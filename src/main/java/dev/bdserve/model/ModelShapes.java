@@ -52,6 +52,15 @@ public final class ModelShapes {
         // (local RoPE base 10000, global 1e6), q/k norms, tied, vocab 262144
         SHAPES.put("gemma-3-1b", new LlamaConfig(262144, 1152, 6912, 26, 4, 1, 256, 32768, 1e-6f, 1000000,
                 null, true, 2, List.of(1, 106), "bfloat16", DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 512, 6, 10000, 256)));
+        // microsoft/Phi-3-mini-4k-instruct: 32 layers, d 3072, 32 heads of 96, d_ff 8192, fused qkv_proj / gate_up_proj,
+        // sliding window 2047, vocab 32064, untied
+        SHAPES.put("phi-3-mini", new LlamaConfig(32064, 3072, 8192, 32, 32, 32, 96, 4096, 1e-5f, 10000,
+                null, false, 1, List.of(32000, 32007), "bfloat16", DecoderVariant.phi3(2047)));
+        // a tiny Phi-3 with LongRoPE (original context 128, extended to 256) and a window of 8
+        SHAPES.put("tiny-phi3", new LlamaConfig(256, 64, 96, 2, 4, 2, 16, 256, 1e-5f, 10000,
+                new LlamaConfig.RopeScaling.LongRope(new float[]{1, 1.1f, 1.3f, 1.6f, 2, 2.5f, 3, 4}, new float[]{1, 1.5f, 2.5f, 4, 6, 9, 12, 16}, 128,
+                        LlamaConfig.RopeScaling.LongRope.defaultAttentionFactor(256, 128)),
+                false, 1, List.of(2), "float32", DecoderVariant.phi3(8)));
         SHAPES.put("tiny-gemma2", new LlamaConfig(256, 64, 96, 3, 4, 2, 16, 256, 1e-6f, 10000,
                 null, true, 2, List.of(1), "float32", DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 8, 50, 30, 16)));
         SHAPES.put("tiny-gemma3", new LlamaConfig(256, 64, 96, 7, 4, 1, 32, 256, 1e-6f, 1000000,
@@ -68,7 +77,7 @@ public final class ModelShapes {
     public static java.util.Set<String> names() { return SHAPES.keySet(); }
 
     /** The families {@link #get(String, String)} can give a shape. */
-    public static final List<String> FAMILIES = List.of("llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3");
+    public static final List<String> FAMILIES = List.of("llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3");
 
     /**
      * A named shape as a model of {@code family} (null: the shape's own). A Llama shape takes another family's
@@ -92,6 +101,7 @@ public final class ModelShapes {
             case "mistral" -> DecoderVariant.mistral(0);
             case "gemma2" -> DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4096, 50, 30, c.headDim());
             case "gemma3" -> DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 512, 6, 10000, c.headDim());
+            case "phi3" -> DecoderVariant.phi3(0);
             default -> DecoderVariant.LLAMA;
         });
     }

@@ -8,6 +8,7 @@ package dev.bdserve.model;
 public final class Rope {
     private final int headDim;
     private final float[] invFreq; // [headDim / 2]
+    private final float mscale;    // cos and sin are scaled by this (LongRoPE's attention factor), else 1
 
     Rope(LlamaConfig c) {
         this(c, false);
@@ -17,6 +18,12 @@ public final class Rope {
     Rope(LlamaConfig c, boolean local) {
         this.headDim = c.headDim();
         this.invFreq = inverseFrequencies(c, local);
+        this.mscale = (float) attentionFactor(c);
+    }
+
+    /** The factor cos and sin are multiplied by: LongRoPE's attention factor (HF Phi3RotaryEmbedding's attention_scaling), else 1. */
+    public static double attentionFactor(LlamaConfig c) {
+        return c.ropeScaling() instanceof LlamaConfig.RopeScaling.LongRope lr ? lr.attentionFactor() : 1.0;
     }
 
     /**
@@ -52,6 +59,10 @@ public final class Rope {
         for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim()));
         switch (c.ropeScaling()) {
             case null -> { }
+            case LlamaConfig.RopeScaling.LongRope lr -> {          // inv_freq / ext_factor (the set the context limit picks)
+                float[] factor = lr.factorsFor(c.maxPositions());
+                for (int i = 0; i < half; i++) inv[i] = (float) (1.0 / (factor[i] * Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim())));
+            }
             case LlamaConfig.RopeScaling.Factors f -> {
                 float[] factor = f.frequencyFactors(c.headDim(), c.ropeTheta());
                 for (int i = 0; i < half; i++) inv[i] /= factor[i];
@@ -75,8 +86,8 @@ public final class Rope {
     void angles(int position, float[] cos, float[] sin, int off) {
         for (int i = 0; i < invFreq.length; i++) {
             float a = position * invFreq[i];
-            cos[off + i] = (float) Math.cos(a);
-            sin[off + i] = (float) Math.sin(a);
+            cos[off + i] = (float) Math.cos(a) * mscale;
+            sin[off + i] = (float) Math.sin(a) * mscale;
         }
     }
 

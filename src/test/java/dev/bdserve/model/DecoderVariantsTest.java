@@ -49,6 +49,12 @@ class DecoderVariantsTest {
             // Qwen2 with a window (use_sliding_window, max_window_layers 0) and Qwen3 with one
             case "qwen2-w7" -> config("qwen2").withVariant(DecoderVariant.qwen2(7));
             case "qwen3-w9" -> config("qwen3").withVariant(DecoderVariant.qwen3(9));
+            // Phi-3: fused qkv_proj / gate_up_proj, LongRoPE (original 32, max 256: long factors), a window of 6
+            case "phi3" -> new LlamaConfig(256, 64, 96, 2, 4, 2, 16, 256, 1e-5f, 10000,
+                    new LlamaConfig.RopeScaling.LongRope(new float[]{1, 1.2f, 1.5f, 2, 3, 4, 6, 8}, new float[]{1.1f, 2, 3, 5, 8, 13, 21, 34}, 32,
+                            LlamaConfig.RopeScaling.LongRope.defaultAttentionFactor(256, 32)), false, 1, List.of(2), "float32", DecoderVariant.phi3(6));
+            // the same with short factors: a context limit within the original one
+            case "phi3-short" -> config("phi3").withMaxPositions(32);
             // Gemma 2: windows of 7 on layers 0 and 2, soft-caps, query_pre_attn_scalar unlike head_dim, tied
             case "gemma2" -> new LlamaConfig(256, 64, 96, 3, 4, 2, 16, 256, 1e-6f, 10000, null, true, 2, List.of(1), "float32",
                     DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 7, 20, 10, 24));
@@ -74,12 +80,13 @@ class DecoderVariantsTest {
 
     @ParameterizedTest(name = "{0} {1}")
     @CsvSource({"qwen2, F32", "qwen2, BF16", "qwen3, F32", "qwen3, BF16", "mistral-w5, F32", "mistral-w20, F32", "mistral-w20, BF16",
-            "qwen2-w7, F32", "qwen3-w9, F32", "gemma2, F32", "gemma2, BF16", "gemma3, F32", "gemma3, BF16"})
+            "qwen2-w7, F32", "qwen3-w9, F32", "gemma2, F32", "gemma2, BF16", "gemma3, F32", "gemma3, BF16",
+            "phi3, F32", "phi3, BF16", "phi3-short, F32"})
     void prefillAndDecodeMatchTheFp64Reference(String name, DType dtype) {
         SynthModel src = new SynthModel(config(name), dtype, 7);
         LlamaModel m = LlamaModel.load(src, new SingleRank(), pool);
         int vocab = src.config().vocabSize();
-        int[] toks = LlamaModelTest.randomTokens(45, vocab, 3);           // longer than every window
+        int[] toks = LlamaModelTest.randomTokens(Math.min(45, src.config().maxPositions()), vocab, 3);   // longer than every window
         double[][] ref = new ReferenceLlama(src).logits(toks);
         float[] all = new float[toks.length * vocab];
         m.forward(Step.ofSequence(m.newCache(8), toks, 0, true), m.newWorkspace(), all);
@@ -108,7 +115,7 @@ class DecoderVariantsTest {
 
     /** Synth model → HF folder (config.json with model_type, biases, q/k norms) → loaded back: the same config and logits. */
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"qwen2", "qwen3", "mistral-w5", "qwen2-w7", "gemma2", "gemma3"})
+    @CsvSource({"qwen2", "qwen3", "mistral-w5", "qwen2-w7", "gemma2", "gemma3", "phi3"})
     void roundTripsThroughAnHfFolder(String name) throws Exception {
         SynthModel src = new SynthModel(config(name), DType.BF16, 5);
         Path out = dir.resolve(name);
@@ -140,11 +147,12 @@ class DecoderVariantsTest {
         assertEquals(7_241_732_096L, ModelShapes.get("mistral-7b-v0.1").parameterCount());
         assertEquals(2_614_341_888L, ModelShapes.get("gemma-2-2b").parameterCount());
         assertEquals(999_885_952L, ModelShapes.get("gemma-3-1b").parameterCount());
+        assertEquals(3_821_079_552L, ModelShapes.get("phi-3-mini").parameterCount());
     }
 
     /** The tiny shapes of each family (what `synth model --shape tiny-qwen3` writes) run and match the reference. */
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-gemma2", "tiny-gemma3"})
+    @CsvSource({"tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-gemma2", "tiny-gemma3", "tiny-phi3"})
     void tinyShapesMatchTheReference(String shape) {
         SynthModel src = new SynthModel(ModelShapes.get(shape), DType.F32, 2);
         LlamaModel m = LlamaModel.load(src, new SingleRank(), pool);

@@ -11,7 +11,8 @@ import java.util.function.Function;
  * every weight by its HF name, with the departures of the config's variant: q/k/v biases ({@code modeling_qwen2}),
  * per-head q/k RMSNorm before RoPE ({@code modeling_qwen3}), the sliding window ({@code modeling_mistral}), and
  * Gemma's ({@code modeling_gemma2}, {@code modeling_gemma3}): (1 + w) norms, embeddings ×√hidden, norms after attention
- * and MLP, tanh GELU, soft-capping, windowed and global layers with their own RoPE bases, query_pre_attn_scalar. Used by
+ * and MLP, tanh GELU, soft-capping, windowed and global layers with their own RoPE bases, query_pre_attn_scalar; and
+ * Phi-3's ({@code modeling_phi3}): fused qkv_proj and gate_up_proj, LongRoPE with its attention factor. Used by
  * tests as the ground truth for the sharded, batched, vectorised path.
  */
 public final class ReferenceLlama {
@@ -69,7 +70,7 @@ public final class ReferenceLlama {
         for (int l = 0; l < c.numLayers(); l++) {
             String p = "model.layers." + l + ".";
             double[][] h = norm(x, vector.apply(p + "input_layernorm.weight"));
-            double[][] q = linear(h, p + "self_attn.q_proj.weight");
+            double[][] q = linear(h, p + "self_attn.q_proj.weight");     // Phi-3: rows of qkv_proj (see weightOf)
             double[][] k = linear(h, p + "self_attn.k_proj.weight");
             double[][] v = linear(h, p + "self_attn.v_proj.weight");
             if (c.variant().qkvBias()) {                                  // modeling_qwen2: nn.Linear(..., bias=True)
@@ -156,8 +157,30 @@ public final class ReferenceLlama {
         return out;
     }
 
+    /**
+     * The weight of an HF projection name; for Phi-3 (modeling_phi3) the q/k/v and gate/up parts are row ranges of
+     * qkv_proj [q; k; v] and gate_up_proj [gate; up].
+     */
+    private double[][] weightOf(String name) {
+        DecoderVariant v = c.variant();
+        int qd = c.qDim(), kvd = c.kvDim(), f = c.intermediateSize();
+        String prefix = name.substring(0, name.lastIndexOf('.', name.lastIndexOf('.') - 1) + 1);
+        if (v.fusedQkv() && name.matches(".*self_attn\\.[qkv]_proj\\.weight")) {
+            double[][] w = weight.apply(prefix + "qkv_proj.weight");
+            char part = name.charAt(name.lastIndexOf("_proj") - 1);
+            int from = part == 'q' ? 0 : part == 'k' ? qd : qd + kvd;
+            return java.util.Arrays.copyOfRange(w, from, from + (part == 'q' ? qd : kvd));
+        }
+        if (v.fusedGateUp() && name.matches(".*mlp\\.(gate|up)_proj\\.weight")) {
+            double[][] w = weight.apply(prefix + "gate_up_proj.weight");
+            int from = name.endsWith("gate_proj.weight") ? 0 : f;
+            return java.util.Arrays.copyOfRange(w, from, from + f);
+        }
+        return weight.apply(name);
+    }
+
     private double[][] linear(double[][] x, String name) {
-        double[][] w = weight.apply(name);
+        double[][] w = weightOf(name);
         double[][] y = new double[x.length][w.length];
         for (int t = 0; t < x.length; t++) {
             double[] in = input.apply(name, x[t]);
@@ -170,13 +193,15 @@ public final class ReferenceLlama {
         return y;
     }
 
-    private static void rope(double[] x, int off, int pos, double[] inv) {
+    /** Rotate-half RoPE, cos and sin scaled by LongRoPE's attention factor (HF Phi3RotaryEmbedding.attention_scaling; 1 else). */
+    private void rope(double[] x, int off, int pos, double[] inv) {
         int h = inv.length;
+        double m = Rope.attentionFactor(c);
         for (int i = 0; i < h; i++) {
             double a = pos * (float) inv[i]; // HF forms the angle as an fp32 product, as the engine does
-            double x1 = x[off + i], x2 = x[off + h + i];
-            x[off + i] = x1 * Math.cos(a) - x2 * Math.sin(a);
-            x[off + h + i] = x2 * Math.cos(a) + x1 * Math.sin(a);
+            double x1 = x[off + i], x2 = x[off + h + i], cos = Math.cos(a) * m, sin = Math.sin(a) * m;
+            x[off + i] = x1 * cos - x2 * sin;
+            x[off + h + i] = x2 * cos + x1 * sin;
         }
     }
 

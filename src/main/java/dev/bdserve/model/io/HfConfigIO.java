@@ -47,6 +47,7 @@ public final class HfConfigIO {
         FAMILIES.put("mistral", "MistralForCausalLM");
         FAMILIES.put("gemma2", "Gemma2ForCausalLM");
         FAMILIES.put("gemma3_text", "Gemma3ForCausalLM");
+        FAMILIES.put("phi3", "Phi3ForCausalLM");
     }
 
     /** config.json's model_type of a variant family (Gemma 3's text model is {@code gemma3_text}). */
@@ -161,6 +162,8 @@ public final class HfConfigIO {
                     throw bad("\"head_dim\" is absent and hidden_size " + hidden + " is not divisible by num_attention_heads " + heads);
                 headDim = hidden / heads;
             }
+            if (present("partial_rotary_factor") && optDouble(root, "partial_rotary_factor", 1.0) != 1.0)
+                throw bad("\"partial_rotary_factor\" " + optDouble(root, "partial_rotary_factor", 1.0) + " is not supported (rotary embeddings over the whole head only)");
             int maxPos = optInt("max_position_embeddings", 2048);
             double eps = optDouble(root, "rms_norm_eps", 1e-6);
 
@@ -194,6 +197,7 @@ public final class HfConfigIO {
                     case "qwen2" -> DecoderVariant.qwen2(slidingWindow(family, layers));
                     case "qwen3" -> DecoderVariant.qwen3(slidingWindow(family, layers));
                     case "mistral" -> DecoderVariant.mistral(slidingWindow(family, layers));
+                    case "phi3" -> DecoderVariant.phi3(slidingWindow(family, layers));
                     default -> DecoderVariant.LLAMA;
                 };
                 return new LlamaConfig(vocab, hidden, ffn, layers, heads, kvHeads, headDim, maxPos, (float) eps, theta,
@@ -252,8 +256,8 @@ public final class HfConfigIO {
                         throw bad("\"layer_types\" entry " + t + " is not \"full_attention\" or \"sliding_attention\"");
                     if (t.textValue().equals("sliding_attention")) sliding++;
                 }
-            } else if (family.equals("mistral")) {
-                sliding = window > 0 ? layers : 0;                        // MistralConfig: sliding_window null = full attention
+            } else if (family.equals("mistral") || family.equals("phi3")) {
+                sliding = window > 0 ? layers : 0;                        // MistralConfig, Phi3Config: sliding_window null = full attention
             } else {
                 boolean use = optBool("use_sliding_window", false);
                 int maxWindowLayers = optInt("max_window_layers", 28);     // Qwen2Config / Qwen3Config default
@@ -298,6 +302,36 @@ public final class HfConfigIO {
             return v;
         }
 
+        /**
+         * Phi-3's LongRoPE (HF _compute_longrope_parameters): short and long factors, the pretrained context
+         * original_max_position_embeddings (the config's, else rope_scaling's), attention_factor if given, else
+         * √(1 + ln(max / original) / ln(original)).
+         */
+        LlamaConfig.RopeScaling longRope(JsonNode rs, String where) {
+            float[] shortF = factors(rs, "short_factor", where), longF = factors(rs, "long_factor", where);
+            int orig = present("original_max_position_embeddings") ? requiredInt("original_max_position_embeddings")
+                    : rs.hasNonNull("original_max_position_embeddings") ? intValue("original_max_position_embeddings", rs.get("original_max_position_embeddings"))
+                    : optInt("max_position_embeddings", 2048);
+            int maxPos = optInt("max_position_embeddings", 2048);
+            double attn = optDouble(rs, "attention_factor", LlamaConfig.RopeScaling.LongRope.defaultAttentionFactor(maxPos, orig));
+            try {
+                return new LlamaConfig.RopeScaling.LongRope(shortF, longF, orig, attn);
+            } catch (IllegalArgumentException ex) {
+                throw bad("\"" + where + "\": " + ex.getMessage());
+            }
+        }
+
+        float[] factors(JsonNode rs, String key, String where) {
+            JsonNode a = rs.get(key);
+            if (a == null || !a.isArray()) throw bad("\"" + where + "\" (longrope) needs a list \"" + key + "\", got " + a);
+            float[] f = new float[a.size()];
+            for (int i = 0; i < f.length; i++) {
+                if (!a.get(i).isNumber()) throw bad("\"" + where + "\" " + key + "[" + i + "] must be a number, got " + a.get(i));
+                f[i] = (float) a.get(i).doubleValue();
+            }
+            return f;
+        }
+
         LlamaConfig.RopeScaling ropeScaling(JsonNode rs, String where) {
             JsonNode t = rs.get("rope_type");
             if (t == null || t.isNull()) t = rs.get("type");
@@ -308,8 +342,9 @@ public final class HfConfigIO {
             if (!t.isTextual()) throw bad("\"" + where + "\" rope_type must be a string, got " + t);
             String type = t.textValue();
             if (type.equals("default")) return null;
+            if (type.equals("longrope") || type.equals("su")) return longRope(rs, where);
             if (!type.equals("llama3"))
-                throw bad("\"" + where + "\" rope_type \"" + type + "\" is not supported (only \"llama3\" and \"default\")");
+                throw bad("\"" + where + "\" rope_type \"" + type + "\" is not supported (only \"llama3\", \"longrope\" and \"default\")");
             String w = "\"" + where + "\" (llama3)";
             double factor = requiredDouble(rs, "factor", w);
             double low = requiredDouble(rs, "low_freq_factor", w);
@@ -339,6 +374,7 @@ public final class HfConfigIO {
             case "qwen2" -> DecoderVariant.qwen2(v.slidingWindow());
             case "qwen3" -> DecoderVariant.qwen3(v.slidingWindow());
             case "mistral" -> DecoderVariant.mistral(v.slidingWindow());
+            case "phi3" -> DecoderVariant.phi3(v.slidingWindow());
             case "gemma2" -> DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, v.slidingWindow(), v.attnSoftcap(), v.finalSoftcap(),
                     v.queryPreAttnScalar());
             case "gemma3" -> new DecoderVariant("gemma3", false, true, DecoderVariant.Norm.ONE_PLUS_WEIGHT, DecoderVariant.Activation.GELU_TANH,
@@ -381,6 +417,16 @@ public final class HfConfigIO {
         m.put("rms_norm_eps", Double.parseDouble(Float.toString(c.rmsNormEps())));
         switch (c.ropeScaling()) {
             case null -> m.put("rope_scaling", null);
+            case LlamaConfig.RopeScaling.LongRope lr -> {
+                Map<String, Object> r = new LinkedHashMap<>();
+                if (lr.attentionFactor() != LlamaConfig.RopeScaling.LongRope.defaultAttentionFactor(c.maxPositions(), lr.originalMaxPositions()))
+                    r.put("attention_factor", lr.attentionFactor());
+                r.put("long_factor", floats(lr.longFactors()));
+                r.put("short_factor", floats(lr.shortFactors()));
+                r.put("type", "longrope");
+                m.put("original_max_position_embeddings", lr.originalMaxPositions());
+                m.put("rope_scaling", r);
+            }
             case LlamaConfig.RopeScaling.Factors f -> throw new IllegalArgumentException("rope frequency factors that match no llama3 "
                     + "rope_scaling cannot be written to config.json: " + f);
             case LlamaConfig.RopeScaling.Llama3 rs -> {
@@ -401,6 +447,13 @@ public final class HfConfigIO {
         if (family.equals("qwen2") || family.equals("qwen3")) m.put("use_sliding_window", v.slidingWindow() > 0);
         m.put("vocab_size", c.vocabSize());
         return m;
+    }
+
+    /** Each float as its shortest decimal. */
+    private static List<Double> floats(float[] f) {
+        List<Double> l = new ArrayList<>(f.length);
+        for (float x : f) l.add(Double.parseDouble(Float.toString(x)));
+        return l;
     }
 
     /** config.json text (pretty-printed). */
