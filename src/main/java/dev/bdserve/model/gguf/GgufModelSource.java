@@ -97,10 +97,10 @@ public final class GgufModelSource implements TensorSource {
         if (ropeDims != headDim)
             throw new ModelFormatException(f.path() + ": llama.rope.dimension_count " + ropeDims + " differs from the head size " + headDim
                     + " (partial rotary embeddings are not supported)");
-        if (f.has(p + "rope.scaling.type") && !f.string(p + "rope.scaling.type").equals("none"))
+        if (f.has(p + "rope.scaling.type") && !f.string(p + "rope.scaling.type").equals("none") && !arch.equals("phi3"))
             throw new ModelFormatException(f.path() + ": " + p + "rope.scaling.type '" + f.string(p + "rope.scaling.type") + "' is not supported");
-        boolean gemma = arch.startsWith("gemma");
-        if (!gemma && f.has(p + "attention.sliding_window") && f.longValue(p + "attention.sliding_window") > 0)
+        boolean gemma = arch.startsWith("gemma"), phi3 = arch.equals("phi3");
+        if (!gemma && !phi3 && f.has(p + "attention.sliding_window") && f.longValue(p + "attention.sliding_window") > 0)
             throw new ModelFormatException(f.path() + ": " + p + "attention.sliding_window is not supported in " + arch + " GGUF files");
         double theta = f.doubleValue(p + "rope.freq_base", 10000.0);
         GgufFile.TensorInfo embd = f.hasTensor("token_embd.weight") ? f.tensor("token_embd.weight") : null;
@@ -110,13 +110,16 @@ public final class GgufModelSource implements TensorSource {
         List<Integer> eos = f.has("tokenizer.ggml.eos_token_id") ? List.of((int) f.longValue("tokenizer.ggml.eos_token_id")) : List.of();
         int bos = f.has("tokenizer.ggml.bos_token_id") ? (int) f.longValue("tokenizer.ggml.bos_token_id") : -1;
         try {
+            int context = (int) f.longValue(p + "context_length");
             return new LlamaConfig((int) vocab, hidden, (int) f.longValue(p + "feed_forward_length"), (int) f.longValue(p + "block_count"),
-                    heads, (int) f.longValue(p + "attention.head_count_kv", heads), headDim, (int) f.longValue(p + "context_length"),
-                    (float) f.doubleValue(p + "attention.layer_norm_rms_epsilon"), theta, ropeScaling(f, headDim, theta),
+                    heads, (int) f.longValue(p + "attention.head_count_kv", heads), headDim, context,
+                    (float) f.doubleValue(p + "attention.layer_norm_rms_epsilon"), theta, phi3 ? longRope(f, headDim, context) : ropeScaling(f, headDim, theta),
                     !f.hasTensor("output.weight"), bos, eos, "float32", switch (arch) {
                         case "qwen2" -> DecoderVariant.qwen2(0);                     // llama.cpp src/models/qwen2.cpp: bq/bk/bv
                         case "qwen3" -> DecoderVariant.qwen3(0);                     // src/models/qwen3.cpp: attn_q_norm/attn_k_norm
                         case "gemma2", "gemma3" -> gemmaVariant(f, arch, hidden, heads, headDim);
+                        // src/models/phi3.cpp: attn_qkv and a [gate; up] ffn_up; its window is honoured here (llama.cpp disables it)
+                        case "phi3" -> DecoderVariant.phi3((int) f.longValue(p + "attention.sliding_window", 0));
                         default -> DecoderVariant.LLAMA;
                     });
         } catch (IllegalArgumentException e) {
@@ -179,8 +182,33 @@ public final class GgufModelSource implements TensorSource {
                 v.attnSoftcap(), v.finalSoftcap(), qpas, v.localRopeTheta());
     }
 
-    /** The {@code general.architecture} values read: llama, and the Qwen and Gemma families that keep HF's q/k row order. */
-    static final List<String> ARCHITECTURES = List.of("llama", "qwen2", "qwen3", "gemma2", "gemma3");
+    /** Phi-3's LongRoPE as llama.cpp's converter stores it: rope_factors_long / _short, attn_factor, the original context. */
+    private static LlamaConfig.RopeScaling longRope(GgufFile f, int headDim, int context) {
+        boolean hasLong = f.hasTensor(ROPE_LONG), hasShort = f.hasTensor(ROPE_SHORT);
+        if (!hasLong && !hasShort) return null;
+        if (hasLong != hasShort) throw new ModelFormatException(f.path() + ": only one of " + ROPE_LONG + " and " + ROPE_SHORT + " is present");
+        float[][] fs = new float[2][];
+        String[] names = {ROPE_SHORT, ROPE_LONG};
+        for (int k = 0; k < 2; k++) {
+            GgufFile.TensorInfo t = f.tensor(names[k]);
+            if (t.type() != GgmlType.F32 || t.dims().length != 1 || t.dims()[0] != headDim / 2)
+                throw new ModelFormatException(f.path() + ": tensor " + names[k] + " is " + t.type() + " " + Arrays.toString(t.dims())
+                        + ", expected F32 [" + headDim / 2 + "]");
+            fs[k] = new float[headDim / 2];
+            GgmlCodec.dequantize(GgmlType.F32, f.data(t), 0, fs[k], 0, fs[k].length);
+        }
+        int orig = (int) f.longValue("phi3.rope.scaling.original_context_length", context);
+        try {
+            return new LlamaConfig.RopeScaling.LongRope(fs[0], fs[1], orig, f.doubleValue("phi3.rope.scaling.attn_factor", 1.0));
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(f.path() + ": " + e.getMessage(), e);
+        }
+    }
+
+    static final String ROPE_LONG = "rope_factors_long.weight", ROPE_SHORT = "rope_factors_short.weight";
+
+    /** The {@code general.architecture} values read: llama, and the Qwen, Gemma and Phi-3 families that keep HF's q/k row order. */
+    static final List<String> ARCHITECTURES = List.of("llama", "qwen2", "qwen3", "gemma2", "gemma3", "phi3");
 
     /** {@link #ggufName(String, DecoderVariant)} for Llama's layout. */
     static String ggufName(String hf) { return ggufName(hf, DecoderVariant.LLAMA); }
@@ -213,6 +241,8 @@ public final class GgufModelSource implements TensorSource {
             case "self_attn.v_proj.bias" -> "attn_v.bias";
             case "self_attn.q_norm.weight" -> "attn_q_norm";
             case "self_attn.k_norm.weight" -> "attn_k_norm";
+            case "self_attn.qkv_proj.weight" -> "attn_qkv";
+            case "mlp.gate_up_proj.weight" -> "ffn_up";                      // llama.cpp's phi3: ffn_up holds [gate; up]
             default -> throw new IllegalArgumentException("no GGUF name for " + hf);
         };
         return "blk." + layer + "." + name + (name.endsWith(".bias") ? "" : ".weight");

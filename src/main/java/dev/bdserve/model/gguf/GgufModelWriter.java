@@ -41,6 +41,7 @@ public final class GgufModelWriter {
             case "qwen2" -> v.equals(DecoderVariant.qwen2(0));
             case "qwen3" -> v.equals(DecoderVariant.qwen3(0));
             case "mistral" -> v.equals(DecoderVariant.mistral(0));
+            case "phi3" -> v.equals(DecoderVariant.phi3(v.slidingWindow()));
             case "gemma2" -> v.equals(DecoderVariant.gemma2(v.norm(), v.slidingWindow(), v.attnSoftcap(), v.finalSoftcap(), v.queryPreAttnScalar()))
                     && v.slidingWindow() > 0;
             case "gemma3" -> v.equals(DecoderVariant.gemma3(v.norm(), v.slidingWindow(), v.slidingPattern(), v.localRopeTheta(), v.queryPreAttnScalar()))
@@ -49,7 +50,7 @@ public final class GgufModelWriter {
         };
         if (!known)
             throw new IllegalArgumentException("GGUF writing covers the llama, qwen2, qwen3 and mistral architectures without sliding windows, and "
-                    + "gemma2 and gemma3; the " + v.family() + " model's " + String.join(", ", v.departures()) + " cannot be written");
+                    + "gemma2, gemma3 and phi3; the " + v.family() + " model's " + String.join(", ", v.departures()) + " cannot be written");
         boolean gemma = v.family().startsWith("gemma");
         if (gemma) {                                                     // what llama.cpp derives instead of reading
             float llamaCppScalar = c.numLayers() == (v.family().equals("gemma2") ? 46 : 62) ? (float) c.hiddenSize() / c.numHeads() : c.headDim();
@@ -74,6 +75,19 @@ public final class GgufModelWriter {
         w.putF32(arch + ".rope.freq_base", c.ropeTheta());
         w.putF32(arch + ".attention.layer_norm_rms_epsilon", c.rmsNormEps());
         w.putU32(arch + ".vocab_size", c.vocabSize());
+        if (arch.equals("phi3")) {                                      // as llama.cpp's converter: the window even when 0
+            w.putU32("phi3.attention.sliding_window", v.slidingWindow());
+            if (c.ropeScaling() instanceof LlamaConfig.RopeScaling.LongRope lr) {
+                w.putU32("phi3.rope.scaling.original_context_length", lr.originalMaxPositions());
+                w.putF32("phi3.rope.scaling.attn_factor", lr.attentionFactor());
+                for (String[] t : new String[][]{{GgufModelSource.ROPE_SHORT, "s"}, {GgufModelSource.ROPE_LONG, "l"}}) {
+                    float[] f = t[1].equals("s") ? lr.shortFactors() : lr.longFactors();
+                    byte[] b = new byte[4 * f.length];
+                    GgmlCodec.quantize(GgmlType.F32, f, 0, f.length, b, 0);
+                    w.addTensor(t[0], new long[]{f.length}, GgmlType.F32, b);
+                }
+            }
+        }
         if (gemma) {
             if (v.slidingWindow() > 0) w.putU32(arch + ".attention.sliding_window", v.slidingWindow());
             if (v.slidingPattern() != (arch.equals("gemma2") ? 2 : 6)) w.putU32(arch + ".attention.sliding_window_pattern", v.slidingPattern());
@@ -85,7 +99,7 @@ public final class GgufModelWriter {
         // the config's special ids, where the tokenizer's metadata did not name them
         if (!w.has("tokenizer.ggml.bos_token_id") && c.bosTokenId() >= 0) w.putU32("tokenizer.ggml.bos_token_id", c.bosTokenId());
         if (!w.has("tokenizer.ggml.eos_token_id") && !c.eosTokenIds().isEmpty()) w.putU32("tokenizer.ggml.eos_token_id", c.eosTokenIds().getFirst());
-        if (c.ropeScaling() != null) {                                           // as llama.cpp's converter: the factors, F32
+        if (c.ropeScaling() != null && !(c.ropeScaling() instanceof LlamaConfig.RopeScaling.LongRope)) {   // as llama.cpp's converter: the factors, F32
             float[] f = c.ropeScaling().frequencyFactors(c.headDim(), c.ropeTheta());
             byte[] b = new byte[4 * f.length];
             GgmlCodec.quantize(GgmlType.F32, f, 0, f.length, b, 0);

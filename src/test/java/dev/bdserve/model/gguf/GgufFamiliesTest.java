@@ -26,7 +26,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The Qwen2, Qwen3, Mistral, Gemma 2 and Gemma 3 families as GGUF files (q/k/v biases as {@code attn_q.bias}, per-head q/k norms as
+ * The Qwen2, Qwen3, Mistral, Gemma 2, Gemma 3 and Phi-3 families as GGUF files (q/k/v biases as {@code attn_q.bias}, per-head q/k norms as
  * {@code attn_q_norm.weight}, q/k rows in HF order for qwen2/qwen3; Mistral as the {@code llama} architecture, as
  * llama.cpp's converter writes it; Gemma's norms as 1 + w, its windows, soft-caps and local RoPE base as keys): bdserve writes them from random models and reads them back to the same weights;
  * llama.cpp (its own qwen2.cpp / qwen3.cpp / llama.cpp / gemma2.cpp / gemma3.cpp graphs, node-llama-cpp's prebuilt library) continues a prompt
@@ -53,9 +53,27 @@ class GgufFamiliesTest {
             // windows of 6 on layers 0-4 and 6, layer 5 global; local RoPE base 10000, global 1e6; q/k norms; GQA 4:1
             case "gemma3" -> new LlamaConfig(512, 256, 512, 7, 4, 1, 64, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
                     DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 6, 6, 10000, 64));
+            // Phi-3 with LongRoPE (original context 256): a context of 512 runs the long factors, one of 256 the short ones
+            // (llama.cpp pads a context to a multiple of 256)
+            case "phi3" -> new LlamaConfig(512, 256, 512, 2, 4, 2, 64, 512, 1e-5f, 10000, longRope(), false, 1, List.of(2), "float32",
+                    DecoderVariant.phi3(0));
+            case "phi3-short" -> config("phi3").withMaxPositions(256);
             default -> throw new IllegalArgumentException(arch);
         };
     }
+
+    /** LongRoPE factors for head_dim 64, short ones near 1 and long ones growing with the wavelength, as Phi-3's. */
+    static LlamaConfig.RopeScaling.LongRope longRope() {
+        float[] shortF = new float[32], longF = new float[32];
+        for (int i = 0; i < 32; i++) {
+            shortF[i] = 1 + 0.05f * i;
+            longF[i] = (float) Math.pow(1.25, i);
+        }
+        return new LlamaConfig.RopeScaling.LongRope(shortF, longF, 256, LlamaConfig.RopeScaling.LongRope.defaultAttentionFactor(512, 256));
+    }
+
+    /** The context llama.cpp runs a case's file in: the model's own limit, which picks Phi-3's factors in both engines. */
+    static int context(String arch) { return Math.min(512, config(arch).maxPositions()); }
 
     /** The random model, its final norm scaled as in {@link GgufLlamaCppParityTest} for clearer greedy steps. */
     static TensorSource model(String arch) {
@@ -68,12 +86,13 @@ class GgufFamiliesTest {
         SynthTokenizer.write(sub, c.vocabSize());
         Tokenizer tok = Tokenizers.load(sub.resolve("tokenizer.bin"));
         Path f = sub.resolve(arch + "-f32.gguf");
-        GgufModelWriter.write(f, model(arch), GgmlType.F32, "synth-" + arch, w -> GgufTokenizers.writeMetadata(tok, w));
+        // general.name must not say phi-3: llama.cpp then gives special tokens Phi-3 attributes that need its real vocabulary
+        GgufModelWriter.write(f, model(arch), GgmlType.F32, "synth-model", w -> GgufTokenizers.writeMetadata(tok, w));
         return f;
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3"})
+    @ValueSource(strings = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3"})
     void readsBackTheWeightsItWrote(String arch) {
         Path f = write(arch);
         LlamaConfig c = config(arch);
@@ -95,7 +114,7 @@ class GgufFamiliesTest {
     }
 
     @ParameterizedTest(name = "{0}")
-    @ValueSource(strings = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3"})
+    @ValueSource(strings = {"qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3", "phi3-short"})
     void llamaCppsGreedyStepsAndLogitsOnEachFamily(String arch) {
         Path f = write(arch);
         Path hf = dir.resolve(arch + "-hf");
@@ -103,7 +122,7 @@ class GgufFamiliesTest {
             HfModelWriter.write(hf, m, DType.F32);
         }
         int[] prompt = GgufLlamaCppParityTest.prompt(8, 5);
-        List<Step> llama = LlamaCppLogits.llamaCpp(config(arch).vocabSize(), prompt, STEPS, f).getFirst();
+        List<Step> llama = LlamaCppLogits.llamaCpp(context(arch), config(arch).vocabSize(), prompt, STEPS, f).getFirst();
         float[][] ours = LlamaCppLogits.bdserve(f, prompt, llama), fromHf = LlamaCppLogits.bdserve(hf, prompt, llama);
         double[][] ref;
         try (TensorSource src = ModelFiles.open(f)) {

@@ -50,7 +50,10 @@ final class LlamaCppLogits {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** llama.cpp's greedy continuation of {@code prompt} by {@code n} tokens on each model, with every step's logits. */
-    static List<List<Step>> llamaCpp(int vocab, int[] prompt, int n, Path... models) {
+    static List<List<Step>> llamaCpp(int vocab, int[] prompt, int n, Path... models) { return llamaCpp(256, vocab, prompt, n, models); }
+
+    /** The same in a llama.cpp context of {@code contextSize} positions (which picks Phi-3's LongRoPE factors). */
+    static List<List<Step>> llamaCpp(int contextSize, int vocab, int[] prompt, int n, Path... models) {
         Path script;
         try {
             script = Path.of(LlamaCppLogits.class.getResource("llamacpp_logits.mjs").toURI());
@@ -64,7 +67,9 @@ final class LlamaCppLogits {
         List<List<Step>> out = new ArrayList<>();
         for (int i = 0; i < models.length; i++) out.add(new ArrayList<>());
         try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+            pb.environment().put("LLAMACPP_CONTEXT", Integer.toString(contextSize));
+            Process p = pb.start();
             p.getOutputStream().close();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly();

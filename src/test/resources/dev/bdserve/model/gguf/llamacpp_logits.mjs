@@ -4,7 +4,8 @@
 // writes to OUT.jsonl (a file: output to a pipe can be cut short by process.exit) one JSON line per model and step,
 // {"model": i, "step": s, "token": t, "logits": [l_0, ..., l_(vocab-1)]}, where token is the argmax of the logits
 // (lowest id on ties), fed back as the next input. The KV cache is F32 and flash attention off, so that attention
-// adds no rounding of its own (llama.cpp's default cache is F16).
+// adds no rounding of its own (llama.cpp's default cache is F16). The context holds $LLAMACPP_CONTEXT positions (default
+// 256), which decides e.g. Phi-3's LongRoPE factors.
 import {appendFileSync, writeFileSync} from "node:fs";
 import {pathToFileURL} from "node:url";
 
@@ -18,7 +19,7 @@ const steps = Number(n), vocab = Number(vocabSize);
 for (let mi = 0; mi < models.length; mi++) {
     const model = await llama.loadModel({modelPath: models[mi]});
     const ctx = await model.createContext({
-        contextSize: 256, threads: 1, batchSize: 256, flashAttention: false,
+        contextSize: Number(process.env.LLAMACPP_CONTEXT ?? 256), threads: 1, batchSize: 256, flashAttention: false,
         experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
     });
     const seq = ctx.getSequence();
