@@ -76,6 +76,45 @@ public enum LoraModule {
         };
     }
 
+    /** A projection's rows inside a fused checkpoint module: {@code module}'s out rows start at {@code row}. */
+    public record Part(LoraModule module, int row) {}
+
+    /** The fused PEFT module names of Phi-3 (HF modeling_phi3), which hold several of these projections' rows. */
+    public static final String FUSED_QKV = "qkv_proj", FUSED_GATE_UP = "gate_up_proj";
+
+    /**
+     * The projections behind a PEFT module name of a model, with their row offsets: the module itself ({@code q_proj}
+     * → Q at row 0), or for a model with fused projections the parts of {@code qkv_proj} ([q; k; v]) and {@code
+     * gate_up_proj} ([gate; up]). Null when the model has no module of that name (q_proj in Phi-3, qkv_proj in Llama).
+     */
+    public static java.util.List<Part> parts(String peftName, LlamaConfig c) {
+        boolean fusedQkv = c.variant().fusedQkv(), fusedGateUp = c.variant().fusedGateUp();
+        if (peftName.equals(FUSED_QKV))
+            return fusedQkv ? java.util.List.of(new Part(Q, 0), new Part(K, c.qDim()), new Part(V, c.qDim() + c.kvDim())) : null;
+        if (peftName.equals(FUSED_GATE_UP))
+            return fusedGateUp ? java.util.List.of(new Part(GATE, 0), new Part(UP, c.intermediateSize())) : null;
+        LoraModule m = byName(peftName);
+        if (m == null || !peftName.endsWith("_proj")) return null;
+        if (fusedQkv && m.group() == ProjectionGroup.QKV || fusedGateUp && m.group() == ProjectionGroup.GATE_UP) return null;
+        return java.util.List.of(new Part(m, 0));
+    }
+
+    /** The PEFT module names of a model's layer, e.g. qkv_proj, o_proj, gate_up_proj, down_proj for Phi-3. */
+    public static java.util.List<String> peftNames(LlamaConfig c) {
+        java.util.List<String> n = new java.util.ArrayList<>();
+        if (c.variant().fusedQkv()) n.add(FUSED_QKV); else n.addAll(java.util.List.of("q_proj", "k_proj", "v_proj"));
+        n.add("o_proj");
+        if (c.variant().fusedGateUp()) n.add(FUSED_GATE_UP); else n.addAll(java.util.List.of("gate_proj", "up_proj"));
+        n.add("down_proj");
+        return n;
+    }
+
+    /** The module path of a PEFT name in layer {@code layer}, e.g. "model.layers.3.self_attn.qkv_proj". */
+    public static String peftPath(int layer, String peftName) {
+        String block = peftName.equals(FUSED_GATE_UP) || peftName.startsWith("gate") || peftName.startsWith("up") || peftName.startsWith("down") ? "mlp" : "self_attn";
+        return "model.layers." + layer + "." + block + "." + peftName;
+    }
+
     /** The module for a PEFT name ("q_proj", "q", case-insensitive), or null. */
     public static LoraModule byName(String name) {
         String n = name.toLowerCase(Locale.ROOT);

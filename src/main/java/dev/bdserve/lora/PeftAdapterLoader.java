@@ -36,7 +36,7 @@ public final class PeftAdapterLoader {
     public static final String CONFIG = "adapter_config.json";
     public static final String WEIGHTS = "adapter_model.safetensors";
     private static final Pattern TENSOR = Pattern.compile(
-            "base_model\\.model\\.model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)\\.lora_([AB])\\.weight");
+            "base_model\\.model\\.model\\.layers\\.(\\d+)\\.(self_attn|mlp)\\.(q_proj|k_proj|v_proj|qkv_proj|o_proj|gate_proj|up_proj|gate_up_proj|down_proj)\\.lora_([AB])\\.weight");
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PeftAdapterLoader() {}
@@ -70,14 +70,24 @@ public final class PeftAdapterLoader {
             if (pairs.isEmpty()) throw new ModelFormatException(wFile + ": no LoRA tensors");
             for (var e : pairs.entrySet()) {
                 int layer = Integer.parseInt(e.getKey().substring(0, e.getKey().indexOf('/')));
-                LoraModule mod = LoraModule.byName(e.getKey().substring(e.getKey().indexOf('/') + 1));
+                String peftName = e.getKey().substring(e.getKey().indexOf('/') + 1);
+                List<LoraModule.Part> parts = LoraModule.parts(peftName, base);
+                String path = LoraModule.peftPath(layer, peftName);
                 String aName = e.getValue()[0], bName = e.getValue()[1];
-                String path = mod.path(layer);
+                if (parts == null)
+                    throw new ModelFormatException(wFile + ": tensor '" + (aName != null ? aName : bName) + "' adapts " + path + ", which the "
+                            + base.variant().family() + " model does not have (its modules: " + String.join(", ", LoraModule.peftNames(base)) + ")");
                 if (aName == null) throw new ModelFormatException(wFile + ": module " + path + " has lora_B but no lora_A");
                 if (bName == null) throw new ModelFormatException(wFile + ": module " + path + " has lora_A but no lora_B");
-                if (!cfg.targets(path, mod, layer))
+                if (!cfg.targets(path, parts.getFirst().module(), layer))
                     throw new ModelFormatException(wFile + ": tensor '" + aName + "' adapts " + path + ", which target_modules in " + CONFIG + " does not select");
-                modules[layer][mod.ordinal()] = loadModule(st, wFile, cfg, base, layer, mod, aName, bName, maxRank);
+                if (parts.size() == 1) {
+                    LoraModule mod = parts.getFirst().module();
+                    modules[layer][mod.ordinal()] = loadModule(st, wFile, cfg, base, layer, mod, aName, bName, maxRank);
+                } else {
+                    for (LoraWeights w : loadFused(st, wFile, cfg, base, path, parts, aName, bName, maxRank))
+                        modules[layer][w.module().ordinal()] = w;
+                }
             }
         }
         return new LoraAdapter(name, dir, contentHash(cfgFile, wFile), cfg, modules);
@@ -89,7 +99,41 @@ public final class PeftAdapterLoader {
         if (t.contains("lm_head") || t.contains("embed_tokens"))
             return "adapts the embedding or LM head (modules_to_save or embedding LoRA), which is not supported";
         if (t.contains("lora_embedding")) return "is an embedding LoRA factor, which is not supported";
-        return "is not a LoRA factor of a Llama projection (expected base_model.model.model.layers.{i}.{self_attn|mlp}.{q,k,v,o,gate,up,down}_proj.lora_{A,B}.weight)";
+        return "is not a LoRA factor of a decoder projection (expected base_model.model.model.layers.{i}.{self_attn|mlp}.{q,k,v,qkv,o,gate,up,gate_up,down}_proj.lora_{A,B}.weight)";
+    }
+
+    /**
+     * A fused module of Phi-3 (qkv_proj, gate_up_proj): one A [r, hidden] and one B [Σ parts' out, r], served as one
+     * dense LoRA per part that shares A and takes its rows of s·B, so each part shards with its projection under TP.
+     */
+    private static List<LoraWeights> loadFused(Safetensors st, Path file, AdapterConfig cfg, LlamaConfig base, String path,
+                                               List<LoraModule.Part> parts, String aName, String bName, int maxRank) {
+        Safetensors.TensorInfo ai = st.info(aName), bi = st.info(bName);
+        for (Safetensors.TensorInfo ti : List.of(ai, bi)) {
+            if (ti.dtype() == null)
+                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has dtype " + ti.dtypeName() + "; expected F32, BF16 or F16");
+            if (ti.shape().length != 2)
+                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has " + ti.shape().length + " dimensions; expected 2");
+        }
+        int in = parts.getFirst().module().in(base), out = 0;
+        for (LoraModule.Part p : parts) out += p.module().out(base);
+        long[] as = ai.shape(), bs = bi.shape();
+        int r = (int) as[0];
+        if (r < 1) throw new ModelFormatException(file + ": tensor '" + aName + "' has rank 0");
+        if (r > maxRank) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", above the maximum LoRA rank " + maxRank + " (--max-lora-rank)");
+        if (as[1] != in) throw new ModelFormatException(file + ": tensor '" + aName + "' has shape [" + as[0] + ", " + as[1] + "], expected [" + r + ", " + in + "]");
+        if (bs[0] != out || bs[1] != r)
+            throw new ModelFormatException(file + ": tensor '" + bName + "' has shape [" + bs[0] + ", " + bs[1] + "], expected [" + out + ", " + r
+                    + "] (the fused " + path.substring(path.lastIndexOf('.') + 1) + " rows of " + parts.stream().map(p -> p.module().projName()).toList() + ")");
+        Matrix a = st.readMatrix(aName), b = st.readMatrix(bName);
+        checkFinite(file, aName, a);
+        checkFinite(file, bName, b);
+        double s = cfg.scaling(path, r);
+        Matrix sb = foldScaling(b, s);
+        List<LoraWeights> ws = new java.util.ArrayList<>();
+        for (LoraModule.Part p : parts)
+            ws.add(new LoraWeights(p.module(), LoraKind.DENSE, r, 1, s, a, sb.sliceRows(p.row(), p.row() + p.module().out(base))));
+        return ws;
     }
 
     private static LoraWeights loadModule(Safetensors st, Path file, AdapterConfig cfg, LlamaConfig base, int layer,
@@ -242,6 +286,10 @@ public final class PeftAdapterLoader {
     private static Set<LoraModule> bdModules(Path file, JsonNode bd, String field, boolean columnParallel) {
         Set<LoraModule> out = EnumSet.noneOf(LoraModule.class);
         for (JsonNode x : bd.path(field)) {
+            if (x.asText().equals(LoraModule.FUSED_QKV) || x.asText().equals(LoraModule.FUSED_GATE_UP))
+                throw new ModelFormatException(file + ": use_bdlora." + field + " names the fused module " + x.asText() + ", whose B blocks cover contiguous "
+                        + "rows of " + (x.asText().equals(LoraModule.FUSED_QKV) ? "[q; k; v]" : "[gate; up]") + " and cannot align with the per-part "
+                        + "shards each tensor-parallel rank holds; use a dense LoRA on " + x.asText() + " (BD-LoRA stays available on o_proj and down_proj)");
             LoraModule m = LoraModule.byName(x.asText());
             if (m == null) throw new ModelFormatException(file + ": use_bdlora." + field + " names '" + x.asText() + "', which is not a Llama projection");
             if (m.columnParallel() != columnParallel)
@@ -255,17 +303,19 @@ public final class PeftAdapterLoader {
     /** Every target_modules entry must name something the model has. */
     private static void checkTargets(Path file, AdapterConfig cfg, LlamaConfig base) {
         if (cfg.allLinear()) return;
+        List<String> names = LoraModule.peftNames(base);
         if (cfg.targetRegex() != null) {
             boolean any = false;
             for (int l = 0; l < base.numLayers() && !any; l++)
-                for (LoraModule m : LoraModule.values()) if (cfg.targets(m.path(l), m, l)) { any = true; break; }
+                for (String n : names) if (cfg.targets(LoraModule.peftPath(l, n), LoraModule.parts(n, base).getFirst().module(), l)) { any = true; break; }
             if (!any) throw new ModelFormatException(file + ": target_modules regex '" + cfg.targetRegex() + "' matches no module of the model");
             return;
         }
         for (String t : cfg.targetList()) {
             String last = t.substring(t.lastIndexOf('.') + 1);
-            if (LoraModule.byName(last) == null || !last.endsWith("_proj"))
-                throw new ModelFormatException(file + ": target_modules names '" + t + "', which the model does not have (Llama has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj)");
+            if (!names.contains(last))
+                throw new ModelFormatException(file + ": target_modules names '" + t + "', which the " + base.variant().family() + " model does not have (its modules: "
+                        + String.join(", ", names) + ")");
         }
     }
 

@@ -50,14 +50,29 @@ public record SynthAdapter(int rank, int nblocks, Set<LoraModule> targets, DType
         return out;
     }
 
-    /** PEFT-layout tensors (B unscaled) for a base model. */
+    /**
+     * PEFT-layout tensors (B unscaled) for a base model. A model with fused projections (Phi-3) gets one dense factor
+     * pair per fused module that holds a targeted part, B with the rows of all its parts (BD-LoRA only on o and down).
+     */
     public Map<String, Matrix> tensors(LlamaConfig c) {
         Map<String, Matrix> t = new LinkedHashMap<>();
         double s = rslora ? alpha / Math.sqrt(rank) : alpha / rank;
         int n = Math.max(1, nblocks);
         for (int l = 0; l < c.numLayers(); l++)
+            for (String name : LoraModule.peftNames(c)) {
+                List<LoraModule.Part> parts = LoraModule.parts(name, c);
+                if (parts.size() == 1) continue;
+                if (parts.stream().noneMatch(p -> targets.contains(p.module()))) continue;
+                LoraModule first = parts.getFirst().module();
+                int in = first.in(c), out = parts.stream().mapToInt(p -> p.module().out(c)).sum();
+                SplittableRandom r = new SplittableRandom(seed * 1_000_003L + l * 31L + first.ordinal());
+                String prefix = "base_model.model." + LoraModule.peftPath(l, name);
+                t.put(prefix + ".lora_A.weight", random(r, rank, in, 1 / Math.sqrt(in)));
+                t.put(prefix + ".lora_B.weight", random(r, out, rank, strength / (s * Math.sqrt(rank))));
+            }
+        for (int l = 0; l < c.numLayers(); l++)
             for (LoraModule m : LoraModule.values()) {
-                if (!targets.contains(m)) continue;
+                if (!targets.contains(m) || LoraModule.parts(m.projName(), c) == null) continue;    // fused above
                 int in = m.in(c), out = m.out(c);
                 boolean bdA = n > 1 && !m.columnParallel(), bdB = n > 1 && m.columnParallel();
                 if (bdA && in % n != 0 || bdB && out % n != 0)
@@ -78,7 +93,7 @@ public record SynthAdapter(int rank, int nblocks, Set<LoraModule> targets, DType
         return Matrix.fromFloats(dtype, rows, cols, f);
     }
 
-    /** The adapter_config.json. */
+    /** The adapter_config.json for a Llama-layout model. */
     public ObjectNode config(String baseModel) {
         List<String> names = targets.stream().sorted().map(LoraModule::projName).toList();
         ObjectNode c = PeftAdapterWriter.baseConfig(rank, alpha, names, rslora, baseModel);
@@ -86,8 +101,24 @@ public record SynthAdapter(int rank, int nblocks, Set<LoraModule> targets, DType
         return c;
     }
 
+    /** The adapter_config.json for base model {@code m}: its module names (fused ones for Phi-3), BD-LoRA where it has the modules. */
+    public ObjectNode config(LlamaConfig m, String baseModel) {
+        if (!m.variant().fusedQkv() && !m.variant().fusedGateUp()) return config(baseModel);
+        List<String> names = LoraModule.peftNames(m).stream()
+                .filter(n -> LoraModule.parts(n, m).stream().anyMatch(p -> targets.contains(p.module()))).toList();
+        ObjectNode c = PeftAdapterWriter.baseConfig(rank, alpha, names, rslora, baseModel);
+        if (nblocks > 1) {
+            ObjectNode bd = c.putObject("use_bdlora");
+            bd.putArray("target_modules_bd_a").add("o_proj").add("down_proj");
+            var b = bd.putArray("target_modules_bd_b");
+            for (String n : names) if (LoraModule.parts(n, m).size() == 1 && LoraModule.parts(n, m).getFirst().module().columnParallel()) b.add(n);
+            bd.put("nblocks", nblocks);
+        }
+        return c;
+    }
+
     /** Writes the adapter folder. */
     public void write(Path dir, LlamaConfig c, String baseModel) {
-        PeftAdapterWriter.write(dir, config(baseModel), tensors(c));
+        PeftAdapterWriter.write(dir, config(c, baseModel), tensors(c));
     }
 }

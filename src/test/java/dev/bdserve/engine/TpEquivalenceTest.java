@@ -43,6 +43,11 @@ class TpEquivalenceTest {
     static final LlamaConfig GEMMA3 = new LlamaConfig(250, 64, 128, 3, 8, 4, 16, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
             DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 2, 10000, 16));
 
+    /** Phi-3-like: fused qkv_proj / gate_up_proj (adapters on them split per part), LongRoPE with long factors, a window of 5. */
+    static final LlamaConfig PHI3 = new LlamaConfig(250, 64, 128, 2, 8, 4, 8, 256, 1e-5f, 10000,
+            new LlamaConfig.RopeScaling.LongRope(new float[]{1, 1.5f, 2, 3}, new float[]{1.2f, 2, 4, 8}, 64,
+                    LlamaConfig.RopeScaling.LongRope.defaultAttentionFactor(256, 64)), false, 1, List.of(2), "float32", DecoderVariant.phi3(5));
+
     @TempDir Path dir;
 
     static TpGroup group(LlamaConfig c, DType dt, int tp, LoraSharding s, LoraSharding fallback) {
@@ -116,20 +121,23 @@ class TpEquivalenceTest {
             case "mistral" -> MISTRAL;
             case "gemma2" -> GEMMA2;
             case "gemma3" -> GEMMA3;
+            case "phi3" -> PHI3;
             default -> throw new IllegalArgumentException(name);
         };
     }
 
     /** Qwen2, Qwen3, Mistral, Gemma 2 and Gemma 3 under TP: the base model, and dense and BD adapters under every sharding. */
     @ParameterizedTest(name = "{0} TP {1}")
-    @CsvSource({"qwen2, 2", "qwen2, 4", "qwen3, 2", "qwen3, 4", "mistral, 2", "mistral, 4", "gemma2, 2", "gemma2, 4", "gemma3, 2", "gemma3, 4"})
+    @CsvSource({"qwen2, 2", "qwen2, 4", "qwen3, 2", "qwen3, 4", "mistral, 2", "mistral, 4", "gemma2, 2", "gemma2, 4", "gemma3, 2", "gemma3, 4", "phi3, 2", "phi3, 4"})
     void variantsMatchTp1(String name, int n) {
         LlamaConfig c = variant(name);
         compare(c, DType.F32, n, LoraSharding.AUTO, LoraSharding.REPLICATED, new String[0], new int[]{-1, -1, -1});
         String[] dense = {"vd6:6:0:F32:all", "vd8:8:0:BF16:q,v,down"};
         compare(c, DType.F32, n, LoraSharding.REPLICATED, LoraSharding.REPLICATED, dense, new int[]{0, 1, -1, 0});
         compare(c, DType.F32, n, LoraSharding.SLORA, LoraSharding.REPLICATED, dense, new int[]{0, 1, -1, 0});
-        String[] bd = {"vb:16:4:F32:all", "vb2:8:4:BF16:all"};
+        // BD-LoRA on Phi-3 covers o and down only: its fused modules take dense LoRA, which the bdlora sharding refuses
+        String bdTargets = c.variant().fusedQkv() ? "o,down" : "all";
+        String[] bd = {"vb:16:4:F32:" + bdTargets, "vb2:8:4:BF16:" + bdTargets};
         compare(c, DType.BF16, n, LoraSharding.BDLORA, LoraSharding.REPLICATED, bd, new int[]{0, 1, -1, 0});
     }
 

@@ -19,18 +19,21 @@ final class LoraTestSupport {
         return new ReferenceLlama(c, name -> cache.computeIfAbsent(name, n -> {
             double[][] w = ReferenceLlama.toDouble(base.matrix(n));
             if (a == null) return w;
+            // each projection's W + s·B·A, at its rows of a fused weight (Phi-3's qkv_proj, gate_up_proj)
             for (int l = 0; l < c.numLayers(); l++)
-                for (LoraModule m : LoraModule.values()) {
-                    if (!(m.path(l) + ".weight").equals(n)) continue;
-                    LoraWeights lw = a.get(l, m);
-                    if (lw == null) continue;
-                    double[][] A = lw.denseA(), B = lw.denseB();
-                    for (int o = 0; o < w.length; o++)
-                        for (int i = 0; i < w[o].length; i++) {
-                            double s = 0;
-                            for (int k = 0; k < lw.rank(); k++) s += B[o][k] * A[k][i];
-                            w[o][i] += s;
-                        }
+                for (String peft : LoraModule.peftNames(c)) {
+                    if (!(LoraModule.peftPath(l, peft) + ".weight").equals(n)) continue;
+                    for (LoraModule.Part p : LoraModule.parts(peft, c)) {
+                        LoraWeights lw = a.get(l, p.module());
+                        if (lw == null) continue;
+                        double[][] A = lw.denseA(), B = lw.denseB();
+                        for (int o = 0; o < B.length; o++)
+                            for (int i = 0; i < w[p.row() + o].length; i++) {
+                                double s = 0;
+                                for (int k = 0; k < lw.rank(); k++) s += B[o][k] * A[k][i];
+                                w[p.row() + o][i] += s;
+                            }
+                    }
                 }
             return w;
         }), n -> { float[] f = base.vector(n); double[] d = new double[f.length]; for (int i = 0; i < f.length; i++) d[i] = f[i]; return d; });

@@ -99,15 +99,16 @@ public final class MpiTpCheck {
 
     /**
      * The decoder variants of other families on C's shapes (Qwen2's q/k/v biases, Qwen3's q/k norms, Mistral's sliding
-     * window of 4, shorter than the script's sequences, Gemma 2's and Gemma 3's windowed and global layers) under BD-LoRA: logits equal TP 1 in this process. Returns failures.
+     * window of 4, shorter than the script's sequences, Gemma 2's and Gemma 3's windowed and global layers, Phi-3's
+     * fused projections with BD adapters on o and down) under BD-LoRA: logits equal TP 1 in this process. Returns failures.
      */
     static int otherFamilies(MpiCommunicator comm, Path adapters) throws Exception {
         int failures = 0;
         for (DecoderVariant v : List.of(DecoderVariant.qwen2(0), DecoderVariant.qwen3(0), DecoderVariant.mistral(4),
                 DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 5, 3, 0),
-                DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 2, 10000, 0))) {
+                DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 2, 10000, 0), DecoderVariant.phi3(4))) {
             LlamaConfig c = C.withVariant(v);
-            Compared r = bdLoraVsSingleRank(comm, () -> new SynthModel(c, DType.F32, 23), c, adapters);
+            Compared r = bdLoraVsSingleRank(comm, () -> new SynthModel(c, DType.F32, 23), c, v.fusedQkv() ? adapters.resolve("phi3") : adapters);
             if (r == null) continue;                                 // a worker rank: rank 0 ran the scenario and closed it
             String why = r.failure();
             System.out.println("scenario " + v.family() + " ranks=" + comm.size() + ": " + (why == null ? "ok" : "FAILED " + why));

@@ -32,6 +32,11 @@ class MpiTpEquivalenceTest {
         new SynthAdapter(6, 0, SynthAdapter.allModules(), DType.F32, 6, false, 0.3, 1).write(adapters.resolve("d6"), MpiTpCheck.C, "test");
         new SynthAdapter(16, 4, SynthAdapter.allModules(), DType.BF16, 16, false, 0.3, 2).write(adapters.resolve("b16"), MpiTpCheck.C, "test");
         new SynthAdapter(8, 8, SynthAdapter.allModules(), DType.F32, 8, false, 0.3, 3).write(adapters.resolve("b8"), MpiTpCheck.C, "test");
+        // Phi-3's fused qkv_proj / gate_up_proj take dense LoRA only: its BD adapters cover o_proj and down_proj
+        var phi3 = MpiTpCheck.C.withVariant(dev.bdserve.model.DecoderVariant.phi3(4));
+        var oDown = SynthAdapter.parseTargets("o,down");
+        new SynthAdapter(16, 4, oDown, DType.BF16, 16, false, 0.3, 2).write(adapters.resolve("phi3/b16"), phi3, "test");
+        new SynthAdapter(8, 8, oDown, DType.F32, 8, false, 0.3, 3).write(adapters.resolve("phi3/b8"), phi3, "test");
         GgufModelWriter.write(adapters.resolve(MpiTpCheck.Q4_0), new SynthModel(MpiTpCheck.C, DType.F32, 21), GgmlType.Q4_0, "test", null);
     }
 
@@ -52,7 +57,7 @@ class MpiTpEquivalenceTest {
         assertTrue(done, "mpirun timed out:\n" + out);
         assertEquals(0, p.exitValue(), "mpirun failed:\n" + out);
         assertTrue(out.contains("MPI TP CHECK PASS ranks=" + ranks), out);
-        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0", "qwen2", "qwen3", "mistral", "gemma2", "gemma3"})
+        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3"})
             assertTrue(out.contains("scenario " + s + " ranks=" + ranks + ": ok"), "scenario " + s + ":\n" + out);
     }
 
