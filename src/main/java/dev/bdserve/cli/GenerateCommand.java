@@ -7,9 +7,8 @@ import dev.bdserve.engine.SamplingParams;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -18,6 +17,7 @@ import java.util.concurrent.Callable;
         description = "Generate a completion. Prints the text on stdout and prefill/decode speed on stderr.")
 final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions modelOptions;
+    @Spec picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = {"-p", "--prompt"}, defaultValue = "", description = "Prompt text (default: empty, i.e. start from BOS).")
     String prompt;
@@ -72,7 +72,7 @@ final class GenerateCommand implements Callable<Integer> {
         SamplingParams sp = new SamplingParams(temperature, topK, topP, minP, seed, stop, ignoreEos);
         try (ModelOptions.Loaded m = modelOptions.load()) {
             int[] ids = m.tokenizer().encode(prompt, true);
-            PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
+            java.io.PrintWriter out = spec.commandLine().getOut();       // UTF-8 stdout (Main), or a test's writer
             Generator gen = new Generator(m.runner(), m.tokenizer(), prefillChunk);
             int adapterId = adapter == null ? -1 : m.runner().addAdapter(
                     dev.bdserve.lora.PeftAdapterLoader.load(adapter.getFileName().toString(), adapter, m.runner().config(), maxLoraRank));

@@ -44,6 +44,9 @@ public final class Main implements Runnable {
     /** The command line {@code ./bdserve} runs: bad input (a malformed model file, an unknown name, a bad option value) exits 2 with one clear line. */
     static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
+        // generated text is UTF-8 whatever the locale's stdout encoding
+        cl.setOut(new java.io.PrintWriter(new java.io.OutputStreamWriter(new java.io.FileOutputStream(java.io.FileDescriptor.out),
+                java.nio.charset.StandardCharsets.UTF_8), true));
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (ex instanceof IllegalArgumentException || ex instanceof dev.bdserve.model.ModelFormatException
                     || ex instanceof dev.bdserve.model.hub.ModelResolutionException

@@ -22,12 +22,20 @@ class SynthModelCommandTest {
 
     record Run(int code, String err) {}
 
+    record Output(int code, String out, String err) {}
+
     static Run run(String... args) {
+        Output o = runWithOutput(args);
+        return new Run(o.code(), o.err());
+    }
+
+    static Output runWithOutput(String... args) {
         var cl = Main.commandLine();
-        StringWriter err = new StringWriter();
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
         cl.setErr(new PrintWriter(err));
         int code = cl.execute(args);
-        return new Run(code, err.toString());
+        return new Output(code, out.toString(), err.toString());
     }
 
     @ParameterizedTest(name = "{0} on {1} as {2}")
@@ -51,6 +59,28 @@ class SynthModelCommandTest {
         if (format.equals("hf"))
             assertTrue(Files.readString(out.resolve("config.json")).contains("\"model_type\" : \"" + family + "\"")
                     || Files.readString(out.resolve("config.json")).contains("\"model_type\":\"" + family + "\""), Files.readString(out.resolve("config.json")));
+    }
+
+    /**
+     * Each family end to end through {@code generate}: a tiny model and a synthetic adapter in its module names
+     * (Phi-3's fused ones), greedy, at TP 1 and TP 2, the same text.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"tiny-qwen2", "tiny-qwen3", "tiny-mistral", "tiny-gemma2", "tiny-gemma3", "tiny-phi3"})
+    void generatesWithAnAdapterAtTp1AndTp2(String shape) {
+        Path model = dir.resolve("m"), adapter = dir.resolve("a");
+        assertEquals(0, run("synth", "model", "--shape", shape, "--dtype", "f32", "--out", model.toString()).code());
+        Run a = run("synth", "adapter", "--model", model.toString(), "--rank", "4", "--out", adapter.toString());
+        assertEquals(0, a.code(), a.err());
+        String[] texts = new String[2];
+        for (int tp = 1; tp <= 2; tp++) {
+            Output g = runWithOutput("generate", "--model", model.toString(), "--adapter", adapter.toString(), "--prompt", "hello there",
+                    "--max-tokens", "12", "--ignore-eos", "--tp", Integer.toString(tp), "--threads", "2");
+            assertEquals(0, g.code(), g.err());
+            texts[tp - 1] = g.out();
+        }
+        assertFalse(texts[0].isBlank(), shape + " generated nothing");
+        assertEquals(texts[0], texts[1], shape + ": TP 2 generates other text than TP 1");
     }
 
     @Test

@@ -145,11 +145,11 @@ class GgufModelSourceTest {
 
     @Test
     void otherArchitecturesAndMissingTensorsAreRefusedByName() {
-        GgufWriter w = new GgufWriter().putString("general.architecture", "gemma2");
-        Path p = dir.resolve("gemma.gguf");
+        GgufWriter w = new GgufWriter().putString("general.architecture", "falcon");
+        Path p = dir.resolve("falcon.gguf");
         w.write(p);
         var e = assertThrows(dev.bdserve.model.ModelFormatException.class, () -> GgufModelSource.open(p));
-        assertEquals(p + ": general.architecture 'gemma2' is not supported (supported: llama, qwen2, qwen3)", e.getMessage());
+        assertEquals(p + ": general.architecture 'falcon' is not supported (supported: llama, qwen2, qwen3, gemma2, gemma3, phi3)", e.getMessage());
         Path q = dir.resolve("qwen.gguf");
         new GgufWriter().putString("general.architecture", "qwen2").write(q);
         var e2 = assertThrows(dev.bdserve.model.ModelFormatException.class, () -> GgufModelSource.open(q));

@@ -150,7 +150,7 @@ class HfConfigIOTest {
                 "unsupported model: architectures [GPT2LMHeadModel], model_type \"gpt2\" (expected one of [LlamaForCausalLM, Qwen2ForCausalLM");
         fails(MINIMAL.replace("\"model_type\": \"llama\",", ""), "neither \"architectures\" nor \"model_type\" identifies the model");
         fails(MINIMAL.replace("\"model_type\"", "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}, \"model_type\""),
-                "\"rope_scaling\" rope_type \"yarn\" is not supported (only \"llama3\" and \"default\")");
+                "\"rope_scaling\" rope_type \"yarn\" is not supported (only \"llama3\", \"longrope\" and \"default\")");
         fails(MINIMAL.replace("\"model_type\"", "\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 4}, \"model_type\""),
                 "\"rope_scaling\" (llama3) is missing \"low_freq_factor\"");
         fails(MINIMAL.replace("\"model_type\"", "\"hidden_act\": \"gelu\", \"model_type\""), "\"hidden_act\" is \"gelu\"; only \"silu\" is supported");
