@@ -16,7 +16,7 @@ import java.util.concurrent.Callable;
 
 /** {@code ./bdserve adapter ...}: inspect and convert adapters. */
 @Command(name = "adapter", mixinStandardHelpOptions = true, description = "Inspect and convert LoRA / BD-LoRA adapters.",
-        subcommands = {AdapterCommand.Inspect.class, AdapterCommand.Densify.class})
+        subcommands = {AdapterCommand.Inspect.class, AdapterCommand.Densify.class, AdapterCommand.Convert.class})
 final class AdapterCommand implements Runnable {
     @Override public void run() { picocli.CommandLine.usage(this, System.out); }
 
@@ -37,6 +37,25 @@ final class AdapterCommand implements Runnable {
             LlamaConfig c = baseConfig(modelOptions);
             LoraAdapter a = PeftAdapterLoader.load(dir.getFileName().toString(), dir, c, maxRank);
             System.out.print(AdapterTools.inspect(a, c, nblocks));
+            return 0;
+        }
+    }
+
+    @Command(name = "convert", mixinStandardHelpOptions = true,
+            description = "Write a PEFT adapter (LoRA or BD-LoRA) as a GGUF LoRA file for llama.cpp (--lora), for the base model --model.")
+    static final class Convert implements Callable<Integer> {
+        @Mixin ModelOptions modelOptions;
+        @Option(names = "--to", defaultValue = "gguf", description = "Output format: gguf (default).") String to;
+        @Parameters(index = "0", description = "PEFT adapter folder.") Path in;
+        @Parameters(index = "1", description = "Output file.") Path out;
+        @Option(names = "--max-lora-rank", defaultValue = "1024") int maxRank;
+
+        @Override public Integer call() {
+            if (!to.equals("gguf")) throw new IllegalArgumentException("--to must be gguf, got '" + to + "'");
+            LlamaConfig c = baseConfig(modelOptions);
+            LoraAdapter a = PeftAdapterLoader.load(in.getFileName().toString(), in, c, maxRank);
+            dev.bdserve.lora.GgufLoraAdapters.write(a, c, out);
+            System.err.println("wrote " + out + " (" + a.parameters() + " parameters" + (a.isBlockDiagonal() ? ", BD-LoRA written dense" : "") + ")");
             return 0;
         }
     }

@@ -41,8 +41,12 @@ public final class PeftAdapterLoader {
 
     private PeftAdapterLoader() {}
 
-    /** Loads and validates an adapter for a base model; {@code maxRank} is the server's --max-lora-rank. */
+    /**
+     * Loads and validates an adapter for a base model: a PEFT folder, or a GGUF LoRA file as llama.cpp writes it
+     * ({@link GgufLoraAdapters}); {@code maxRank} is the server's --max-lora-rank.
+     */
     public static LoraAdapter load(String name, Path dir, LlamaConfig base, int maxRank) {
+        if (GgufLoraAdapters.isGguf(dir)) return GgufLoraAdapters.load(name, dir, base, maxRank);
         Path cfgFile = dir.resolve(CONFIG), wFile = dir.resolve(WEIGHTS);
         if (!Files.isDirectory(dir)) throw new ModelFormatException("adapter folder not found: " + dir);
         if (!Files.isRegularFile(cfgFile)) throw new ModelFormatException(dir + ": no " + CONFIG);

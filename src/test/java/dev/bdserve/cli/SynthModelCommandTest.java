@@ -83,6 +83,28 @@ class SynthModelCommandTest {
         assertEquals(texts[0], texts[1], shape + ": TP 2 generates other text than TP 1");
     }
 
+    /** {@code adapter convert --to gguf}: the GGUF LoRA loads back as the PEFT folder and generates the same text. */
+    @Test
+    void convertsAnAdapterToGgufAndGeneratesTheSame() {
+        Path model = dir.resolve("m"), adapter = dir.resolve("a"), gguf = dir.resolve("a.gguf");
+        assertEquals(0, run("synth", "model", "--shape", "tiny", "--dtype", "f32", "--out", model.toString()).code());
+        assertEquals(0, run("synth", "adapter", "--model", model.toString(), "--rank", "4", "--bd-nblocks", "2", "--out", adapter.toString()).code());
+        Run c = run("adapter", "convert", "--model", model.toString(), "--to", "gguf", adapter.toString(), gguf.toString());
+        assertEquals(0, c.code(), c.err());
+        String[] texts = new String[2];
+        Path[] adapters = {adapter, gguf};
+        for (int i = 0; i < 2; i++) {
+            Output g = runWithOutput("generate", "--model", model.toString(), "--adapter", adapters[i].toString(), "--prompt", "hello",
+                    "--max-tokens", "12", "--ignore-eos");
+            assertEquals(0, g.code(), g.err());
+            texts[i] = g.out();
+        }
+        assertEquals(texts[0], texts[1]);
+        Run bad = run("adapter", "convert", "--model", model.toString(), "--to", "safetensors", adapter.toString(), gguf.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--to must be gguf, got 'safetensors'"), bad.err());
+    }
+
     @Test
     void refusesAnotherFamilysShapeAndAnUnknownArchitecture() {
         Run r = run("synth", "model", "--arch", "qwen2", "--shape", "qwen3-0.6b", "--out", dir.resolve("x").toString());

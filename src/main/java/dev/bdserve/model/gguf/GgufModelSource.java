@@ -217,7 +217,7 @@ public final class GgufModelSource implements TensorSource {
      * llama.cpp's tensor name of an HF Llama-family tensor (q/k/v biases: attn_q.bias ...; q/k norms: attn_q_norm;
      * Gemma's norms: post_attention_layernorm → post_attention_norm, pre_ / post_feedforward_layernorm → ffn_norm / post_ffw_norm).
      */
-    static String ggufName(String hf, DecoderVariant v) {
+    public static String ggufName(String hf, DecoderVariant v) {
         if (hf.equals(LlamaTensorNames.EMBED)) return "token_embd.weight";
         if (hf.equals(LlamaTensorNames.FINAL_NORM)) return "output_norm.weight";
         if (hf.equals(LlamaTensorNames.LM_HEAD)) return "output.weight";

@@ -54,6 +54,11 @@ final class LlamaCppLogits {
 
     /** The same in a llama.cpp context of {@code contextSize} positions (which picks Phi-3's LongRoPE factors). */
     static List<List<Step>> llamaCpp(int contextSize, int vocab, int[] prompt, int n, Path... models) {
+        return llamaCpp(contextSize, null, vocab, prompt, n, models);
+    }
+
+    /** The same with a GGUF LoRA adapter applied at scale 1 (null: none). */
+    static List<List<Step>> llamaCpp(int contextSize, Path lora, int vocab, int[] prompt, int n, Path... models) {
         Path script;
         try {
             script = Path.of(LlamaCppLogits.class.getResource("llamacpp_logits.mjs").toURI());
@@ -69,6 +74,7 @@ final class LlamaCppLogits {
         try {
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
             pb.environment().put("LLAMACPP_CONTEXT", Integer.toString(contextSize));
+            if (lora != null) pb.environment().put("LLAMACPP_LORA", lora.toString());
             Process p = pb.start();
             p.getOutputStream().close();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
@@ -111,13 +117,17 @@ final class LlamaCppLogits {
      * bdserve's logits [steps][vocab] on {@code model} (TP 1) for the same steps: one forward pass over
      * {@link #fedTokens}, with the logits of the positions from the prompt's last one on.
      */
-    static float[][] bdserve(Path model, int[] prompt, List<Step> steps) {
+    static float[][] bdserve(Path model, int[] prompt, List<Step> steps) { return bdserve(model, null, prompt, steps); }
+
+    /** The same with an adapter (a PEFT folder or a GGUF LoRA file; null: none). */
+    static float[][] bdserve(Path model, Path adapter, int[] prompt, List<Step> steps) {
         int[] tokens = fedTokens(prompt, steps);
         int n = steps.size(), t = tokens.length;
         try (TpGroup g = TpGroup.threads(() -> ModelFiles.open(model), TpGroup.Options.single(2).withKvCache(16L << 20, 16))) {
             int vocab = g.config().vocabSize();
+            int id = adapter == null ? -1 : g.addAdapter(dev.bdserve.lora.PeftAdapterLoader.load("a", adapter, g.config(), 64));
             int[] pos = new int[t], seq = new int[t], ads = new int[t], rows = new int[n];
-            for (int i = 0; i < t; i++) { pos[i] = i; ads[i] = -1; }
+            for (int i = 0; i < t; i++) { pos[i] = i; ads[i] = id; }
             for (int s = 0; s < n; s++) rows[s] = prompt.length - 1 + s;
             int[][] tables = {new BlockManager(g.kvBlocks(), g.kvBlockSize()).allocateTable(t)};
             float[] flat = new float[n * vocab];

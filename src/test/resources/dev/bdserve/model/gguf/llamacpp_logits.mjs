@@ -5,7 +5,7 @@
 // {"model": i, "step": s, "token": t, "logits": [l_0, ..., l_(vocab-1)]}, where token is the argmax of the logits
 // (lowest id on ties), fed back as the next input. The KV cache is F32 and flash attention off, so that attention
 // adds no rounding of its own (llama.cpp's default cache is F16). The context holds $LLAMACPP_CONTEXT positions (default
-// 256), which decides e.g. Phi-3's LongRoPE factors.
+// 256), which decides e.g. Phi-3's LongRoPE factors; with $LLAMACPP_LORA set, that GGUF LoRA adapter is applied (scale 1).
 import {appendFileSync, writeFileSync} from "node:fs";
 import {pathToFileURL} from "node:url";
 
@@ -21,6 +21,7 @@ for (let mi = 0; mi < models.length; mi++) {
     const ctx = await model.createContext({
         contextSize: Number(process.env.LLAMACPP_CONTEXT ?? 256), threads: 1, batchSize: 256, flashAttention: false,
         experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32",
+        ...(process.env.LLAMACPP_LORA ? {lora: {adapters: [{filePath: process.env.LLAMACPP_LORA, scale: 1}]}} : {}),
     });
     const seq = ctx.getSequence();
     let input = prompt.map((t, i) => i === prompt.length - 1 ? [t, {generateNext: {logits: true}}] : t);
