@@ -78,6 +78,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
             out.put("dtype", w.layers()[0].wqkv().format());
             out.put("weight_bytes_by_format", w.bytesByFormat());
             out.put("kernels", "java");
+            out.put("kv_cache_dtype", modelOptions.kvCacheDtype.toLowerCase(java.util.Locale.ROOT));
             out.put("params", c.parameterCount());
             out.put("tp", g.tpSize());
             out.put("tp_transport", modelOptions.transport);

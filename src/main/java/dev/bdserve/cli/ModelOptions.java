@@ -31,6 +31,10 @@ final class ModelOptions {
     @Option(names = "--lora-fallback", defaultValue = "replicated", description = "Sharding of adapters auto does not run as BD-LoRA: replicated or slora.")
     String loraFallback;
 
+    @Option(names = "--kv-cache-dtype", defaultValue = "f32",
+            description = "f32 or bf16 (half the memory and attention reads; logits within bf16's rounding) (default: ${DEFAULT-VALUE}).")
+    String kvCacheDtype;
+
     @Option(names = "--tp-sim-latency-us", defaultValue = "0", description = "Add this many µs of busy-wait to every collective (simulated network; figures labelled simulated).")
     double simLatencyUs;
 
@@ -50,7 +54,7 @@ final class ModelOptions {
         if (!transport.equals("threads") && !transport.equals("mpi"))
             throw new IllegalArgumentException("unknown --tp-transport '" + transport + "' (expected threads or mpi)");
         return new TpGroup.Options(ranks, threadsPerRank, LoraSharding.parse(loraSharding),
-                LoraSharding.parse(loraFallback), simLatencyUs);
+                LoraSharding.parse(loraFallback), simLatencyUs).withKvDtype(dev.bdserve.model.KvDtype.parse(kvCacheDtype));
     }
 
     /** Threads each rank's kernels use: the threads split over the ranks, at least one. */

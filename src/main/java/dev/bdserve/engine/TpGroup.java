@@ -3,6 +3,7 @@ package dev.bdserve.engine;
 import dev.bdserve.lora.LoraAdapter;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.lora.LoraStats;
+import dev.bdserve.model.KvDtype;
 import dev.bdserve.model.KvPool;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.LlamaModel;
@@ -61,8 +62,9 @@ public final class TpGroup implements ModelRunner {
      * @param kvBlockSize  positions per KV block
      */
     public record Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros,
-                          long kvCacheBytes, int kvBlockSize) {
+                          long kvCacheBytes, int kvBlockSize, KvDtype kvDtype) {
         public Options {
+            java.util.Objects.requireNonNull(kvDtype, "kvDtype");
             if (kvCacheBytes < 1 || kvBlockSize < 1) throw new IllegalArgumentException("the KV cache needs a positive budget and block size");
             if (tp < 1) throw new IllegalArgumentException("--tp must be ≥ 1");
             if (threadsPerRank < 1) throw new IllegalArgumentException("threads per rank must be ≥ 1");
@@ -74,13 +76,18 @@ public final class TpGroup implements ModelRunner {
         public static final long DEFAULT_KV_BYTES = 256L << 20;
 
         public Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros) {
-            this(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, DEFAULT_KV_BYTES, 16);
+            this(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, DEFAULT_KV_BYTES, 16, KvDtype.F32);
         }
 
         public static Options single(int threads) { return new Options(1, threads, LoraSharding.AUTO, LoraSharding.REPLICATED, 0); }
 
         public Options withKvCache(long bytes, int blockSize) {
-            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, bytes, blockSize);
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, bytes, blockSize, kvDtype);
+        }
+
+        /** These options with the KV cache stored as {@code dtype}. */
+        public Options withKvDtype(KvDtype dtype) {
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, dtype);
         }
     }
 
@@ -179,9 +186,10 @@ public final class TpGroup implements ModelRunner {
 
     /** The rank's KV pool: as many blocks as the budget holds (the same count on every rank). */
     static KvPool pool(LlamaModel m, Options o) {
-        long blocks = o.kvCacheBytes() / m.kvBlockBytes(o.kvBlockSize());
-        if (blocks < 1) throw new IllegalArgumentException("the KV cache budget of " + o.kvCacheBytes() + " bytes holds no block of " + m.kvBlockBytes(o.kvBlockSize()) + " bytes");
-        return m.newPool(o.kvBlockSize(), (int) Math.min(blocks, Integer.MAX_VALUE / 2));
+        long blocks = o.kvCacheBytes() / m.kvBlockBytes(o.kvBlockSize(), o.kvDtype());
+        if (blocks < 1)
+            throw new IllegalArgumentException("the KV cache budget of " + o.kvCacheBytes() + " bytes holds no block of " + m.kvBlockBytes(o.kvBlockSize(), o.kvDtype()) + " bytes");
+        return m.newPool(o.kvBlockSize(), (int) Math.min(blocks, Integer.MAX_VALUE / 2), o.kvDtype());
     }
 
     private static LlamaModel loadRank(Supplier<TensorSource> sources, Communicator c, Parallel par, Options o) {

@@ -3,6 +3,7 @@ package dev.bdserve.model;
 import dev.bdserve.parallel.Collective;
 import dev.bdserve.parallel.Communicator;
 import dev.bdserve.tensor.AttentionOps;
+import dev.bdserve.tensor.Numerics;
 import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.VectorOps;
 import dev.bdserve.tensor.Weight;
@@ -84,10 +85,16 @@ public final class LlamaModel {
     }
 
     /** A KV block pool for this rank's KV heads. */
-    public KvPool newPool(int blockSize, int numBlocks) { return new KvPool(cfg.numLayers(), kvWidth, blockSize, numBlocks); }
+    public KvPool newPool(int blockSize, int numBlocks) { return newPool(blockSize, numBlocks, KvDtype.F32); }
+
+    /** A KV block pool for this rank's KV heads, storing {@code dtype}. */
+    public KvPool newPool(int blockSize, int numBlocks, KvDtype dtype) { return new KvPool(cfg.numLayers(), kvWidth, blockSize, numBlocks, dtype); }
+
+    /** Bytes of one fp32 KV block of {@code blockSize} positions on this rank. */
+    public long kvBlockBytes(int blockSize) { return kvBlockBytes(blockSize, KvDtype.F32); }
 
     /** Bytes of one KV block of {@code blockSize} positions on this rank. */
-    public long kvBlockBytes(int blockSize) { return KvPool.blockBytes(cfg.numLayers(), kvWidth, blockSize); }
+    public long kvBlockBytes(int blockSize, KvDtype dtype) { return KvPool.blockBytes(cfg.numLayers(), kvWidth, blockSize, dtype); }
 
     /** A workspace for steps driven by one thread. */
     public Workspace newWorkspace() { return new Workspace(); }
@@ -166,13 +173,20 @@ public final class LlamaModel {
                 r.rotate(ws.qkv, base + h * headDim, cos, sin, t * half);
             KvCache c = step.caches()[t];
             int slot = c.slot(step.positions()[t]), bs = c.pool().blockSize();
-            float[] keys = c.pool().keys(l);                                // block-transposed: [kvWidth][bs] per block
-            int kBase = (slot / bs) * bs * kvWidth + slot % bs;
-            for (int e = 0; e < kvWidth; e++) keys[kBase + e * bs] = ws.qkv[base + qWidth + e];
-            float[] values = c.pool().values(l);                            // head-major: [kvHeads][bs][headDim] per block
-            int vBase = (slot / bs) * bs * kvWidth + (slot % bs) * headDim;
-            for (int g = 0; g < kvHeads; g++)
-                System.arraycopy(ws.qkv, base + qWidth + kvWidth + g * headDim, values, vBase + g * bs * headDim, headDim);
+            // keys block-transposed: [kvWidth][bs] per block; values head-major: [kvHeads][bs][headDim] per block
+            int kBase = (slot / bs) * bs * kvWidth + slot % bs, vBase = (slot / bs) * bs * kvWidth + (slot % bs) * headDim;
+            if (c.pool().dtype() == KvDtype.BF16) {                         // rounded to nearest even
+                short[] keys = c.pool().keysBf16(l), values = c.pool().valuesBf16(l);
+                for (int e = 0; e < kvWidth; e++) keys[kBase + e * bs] = Numerics.floatToBf16(ws.qkv[base + qWidth + e]);
+                for (int g = 0; g < kvHeads; g++)
+                    for (int d = 0; d < headDim; d++)
+                        values[vBase + g * bs * headDim + d] = Numerics.floatToBf16(ws.qkv[base + qWidth + kvWidth + g * headDim + d]);
+            } else {
+                float[] keys = c.pool().keys(l), values = c.pool().values(l);
+                for (int e = 0; e < kvWidth; e++) keys[kBase + e * bs] = ws.qkv[base + qWidth + e];
+                for (int g = 0; g < kvHeads; g++)
+                    System.arraycopy(ws.qkv, base + qWidth + kvWidth + g * headDim, values, vBase + g * bs * headDim, headDim);
+            }
         }
         for (int t = 0; t < T; t++) step.caches()[t].markFilled(step.positions()[t] + 1);
         attention(l, step, ws);                                           // attn [T, qWidth]
@@ -215,7 +229,9 @@ public final class LlamaModel {
      */
     private void attendHeads(int l, int window, Step step, Workspace ws, int t, int h0, int h1, float[] scores, int stride) {
         KvCache c = step.caches()[t];
-        float[] k = c.pool().keys(l), v = c.pool().values(l);
+        boolean bf16 = c.pool().dtype() == KvDtype.BF16;
+        float[] k = bf16 ? null : c.pool().keys(l), v = bf16 ? null : c.pool().values(l);
+        short[] kb = bf16 ? c.pool().keysBf16(l) : null, vb = bf16 ? c.pool().valuesBf16(l) : null;
         int[] table = c.table();
         int bs = c.pool().blockSize(), blockFloats = bs * kvWidth;
         int n = step.positions()[t] + 1, blocks = (n + bs - 1) / bs;
@@ -226,7 +242,9 @@ public final class LlamaModel {
             int base = table[b] * blockFloats, next = table[Math.min(b + 1, blocks - 1)] * blockFloats, m = Math.min(bs, n - j);
             for (int h = h0; h < h1; h++) {
                 int run = kvRun(h, bs);
-                AttentionOps.scoresTransposed(ws.qkv, t * qkvWidth + h * headDim, k, base + run, bs, m, headDim, attnScale,
+                if (bf16) AttentionOps.scoresTransposedBf16(ws.qkv, t * qkvWidth + h * headDim, kb, base + run, bs, m, headDim, attnScale,
+                        scores, (h - h0) * stride + j, next + run);
+                else AttentionOps.scoresTransposed(ws.qkv, t * qkvWidth + h * headDim, k, base + run, bs, m, headDim, attnScale,
                         scores, (h - h0) * stride + j, next + run);
             }
         }
@@ -241,7 +259,9 @@ public final class LlamaModel {
             int skip = Math.max(0, j0 - j);                               // positions of j0's block before the window
             for (int h = h0; h < h1; h++) {
                 int run = kvRun(h, bs);
-                AttentionOps.weightedSum(scores, (h - h0) * stride + j + skip, m - skip, v, base + run + skip * headDim, headDim, headDim,
+                if (bf16) AttentionOps.weightedSumBf16(scores, (h - h0) * stride + j + skip, m - skip, vb, base + run + skip * headDim, headDim,
+                        headDim, ws.attn, t * qWidth + h * headDim, next + run);
+                else AttentionOps.weightedSum(scores, (h - h0) * stride + j + skip, m - skip, v, base + run + skip * headDim, headDim, headDim,
                         ws.attn, t * qWidth + h * headDim, next + run);
             }
         }
