@@ -92,7 +92,10 @@ public final class GgufTokenizers {
 
     /**
      * The tokens a SentencePiece text may spell (CONTROL, USER_DEFINED and UNKNOWN), which llama.cpp cuts out of a text
-     * before encoding it (a byte-level BPE vocabulary's tokenizer.json lists them as added tokens instead).
+     * before encoding it (a byte-level BPE vocabulary's tokenizer.json lists them as added tokens instead). A model
+     * whose {@code general.name} says Phi-3 gets llama.cpp's rule for it: those tokens and {@code </s>}, but not
+     * {@code <unk>}, {@code <s>}, {@code <|endoftext|>}, remove the whitespace after them (Phi-3's tokenizer.json
+     * marks them {@code rstrip}, which a GGUF file cannot say).
      */
     private static SpecialTokens specials(Map<String, Object> md) {
         Map<String, Integer> spellings = new HashMap<>();
@@ -103,7 +106,20 @@ public final class GgufTokenizers {
                 if ((type == CONTROL || type == USER_DEFINED || type == UNKNOWN) && tokens.get(i) instanceof String spelling) spellings.putIfAbsent(spelling, i);
                 if (type == CONTROL) control.set(i);
             }
-        return new SpecialTokens(spellings, control);
+        BitSet rstrip = new BitSet();
+        String name = md.get("general.name") instanceof String s ? s.toLowerCase(java.util.Locale.ROOT) : "";
+        if (name.contains("phi-3") || name.contains("phi3")) {
+            spellings.values().forEach(rstrip::set);
+            if (md.get("tokenizer.ggml.tokens") instanceof List<?> tokens) {
+                int eos = tokens.indexOf("</s>");
+                if (eos >= 0) rstrip.set(eos);
+                for (String keep : List.of("<unk>", "<s>", "<|endoftext|>")) {
+                    int id = tokens.indexOf(keep);
+                    if (id >= 0) rstrip.clear(id);
+                }
+            }
+        }
+        return new SpecialTokens(spellings, control, rstrip);
     }
 
     /** llama.cpp's BOS and EOS of a gpt2 vocabulary whose metadata names none (or one outside the vocabulary). */

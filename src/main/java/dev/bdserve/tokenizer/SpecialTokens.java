@@ -12,7 +12,9 @@ import java.util.Map;
 /**
  * The tokens a text may name by their spelling (a GGUF vocabulary's CONTROL, USER_DEFINED and UNKNOWN tokens), and
  * the split of a text into plain fragments and those tokens, as llama.cpp's {@code tokenizer_st_partition} does:
- * longest spelling (in UTF-8 bytes) first, each one cut out of every fragment still plain, left to right.
+ * longest spelling (in UTF-8 bytes) first, each one cut out of every fragment still plain, left to right. A token
+ * marked right-stripping (llama.cpp's RSTRIP attribute, which it gives Phi-3's special tokens) also removes the
+ * ASCII whitespace (C's {@code isspace}) that follows it in its fragment, as Hugging Face's {@code rstrip} does.
  *
  * <p>Gemma names 6,400 tokens this way, so the split does not search the text once per spelling: one walk of a trie
  * of the spellings finds every occurrence, and the occurrences are then taken in the order above, each unless it
@@ -35,11 +37,15 @@ final class SpecialTokens {
     private final Node root = new Node();
     /** By rank: the token id and the spelling's length in chars. */
     private final int[] ids, lengths;
-    private final BitSet control;
+    private final BitSet control, rstrip;
 
     /** {@code spellings}: the tokens text may name; {@code control}: those of them decoding skips. */
-    SpecialTokens(Map<String, Integer> spellings, BitSet control) {
+    SpecialTokens(Map<String, Integer> spellings, BitSet control) { this(spellings, control, new BitSet()); }
+
+    /** As {@link #SpecialTokens(Map, BitSet)}; {@code rstrip}: the tokens that remove the whitespace after them. */
+    SpecialTokens(Map<String, Integer> spellings, BitSet control, BitSet rstrip) {
         this.control = (BitSet) control.clone();
+        this.rstrip = (BitSet) rstrip.clone();
         List<Map.Entry<String, Integer>> order = new ArrayList<>(spellings.entrySet().stream().filter(e -> !e.getKey().isEmpty()).toList());
         order.sort(Comparator.comparingInt((Map.Entry<String, Integer> e) -> -e.getKey().getBytes(StandardCharsets.UTF_8).length)
                 .thenComparing(Map.Entry::getKey));
@@ -80,13 +86,18 @@ final class SpecialTokens {
         }
         if (count == 0) return n == 0 ? List.of() : List.of(new Text(text));
         Arrays.sort(found, 0, count);
-        BitSet taken = new BitSet(n);
-        int[] cutAt = new int[n];  // rank + 1 of the token cut out starting here, 0: none
+        BitSet taken = new BitSet(n);  // cut out as a token, or stripped
+        int[] cutAt = new int[n];      // rank + 1 of the token cut out starting here, -1: stripped, 0: plain
         for (int k = 0; k < count; k++) {
             int rank = (int) (found[k] >>> 32), start = (int) found[k], end = start + lengths[rank];
             if (overlaps(taken, start, end)) continue;
             taken.set(start, end);
             cutAt[start] = rank + 1;
+            if (rstrip.get(ids[rank]))
+                for (int i = end; i < n && !taken.get(i) && isSpace(text.charAt(i)); i++) {
+                    taken.set(i);
+                    cutAt[i] = -1;
+                }
         }
         List<Part> parts = new ArrayList<>();
         int plain = 0;
@@ -95,14 +106,23 @@ final class SpecialTokens {
                 i++;
                 continue;
             }
-            int rank = cutAt[i] - 1;
             if (i > plain) parts.add(new Text(text.substring(plain, i)));
-            parts.add(new Token(ids[rank]));
-            i += lengths[rank];
+            if (cutAt[i] < 0) {
+                i++;
+            } else {
+                int rank = cutAt[i] - 1;
+                parts.add(new Token(ids[rank]));
+                i += lengths[rank];
+            }
             plain = i;
         }
         if (plain < n) parts.add(new Text(text.substring(plain)));
         return parts;
+    }
+
+    /** C's {@code isspace} in the C locale, which llama.cpp's stripping applies to the text's bytes. */
+    private static boolean isSpace(char c) {
+        return c == ' ' || (c >= '\t' && c <= '\r');
     }
 
     /** Whether any of {@code [start, end)} is set; spellings are short, so this looks at each. */
