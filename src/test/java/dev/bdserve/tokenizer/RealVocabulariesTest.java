@@ -24,7 +24,10 @@ import static org.junit.jupiter.api.Assertions.*;
 class RealVocabulariesTest {
     @TempDir Path dir;
 
-    /** Texts every vocabulary is checked on: {@link GgufBpeVocabTest#texts()} and some more of what chat models see. */
+    /**
+     * Texts every vocabulary is checked on: {@link GgufBpeVocabTest#texts()}, some more of what chat models see, and
+     * the prompts of every chat template render in the server's goldens (Gemma's, Phi-3's, Llama 3's, Qwen's turns).
+     */
     static List<String> corpus() {
         List<String> t = new ArrayList<>(GgufBpeVocabTest.texts());
         t.addAll(List.of(
@@ -42,7 +45,22 @@ class RealVocabulariesTest {
                 " leading", "   three leading", "trailing   ", "a  b   c    d     e", " ", "  ", "\n", "\n\n\n\n\n", "\t\t\n\t \n",
                 "\u2581\u2581x \u2581 y", "<start_of_image><end_of_image>", "<eos><pad><unk>", "日本語のテキスト、中文文本。한국어", "😀🚀 👍🏽 🇨🇭",
                 "def f(x):\n    return x  # two spaces\n\n\nclass A:\n\tpass\n"));
+        t.addAll(chatRenders());
         return t;
+    }
+
+    /** The chat template renders of src/test/resources/dev/bdserve/server/templates/golden, by file name. */
+    static List<String> chatRenders() {
+        try {
+            Path golden = Path.of(RealVocabulariesTest.class.getResource("/dev/bdserve/server/templates/golden").toURI());
+            try (var files = java.nio.file.Files.list(golden)) {
+                List<String> texts = new ArrayList<>();
+                for (Path f : files.filter(p -> p.toString().endsWith(".txt")).sorted().toList()) texts.add(java.nio.file.Files.readString(f));
+                return texts;
+            }
+        } catch (java.io.IOException | java.net.URISyntaxException e) {
+            throw new IllegalStateException("cannot read the chat template goldens: " + e, e);
+        }
     }
 
     /** A real byte-level BPE folder, written to GGUF by bdserve: DJL, bdserve's GGUF tokenizer and llama.cpp agree. */
