@@ -75,7 +75,12 @@ public final class GgufTokenizers {
             throw new ModelFormatException(source + ": tokenizer.ggml.add_bos_token is true but there is no BOS token in the vocabulary of " + n);
         if (addEos && eos < 0)
             throw new ModelFormatException(source + ": tokenizer.ggml.add_eos_token is true but there is no EOS token in the vocabulary of " + n);
-        BitSet unused = ofType(md, UNUSED), userDefined = ofType(md, USER_DEFINED);
+        BitSet unused = ofType(md, UNUSED);
+        Map<Integer, String> userDefined = new HashMap<>();
+        if (md.get("tokenizer.ggml.tokens") instanceof List<?> tokens)
+            ofType(md, USER_DEFINED).stream().filter(i -> i < tokens.size()).forEach(i -> {
+                if (tokens.get(i) instanceof String spelled) userDefined.put(i, spelled);
+            });
         // generation ends at the EOS and at the end-of-turn / end-of-message tokens the metadata names, as in llama.cpp
         int[] stops = java.util.stream.IntStream.of(eos, specialId(md, "tokenizer.ggml.eot_token_id", -1, n),
                 specialId(md, "tokenizer.ggml.eom_token_id", -1, n)).filter(i -> i >= 0).distinct().toArray();
@@ -140,10 +145,11 @@ public final class GgufTokenizers {
     /**
      * A GGUF vocabulary's tokenizer: {@code t} encodes the text, the metadata decides the special ids (BOS, EOS, the
      * ids that end generation), which of them {@code encode(text, true)} adds, and the UNUSED (padding) tokens, which
-     * the engine masks; the USER_DEFINED ones are kept for writing the vocabulary again.
+     * the engine masks; the USER_DEFINED ones are kept as spelled (llama.cpp's converter writes the ▁ of Gemma's as
+     * spaces) for writing the vocabulary again.
      */
     private record Gguf(String source, Tokenizer t, int bos, int eos, int[] stops, boolean addBos, boolean addEos, BitSet unused,
-                        BitSet userDefined, SpecialTokens specials) implements Tokenizer {
+                        Map<Integer, String> userDefined, SpecialTokens specials) implements Tokenizer {
         @Override public int vocabSize() { return t.vocabSize(); }
         @Override public int bosId() { return bos; }
         @Override public int[] eosIds() { return stops.clone(); }
@@ -221,13 +227,15 @@ public final class GgufTokenizers {
         boolean spacePrefix = flag(source, md, "tokenizer.ggml.add_space_prefix", true);
         float[] s = new float[tokens.size()];
         byte[][] pieces = new byte[tokens.size()][];
+        BitSet literal = new BitSet();
         for (int i = 0; i < s.length; i++) {
             if (!(scores.get(i) instanceof Number num))
                 throw new ModelFormatException(source + ": tokenizer.ggml.scores[" + i + "] is " + scores.get(i) + ", expected a number");
             s[i] = num.floatValue();
+            if (tokens.get(i).indexOf(' ') >= 0) literal.set(i);  // llama.cpp merges text with ▁ for spaces: never this token
             pieces[i] = tokens.get(i).replace(HfTokenizerJsonWriter.SPACE, " ").getBytes(StandardCharsets.UTF_8);
         }
-        return Llama2cTokenizer.of(source, s, pieces, new Llama2cTokenizer.Layout(unk, bos, eos, control, spacePrefix));
+        return Llama2cTokenizer.of(source, s, pieces, new Llama2cTokenizer.Layout(unk, bos, eos, control, literal, spacePrefix));
     }
 
     /** Byte-level BPE: an equivalent tokenizer.json (vocabulary, merges, pre-tokenizer, added tokens) for the HF library. */
@@ -309,7 +317,7 @@ public final class GgufTokenizers {
      */
     public static void writeMetadata(Tokenizer t, GgufWriter w, int vocabSize) {
         switch (t) {
-            case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet(), new BitSet());
+            case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet(), Map.of());
             case Gguf g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused(), g.userDefined());
             case HfTokenizer h when h.spelling() == HfTokenizer.Spelling.SENTENCEPIECE -> GgufSpmVocab.write(h, w, vocabSize);
             case HfTokenizer h -> GgufBpeVocab.write(h, w, vocabSize);
@@ -319,7 +327,7 @@ public final class GgufTokenizers {
     }
 
     private static void sentencePiece(Llama2cTokenizer l, GgufWriter w, int vocabSize, boolean addBos, boolean addEos, BitSet unused,
-                                      BitSet userDefined) {
+                                      Map<Integer, String> userDefined) {
         if (vocabSize != l.vocabSize())
             throw new IllegalArgumentException("the SentencePiece vocabulary of " + l.source() + " has " + l.vocabSize()
                     + " tokens but the model " + vocabSize + "; it is written only for a model of the same size");
@@ -328,9 +336,10 @@ public final class GgufTokenizers {
         List<Long> types = new java.util.ArrayList<>(l.vocabSize());
         Llama2cTokenizer.Layout layout = l.layout();
         for (int i = 0; i < l.vocabSize(); i++) {
-            tokens.add(l.tokenString(i).replace(" ", HfTokenizerJsonWriter.SPACE));
+            String spelled = userDefined.get(i);
+            tokens.add(spelled != null ? spelled : l.tokenString(i).replace(" ", HfTokenizerJsonWriter.SPACE));
             scores.add((double) l.score(i));
-            types.add(i == layout.unk() ? UNKNOWN : l.isControl(i) ? CONTROL : unused.get(i) ? UNUSED : userDefined.get(i) ? USER_DEFINED
+            types.add(i == layout.unk() ? UNKNOWN : l.isControl(i) ? CONTROL : unused.get(i) ? UNUSED : spelled != null ? USER_DEFINED
                     : l.isByteToken(i) ? BYTE : NORMAL);
         }
         w.putString("tokenizer.ggml.model", "llama");

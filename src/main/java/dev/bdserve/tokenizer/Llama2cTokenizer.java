@@ -21,14 +21,14 @@ import java.util.PriorityQueue;
  * {@code <0xHH>} are byte-fallback tokens.
  *
  * <p>Encoding follows llama2.c's {@code encode} (and SentencePiece BPE): a dummy space is prepended to
- * non-empty text (unless the {@link Layout} says not), every code point becomes its token or, if absent, its UTF-8 bytes as byte tokens, then
+ * non-empty text, every code point becomes its token or, if absent, its UTF-8 bytes as byte tokens, then
  * the adjacent pair whose concatenation is a vocabulary token with the highest score (leftmost on ties) is
  * merged until no pair merges. Merging uses a priority queue over a linked list: O(n log n).
  * Control tokens (ids 0..2) and byte tokens never take part in merges and are never produced from text.
  *
- * <p>A GGUF {@code llama} vocabulary ({@link #of(String, float[], byte[][], Layout)}) may place its special tokens
- * elsewhere and drop the dummy space (Gemma: {@code <pad>}, {@code <eos>}, {@code <bos>}, {@code <unk>} at 0..3, no
- * prefix); its {@link Layout} says so, and the defaults above are llama2.c's layout.
+ * <p>A GGUF {@code llama} vocabulary ({@link #of(String, float[], byte[][], Layout)}) may place its special and
+ * control tokens elsewhere and prepend no space (Gemma: {@code <pad>}, {@code <eos>}, {@code <bos>}, {@code <unk>} at
+ * 0..3, more control tokens, no prefix); its {@link Layout} says so. What is said above is llama2.c's layout.
  */
 public final class Llama2cTokenizer implements Tokenizer {
     public static final int UNK = 0, BOS = 1, EOS = 2;
@@ -36,21 +36,25 @@ public final class Llama2cTokenizer implements Tokenizer {
     /**
      * Where a vocabulary keeps its special tokens and how it treats spaces: the {@code <unk>} id (what a byte without a
      * byte token becomes; -1: none), BOS and EOS (-1: none), the control tokens (never formed from text, decoded to
-     * nothing; usually the three among them), and whether a space is prepended to the text and dropped again after BOS in decoding.
+     * nothing; usually the three among them), the literal tokens (never formed from text but decoded as any other:
+     * a GGUF token spelled with a real space, which llama.cpp's text, its spaces written as ▁, never holds), and
+     * whether a space is prepended to the text (and dropped again after BOS in decoding).
      */
-    public record Layout(int unk, int bos, int eos, java.util.BitSet control, boolean addSpacePrefix) {
+    public record Layout(int unk, int bos, int eos, java.util.BitSet control, java.util.BitSet literal, boolean addSpacePrefix) {
         public Layout {
             control = (java.util.BitSet) control.clone();
+            literal = (java.util.BitSet) literal.clone();
         }
 
         /** llama2.c's: {@code <unk>}, {@code <s>}, {@code </s>} at 0, 1, 2, a dummy space prefix. */
         public static Layout llama2c() {
             java.util.BitSet c = new java.util.BitSet();
             c.set(UNK, EOS + 1);
-            return new Layout(UNK, BOS, EOS, c, true);
+            return new Layout(UNK, BOS, EOS, c, new java.util.BitSet(), true);
         }
 
         @Override public java.util.BitSet control() { return (java.util.BitSet) control.clone(); }
+        @Override public java.util.BitSet literal() { return (java.util.BitSet) literal.clone(); }
     }
 
     private final String source;
@@ -64,7 +68,7 @@ public final class Llama2cTokenizer implements Tokenizer {
     /** Mergeable tokens keyed by their bytes as a Latin-1 string (so concatenation = byte concatenation). */
     private final Map<String, Integer> lookup;
     private final int unk, bos, eos;
-    private final java.util.BitSet control;
+    private final java.util.BitSet control, literal;
     private final boolean addSpacePrefix;
     private final int[] byteToId = new int[256];
     /** Single-code-point mergeable tokens: code point → id. */
@@ -78,6 +82,7 @@ public final class Llama2cTokenizer implements Tokenizer {
         this.bos = layout.bos();
         this.eos = layout.eos();
         this.control = layout.control();
+        this.literal = layout.literal();
         this.addSpacePrefix = layout.addSpacePrefix();
         this.maxTokenLength = maxTokenLength;
         this.scores = scores;
@@ -95,7 +100,7 @@ public final class Llama2cTokenizer implements Tokenizer {
                 if (byteToId[b] < 0) byteToId[b] = i;
             } else {
                 pieceBytes[i] = tokenBytes[i];
-                if (!control.get(i) && tokenBytes[i].length > 0) lookup.putIfAbsent(latin1(tokenBytes[i]), i);
+                if (!control.get(i) && !literal.get(i) && tokenBytes[i].length > 0) lookup.putIfAbsent(latin1(tokenBytes[i]), i);
             }
         }
         for (int b = 0; b < 256; b++) {
@@ -199,15 +204,16 @@ public final class Llama2cTokenizer implements Tokenizer {
         for (int id : new int[]{layout.unk(), layout.bos(), layout.eos()})
             if (id >= pieces.length)
                 throw new ModelFormatException(source + ": special token id " + id + " outside the vocabulary of " + pieces.length);
-        if (layout.control().length() > pieces.length)
-            throw new ModelFormatException(source + ": control token id " + (layout.control().length() - 1) + " outside the vocabulary of " + pieces.length);
+        if (layout.control().length() > pieces.length || layout.literal().length() > pieces.length)
+            throw new ModelFormatException(source + ": control or literal token id " + (Math.max(layout.control().length(), layout.literal().length()) - 1)
+                    + " outside the vocabulary of " + pieces.length);
         int maxLen = 1;
         for (byte[] p : pieces) maxLen = Math.max(maxLen, p.length);
         return new Llama2cTokenizer(source, maxLen, scores.clone(), pieces.clone(), layout);
     }
 
     /** Its special tokens and space handling. */
-    public Layout layout() { return new Layout(unk, bos, eos, control, addSpacePrefix); }
+    public Layout layout() { return new Layout(unk, bos, eos, control, literal, addSpacePrefix); }
 
     /** The {@code <unk>} id, or -1. */
     public int unkId() { return unk; }

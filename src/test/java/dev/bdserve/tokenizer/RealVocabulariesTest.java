@@ -1,6 +1,11 @@
 package dev.bdserve.tokenizer;
 
+import dev.bdserve.model.gguf.GgufArray;
+import dev.bdserve.model.gguf.GgufFile;
 import dev.bdserve.model.gguf.GgufTestFiles;
+import dev.bdserve.model.gguf.GgufValueType;
+import dev.bdserve.model.gguf.GgufWriter;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -134,6 +139,55 @@ class RealVocabulariesTest {
                 }
             }
             assertEquals(List.of(), failures, failures.size() + " disagreements on " + texts.size() + " texts");
+        }
+    }
+
+    /**
+     * Gemma 3's vocabulary as llama.cpp's converter spells it: the ▁ of its user-defined tokens written as spaces
+     * (tokens 138.. are then runs of spaces, cut out of the text before encoding). bdserve and llama.cpp agree on that
+     * file too, and bdserve writes it back with the same tokens and types.
+     */
+    @Test
+    void gemmaAsLlamaCppsConverterSpellsItAgreesWithLlamaCpp() throws Exception {
+        Path written = dir.resolve("gemma3.gguf"), converted = dir.resolve("gemma3-converted.gguf"), back = dir.resolve("gemma3-back.gguf");
+        int modelVocab = 262208;
+        try (HfTokenizer hf = HfTokenizer.load(GgufTestFiles.realTokenizer("gemma3"))) {
+            LlamaCppVocab.withTokenizer(GgufTestFiles.vocab("llama-spm"), written, w -> GgufTokenizers.writeMetadata(hf, w, modelVocab));
+        }
+        int spaced = 0;
+        GgufWriter w = new GgufWriter();
+        try (GgufFile f = GgufFile.open(written)) {
+            List<Object> tokens = new ArrayList<>(f.list("tokenizer.ggml.tokens")), types = f.list("tokenizer.ggml.token_type");
+            for (int i = 0; i < tokens.size(); i++)
+                if (((Number) types.get(i)).longValue() == GgufTokenizers.USER_DEFINED && ((String) tokens.get(i)).contains(HfTokenizerJsonWriter.SPACE)) {
+                    tokens.set(i, ((String) tokens.get(i)).replace(HfTokenizerJsonWriter.SPACE, " "));
+                    spaced++;
+                }
+            for (var e : f.metadata().entrySet()) {
+                GgufValueType t = f.valueType(e.getKey());
+                Object v = e.getKey().equals("tokenizer.ggml.tokens") ? tokens : e.getValue();
+                w.put(e.getKey(), t, t == GgufValueType.ARRAY ? new GgufWriter.Array(((GgufArray) e.getValue()).elementType(), (List<?>) v) : v);
+            }
+        }
+        w.write(converted);
+        assertTrue(spaced >= 30, spaced + " user-defined tokens with ▁");
+        Tokenizer gguf = Tokenizers.load(converted);
+        List<String> texts = corpus();
+        LlamaCppVocab.Result llama = LlamaCppVocab.tokenize(converted, modelVocab, texts);
+        List<String> failures = new ArrayList<>();
+        for (int i = 0; i < texts.size(); i++) {
+            int[] got = gguf.encode(texts.get(i), false);
+            if (!Arrays.equals(llama.tokens().get(i), got))
+                failures.add(show(texts.get(i)) + ": llama.cpp " + Arrays.toString(llama.tokens().get(i)) + ", bdserve " + Arrays.toString(got));
+        }
+        assertEquals(List.of(), failures, failures.size() + " disagreements on " + texts.size() + " texts");
+        GgufWriter again = new GgufWriter();
+        GgufTokenizers.writeMetadata(gguf, again);
+        again.write(back);
+        try (GgufFile a = GgufFile.open(converted); GgufFile b = GgufFile.open(back)) {
+            for (String k : List.of("tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                    "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.add_space_prefix"))
+                assertEquals(a.metadata().get(k), b.metadata().get(k), k);
         }
     }
 
