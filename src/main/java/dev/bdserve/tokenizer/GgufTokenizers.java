@@ -56,6 +56,11 @@ public final class GgufTokenizers {
      * (default: true for SentencePiece, and for byte-level BPE only with the {@code llama-bpe} pre-tokenizer), EOS when
      * {@code tokenizer.ggml.add_eos_token} (default false). Unlike llama.cpp it adds no second BOS to a text whose
      * tokens already start with one, as {@link HfTokenizer} does.
+     *
+     * <p>Generation ends ({@link Tokenizer#eosIds}) at the EOS and the end-of-turn and end-of-message tokens the
+     * metadata names. A SentencePiece vocabulary naming no end-of-turn token also ends at the CONTROL tokens spelled as
+     * llama.cpp's end-of-turn names ({@link #END_OF_TURN}), which llama.cpp finds by their text: its converter names
+     * none for Gemma 2 and 3 ({@code <end_of_turn>}, the EOS being {@code <eos>}) or Phi-3 ({@code <|end|>}).
      */
     public static Tokenizer fromMetadata(String source, Map<String, Object> md) {
         String model = string(source, md, "tokenizer.ggml.model");
@@ -82,9 +87,23 @@ public final class GgufTokenizers {
                 if (tokens.get(i) instanceof String spelled) userDefined.put(i, spelled);
             });
         // generation ends at the EOS and at the end-of-turn / end-of-message tokens the metadata names, as in llama.cpp
-        int[] stops = java.util.stream.IntStream.of(eos, specialId(md, "tokenizer.ggml.eot_token_id", -1, n),
-                specialId(md, "tokenizer.ggml.eom_token_id", -1, n)).filter(i -> i >= 0).distinct().toArray();
+        int eot = specialId(md, "tokenizer.ggml.eot_token_id", -1, n);
+        java.util.stream.IntStream byName = eot < 0 && spm ? endOfTurnByName(md).stream() : java.util.stream.IntStream.empty();
+        int[] stops = java.util.stream.IntStream.concat(java.util.stream.IntStream.of(eos, eot, specialId(md, "tokenizer.ggml.eom_token_id", -1, n)),
+                byName).filter(i -> i >= 0).distinct().toArray();
         return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused, userDefined, spm ? specials(md) : null);
+    }
+
+    /** The texts by which llama.cpp finds an end-of-turn token that the metadata does not name (its special_eot_id). */
+    static final Set<String> END_OF_TURN = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+            "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>");
+
+    /** The CONTROL tokens spelled as one of {@link #END_OF_TURN}, in id order. */
+    private static BitSet endOfTurnByName(Map<String, Object> md) {
+        BitSet ids = new BitSet();
+        if (md.get("tokenizer.ggml.tokens") instanceof List<?> tokens)
+            ofType(md, CONTROL).stream().filter(i -> i < tokens.size() && END_OF_TURN.contains(tokens.get(i))).forEach(ids::set);
+        return ids;
     }
 
     /** The ids whose {@code tokenizer.ggml.token_type} is {@code type}. */

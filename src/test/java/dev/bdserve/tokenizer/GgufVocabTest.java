@@ -50,7 +50,8 @@ class GgufVocabTest {
      * With special-token parsing, as prompts are encoded: bdserve and llama.cpp agree on llama.cpp's SentencePiece
      * vocabulary files for {@link RealVocabulariesTest#corpus()}, which holds every chat template render of the server's
      * golden files. Phi-3's file (general.name "Phi3") is where llama.cpp strips the whitespace after special tokens, as
-     * after each {@code <|user|>}, {@code <|end|>} and {@code <|assistant|>} of its template's renders.
+     * after each {@code <|user|>}, {@code <|end|>} and {@code <|assistant|>} of its template's renders; it names no
+     * end-of-turn token, and both stop at its {@code <|end|>} (32007) besides the EOS.
      */
     @ParameterizedTest
     @ValueSource(strings = {"llama-spm", "phi-3"})
@@ -59,6 +60,8 @@ class GgufVocabTest {
         Tokenizer t = Tokenizers.load(gguf);
         List<String> texts = RealVocabulariesTest.corpus();
         LlamaCppVocab.Result llama = LlamaCppVocab.tokenize(gguf, t.vocabSize(), texts);
+        for (int id : t.eosIds()) assertTrue(llama.eog().contains(id), "bdserve stops at " + id + ", llama.cpp only at " + llama.eog());
+        if (name.equals("phi-3")) assertArrayEquals(new int[]{32000, 32007}, t.eosIds());
         List<String> failures = new ArrayList<>();
         for (int i = 0; i < texts.size(); i++) {
             int[] got = t.encode(texts.get(i), false);

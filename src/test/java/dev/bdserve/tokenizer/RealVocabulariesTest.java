@@ -119,6 +119,7 @@ class RealVocabulariesTest {
             assertArrayEquals(hf.eosIds(), gguf.eosIds());
             LlamaCppVocab.Result llama = LlamaCppVocab.tokenize(written, modelVocab, texts);
             assertEquals(List.of(hf.bosId(), hf.eosId(), true, false), List.of(llama.bos(), llama.eos(), llama.addBos(), llama.addEos()));
+            for (int id : gguf.eosIds()) assertTrue(llama.eog().contains(id), "bdserve stops at " + id + ", llama.cpp only at " + llama.eog());
             // the stream decoders approximate a Strip decoder by dropping the space after BOS only, which is the same
             // only for sequences holding one BOS, at the start: streamed decoding is compared without a dummy prefix
             boolean stripsAfterBos = name.equals("llama2");
@@ -144,8 +145,9 @@ class RealVocabulariesTest {
 
     /**
      * Gemma 3's vocabulary as llama.cpp's converter spells it: the ▁ of its user-defined tokens written as spaces
-     * (tokens 138.. are then runs of spaces, cut out of the text before encoding). bdserve and llama.cpp agree on that
-     * file too, and bdserve writes it back with the same tokens and types.
+     * (tokens 138.. are then runs of spaces, cut out of the text before encoding), and the EOS {@code <eos>} with no
+     * end-of-turn token named. bdserve and llama.cpp agree on that file too, both stop at {@code <end_of_turn>} as
+     * well, and bdserve writes the file back with the same tokens and types.
      */
     @Test
     void gemmaAsLlamaCppsConverterSpellsItAgreesWithLlamaCpp() throws Exception {
@@ -165,7 +167,7 @@ class RealVocabulariesTest {
                 }
             for (var e : f.metadata().entrySet()) {
                 GgufValueType t = f.valueType(e.getKey());
-                Object v = e.getKey().equals("tokenizer.ggml.tokens") ? tokens : e.getValue();
+                Object v = e.getKey().equals("tokenizer.ggml.tokens") ? tokens : e.getKey().equals("tokenizer.ggml.eos_token_id") ? 1L : e.getValue();
                 w.put(e.getKey(), t, t == GgufValueType.ARRAY ? new GgufWriter.Array(((GgufArray) e.getValue()).elementType(), (List<?>) v) : v);
             }
         }
@@ -174,6 +176,8 @@ class RealVocabulariesTest {
         Tokenizer gguf = Tokenizers.load(converted);
         List<String> texts = corpus();
         LlamaCppVocab.Result llama = LlamaCppVocab.tokenize(converted, modelVocab, texts);
+        assertArrayEquals(new int[]{1, 106}, gguf.eosIds());
+        assertTrue(llama.eog().containsAll(List.of(1, 106)), "llama.cpp's end-of-generation ids " + llama.eog());
         List<String> failures = new ArrayList<>();
         for (int i = 0; i < texts.size(); i++) {
             int[] got = gguf.encode(texts.get(i), false);
