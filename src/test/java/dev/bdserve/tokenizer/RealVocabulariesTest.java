@@ -100,7 +100,7 @@ class RealVocabulariesTest {
     /**
      * A real SentencePiece-style BPE folder, written to GGUF by bdserve as a {@code llama} vocabulary with scores from the
      * merge order: DJL on the folder, bdserve and llama.cpp on the file agree, in encoding with and without BOS, and in
-     * decoding, whole and streamed. {@code llama2} is the npm package's 32K vocabulary (Mistral's layout: ▁▁▁▁ at 260,
+     * decoding, whole and (without a dummy prefix, see below) streamed. {@code llama2} is the npm package's 32K vocabulary (Mistral's layout: ▁▁▁▁ at 260,
      * byte fallback, merges, a dummy space prefix); {@code gemma3} is Gemma 3's, padded to the 262,208 embedding rows of
      * Gemma 3 4B (add_space_prefix false, the special ids 0..3, 6,400 user-defined tokens, an EOS that is
      * {@code <end_of_turn>}). llama.cpp loads the file with the metadata of its own {@code llama-spm} vocabulary file
