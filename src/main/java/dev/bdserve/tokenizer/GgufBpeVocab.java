@@ -134,19 +134,8 @@ final class GgufBpeVocab {
             eos = suffix[0];
         }
 
-        // further ids that end generation (generation_config.json's eos_token_id list): as end-of-message when spelled
-        // so, else end-of-turn, the two others GGUF names and llama.cpp stops at
-        int eot = -1, eom = -1;
-        List<Integer> more = new ArrayList<>();
-        for (int id : t.eosIds()) if (id != eos) more.add(id);
-        for (int id : more) if (eom < 0 && "<|eom_id|>".equals(tokens[id])) eom = id;
-        for (int id : more) {
-            if (id == eom) continue;
-            if (eot < 0) eot = id;
-            else if (eom < 0) eom = id;
-            else throw new ModelFormatException(src + ": generation ends at tokens " + Arrays.toString(t.eosIds())
-                    + "; a GGUF vocabulary names at most three (eos, eot, eom)");
-        }
+        int[] eotEom = endOfTurnAndMessage(src, t, eos, tokens);
+        int eot = eotEom[0], eom = eotEom[1];
 
         w.putString("tokenizer.ggml.model", "gpt2");
         w.putString("tokenizer.ggml.pre", pre);
@@ -160,6 +149,26 @@ final class GgufBpeVocab {
         w.putBool("tokenizer.ggml.add_bos_token", prefix.length == 1);
         w.putBool("tokenizer.ggml.add_eos_token", suffix.length == 1);
         chatTemplates(file.toAbsolutePath().getParent(), w);
+    }
+
+    /**
+     * The ids other than {@code eos} that end generation (generation_config.json's eos_token_id list, tokenizer_config.json's
+     * eos_token) as {end-of-turn, end-of-message} (-1: none), the two others GGUF names and llama.cpp stops at: as
+     * end-of-message when spelled so, else end-of-turn. More than two are refused.
+     */
+    static int[] endOfTurnAndMessage(String src, HfTokenizer t, int eos, String[] tokens) {
+        int eot = -1, eom = -1;
+        List<Integer> more = new ArrayList<>();
+        for (int id : t.eosIds()) if (id != eos) more.add(id);
+        for (int id : more) if (eom < 0 && "<|eom_id|>".equals(tokens[id])) eom = id;
+        for (int id : more) {
+            if (id == eom) continue;
+            if (eot < 0) eot = id;
+            else if (eom < 0) eom = id;
+            else throw new ModelFormatException(src + ": generation ends at tokens " + Arrays.toString(t.eosIds())
+                    + "; a GGUF vocabulary names at most three (eos, eot, eom)");
+        }
+        return new int[]{eot, eom};
     }
 
     static void place(String src, String[] tokens, long[] types, Map<String, Integer> ids, int id, String token, long type) {

@@ -13,19 +13,26 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A SentencePiece-style BPE {@code tokenizer.json} (Llama 2, Mistral: ▁ for spaces, {@code <0xHH>} byte fallback,
- * merges) as the metadata of a llama.cpp {@code llama} vocabulary, which merges by piece scores instead of a merge
+ * A SentencePiece-style BPE {@code tokenizer.json} (Llama 2, Mistral, Gemma: ▁ for spaces, {@code <0xHH>} byte
+ * fallback, merges) as the metadata of a llama.cpp {@code llama} vocabulary, which merges by piece scores instead of a merge
  * list. Hugging Face's converter ordered the merges by the SentencePiece scores, so a piece's score is minus the rank
  * of the first merge that makes it; that reproduces the merge order wherever two different merges never make the same
  * piece (what is left: a piece made by several merges is formed, under llama.cpp's scores, by whichever pair comes
  * first in the text, as SentencePiece itself does). Pieces no merge makes (single characters, bytes, specials) get
  * the lowest score. Tokens: {@code <unk>} UNKNOWN, special added tokens CONTROL, other added tokens USER_DEFINED,
- * {@code <0xHH>} BYTE, the rest NORMAL, padding up to the model's vocabulary UNUSED.
+ * {@code <0xHH>} BYTE, the rest NORMAL, padding up to the model's vocabulary UNUSED. Special ids: BOS, EOS, the
+ * further ids ending generation (as end-of-turn / end-of-message), {@code <unk>}, and tokenizer_config.json's
+ * {@code pad_token}.
  *
- * <p>Refused, naming the file and the part: a model without byte fallback, another space handling than a
- * {@code Prepend("▁")} + {@code Replace(" ", "▁")} normalizer (or a {@code Metaspace} pre-tokenizer that prepends to
- * the first piece and does not split), merges of unknown pieces, multi-character pieces no merge makes (llama.cpp would
- * form them, the merge list never), and specials a GGUF vocabulary cannot add.
+ * <p>Spaces: a {@code Prepend("▁")} + {@code Replace(" ", "▁")} normalizer (or a {@code Metaspace} pre-tokenizer that
+ * prepends to the first piece and does not split) is SentencePiece's dummy prefix, {@code add_space_prefix} true; a
+ * lone {@code Replace(" ", "▁")} (Gemma; a pre-tokenizer splitting on spaces then finds none) is
+ * {@code add_space_prefix} false, as llama.cpp's converter writes Gemma's. The decoder must strip the leading space
+ * exactly when one is prepended, or decoding would differ.
+ *
+ * <p>Refused, naming the file and the part: a model without byte fallback, another space handling, merges of unknown
+ * pieces, multi-character pieces no merge makes (llama.cpp would form them, the merge list never), and specials a
+ * GGUF vocabulary cannot add.
  */
 final class GgufSpmVocab {
     private GgufSpmVocab() {}
@@ -39,7 +46,7 @@ final class GgufSpmVocab {
             throw new ModelFormatException(src + ": model type '" + model.path("type").asText() + "' cannot be written as a GGUF llama vocabulary (only BPE)");
         if (!model.path("byte_fallback").asBoolean(false))
             throw new ModelFormatException(src + ": a SentencePiece-style BPE without byte_fallback cannot be written as a GGUF llama vocabulary");
-        spaces(src, root);
+        boolean spacePrefix = spaces(src, root);
         if (t.vocabSize() > vocabSize)
             throw new ModelFormatException(src + ": the tokenizer has " + t.vocabSize() + " tokens, more than the model's vocabulary of " + vocabSize);
 
@@ -102,6 +109,8 @@ final class GgufSpmVocab {
             throw new ModelFormatException(src + ": encoding adds " + Arrays.toString(prefix) + " before the text; a GGUF vocabulary can add only its BOS (" + bos + ")");
         if (suffix.length > 1 || (suffix.length == 1 && suffix[0] != eos))
             throw new ModelFormatException(src + ": encoding adds " + Arrays.toString(suffix) + " after the text; a GGUF vocabulary can add only its EOS (" + eos + ")");
+        int[] eotEom = GgufBpeVocab.endOfTurnAndMessage(src, t, eos, tokens);
+        int pad = padding(file, ids);
 
         List<Double> scoreList = new ArrayList<>(vocabSize);
         for (float s : scores) scoreList.add((double) s);
@@ -112,9 +121,13 @@ final class GgufSpmVocab {
         w.putArray("tokenizer.ggml.token_type", GgufValueType.INT32, Arrays.stream(types).boxed().toList());
         if (bos >= 0) w.putU32("tokenizer.ggml.bos_token_id", bos);
         if (eos >= 0) w.putU32("tokenizer.ggml.eos_token_id", eos);
+        if (eotEom[0] >= 0) w.putU32("tokenizer.ggml.eot_token_id", eotEom[0]);
+        if (eotEom[1] >= 0) w.putU32("tokenizer.ggml.eom_token_id", eotEom[1]);
         if (unk != null && ids.containsKey(unk)) w.putU32("tokenizer.ggml.unknown_token_id", ids.get(unk));
+        if (pad >= 0) w.putU32("tokenizer.ggml.padding_token_id", pad);
         w.putBool("tokenizer.ggml.add_bos_token", prefix.length == 1);
         w.putBool("tokenizer.ggml.add_eos_token", suffix.length == 1);
+        w.putBool("tokenizer.ggml.add_space_prefix", spacePrefix);
         GgufBpeVocab.chatTemplates(file.toAbsolutePath().getParent(), w);
     }
 
@@ -128,11 +141,25 @@ final class GgufSpmVocab {
         throw new ModelFormatException(src + ": malformed merge " + m);
     }
 
+    /** tokenizer_config.json's {@code pad_token} (a string or an object with its content), -1 when none is named. */
+    private static int padding(Path file, Map<String, Integer> ids) {
+        Path cfg = file.toAbsolutePath().getParent().resolve("tokenizer_config.json");
+        if (!java.nio.file.Files.isRegularFile(cfg)) return -1;
+        JsonNode p = GgufBpeVocab.read(cfg).path("pad_token");
+        String name = p.isTextual() ? p.asText() : p.path("content").isTextual() ? p.path("content").asText() : null;
+        if (name == null) return -1;
+        Integer id = ids.get(name);
+        if (id == null) throw new ModelFormatException(cfg + ": pad_token '" + name + "' is not a token of the vocabulary");
+        return id;
+    }
+
     /**
-     * Spaces become ▁ with one prepended to the text, as SentencePiece's {@code add_dummy_prefix} and llama.cpp's
-     * {@code llama} vocabulary do: the legacy normalizer pair, or a Metaspace pre-tokenizer that does not split.
+     * Whether a space is prepended to the text: spaces become ▁ with one prepended (SentencePiece's
+     * {@code add_dummy_prefix}, llama.cpp's {@code add_space_prefix}) with the legacy normalizer pair or a Metaspace
+     * pre-tokenizer that does not split; without one with a lone Replace normalizer (Gemma), after which a
+     * pre-tokenizer splitting on spaces is a no-op. The decoder must strip a leading space exactly in the first case.
      */
-    private static void spaces(String src, JsonNode root) {
+    private static boolean spaces(String src, JsonNode root) {
         JsonNode n = root.path("normalizer"), p = root.path("pre_tokenizer");
         List<String> norm = new ArrayList<>();
         List<JsonNode> steps = new ArrayList<>();
@@ -145,8 +172,25 @@ final class GgufSpmVocab {
         boolean metaspace = norm.isEmpty() && "Metaspace".equals(p.path("type").asText())
                 && HfTokenizerJsonWriter.SPACE.equals(p.path("replacement").asText())
                 && List.of("first", "always").contains(p.path("prepend_scheme").asText("always")) && !p.path("split").asBoolean(true);
-        if (!legacy && !metaspace)
+        boolean replaceOnly = norm.equals(List.of("Replace")) && " ".equals(steps.get(0).path("pattern").path("String").asText())
+                && HfTokenizerJsonWriter.SPACE.equals(steps.get(0).path("content").asText())
+                && (p.isMissingNode() || p.isNull() || ("Split".equals(p.path("type").asText())
+                        && " ".equals(p.path("pattern").path("String").asText()) && !p.path("invert").asBoolean(false)));
+        if (!legacy && !metaspace && !replaceOnly)
             throw new ModelFormatException(src + ": normalizer " + n + " with pre-tokenizer " + p + " cannot be written as a GGUF llama vocabulary"
-                    + " (supported: Prepend ▁ then Replace ' ' by ▁, or a Metaspace that prepends ▁ and does not split)");
+                    + " (supported: Prepend ▁ then Replace ' ' by ▁, or a Metaspace that prepends ▁ and does not split, or Replace ' ' by ▁"
+                    + " alone, optionally with a pre-tokenizer splitting on ' ')");
+        boolean prefix = !replaceOnly;
+        JsonNode d = root.path("decoder");
+        List<JsonNode> decoders = new ArrayList<>();
+        if ("Sequence".equals(d.path("type").asText())) d.path("decoders").forEach(decoders::add);
+        else if (!d.isMissingNode() && !d.isNull()) decoders.add(d);
+        boolean strips = decoders.stream().anyMatch(x -> ("Strip".equals(x.path("type").asText()) && x.path("start").asInt(0) >= 1
+                && " ".equals(x.path("content").asText(" "))) || ("Metaspace".equals(x.path("type").asText())
+                && (x.path("add_prefix_space").asBoolean(false) || List.of("first", "always").contains(x.path("prepend_scheme").asText("")))));
+        if (strips != prefix)
+            throw new ModelFormatException(src + ": decoder " + d + (strips ? " strips" : " does not strip") + " a leading space but encoding "
+                    + (prefix ? "prepends one" : "prepends none") + "; a GGUF llama vocabulary decodes as it encodes");
+        return prefix;
     }
 }

@@ -23,7 +23,8 @@ import java.util.Set;
 /**
  * The tokenizer a GGUF file describes in its {@code tokenizer.ggml.*} metadata, as llama.cpp reads it.
  * {@code tokenizer.ggml.model} {@code llama}: SentencePiece BPE with scores, run by {@link Llama2cTokenizer} (the same
- * merge-by-score algorithm, with a dummy space prefix and byte fallback). {@code gpt2}: byte-level BPE with merges and
+ * merge-by-score algorithm with byte fallback; the special ids and whether a space is prepended,
+ * {@code tokenizer.ggml.add_space_prefix}, from the metadata). {@code gpt2}: byte-level BPE with merges and
  * the pre-tokenizer {@code tokenizer.ggml.pre} names ({@code default}, {@code gpt-2}, {@code llama-bpe}, {@code qwen2}), run by the
  * Hugging Face tokenizers library from an equivalent tokenizer.json. Anything else is refused by name.
  *
@@ -55,6 +56,11 @@ public final class GgufTokenizers {
      * (default: true for SentencePiece, and for byte-level BPE only with the {@code llama-bpe} pre-tokenizer), EOS when
      * {@code tokenizer.ggml.add_eos_token} (default false). Unlike llama.cpp it adds no second BOS to a text whose
      * tokens already start with one, as {@link HfTokenizer} does.
+     *
+     * <p>Generation ends ({@link Tokenizer#eosIds}) at the EOS and the end-of-turn and end-of-message tokens the
+     * metadata names. A SentencePiece vocabulary naming no end-of-turn token also ends at the CONTROL tokens spelled as
+     * llama.cpp's end-of-turn names ({@link #END_OF_TURN}), which llama.cpp finds by their text: its converter names
+     * none for Gemma 2 and 3 ({@code <end_of_turn>}, the EOS being {@code <eos>}) or Phi-3 ({@code <|end|>}).
      */
     public static Tokenizer fromMetadata(String source, Map<String, Object> md) {
         String model = string(source, md, "tokenizer.ggml.model");
@@ -74,18 +80,46 @@ public final class GgufTokenizers {
             throw new ModelFormatException(source + ": tokenizer.ggml.add_bos_token is true but there is no BOS token in the vocabulary of " + n);
         if (addEos && eos < 0)
             throw new ModelFormatException(source + ": tokenizer.ggml.add_eos_token is true but there is no EOS token in the vocabulary of " + n);
-        BitSet unused = new BitSet();
-        if (md.get("tokenizer.ggml.token_type") instanceof List<?> types)
-            for (int i = 0; i < types.size(); i++) if (types.get(i) instanceof Number num && num.longValue() == UNUSED) unused.set(i);
+        BitSet unused = ofType(md, UNUSED);
+        Map<Integer, String> userDefined = new HashMap<>();
+        if (md.get("tokenizer.ggml.tokens") instanceof List<?> tokens)
+            ofType(md, USER_DEFINED).stream().filter(i -> i < tokens.size()).forEach(i -> {
+                if (tokens.get(i) instanceof String spelled) userDefined.put(i, spelled);
+            });
         // generation ends at the EOS and at the end-of-turn / end-of-message tokens the metadata names, as in llama.cpp
-        int[] stops = java.util.stream.IntStream.of(eos, specialId(md, "tokenizer.ggml.eot_token_id", -1, n),
-                specialId(md, "tokenizer.ggml.eom_token_id", -1, n)).filter(i -> i >= 0).distinct().toArray();
-        return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused, spm ? specials(md) : null);
+        int eot = specialId(md, "tokenizer.ggml.eot_token_id", -1, n);
+        java.util.stream.IntStream byName = eot < 0 && spm ? endOfTurnByName(md).stream() : java.util.stream.IntStream.empty();
+        int[] stops = java.util.stream.IntStream.concat(java.util.stream.IntStream.of(eos, eot, specialId(md, "tokenizer.ggml.eom_token_id", -1, n)),
+                byName).filter(i -> i >= 0).distinct().toArray();
+        return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused, userDefined, spm ? specials(md) : null);
+    }
+
+    /** The texts by which llama.cpp finds an end-of-turn token that the metadata does not name (its special_eot_id). */
+    static final Set<String> END_OF_TURN = Set.of("<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+            "<EOT>", "_<EOT>", "[EOT]", "<｜end▁of▁sentence｜>", "<end_of_utterance>");
+
+    /** The CONTROL tokens spelled as one of {@link #END_OF_TURN}, in id order. */
+    private static BitSet endOfTurnByName(Map<String, Object> md) {
+        BitSet ids = new BitSet();
+        if (md.get("tokenizer.ggml.tokens") instanceof List<?> tokens)
+            ofType(md, CONTROL).stream().filter(i -> i < tokens.size() && END_OF_TURN.contains(tokens.get(i))).forEach(ids::set);
+        return ids;
+    }
+
+    /** The ids whose {@code tokenizer.ggml.token_type} is {@code type}. */
+    private static BitSet ofType(Map<String, Object> md, long type) {
+        BitSet ids = new BitSet();
+        if (md.get("tokenizer.ggml.token_type") instanceof List<?> types)
+            for (int i = 0; i < types.size(); i++) if (types.get(i) instanceof Number num && num.longValue() == type) ids.set(i);
+        return ids;
     }
 
     /**
      * The tokens a SentencePiece text may spell (CONTROL, USER_DEFINED and UNKNOWN), which llama.cpp cuts out of a text
-     * before encoding it (a byte-level BPE vocabulary's tokenizer.json lists them as added tokens instead).
+     * before encoding it (a byte-level BPE vocabulary's tokenizer.json lists them as added tokens instead). A model
+     * whose {@code general.name} says Phi-3 gets llama.cpp's rule for it: those tokens and {@code </s>}, but not
+     * {@code <unk>}, {@code <s>}, {@code <|endoftext|>}, remove the whitespace after them (Phi-3's tokenizer.json
+     * marks them {@code rstrip}, which a GGUF file cannot say).
      */
     private static SpecialTokens specials(Map<String, Object> md) {
         Map<String, Integer> spellings = new HashMap<>();
@@ -96,7 +130,20 @@ public final class GgufTokenizers {
                 if ((type == CONTROL || type == USER_DEFINED || type == UNKNOWN) && tokens.get(i) instanceof String spelling) spellings.putIfAbsent(spelling, i);
                 if (type == CONTROL) control.set(i);
             }
-        return new SpecialTokens(spellings, control);
+        BitSet rstrip = new BitSet();
+        String name = md.get("general.name") instanceof String s ? s.toLowerCase(java.util.Locale.ROOT) : "";
+        if (name.contains("phi-3") || name.contains("phi3")) {
+            spellings.values().forEach(rstrip::set);
+            if (md.get("tokenizer.ggml.tokens") instanceof List<?> tokens) {
+                int eos = tokens.indexOf("</s>");
+                if (eos >= 0) rstrip.set(eos);
+                for (String keep : List.of("<unk>", "<s>", "<|endoftext|>")) {
+                    int id = tokens.indexOf(keep);
+                    if (id >= 0) rstrip.clear(id);
+                }
+            }
+        }
+        return new SpecialTokens(spellings, control, rstrip);
     }
 
     /** llama.cpp's BOS and EOS of a gpt2 vocabulary whose metadata names none (or one outside the vocabulary). */
@@ -117,17 +164,18 @@ public final class GgufTokenizers {
     /**
      * A GGUF vocabulary's tokenizer: {@code t} encodes the text, the metadata decides the special ids (BOS, EOS, the
      * ids that end generation), which of them {@code encode(text, true)} adds, and the UNUSED (padding) tokens, which
-     * the engine masks.
+     * the engine masks; the USER_DEFINED ones are kept as spelled (llama.cpp's converter writes the ▁ of Gemma's as
+     * spaces) for writing the vocabulary again.
      */
     private record Gguf(String source, Tokenizer t, int bos, int eos, int[] stops, boolean addBos, boolean addEos, BitSet unused,
-                        SpecialTokens specials) implements Tokenizer {
+                        Map<Integer, String> userDefined, SpecialTokens specials) implements Tokenizer {
         @Override public int vocabSize() { return t.vocabSize(); }
         @Override public int bosId() { return bos; }
         @Override public int[] eosIds() { return stops.clone(); }
 
         @Override
         public int[] encode(String text, boolean addSpecial) {
-            int[] ids = specials == null || specials.isEmpty() ? t.encode(text, false) : encodeParts(text);
+            int[] ids = specials == null ? t.encode(text, false) : encodeParts(text);
             boolean pre = addSpecial && addBos && (ids.length == 0 || ids[0] != bos), post = addSpecial && addEos;
             if (!pre && !post) return ids;
             int[] out = new int[ids.length + (pre ? 1 : 0) + (post ? 1 : 0)];
@@ -137,13 +185,19 @@ public final class GgufTokenizers {
             return out;
         }
 
-        /** Special tokens by their spelling, each plain fragment with its own dummy space prefix (llama.cpp's SPM session). */
+        /**
+         * SentencePiece: special tokens by their spelling, then each plain fragment encoded alone (with its own dummy
+         * space prefix if any, as llama.cpp's SPM session), a ▁ in it read as the space it stands for in the pieces (as
+         * llama.cpp, which escapes spaces as ▁, and Hugging Face's normalizer, which replaces them by ▁, both do).
+         */
         private int[] encodeParts(String text) {
             java.util.stream.IntStream.Builder out = java.util.stream.IntStream.builder();
             for (SpecialTokens.Part p : specials.split(text)) {
                 switch (p) {
                     case SpecialTokens.Token(int id) -> out.add(id);
-                    case SpecialTokens.Text(String fragment) -> { for (int id : t.encode(fragment, false)) out.add(id); }
+                    case SpecialTokens.Text(String fragment) -> {
+                        for (int id : t.encode(fragment.replace(HfTokenizerJsonWriter.SPACE, " "), false)) out.add(id);
+                    }
                 }
             }
             return out.build().toArray();
@@ -166,28 +220,41 @@ public final class GgufTokenizers {
         @Override public String toString() { return "GGUF tokenizer of " + source + " (" + t + ")"; }
     }
 
-    /** SentencePiece BPE with scores: pieces spell spaces as ▁, which llama2.c's vocabulary stores as ' '. */
+    /**
+     * SentencePiece BPE with scores: pieces spell spaces as ▁, which llama2.c's vocabulary stores as ' '. The special ids
+     * default as llama.cpp's: {@code <unk>} 0, BOS 1, EOS 2; CONTROL and UNKNOWN tokens (without token types: those
+     * three) are the control tokens; {@code tokenizer.ggml.add_space_prefix} defaults to true.
+     */
     private static Tokenizer sentencePiece(String source, Map<String, Object> md) {
         List<String> tokens = strings(source, md, "tokenizer.ggml.tokens");
         List<?> scores = list(source, md, "tokenizer.ggml.scores");
         if (scores.size() != tokens.size())
             throw new ModelFormatException(source + ": tokenizer.ggml.scores has " + scores.size() + " entries for " + tokens.size() + " tokens");
-        long unk = id(md, "tokenizer.ggml.unknown_token_id", 0), bos = id(md, "tokenizer.ggml.bos_token_id", 1),
-                eos = id(md, "tokenizer.ggml.eos_token_id", 2);
-        if (unk != Llama2cTokenizer.UNK || bos != Llama2cTokenizer.BOS || eos != Llama2cTokenizer.EOS)
-            throw new ModelFormatException(source + ": a SentencePiece vocabulary with <unk>, BOS, EOS at ids " + unk + ", " + bos + ", " + eos
-                    + " is not supported (only 0, 1, 2, as Llama 2's)");
-        if (!bool(md, "tokenizer.ggml.add_space_prefix", true))
-            throw new ModelFormatException(source + ": tokenizer.ggml.add_space_prefix false is not supported for SentencePiece vocabularies");
+        int n = tokens.size();
+        int unk = specialId(md, "tokenizer.ggml.unknown_token_id", Llama2cTokenizer.UNK, n), bos = specialId(md, "tokenizer.ggml.bos_token_id",
+                Llama2cTokenizer.BOS, n), eos = specialId(md, "tokenizer.ggml.eos_token_id", Llama2cTokenizer.EOS, n);
+        BitSet control;
+        if (md.get("tokenizer.ggml.token_type") instanceof List<?> types) {
+            if (types.size() != n)
+                throw new ModelFormatException(source + ": tokenizer.ggml.token_type has " + types.size() + " entries for " + n + " tokens");
+            control = ofType(md, CONTROL);
+            control.or(ofType(md, UNKNOWN));
+        } else {
+            control = new BitSet();
+            for (int id : new int[]{unk, bos, eos}) if (id >= 0) control.set(id);
+        }
+        boolean spacePrefix = flag(source, md, "tokenizer.ggml.add_space_prefix", true);
         float[] s = new float[tokens.size()];
         byte[][] pieces = new byte[tokens.size()][];
+        BitSet literal = new BitSet();
         for (int i = 0; i < s.length; i++) {
-            if (!(scores.get(i) instanceof Number n))
+            if (!(scores.get(i) instanceof Number num))
                 throw new ModelFormatException(source + ": tokenizer.ggml.scores[" + i + "] is " + scores.get(i) + ", expected a number");
-            s[i] = n.floatValue();
+            s[i] = num.floatValue();
+            if (tokens.get(i).indexOf(' ') >= 0) literal.set(i);  // llama.cpp merges text with ▁ for spaces: never this token
             pieces[i] = tokens.get(i).replace(HfTokenizerJsonWriter.SPACE, " ").getBytes(StandardCharsets.UTF_8);
         }
-        return Llama2cTokenizer.of(source, s, pieces);
+        return Llama2cTokenizer.of(source, s, pieces, new Llama2cTokenizer.Layout(unk, bos, eos, control, literal, spacePrefix));
     }
 
     /** Byte-level BPE: an equivalent tokenizer.json (vocabulary, merges, pre-tokenizer, added tokens) for the HF library. */
@@ -269,8 +336,8 @@ public final class GgufTokenizers {
      */
     public static void writeMetadata(Tokenizer t, GgufWriter w, int vocabSize) {
         switch (t) {
-            case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet());
-            case Gguf g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused());
+            case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet(), Map.of());
+            case Gguf g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused(), g.userDefined());
             case HfTokenizer h when h.spelling() == HfTokenizer.Spelling.SENTENCEPIECE -> GgufSpmVocab.write(h, w, vocabSize);
             case HfTokenizer h -> GgufBpeVocab.write(h, w, vocabSize);
             default -> throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin, GGUF llama) and Hugging Face byte-level BPE "
@@ -278,17 +345,20 @@ public final class GgufTokenizers {
         }
     }
 
-    private static void sentencePiece(Llama2cTokenizer l, GgufWriter w, int vocabSize, boolean addBos, boolean addEos, BitSet unused) {
+    private static void sentencePiece(Llama2cTokenizer l, GgufWriter w, int vocabSize, boolean addBos, boolean addEos, BitSet unused,
+                                      Map<Integer, String> userDefined) {
         if (vocabSize != l.vocabSize())
             throw new IllegalArgumentException("the SentencePiece vocabulary of " + l.source() + " has " + l.vocabSize()
                     + " tokens but the model " + vocabSize + "; it is written only for a model of the same size");
         List<String> tokens = new java.util.ArrayList<>(l.vocabSize());
         List<Double> scores = new java.util.ArrayList<>(l.vocabSize());
         List<Long> types = new java.util.ArrayList<>(l.vocabSize());
+        Llama2cTokenizer.Layout layout = l.layout();
         for (int i = 0; i < l.vocabSize(); i++) {
-            tokens.add(l.tokenString(i).replace(" ", HfTokenizerJsonWriter.SPACE));
+            String spelled = userDefined.get(i);
+            tokens.add(spelled != null ? spelled : l.tokenString(i).replace(" ", HfTokenizerJsonWriter.SPACE));
             scores.add((double) l.score(i));
-            types.add(i == Llama2cTokenizer.UNK ? UNKNOWN : i <= Llama2cTokenizer.EOS ? CONTROL : unused.get(i) ? UNUSED
+            types.add(i == layout.unk() ? UNKNOWN : l.isControl(i) ? CONTROL : unused.get(i) ? UNUSED : spelled != null ? USER_DEFINED
                     : l.isByteToken(i) ? BYTE : NORMAL);
         }
         w.putString("tokenizer.ggml.model", "llama");
@@ -296,11 +366,12 @@ public final class GgufTokenizers {
         w.putArray("tokenizer.ggml.tokens", GgufValueType.STRING, tokens);
         w.putArray("tokenizer.ggml.scores", GgufValueType.FLOAT32, scores);
         w.putArray("tokenizer.ggml.token_type", GgufValueType.INT32, types);
-        w.putU32("tokenizer.ggml.bos_token_id", Llama2cTokenizer.BOS);
-        w.putU32("tokenizer.ggml.eos_token_id", Llama2cTokenizer.EOS);
-        w.putU32("tokenizer.ggml.unknown_token_id", Llama2cTokenizer.UNK);
+        if (layout.bos() >= 0) w.putU32("tokenizer.ggml.bos_token_id", layout.bos());
+        if (layout.eos() >= 0) w.putU32("tokenizer.ggml.eos_token_id", layout.eos());
+        if (layout.unk() >= 0) w.putU32("tokenizer.ggml.unknown_token_id", layout.unk());
         w.putBool("tokenizer.ggml.add_bos_token", addBos);
         w.putBool("tokenizer.ggml.add_eos_token", addEos);
+        if (!layout.addSpacePrefix()) w.putBool("tokenizer.ggml.add_space_prefix", false);
     }
 
     // ------------------------------------------------------------------ typed metadata
@@ -332,10 +403,6 @@ public final class GgufTokenizers {
 
     private static long id(Map<String, Object> md, String key, long dflt) {
         return md.get(key) instanceof Number n ? n.longValue() : dflt;
-    }
-
-    private static boolean bool(Map<String, Object> md, String key, boolean dflt) {
-        return md.get(key) instanceof Boolean b ? b : dflt;
     }
 
     /** A bool key, {@code dflt} when absent; any other type is refused (llama.cpp refuses it too). */

@@ -162,8 +162,10 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
                 case PLAIN -> pieces[id] = p.getBytes(StandardCharsets.UTF_8);
             }
         }
+        // the decoder reads added tokens as any other: a SentencePiece one's ▁ is a space (Gemma's added ▁▁ runs)
         for (var e : added.entrySet()) {
-            pieces[e.getKey()] = special.contains(e.getKey()) ? null : e.getValue().getBytes(StandardCharsets.UTF_8);
+            String content = spelling == Spelling.SENTENCEPIECE ? e.getValue().replace(HfTokenizerJsonWriter.SPACE, " ") : e.getValue();
+            pieces[e.getKey()] = special.contains(e.getKey()) ? null : content.getBytes(StandardCharsets.UTF_8);
         }
 
         // ---- BOS / EOS

@@ -85,6 +85,9 @@ public final class HfTokenizerJsonWriter {
 
     /** Builds the tokenizer.json tree. */
     public static ObjectNode tokenizerJson(Llama2cTokenizer tok) {
+        if (!tok.layout().equals(Llama2cTokenizer.Layout.llama2c()))
+            throw new IllegalArgumentException(tok.source() + ": only a vocabulary in llama2.c's layout (<unk>, <s>, </s> at 0, 1, 2, a dummy space"
+                    + " prefix) can be written as a Llama-2 style tokenizer.json, not " + tok.layout());
         int n = tok.vocabSize();
         String[] pieces = new String[n];
         Map<String, Integer> ids = HashMap.newHashMap(n);

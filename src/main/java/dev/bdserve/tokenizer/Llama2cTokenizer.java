@@ -25,9 +25,37 @@ import java.util.PriorityQueue;
  * the adjacent pair whose concatenation is a vocabulary token with the highest score (leftmost on ties) is
  * merged until no pair merges. Merging uses a priority queue over a linked list: O(n log n).
  * Control tokens (ids 0..2) and byte tokens never take part in merges and are never produced from text.
+ *
+ * <p>A GGUF {@code llama} vocabulary ({@link #of(String, float[], byte[][], Layout)}) may place its special and
+ * control tokens elsewhere and prepend no space (Gemma: {@code <pad>}, {@code <eos>}, {@code <bos>}, {@code <unk>} at
+ * 0..3, more control tokens, no prefix); its {@link Layout} says so. What is said above is llama2.c's layout.
  */
 public final class Llama2cTokenizer implements Tokenizer {
     public static final int UNK = 0, BOS = 1, EOS = 2;
+
+    /**
+     * Where a vocabulary keeps its special tokens and how it treats spaces: the {@code <unk>} id (what a byte without a
+     * byte token becomes; -1: none), BOS and EOS (-1: none), the control tokens (never formed from text, decoded to
+     * nothing; usually the three among them), the literal tokens (never formed from text but decoded as any other:
+     * a GGUF token spelled with a real space, which llama.cpp's text, its spaces written as ▁, never holds), and
+     * whether a space is prepended to the text (and dropped again after BOS in decoding).
+     */
+    public record Layout(int unk, int bos, int eos, java.util.BitSet control, java.util.BitSet literal, boolean addSpacePrefix) {
+        public Layout {
+            control = (java.util.BitSet) control.clone();
+            literal = (java.util.BitSet) literal.clone();
+        }
+
+        /** llama2.c's: {@code <unk>}, {@code <s>}, {@code </s>} at 0, 1, 2, a dummy space prefix. */
+        public static Layout llama2c() {
+            java.util.BitSet c = new java.util.BitSet();
+            c.set(UNK, EOS + 1);
+            return new Layout(UNK, BOS, EOS, c, new java.util.BitSet(), true);
+        }
+
+        @Override public java.util.BitSet control() { return (java.util.BitSet) control.clone(); }
+        @Override public java.util.BitSet literal() { return (java.util.BitSet) literal.clone(); }
+    }
 
     private final String source;
     private final int maxTokenLength;
@@ -39,14 +67,23 @@ public final class Llama2cTokenizer implements Tokenizer {
     private final boolean[] isByteToken;
     /** Mergeable tokens keyed by their bytes as a Latin-1 string (so concatenation = byte concatenation). */
     private final Map<String, Integer> lookup;
+    private final int unk, bos, eos;
+    private final java.util.BitSet control, literal;
+    private final boolean addSpacePrefix;
     private final int[] byteToId = new int[256];
     /** Single-code-point mergeable tokens: code point → id. */
     private final Map<Integer, Integer> codePointToId;
     /** Every pair of mergeable tokens whose byte concatenation is a mergeable token: (left, right) → merged. */
     private final LongIntMap pairs;
 
-    private Llama2cTokenizer(String source, int maxTokenLength, float[] scores, byte[][] tokenBytes) {
+    private Llama2cTokenizer(String source, int maxTokenLength, float[] scores, byte[][] tokenBytes, Layout layout) {
         this.source = source;
+        this.unk = layout.unk();
+        this.bos = layout.bos();
+        this.eos = layout.eos();
+        this.control = layout.control();
+        this.literal = layout.literal();
+        this.addSpacePrefix = layout.addSpacePrefix();
         this.maxTokenLength = maxTokenLength;
         this.scores = scores;
         this.tokenBytes = tokenBytes;
@@ -57,17 +94,17 @@ public final class Llama2cTokenizer implements Tokenizer {
         java.util.Arrays.fill(byteToId, -1);
         for (int i = 0; i < n; i++) {
             int b = parseByteToken(tokenBytes[i]);
-            if (b >= 0 && i > EOS) {
+            if (b >= 0 && !control.get(i)) {
                 isByteToken[i] = true;
                 pieceBytes[i] = new byte[]{(byte) b};
                 if (byteToId[b] < 0) byteToId[b] = i;
             } else {
                 pieceBytes[i] = tokenBytes[i];
-                if (i > EOS && tokenBytes[i].length > 0) lookup.putIfAbsent(latin1(tokenBytes[i]), i);
+                if (!control.get(i) && !literal.get(i) && tokenBytes[i].length > 0) lookup.putIfAbsent(latin1(tokenBytes[i]), i);
             }
         }
         for (int b = 0; b < 256; b++) {
-            if (byteToId[b] < 0) byteToId[b] = UNK; // no byte fallback for this byte: <unk>
+            if (byteToId[b] < 0) byteToId[b] = unk; // no byte fallback for this byte: <unk> (-1: none, refused in encoding)
         }
         this.codePointToId = new HashMap<>();
         Map<Long, Integer> pairMap = new HashMap<>();
@@ -149,7 +186,7 @@ public final class Llama2cTokenizer implements Tokenizer {
                     + " tokens; at least <unk>, <s>, </s> (ids 0..2) are required");
         float[] s = new float[scores.size()];
         for (int i = 0; i < s.length; i++) s[i] = scores.get(i);
-        return new Llama2cTokenizer(source, maxLen, s, toks.toArray(byte[][]::new));
+        return new Llama2cTokenizer(source, maxLen, s, toks.toArray(byte[][]::new), Layout.llama2c());
     }
 
     /**
@@ -157,12 +194,32 @@ public final class Llama2cTokenizer implements Tokenizer {
      * ids 0..2 are {@code <unk>}, {@code <s>}, {@code </s>}; {@code <0xHH>} pieces are byte-fallback tokens.
      */
     public static Llama2cTokenizer of(String source, float[] scores, byte[][] pieces) {
-        if (scores.length != pieces.length) throw new IllegalArgumentException(scores.length + " scores for " + pieces.length + " pieces");
         if (pieces.length < 3) throw new ModelFormatException(source + ": " + pieces.length + " tokens; at least <unk>, <s>, </s> (ids 0..2) are required");
+        return of(source, scores, pieces, Layout.llama2c());
+    }
+
+    /** As {@link #of(String, float[], byte[][])} with the special tokens and space handling of {@code layout}. */
+    public static Llama2cTokenizer of(String source, float[] scores, byte[][] pieces, Layout layout) {
+        if (scores.length != pieces.length) throw new IllegalArgumentException(scores.length + " scores for " + pieces.length + " pieces");
+        for (int id : new int[]{layout.unk(), layout.bos(), layout.eos()})
+            if (id >= pieces.length)
+                throw new ModelFormatException(source + ": special token id " + id + " outside the vocabulary of " + pieces.length);
+        if (layout.control().length() > pieces.length || layout.literal().length() > pieces.length)
+            throw new ModelFormatException(source + ": control or literal token id " + (Math.max(layout.control().length(), layout.literal().length()) - 1)
+                    + " outside the vocabulary of " + pieces.length);
         int maxLen = 1;
         for (byte[] p : pieces) maxLen = Math.max(maxLen, p.length);
-        return new Llama2cTokenizer(source, maxLen, scores.clone(), pieces.clone());
+        return new Llama2cTokenizer(source, maxLen, scores.clone(), pieces.clone(), layout);
     }
+
+    /** Its special tokens and space handling. */
+    public Layout layout() { return new Layout(unk, bos, eos, control, literal, addSpacePrefix); }
+
+    /** The {@code <unk>} id, or -1. */
+    public int unkId() { return unk; }
+
+    /** Whether the token is a control token: never formed from text, decoded to nothing. */
+    public boolean isControl(int id) { return control.get(id); }
 
     /** The file (or name) this tokenizer was read from. */
     public String source() { return source; }
@@ -187,8 +244,8 @@ public final class Llama2cTokenizer implements Tokenizer {
     }
 
     @Override public int vocabSize() { return scores.length; }
-    @Override public int bosId() { return BOS; }
-    @Override public int[] eosIds() { return new int[]{EOS}; }
+    @Override public int bosId() { return bos; }
+    @Override public int[] eosIds() { return eos < 0 ? new int[0] : new int[]{eos}; }
 
     // ---------------------------------------------------------------- encoding
 
@@ -199,7 +256,7 @@ public final class Llama2cTokenizer implements Tokenizer {
         int[] ids = new int[cpCount * 4 + 1];
         int n = 0;
         if (!text.isEmpty()) {
-            n = appendCodePoint(' ', ids, n);
+            if (addSpacePrefix) n = appendCodePoint(' ', ids, n);
             for (int i = 0; i < text.length(); ) {
                 int cp = text.codePointAt(i);
                 i += Character.charCount(cp);
@@ -208,9 +265,9 @@ public final class Llama2cTokenizer implements Tokenizer {
             }
         }
         int[] merged = merge(ids, n);
-        if (!addBos) return merged;
+        if (!addBos || bos < 0) return merged;
         int[] out = new int[merged.length + 1];
-        out[0] = BOS;
+        out[0] = bos;
         System.arraycopy(merged, 0, out, 1, merged.length);
         return out;
     }
@@ -226,7 +283,12 @@ public final class Llama2cTokenizer implements Tokenizer {
         if (id != null) {
             ids[n++] = id;
         } else {
-            for (byte b : utf8) ids[n++] = byteToId[b & 0xFF];
+            for (byte b : utf8) {
+                ids[n] = byteToId[b & 0xFF];
+                if (ids[n++] < 0)
+                    throw new IllegalArgumentException(source + " has neither a byte token <0x" + String.format("%02X", b & 0xFF)
+                            + "> nor an <unk> token for character U+" + Integer.toHexString(cp).toUpperCase());
+            }
         }
         return n;
     }
@@ -276,8 +338,6 @@ public final class Llama2cTokenizer implements Tokenizer {
 
     // ---------------------------------------------------------------- decoding
 
-    private boolean isControl(int id) { return id == UNK || id == BOS || id == EOS; }
-
     /** Bytes of token {@code id} following token {@code prev}; null for skipped (control) tokens. */
     private byte[] bytesOf(int prev, int id) {
         if (id < 0 || id >= scores.length)
@@ -287,9 +347,9 @@ public final class Llama2cTokenizer implements Tokenizer {
         return pieceBytes[id];
     }
 
-    /** llama2.c: a token following BOS loses its leading space (SentencePiece's dummy prefix). */
-    private static int skipAfter(int prev, byte[] piece, boolean byteToken) {
-        return prev == BOS && !byteToken && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
+    /** llama2.c: a token following BOS loses its leading space (SentencePiece's dummy prefix, when the vocabulary adds one). */
+    private int skipAfter(int prev, byte[] piece, boolean byteToken) {
+        return addSpacePrefix && prev == bos && bos >= 0 && !byteToken && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
     }
 
     @Override

@@ -8,7 +8,7 @@
  * folder, checkpoint or GGUF file).
  *
  * <p>For generated text use a {@link dev.bdserve.tokenizer.Tokenizer.StreamDecoder} per sequence: it keeps
- * the leading space of the first generated token (only a token right after BOS loses it, as in llama2.c) and
- * holds back bytes of characters split across tokens.
+ * the leading space of the first generated token (only a token right after BOS loses it, as in llama2.c, and only in
+ * vocabularies that prepend a dummy space: not Gemma's) and holds back bytes of characters split across tokens.
  */
 package dev.bdserve.tokenizer;

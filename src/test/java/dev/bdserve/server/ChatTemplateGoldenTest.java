@@ -18,7 +18,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * The real chat templates in src/test/resources/dev/bdserve/server/templates, rendered with every conversation
  * there, equal byte for byte to Python jinja2's renders under Hugging Face's settings (render_golden.py's goldens),
- * errors of {@code raise_exception} included.
+ * errors of {@code raise_exception} included. A conversation naming {@code templates} is rendered with those only (as
+ * render_golden.py does), and every golden must belong to a render, so none is left unchecked.
  */
 class ChatTemplateGoldenTest {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -34,14 +35,25 @@ class ChatTemplateGoldenTest {
         }
         assertFalse(conversations.isEmpty());
         List<DynamicTest> tests = new ArrayList<>();
+        java.util.Set<String> stems = new java.util.TreeSet<>();
         for (var t : tokens.entrySet()) {
             ChatTemplate template = new ChatTemplate(Files.readString(dir.resolve(t.getKey() + ".jinja")),
                     t.getValue().get("bos_token"), t.getValue().get("eos_token"), () -> NOW);
             for (Path conv : conversations) {
+                List<?> only = (List<?>) JSON.readValue(conv.toFile(), Map.class).get("templates");
+                if (only != null && !only.contains(t.getKey())) continue;
                 String stem = t.getKey() + "__" + conv.getFileName().toString().replace(".json", "");
+                stems.add(stem);
                 tests.add(DynamicTest.dynamicTest(stem, () -> check(template, conv, dir.resolve("golden"), stem)));
             }
         }
+        List<String> orphans;
+        try (Stream<Path> s = Files.list(dir.resolve("golden"))) {
+            orphans = s.map(p -> p.getFileName().toString()).filter(f -> f.contains("__"))
+                    .filter(f -> !stems.contains(f.substring(0, f.lastIndexOf('.')))).sorted().toList();
+        }
+        tests.add(DynamicTest.dynamicTest("every golden is rendered", () -> assertEquals(List.of(), orphans,
+                "goldens in " + dir.resolve("golden") + " without a template and conversation; rerun render_golden.py")));
         return tests.stream();
     }
 

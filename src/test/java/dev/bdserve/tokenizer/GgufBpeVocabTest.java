@@ -245,6 +245,7 @@ class GgufBpeVocabTest {
                         f.objectNode().set("SpecialToken", f.objectNode().put("id", "<|end_of_text|>").put("type_id", 0))), null,
                         "encoding adds [262, 261] before the text; a GGUF vocabulary can add only its BOS (262)"),
                 new Case("other-eos", j -> { }, "{\"eos_token\": \"Ġw\", \"add_eos_token\": true}", null),
+                // a SentencePiece folder goes to the llama writer (GgufSpmVocab), which refuses a model vocabulary too small for it
                 new Case("sentencepiece", null, null, "the tokenizer has 512 tokens, more than the model's vocabulary of 300"));
         for (Case c : cases) {
             Path d;

@@ -1,9 +1,13 @@
 package dev.bdserve.tokenizer;
 
 import dev.bdserve.model.ModelFormatException;
+import dev.bdserve.model.gguf.GgufFile;
+import dev.bdserve.model.gguf.GgufWriter;
 import org.junit.jupiter.api.Test;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -212,6 +216,70 @@ class GgufTokenizersTest {
         assertArrayEquals(Llama2cTokenizer.load(TestModels.tok512()).encode("Once upon a time", true), t.encode("Once upon a time", true));
     }
 
+    /**
+     * A SentencePiece vocabulary laid out as Gemma's: without a dummy space prefix (add_space_prefix false), and with
+     * BOS, EOS and {@code <unk>} at other ids (here 5, 6, 7 as CONTROL, CONTROL, UNKNOWN): the text is encoded as it
+     * comes, those ids are added, skipped in decoding and never formed from text, and the metadata written again
+     * keeps them; llama2.c's layout is unchanged.
+     */
+    @Test
+    void sentencePieceLayoutFromMetadata(@org.junit.jupiter.api.io.TempDir Path dir) {
+        Llama2cTokenizer ref = Llama2cTokenizer.load(TestModels.tok512());
+        Map<String, Object> md = spmMetadata(ref);
+        md.put("tokenizer.ggml.add_space_prefix", false);
+        Tokenizer t = GgufTokenizers.fromMetadata("x.gguf", md);
+        String text = "Once upon a time";
+        int[] prefixed = ref.encode(text, false), plain = t.encode(text, false);
+        assertArrayEquals(prefixed, t.encode(" " + text, false), "llama2.c's layout prepends the space that this text starts with");
+        assertFalse(Arrays.equals(prefixed, plain), "no dummy prefix");
+        assertEquals(text, t.decode(plain));
+        assertEquals(text, t.decode(t.encode(text, true)), "no space is dropped after BOS without a prefix");
+        assertFalse(t.decode(new int[]{plain[0]}).startsWith(" "), "the first piece has no space");
+
+        List<Object> types = new ArrayList<>((List<?>) md.get("tokenizer.ggml.token_type"));
+        List<Object> tokens = new ArrayList<>((List<?>) md.get("tokenizer.ggml.tokens"));
+        for (int i = 0; i < 3; i++) types.set(i, GgufTokenizers.NORMAL);
+        for (int i = 0; i < 3; i++) tokens.set(i, "<old" + i + ">");
+        tokens.set(5, "<bos>");
+        tokens.set(6, "<eos>");
+        tokens.set(7, "<unk>");
+        types.set(5, GgufTokenizers.CONTROL);
+        types.set(6, GgufTokenizers.CONTROL);
+        types.set(7, GgufTokenizers.UNKNOWN);
+        md.put("tokenizer.ggml.tokens", tokens);
+        md.put("tokenizer.ggml.token_type", types);
+        md.put("tokenizer.ggml.bos_token_id", 5L);
+        md.put("tokenizer.ggml.eos_token_id", 6L);
+        md.put("tokenizer.ggml.unknown_token_id", 7L);
+        Tokenizer moved = GgufTokenizers.fromMetadata("x.gguf", md);
+        assertEquals(5, moved.bosId());
+        assertArrayEquals(new int[]{6}, moved.eosIds());
+        int[] ids = moved.encode(text + "<eos>", true);
+        assertEquals(5, ids[0]);
+        assertEquals(6, ids[ids.length - 1]);
+        assertEquals(text, moved.decode(ids), "BOS, EOS skipped in decoding");
+        int[] withUnk = new int[plain.length + 1];
+        withUnk[0] = 7;
+        System.arraycopy(plain, 0, withUnk, 1, plain.length);
+        assertEquals(text, moved.decode(withUnk), "<unk> skipped");
+
+        GgufWriter w = new GgufWriter();
+        GgufTokenizers.writeMetadata(moved, w);
+        Path f = dir.resolve("moved.gguf");
+        w.write(f);
+        try (GgufFile g = GgufFile.open(f)) {
+            Map<String, Object> back = g.metadata();
+            assertEquals(List.of(5L, 6L, 7L, false), List.of(((Number) back.get("tokenizer.ggml.bos_token_id")).longValue(),
+                    ((Number) back.get("tokenizer.ggml.eos_token_id")).longValue(), ((Number) back.get("tokenizer.ggml.unknown_token_id")).longValue(),
+                    back.get("tokenizer.ggml.add_space_prefix")));
+            List<?> backTypes = (List<?>) back.get("tokenizer.ggml.token_type");
+            assertEquals(List.of(GgufTokenizers.NORMAL, GgufTokenizers.CONTROL, GgufTokenizers.CONTROL, GgufTokenizers.UNKNOWN),
+                    List.of(((Number) backTypes.get(0)).longValue(), ((Number) backTypes.get(5)).longValue(), ((Number) backTypes.get(6)).longValue(),
+                            ((Number) backTypes.get(7)).longValue()));
+        }
+        assertArrayEquals(ids, Tokenizers.load(f).encode(text + "<eos>", true));
+    }
+
     @Test
     void unsupportedOrMalformedMetadataIsRefusedByName() {
         Map<String, Object> spm = spmMetadata(Llama2cTokenizer.load(TestModels.tok512()));
@@ -222,8 +290,7 @@ class GgufTokenizersTest {
                 new Case("tokenizer.ggml.model", 3L, "tokenizer.ggml.model is Long, expected a string"),
                 new Case("tokenizer.ggml.scores", List.of(1.0), "tokenizer.ggml.scores has 1 entries for 512 tokens"),
                 new Case("tokenizer.ggml.tokens", "x", "tokenizer.ggml.tokens is String, expected an array"),
-                new Case("tokenizer.ggml.bos_token_id", 2L, "is not supported (only 0, 1, 2"),
-                new Case("tokenizer.ggml.add_space_prefix", false, "add_space_prefix false is not supported"))) {
+                new Case("tokenizer.ggml.token_type", List.of(1L), "tokenizer.ggml.token_type has 1 entries for 512 tokens"))) {
             Map<String, Object> md = new HashMap<>(spm);
             if (c.value() == null) md.remove(c.key());
             else md.put(c.key(), c.value());
@@ -232,7 +299,8 @@ class GgufTokenizersTest {
         }
         for (Case c : List.of(
                 new Case("tokenizer.ggml.add_bos_token", 1L, "metadata key tokenizer.ggml.add_bos_token is Long, expected a bool"),
-                new Case("tokenizer.ggml.add_eos_token", "yes", "metadata key tokenizer.ggml.add_eos_token is String, expected a bool"))) {
+                new Case("tokenizer.ggml.add_eos_token", "yes", "metadata key tokenizer.ggml.add_eos_token is String, expected a bool"),
+                new Case("tokenizer.ggml.add_space_prefix", 0L, "metadata key tokenizer.ggml.add_space_prefix is Long, expected a bool"))) {
             Map<String, Object> md = new HashMap<>(spm);
             md.put(c.key(), c.value());
             ModelFormatException e = assertThrows(ModelFormatException.class, () -> GgufTokenizers.fromMetadata("x.gguf", md), c.toString());

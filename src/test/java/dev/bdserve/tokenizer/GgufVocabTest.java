@@ -23,7 +23,7 @@ class GgufVocabTest {
     static final String SEPARATOR = "\n__ggml_vocab_test__\n";
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama-spm", "llama-bpe", "qwen2", "gpt-2"})
+    @ValueSource(strings = {"llama-spm", "phi-3", "llama-bpe", "qwen2", "gpt-2"})
     void llamaCppsTokensForItsTestTexts(String name) throws Exception {
         Path gguf = GgufTestFiles.vocab(name);
         Tokenizer t;
@@ -44,5 +44,30 @@ class GgufVocabTest {
                 failures.add("case " + i + " '" + texts.get(i).replace("\n", "\\n") + "': llama.cpp " + Arrays.toString(want) + ", bdserve " + Arrays.toString(got));
         }
         assertEquals(List.of(), failures, failures.size() + " of " + texts.size() + " cases differ");
+    }
+
+    /**
+     * With special-token parsing, as prompts are encoded: bdserve and llama.cpp agree on llama.cpp's SentencePiece
+     * vocabulary files for {@link RealVocabulariesTest#corpus()}, which holds every chat template render of the server's
+     * golden files. Phi-3's file (general.name "Phi3") is where llama.cpp strips the whitespace after special tokens, as
+     * after each {@code <|user|>}, {@code <|end|>} and {@code <|assistant|>} of its template's renders; it names no
+     * end-of-turn token, and both stop at its {@code <|end|>} (32007) besides the EOS.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"llama-spm", "phi-3"})
+    void promptsWithSpecialTokensAsLlamaCpp(String name) throws Exception {
+        Path gguf = GgufTestFiles.vocab(name);
+        Tokenizer t = Tokenizers.load(gguf);
+        List<String> texts = RealVocabulariesTest.corpus();
+        LlamaCppVocab.Result llama = LlamaCppVocab.tokenize(gguf, t.vocabSize(), texts);
+        for (int id : t.eosIds()) assertTrue(llama.eog().contains(id), "bdserve stops at " + id + ", llama.cpp only at " + llama.eog());
+        if (name.equals("phi-3")) assertArrayEquals(new int[]{32000, 32007}, t.eosIds());
+        List<String> failures = new ArrayList<>();
+        for (int i = 0; i < texts.size(); i++) {
+            int[] got = t.encode(texts.get(i), false);
+            if (!Arrays.equals(llama.tokens().get(i), got))
+                failures.add("'" + texts.get(i).replace("\n", "\\n") + "': llama.cpp " + Arrays.toString(llama.tokens().get(i)) + ", bdserve " + Arrays.toString(got));
+        }
+        assertEquals(List.of(), failures, failures.size() + " of " + texts.size() + " texts differ");
     }
 }

@@ -45,14 +45,16 @@ final class LlamaCppVocab {
 
     static Result tokenize(Path gguf, int vocabSize, List<String> texts) throws Exception {
         Path script = Path.of(LlamaCppVocab.class.getResource("llamacpp_tokenize.mjs").toURI());
-        Path in = Files.createTempFile("texts", ".json"), err = Files.createTempFile("node", ".log");
+        Path in = Files.createTempFile("texts", ".json"), err = Files.createTempFile("node", ".log"),
+                result = Files.createTempFile("node", ".out");
         try {
             new ObjectMapper().writeValue(in.toFile(), texts);
+            // into a file, which node writes synchronously: a pipe loses what is past 64 KB when the script exits
             Process p = new ProcessBuilder("node", script.toString(), GgufTestFiles.root().toString(), gguf.toString(),
-                    Integer.toString(vocabSize), in.toString()).redirectError(err.toFile()).start();
+                    Integer.toString(vocabSize), in.toString()).redirectError(err.toFile()).redirectOutput(result.toFile()).start();
             p.getOutputStream().close();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
             assertTrue(p.waitFor(120, TimeUnit.SECONDS), "node did not finish");
+            String out = Files.readString(result, StandardCharsets.UTF_8).trim();
             assertEquals(0, p.exitValue(), () -> "node llamacpp_tokenize.mjs failed on " + gguf + ":\n" + out + "\n" + read(err));
             String last = out.lines().reduce((a, b) -> b).orElse("");
             if (!last.startsWith("{")) fail("node llamacpp_tokenize.mjs printed no result for " + gguf + ":\n" + out + "\n" + read(err));
@@ -70,6 +72,7 @@ final class LlamaCppVocab {
         } finally {
             Files.deleteIfExists(in);
             Files.deleteIfExists(err);
+            Files.deleteIfExists(result);
         }
     }
 

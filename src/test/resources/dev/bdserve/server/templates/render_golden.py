@@ -2,7 +2,9 @@
 """Renders every chat template here with every conversation in conversations/ the way Hugging Face's
 apply_chat_template does (transformers' chat_template_utils: an ImmutableSandboxedEnvironment with trim_blocks,
 lstrip_blocks and loopcontrols, the raise_exception and strftime_now globals, its own tojson filter) and writes
-golden/<template>__<conversation>.txt, or .error with the exception's message when the template refuses; and renders
+golden/<template>__<conversation>.txt, or .error with the exception's message when the template refuses (a
+conversation with a "templates" list is rendered with those templates only: content given as a list of parts, which
+templates written for string content cannot take); and renders
 each small template of snippets.json with its variables into golden/snippets.json ({"output": ...}, or {"error": the
 exception's class, "message": ...}).
 
@@ -53,6 +55,8 @@ def main():
         template = env.from_string((HERE / f"{name}.jinja").read_text(encoding="utf-8"))
         for conv in sorted((HERE / "conversations").glob("*.json")):
             c = json.loads(conv.read_text(encoding="utf-8"))
+            if name not in c.get("templates", [name]):
+                continue
             args = dict(messages=c["messages"], tools=c.get("tools"), documents=None,
                         add_generation_prompt=c.get("add_generation_prompt", False), **special, **c.get("kwargs", {}))
             stem = f"{name}__{conv.stem}"
