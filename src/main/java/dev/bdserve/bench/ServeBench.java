@@ -31,11 +31,14 @@ public final class ServeBench {
      * @param burstiness     the gamma shape of the inter-arrival times (1 = Poisson)
      * @param maxConcurrency most requests in flight, or 0 for no limit
      * @param rangeRatio     input and output lengths are drawn uniformly from [len·(1−r), len·(1+r)]
+     * @param llamaCppLora   select a request's adapter as llama-server does, by a {@code lora} list of {@code {id, scale}}
+     *                       (the adapter's index in {@code loraModules}, scale 1) with {@code model} the base's, instead
+     *                       of naming the adapter in {@code model} (vLLM, bdserve)
      */
     public record Config(String baseUrl, String endpoint, String model, List<String> loraModules, Assignment assignment,
                          int inputLen, int outputLen, double rangeRatio, double requestRate, double burstiness,
                          int maxConcurrency, int numPrompts, long seed, String apiKey, boolean ignoreEos,
-                         Duration requestTimeout) {
+                         Duration requestTimeout, boolean llamaCppLora) {
         public Config {
             if (baseUrl == null || baseUrl.isBlank()) throw new IllegalArgumentException("--base-url is required (e.g. http://127.0.0.1:8000)");
             if (model == null || model.isBlank()) throw new IllegalArgumentException("--model is required (the served base model's name)");

@@ -26,7 +26,14 @@ final class ServeRequest {
     /** Sends one streaming completion request and times its chunks. */
     static Output send(HttpClient client, URI uri, Config c, Prompt p) {
         ObjectNode body = JSON.createObjectNode();
-        body.put("model", p.model());
+        if (c.llamaCppLora()) {                                  // llama-server: the base model, adapters by id and scale
+            body.put("model", c.model());
+            var lora = body.putArray("lora");
+            int id = c.loraModules().indexOf(p.model());
+            if (id >= 0) lora.addObject().put("id", id).put("scale", 1.0);
+        } else {
+            body.put("model", p.model());
+        }
         body.put("prompt", p.text());
         body.put("temperature", 0.0);
         body.put("max_tokens", p.outputLen());

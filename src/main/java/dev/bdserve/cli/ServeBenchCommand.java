@@ -35,6 +35,9 @@ final class ServeBenchCommand implements Callable<Integer> {
     @Option(names = "--num-prompts", defaultValue = "1000", description = "Requests to send (default: ${DEFAULT-VALUE}).") int numPrompts;
     @Option(names = "--seed", defaultValue = "0") long seed;
     @Option(names = "--ignore-eos", description = "Send ignore_eos: true (vLLM's extension), so every request generates max_tokens.") boolean ignoreEos;
+    @Option(names = "--lora-field", defaultValue = "model",
+            description = "How a request names its adapter: model (vLLM, bdserve) or llamacpp (llama-server's per-request \"lora\": [{id, scale}]).")
+    String loraField;
     @Option(names = "--api-key", description = "Bearer token (default: $OPENAI_API_KEY if set).") String apiKey;
     @Option(names = "--save-result", paramLabel = "FILE", description = "Write the result JSON (vLLM's keys) to FILE.") Path saveResult;
     @Option(names = "--request-timeout-s", defaultValue = "21600", description = "Per-request timeout in seconds.") long timeoutS;
@@ -51,8 +54,10 @@ final class ServeBenchCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--lora-assignment must be random, round-robin or zipf, got " + assignment);
         };
         String key = apiKey != null ? apiKey : System.getenv("OPENAI_API_KEY");
+        if (!loraField.equals("model") && !loraField.equals("llamacpp"))
+            throw new IllegalArgumentException("--lora-field must be model or llamacpp, got '" + loraField + "'");
         var cfg = new ServeBench.Config(baseUrl, endpoint, model, loraModules, a, inputLen, outputLen, rangeRatio, rate,
-                burstiness, maxConcurrency, numPrompts, seed, key, ignoreEos, Duration.ofSeconds(timeoutS));
+                burstiness, maxConcurrency, numPrompts, seed, key, ignoreEos, Duration.ofSeconds(timeoutS), loraField.equals("llamacpp"));
         Map<String, Object> r = ServeBench.run(cfg, System.out);
         if (saveResult != null) {
             Path parent = saveResult.toAbsolutePath().getParent();

@@ -65,7 +65,9 @@ class ServeBenchTest {
                 ex.getResponseBody().write(b);
                 return;
             }
-            perModel.computeIfAbsent(model, k -> new AtomicInteger()).incrementAndGet();
+            JsonNode lora = req.path("lora");                       // llama-server's per-request adapters
+            String key = lora.isArray() && !lora.isEmpty() ? "lora" + lora.get(0).path("id").asInt() + "@" + lora.get(0).path("scale").asDouble() : model;
+            perModel.computeIfAbsent(key, k -> new AtomicInteger()).incrementAndGet();
             int maxTokens = req.path("max_tokens").asInt();
             int promptWords = req.path("prompt").asText().split(" ").length;
             assertTrue(req.path("stream").asBoolean());
@@ -94,7 +96,19 @@ class ServeBenchTest {
 
     private ServeBench.Config config(List<String> loras, ServeBench.Assignment a, double rate, int conc, int n, double ratio) {
         return new ServeBench.Config(url(), "/v1/completions", "base", loras, a, 20, 8, ratio, rate, 1.0, conc, n, 7,
-                null, true, Duration.ofSeconds(60));
+                null, true, Duration.ofSeconds(60), false);
+    }
+
+    /** llama-server's way: every request names the base model and its adapter as {"lora": [{"id": i, "scale": 1}]}. */
+    @Test
+    void llamaCppLoraFieldSelectsAdaptersById() throws Exception {
+        var c = config(List.of("a0", "a1", "a2"), ServeBench.Assignment.ROUND_ROBIN, Double.POSITIVE_INFINITY, 3, 12, 0);
+        var cfg = new ServeBench.Config(c.baseUrl(), c.endpoint(), c.model(), c.loraModules(), c.assignment(), c.inputLen(), c.outputLen(),
+                c.rangeRatio(), c.requestRate(), c.burstiness(), c.maxConcurrency(), c.numPrompts(), c.seed(), null, true, c.requestTimeout(), true);
+        Map<String, Object> r = ServeBench.run(cfg, new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8));
+        assertEquals(12, ((Number) r.get("completed")).intValue());
+        assertEquals(Set.of("lora0@1.0", "lora1@1.0", "lora2@1.0"), perModel.keySet());
+        for (AtomicInteger n : perModel.values()) assertEquals(4, n.get());
     }
 
     @Test
