@@ -193,9 +193,9 @@ final class KBlocks {
      * {@code dmin} (written at {@code at}, the 12 packed bytes at {@code at + 4}), then every weight re-coded
      * against the rounded scales. Leaves the 256 codes in {@code L}.
      */
-    private static void fitScaleMin(float[] x, int xo, int nmax, float rmin, int nstep, MemorySegment dst, long at, byte[] L) {
-        float[] scales = new float[8], mins = new float[8], w = new float[32], out = new float[1];
-        byte[] aux = new byte[32];
+    private static void fitScaleMin(float[] x, int xo, int nmax, float rmin, int nstep, MemorySegment dst, long at, byte[] L, Scratch t) {
+        float[] scales = t.scales, mins = t.mins, w = t.w, out = t.out;
+        byte[] aux = t.aux;
         float maxScale = 0, maxMin = 0;
         for (int j = 0; j < 8; j++) {
             float sumX2 = 0;
@@ -209,7 +209,8 @@ final class KBlocks {
         }
         float invScale = maxScale > 0 ? 63f / maxScale : 0f;
         float invMin = maxMin > 0 ? 63f / maxMin : 0f;
-        byte[] packed = new byte[12];
+        byte[] packed = t.packed;
+        java.util.Arrays.fill(packed, (byte) 0);
         for (int j = 0; j < 8; j++) {
             int ls = Math.min(63, nearestInt(invScale * scales[j]) & 0xFF);
             int lm = Math.min(63, nearestInt(invMin * mins[j]) & 0xFF);
@@ -240,11 +241,18 @@ final class KBlocks {
         }
     }
 
+    /** Work arrays of one {@link #fitScaleMin} caller, reused over its super-blocks. */
+    private static final class Scratch {
+        final float[] scales = new float[8], mins = new float[8], w = new float[32], out = new float[1];
+        final byte[] aux = new byte[32], packed = new byte[12];
+    }
+
     /** {@code quantize_row_q4_K_ref}: 4-bit codes, 20 trial scales from nmax − 1 in steps of 0.1 (layout as {@link #dequantizeQ4_K}). */
     static void quantizeQ4_K(float[] x, int xo, int n, MemorySegment dst, long at) {
         byte[] L = new byte[QK_K];
+        Scratch t = new Scratch();
         for (int b = 0; b < n / QK_K; b++, xo += QK_K, at += 144) {
-            fitScaleMin(x, xo, 15, -1f, 20, dst, at, L);
+            fitScaleMin(x, xo, 15, -1f, 20, dst, at, L, t);
             for (int g = 0; g < 4; g++)
                 for (int l = 0; l < 32; l++)
                     dst.set(ValueLayout.JAVA_BYTE, at + 16 + 32L * g + l, (byte) (L[64 * g + l] | L[64 * g + 32 + l] << 4));
@@ -253,10 +261,11 @@ final class KBlocks {
 
     /** {@code quantize_row_q5_K_ref}: 5-bit codes, 15 trial scales from nmax − 0.5 in steps of 0.1 (layout as {@link #dequantizeQ5_K}). */
     static void quantizeQ5_K(float[] x, int xo, int n, MemorySegment dst, long at) {
-        byte[] L = new byte[QK_K];
+        byte[] L = new byte[QK_K], qh = new byte[32];
+        Scratch t = new Scratch();
         for (int b = 0; b < n / QK_K; b++, xo += QK_K, at += 176) {
-            fitScaleMin(x, xo, 31, -0.5f, 15, dst, at, L);
-            byte[] qh = new byte[32];
+            fitScaleMin(x, xo, 31, -0.5f, 15, dst, at, L, t);
+            java.util.Arrays.fill(qh, (byte) 0);
             for (int g = 0; g < 4; g++)
                 for (int j = 0; j < 32; j++) {
                     int l1 = L[64 * g + j], l2 = L[64 * g + 32 + j];
