@@ -41,6 +41,7 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        modelOptions.rejectQuantizeOption("quantize --type, or convert --to gguf --type");
         Path in = modelOptions.resolve();
         if (to.equals("gguf")) return toGguf(in);
         if (!to.equals("hf")) throw new IllegalArgumentException("--to must be hf or gguf, got '" + to + "'");
