@@ -12,8 +12,8 @@ import java.util.stream.Collectors;
  * <ul>
  *   <li>the output matrix ({@code output.weight}, or {@code token_embd.weight} when the embeddings are tied) is Q6_K
  *       unless the default is Q8_0, and Q8_0 when its rows are not whole blocks of the default type;</li>
- *   <li>in the K_M recipes, {@code attn_v} and {@code ffn_down} take Q6_K in the "more bits" layers (the first and
- *       last eighth and every third in between), and a fused {@code attn_qkv} one type up (Q5_K, Q6_K);</li>
+ *   <li>in the K_M recipes, {@code attn_v} (or a fused {@code attn_qkv}, which llama.cpp counts as one) and
+ *       {@code ffn_down} take Q6_K in the "more bits" layers (the first and last eighth and every third in between);</li>
  *   <li>a row length that is not a multiple of the chosen type's block falls back: Q4_K to Q5_0, Q5_K to Q5_1,
  *       Q6_K to Q8_0, and to F16 when it is not a multiple of 32 either.</li>
  * </ul>
@@ -62,12 +62,10 @@ public enum GgufRecipe {
         if (ggufName.equals("output.weight") || tied && ggufName.equals("token_embd.weight")) {
             if (cols % base.blockSize != 0) t = GgmlType.Q8_0;
             else if (base != GgmlType.Q8_0) t = GgmlType.Q6_K;
-        } else if (kM && role.equals("attn_v.weight") && useMoreBits(layer, layers)) {
-            t = GgmlType.Q6_K;
+        } else if (kM && (role.equals("attn_v.weight") || role.equals("attn_qkv.weight")) && useMoreBits(layer, layers)) {
+            t = GgmlType.Q6_K;                                           // llama.cpp counts a fused attn_qkv as an attn_v
         } else if (kM && role.equals("ffn_down.weight") && useMoreBits(layer, layers)) {
             t = GgmlType.Q6_K;
-        } else if (kM && role.equals("attn_qkv.weight")) {
-            t = this == Q4_K_M ? GgmlType.Q5_K : GgmlType.Q6_K;
         }
         if (cols % t.blockSize != 0) {
             t = switch (t) {

@@ -1,5 +1,6 @@
 package dev.bdserve.model.gguf;
 
+import dev.bdserve.model.DecoderVariant;
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.model.ModelFiles;
 import dev.bdserve.model.SynthModel;
@@ -29,21 +30,33 @@ import static org.junit.jupiter.api.Assertions.*;
  * bdserve's quantization recipes against llama.cpp's {@code llama_model_quantize} on the same F32 GGUF of a random
  * Llama: the same type for every tensor, byte-identical tensor data (so per-tensor RMSE ratio 1.000; the ratio is
  * still computed and bounded by 1.02), and llama.cpp loads bdserve's file and gives the same logits on it as on its
- * own. Two models: "wide" (8 layers, rows of whole K super-blocks, so the "more bits" layers of attn_v and ffn_down
- * vary) and "odd" (rows of 288 and 400 weights, tied embeddings: the Q5_0 / Q5_1 / Q8_0 / F16 fallbacks and the tied
- * output rule).
+ * own. Models: "wide" (8 layers, rows of whole K super-blocks, so the "more bits" layers of attn_v and ffn_down
+ * vary), "odd" (rows of 288 and 400 weights, tied embeddings: the Q5_0 / Q5_1 / Q8_0 / F16 fallbacks and the tied
+ * output rule), "phi3" (fused attn_qkv, counted as attn_v) and "qwen2" (biases, tied embeddings).
  */
 class GgufRecipeTest {
     static final LlamaConfig WIDE = new LlamaConfig(512, 256, 768, 8, 4, 2, 64, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
+    /** Phi-3's fused attn_qkv and gate/up, 8 layers of whole super-blocks. */
+    static final LlamaConfig PHI3 = new LlamaConfig(512, 256, 512, 8, 4, 4, 64, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32",
+            DecoderVariant.phi3(2047));
+    /** Qwen2's q/k/v biases (F32) and tied embeddings, rows of whole super-blocks. */
+    static final LlamaConfig QWEN2 = new LlamaConfig(512, 256, 512, 4, 4, 2, 64, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
+            DecoderVariant.qwen2(0));
     static final LlamaConfig ODD = new LlamaConfig(512, 288, 400, 3, 4, 2, 72, 256, 1e-5f, 10000, null, true, 1, List.of(2), "float32");
 
     @TempDir Path dir;
 
     @ParameterizedTest(name = "{0} on {1}")
-    @CsvSource({"q8_0, wide", "q4_0, wide", "q4_k_m, wide", "q5_k_m, wide", "q8_0, odd", "q4_0, odd", "q4_k_m, odd", "q5_k_m, odd"})
+    @CsvSource({"q8_0, wide", "q4_0, wide", "q4_k_m, wide", "q5_k_m, wide", "q8_0, odd", "q4_0, odd", "q4_k_m, odd", "q5_k_m, odd",
+            "q4_0, phi3", "q4_k_m, phi3", "q5_k_m, phi3", "q4_k_m, qwen2", "q5_k_m, qwen2"})
     void matchesLlamaCppQuantize(String recipeName, String model) {
         GgufRecipe recipe = GgufRecipe.parse(recipeName);
-        LlamaConfig c = model.equals("wide") ? WIDE : ODD;
+        LlamaConfig c = switch (model) {
+            case "wide" -> WIDE;
+            case "phi3" -> PHI3;
+            case "qwen2" -> QWEN2;
+            default -> ODD;
+        };
         SynthTokenizer.write(dir, c.vocabSize());
         Tokenizer tok = Tokenizers.load(dir.resolve("tokenizer.bin"));
         Path f32 = dir.resolve("f32.gguf"), ours = dir.resolve("bdserve-" + recipe.label() + ".gguf"),
