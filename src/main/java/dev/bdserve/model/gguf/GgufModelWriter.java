@@ -17,7 +17,8 @@ import java.util.stream.IntStream;
  * llama.cpp loads: its {@code <architecture>.*} metadata, tensors under llama.cpp's names (llama's q/k rows permuted to
  * llama.cpp's interleaved order, Qwen's in HF order), norms, biases and q/k norms in F32 and every
  * matrix in the requested type, or in the type a {@link GgufRecipe} chooses for it. A matrix whose rows are not a
- * whole number of the type's blocks falls back to F16, as llama-quantize does. Rows are quantized in parallel.
+ * whole number of the type's blocks falls back to F16, as llama-quantize does. Each matrix is read and quantized
+ * (rows in parallel) straight into the file as it is written, so only one matrix's floats are in memory at a time.
  */
 public final class GgufModelWriter {
     private GgufModelWriter() {}
@@ -155,17 +156,18 @@ public final class GgufModelWriter {
             }
             int rows = (int) shape[0], cols = (int) shape[1];
             GgmlType t = choice.of(gguf, cols);
-            float[] m = src.matrix(e.getKey()).toFloats();                      // [rows, cols] in HF order
+            String hf = e.getKey();
             // llama's converter permutes q/k rows into interleaved pairs; qwen2/qwen3 keep HF order (rope type NEOX)
             boolean rope = arch.equals("llama") && (gguf.endsWith("attn_q.weight") || gguf.endsWith("attn_k.weight"));
-            int rowBytes = (int) t.bytes(cols);
-            byte[] b = new byte[Math.multiplyExact(rows, rowBytes)];
-            IntStream.range(0, rows).parallel().forEach(r -> {
-                int g = rope ? Rope.interleavedRow(r, c.headDim()) : r;
-                GgmlCodec.quantize(t, m, r * cols, cols, b, g * rowBytes);
+            long rowBytes = t.bytes(cols);
+            w.addTensor(gguf, new long[]{cols, rows}, t, seg -> {            // read and quantized as the file is written
+                float[] m = src.matrix(hf).toFloats();                           // [rows, cols] in HF order
+                IntStream.range(0, rows).parallel().forEach(r -> {
+                    int g = rope ? Rope.interleavedRow(r, c.headDim()) : r;
+                    GgmlCodec.quantize(t, m, r * cols, cols, seg, g * rowBytes);
+                });
+                progress.accept((long) rows * cols);
             });
-            w.addTensor(gguf, new long[]{cols, rows}, t, b);
-            progress.accept((long) rows * cols);
         }
         w.write(out);
     }
