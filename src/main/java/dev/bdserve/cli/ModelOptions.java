@@ -111,7 +111,7 @@ final class ModelOptions {
     /** Loads with explicit group options (e.g. a KV cache budget and block size). */
     Loaded load(TpGroup.Options o) {
         Path p = resolve();
-        recipe();
+        if (recipe() != null) System.err.println("--quantize " + recipe().label() + ": quantizing " + p + "'s matrices as they load");
         Tokenizer tok = Tokenizers.load(p);
         if (transport.equals("mpi")) {
             if (!dev.bdserve.parallel.mpi.MpiCommunicator.launchedByMpirun())

@@ -54,7 +54,7 @@ public final class GgufModelWriter {
      */
     public static void write(Path out, TensorSource src, GgufRecipe recipe, String name, Consumer<GgufWriter> tokenizer, LongConsumer progress) {
         LlamaConfig c = src.config();
-        write(out, src, (gguf, cols) -> recipe.typeOf(gguf, cols, c.numLayers(), c.tieWordEmbeddings()), recipe.fileType, name, tokenizer, progress);
+        write(out, src, (gguf, cols) -> recipe.typeOf(gguf, cols, c), recipe.fileType, name, tokenizer, progress);
     }
 
     /** Weights in the model's matrices: the total that {@link #write(Path, TensorSource, GgufRecipe, String, Consumer, LongConsumer)} reports. */

@@ -1,5 +1,7 @@
 package dev.bdserve.model.gguf;
 
+import dev.bdserve.model.LlamaConfig;
+
 import java.util.Arrays;
 import java.util.Locale;
 import java.util.stream.Collectors;
@@ -17,9 +19,9 @@ import java.util.stream.Collectors;
  *   <li>a row length that is not a multiple of the chosen type's block falls back: Q4_K to Q5_0, Q5_K to Q5_1,
  *       Q6_K to Q8_0, and to F16 when it is not a multiple of 32 either.</li>
  * </ul>
- * Vectors (norms, biases, RoPE factors) are not the recipe's business: writers keep them F32. Not modelled, as the
- * small dense models bdserve writes never meet them: llama.cpp's extra bits for 70B-class attn_v, and its
- * mixture-of-experts and Falcon rules.
+ * A model llama.cpp takes for a 70B one ({@link #is70B}) gets Q5_K rather than Q4_K in its other attn_v layers.
+ * Vectors (norms, biases, RoPE factors) are not the recipe's business: writers keep them F32. Not modelled, as
+ * bdserve's dense architectures never meet them: llama.cpp's mixture-of-experts and Falcon rules.
  */
 public enum GgufRecipe {
     Q8_0(GgmlType.Q8_0, 7), Q4_0(GgmlType.Q4_0, 2), Q4_K_M(GgmlType.Q4_K, 15), Q5_K_M(GgmlType.Q5_K, 17);
@@ -50,11 +52,30 @@ public enum GgufRecipe {
     }
 
     /**
-     * The type of the 2-D tensor named {@code ggufName} (llama.cpp's name, e.g. {@code blk.3.attn_v.weight}) whose
-     * rows hold {@code cols} weights, in a model of {@code layers} layers whose embeddings are {@code tied} to the
-     * output (the file has no {@code output.weight}).
+     * Whether llama.cpp takes the model for a 70B one (its {@code LLM_TYPE_70B}, which gets more bits in attn_v):
+     * 80 layers of the llama architecture (Mistral included, as llama.cpp's converter writes it) with grouped
+     * key/value heads, or of qwen2.
      */
-    public GgmlType typeOf(String ggufName, long cols, int layers, boolean tied) {
+    static boolean is70B(LlamaConfig c) {
+        String family = c.variant().family();
+        return c.numLayers() == 80 && (family.equals("qwen2")
+                || (family.equals("llama") || family.equals("mistral")) && c.numHeads() != c.numKvHeads());
+    }
+
+    /**
+     * The type of the 2-D tensor named {@code ggufName} (llama.cpp's name, e.g. {@code blk.3.attn_v.weight}) whose
+     * rows hold {@code cols} weights, in the model of config {@code c} (its layers, tied embeddings, and whether
+     * llama.cpp takes it for a 70B model).
+     */
+    public GgmlType typeOf(String ggufName, long cols, LlamaConfig c) {
+        return typeOf(ggufName, cols, c.numLayers(), c.tieWordEmbeddings(), is70B(c));
+    }
+
+    /**
+     * {@link #typeOf(String, long, LlamaConfig)} for a model of {@code layers} layers whose embeddings are
+     * {@code tied} to the output (the file has no {@code output.weight}), {@code seventyB} as {@link #is70B}.
+     */
+    GgmlType typeOf(String ggufName, long cols, int layers, boolean tied, boolean seventyB) {
         GgmlType t = base;
         String role = ggufName.startsWith("blk.") ? ggufName.substring(ggufName.indexOf('.', 4) + 1) : ggufName;
         int layer = ggufName.startsWith("blk.") ? Integer.parseInt(ggufName.substring(4, ggufName.indexOf('.', 4))) : -1;
@@ -62,8 +83,9 @@ public enum GgufRecipe {
         if (ggufName.equals("output.weight") || tied && ggufName.equals("token_embd.weight")) {
             if (cols % base.blockSize != 0) t = GgmlType.Q8_0;
             else if (base != GgmlType.Q8_0) t = GgmlType.Q6_K;
-        } else if (kM && (role.equals("attn_v.weight") || role.equals("attn_qkv.weight")) && useMoreBits(layer, layers)) {
-            t = GgmlType.Q6_K;                                           // llama.cpp counts a fused attn_qkv as an attn_v
+        } else if (kM && (role.equals("attn_v.weight") || role.equals("attn_qkv.weight"))) {
+            if (useMoreBits(layer, layers)) t = GgmlType.Q6_K;           // llama.cpp counts a fused attn_qkv as an attn_v
+            else if (seventyB && t == GgmlType.Q4_K) t = GgmlType.Q5_K;  // its 8 heads share each attn_v row: cheap bits
         } else if (kM && role.equals("ffn_down.weight") && useMoreBits(layer, layers)) {
             t = GgmlType.Q6_K;
         }

@@ -61,7 +61,7 @@ public final class QuantizingSource implements TensorSource {
         long[] s = base.shape(name);
         if (s.length != 2) return null;
         LlamaConfig c = base.config();
-        return recipe.typeOf(GgufModelSource.ggufName(name, c.variant()), s[1], c.numLayers(), c.tieWordEmbeddings());
+        return recipe.typeOf(GgufModelSource.ggufName(name, c.variant()), s[1], c);
     }
 
     @Override public Weight weight(String name, int rowFrom, int rowTo, int colFrom, int colTo) {

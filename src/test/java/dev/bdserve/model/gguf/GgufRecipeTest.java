@@ -32,7 +32,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * still computed and bounded by 1.02), and llama.cpp loads bdserve's file and gives the same logits on it as on its
  * own. Models: "wide" (8 layers, rows of whole K super-blocks, so the "more bits" layers of attn_v and ffn_down
  * vary), "odd" (rows of 288 and 400 weights, tied embeddings: the Q5_0 / Q5_1 / Q8_0 / F16 fallbacks and the tied
- * output rule), "phi3" (fused attn_qkv, counted as attn_v) and "qwen2" (biases, tied embeddings).
+ * output rule), "phi3" (fused attn_qkv, counted as attn_v), "qwen2" (biases, tied embeddings) and "deep" (80
+ * layers: llama.cpp's 70B rule).
  */
 class GgufRecipeTest {
     static final LlamaConfig WIDE = new LlamaConfig(512, 256, 768, 8, 4, 2, 64, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
@@ -42,19 +43,23 @@ class GgufRecipeTest {
     /** Qwen2's q/k/v biases (F32) and tied embeddings, rows of whole super-blocks. */
     static final LlamaConfig QWEN2 = new LlamaConfig(512, 256, 512, 4, 4, 2, 64, 256, 1e-6f, 1000000, null, true, 1, List.of(2), "float32",
             DecoderVariant.qwen2(0));
+    /** 80 layers with grouped KV heads: llama.cpp takes it for a 70B model (Q5_K attn_v outside the more-bits layers). */
+    static final LlamaConfig DEEP = new LlamaConfig(512, 256, 256, 80, 4, 2, 64, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
     static final LlamaConfig ODD = new LlamaConfig(512, 288, 400, 3, 4, 2, 72, 256, 1e-5f, 10000, null, true, 1, List.of(2), "float32");
 
     @TempDir Path dir;
 
     @ParameterizedTest(name = "{0} on {1}")
     @CsvSource({"q8_0, wide", "q4_0, wide", "q4_k_m, wide", "q5_k_m, wide", "q8_0, odd", "q4_0, odd", "q4_k_m, odd", "q5_k_m, odd",
-            "q4_0, phi3", "q4_k_m, phi3", "q5_k_m, phi3", "q4_k_m, qwen2", "q5_k_m, qwen2"})
+            "q4_0, phi3", "q4_k_m, phi3", "q5_k_m, phi3", "q4_k_m, qwen2", "q5_k_m, qwen2",
+            "q4_k_m, deep"})
     void matchesLlamaCppQuantize(String recipeName, String model) {
         GgufRecipe recipe = GgufRecipe.parse(recipeName);
         LlamaConfig c = switch (model) {
             case "wide" -> WIDE;
             case "phi3" -> PHI3;
             case "qwen2" -> QWEN2;
+            case "deep" -> DEEP;
             default -> ODD;
         };
         SynthTokenizer.write(dir, c.vocabSize());
