@@ -51,7 +51,16 @@ final class ModelOptions {
     Path resolve() { return ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model); }
 
     /** The {@code --quantize} recipe, or null; checked before anything loads. */
-    GgufRecipe recipe() { return quantize == null ? null : GgufRecipe.parse(quantize); }
+    GgufRecipe recipe() { return quantize == null ? null : parseRecipe("--quantize", quantize); }
+
+    /** The recipe named {@code value} of option {@code option}, refusing an unknown one with the option's name. */
+    static GgufRecipe parseRecipe(String option, String value) {
+        try {
+            return GgufRecipe.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(option + ": " + e.getMessage(), e);
+        }
+    }
 
     /** Opens the model at {@code p}, quantized at load when {@code --quantize} is given (refusing an already-quantized GGUF). */
     TensorSource open(Path p) {

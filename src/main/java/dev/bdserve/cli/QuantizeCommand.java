@@ -42,7 +42,7 @@ final class QuantizeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         modelOptions.rejectQuantizeOption("--type");
-        GgufRecipe recipe = GgufRecipe.parse(type);
+        GgufRecipe recipe = ModelOptions.parseRecipe("--type", type);
         Path in = modelOptions.resolve();
         if (Files.isRegularFile(in) && in.getFileName().toString().endsWith(".gguf")) QuantizingSource.requireFloat(in);
         Tokenizer tok = Tokenizers.load(in);

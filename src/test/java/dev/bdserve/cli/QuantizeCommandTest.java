@@ -101,10 +101,10 @@ class QuantizeCommandTest {
         assertTrue(r.err().contains("--quantize q4_0: " + q + " is already quantized"), r.err());
         r = run("quantize", "--model", m.toString(), "--type", "q3_k_s", "--out", dir.resolve("y.gguf").toString());
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("unknown quantization type 'q3_k_s' (known: q8_0, q4_0, q4_k_m, q5_k_m)"), r.err());
+        assertTrue(r.err().contains("--type: unknown quantization type 'q3_k_s' (known: q8_0, q4_0, q4_k_m, q5_k_m)"), r.err());
         r = run("generate", "--model", m.toString(), "--quantize", "int3", "--prompt", "hi", "--max-tokens", "2");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("unknown quantization type 'int3'"), r.err());
+        assertTrue(r.err().contains("--quantize: unknown quantization type 'int3'"), r.err());
         r = run("generate", "--model", m.toString(), "--quantize", "q8_0", "--tp", "2", "--prompt", "hi", "--max-tokens", "2");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("tensor 'model.layers.0.mlp.down_proj.weight' (quantized at load to Q8_0, blocks of 32 weights) cannot be split"), r.err());
