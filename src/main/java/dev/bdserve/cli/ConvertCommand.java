@@ -32,8 +32,8 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--to", defaultValue = "hf", description = "hf or gguf (default: ${DEFAULT-VALUE}).")
     String to;
 
-    @Option(names = "--type", defaultValue = "f32", description = "With --to gguf: the matrices' type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0 or q5_1 "
-            + "(default: ${DEFAULT-VALUE}; rows that are not whole blocks fall back to f16).")
+    @Option(names = "--type", defaultValue = "f32", description = "With --to gguf: every matrix's type: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k or q6_k "
+            + "(default: ${DEFAULT-VALUE}; rows that are not whole blocks fall back to f16; for llama.cpp's mixed recipes use quantize).")
     String type;
 
     @Option(names = "--dtype", description = "Weight dtype of the output (f32, bf16, f16; default: as stored).")
@@ -41,6 +41,7 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        modelOptions.rejectQuantizeOption("quantize --type, or convert --to gguf --type");
         Path in = modelOptions.resolve();
         if (to.equals("gguf")) return toGguf(in);
         if (!to.equals("hf")) throw new IllegalArgumentException("--to must be hf or gguf, got '" + to + "'");

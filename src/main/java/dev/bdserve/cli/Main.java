@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 /** Entry point of the {@code ./bdserve} launcher. */
 @Command(name = "bdserve", mixinStandardHelpOptions = true, version = "bdserve 0.1.0",
         description = "Serve one Llama base model with many LoRA / BD-LoRA adapters.",
-        subcommands = {ServeCommand.class, GenerateCommand.class, ConvertCommand.class, SynthCommand.class, AdapterCommand.class, BenchCommand.class,
+        subcommands = {ServeCommand.class, GenerateCommand.class, ConvertCommand.class, QuantizeCommand.class, SynthCommand.class, AdapterCommand.class, BenchCommand.class,
                 TrainCommand.class, TaskEvalCommand.class, TrainStudyCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {

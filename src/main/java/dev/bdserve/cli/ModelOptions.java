@@ -3,6 +3,9 @@ package dev.bdserve.cli;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.LoraSharding;
 import dev.bdserve.model.ModelFiles;
+import dev.bdserve.model.TensorSource;
+import dev.bdserve.model.gguf.GgufRecipe;
+import dev.bdserve.model.gguf.QuantizingSource;
 import dev.bdserve.model.hub.ModelResolver;
 import dev.bdserve.tokenizer.Tokenizer;
 import dev.bdserve.tokenizer.Tokenizers;
@@ -10,11 +13,15 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 
-/** Options shared by commands that load a model: the model, threads and tensor parallelism. */
+/** Options shared by commands that load a model: the model, quantization at load, threads and tensor parallelism. */
 final class ModelOptions {
     @Option(names = "--model", defaultValue = ModelResolver.DEFAULT_MODEL,
             description = "Model folder (HF layout), llama2.c .bin file, or a known name (default: ${DEFAULT-VALUE}).")
     String model;
+
+    @Option(names = "--quantize", paramLabel = "TYPE",
+            description = "Quantize a float model's matrices as it loads, as `quantize --type TYPE` would write them: q8_0, q4_0, q4_k_m or q5_k_m.")
+    String quantize;
 
     @Option(names = "--threads", description = "Worker threads in all (default: all cores); each TP rank gets threads/tp (at least 1).")
     Integer threads;
@@ -47,6 +54,37 @@ final class ModelOptions {
 
     Path resolve() { return ModelResolver.fromEnvironment(TerminalDownloadProgress.ifTerminal()).resolve(model); }
 
+    /** The {@code --quantize} recipe, or null; checked before anything loads. */
+    GgufRecipe recipe() { return quantize == null ? null : parseRecipe("--quantize", quantize); }
+
+    /** The recipe named {@code value} of option {@code option}, refusing an unknown one with the option's name. */
+    static GgufRecipe parseRecipe(String option, String value) {
+        try {
+            return GgufRecipe.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(option + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Opens the model at {@code p}, quantized at load when {@code --quantize} is given (refusing an already-quantized GGUF). */
+    TensorSource open(Path p) {
+        GgufRecipe r = recipe();
+        TensorSource src = ModelFiles.open(p);
+        if (r == null) return src;
+        try {
+            return QuantizingSource.of(src, r);
+        } catch (RuntimeException e) {
+            src.close();
+            throw new IllegalArgumentException("--quantize " + quantize + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Refuses {@code --quantize} in a command that writes a model rather than runs one. */
+    void rejectQuantizeOption(String instead) {
+        if (quantize != null)
+            throw new IllegalArgumentException("--quantize quantizes a model as it loads to run (serve, generate, bench); here use " + instead);
+    }
+
     TpGroup.Options groupOptions() { return groupOptions(tp, threadsPerRank()); }
 
     /** These options for a group of {@code ranks} ranks with {@code threadsPerRank} threads each. */
@@ -67,7 +105,7 @@ final class ModelOptions {
      */
     TpGroup loadThreadsGroup(int ranks, int threadsPerRank, long kvBytes) {
         Path p = resolve();
-        return TpGroup.threads(() -> ModelFiles.open(p), groupOptions(ranks, threadsPerRank).withKvCache(kvBytes, 16));
+        return TpGroup.threads(() -> open(p), groupOptions(ranks, threadsPerRank).withKvCache(kvBytes, 16));
     }
 
     /** A model group and its tokenizer (closed together). */
@@ -86,19 +124,20 @@ final class ModelOptions {
     /** Loads with explicit group options (e.g. a KV cache budget and block size). */
     Loaded load(TpGroup.Options o) {
         Path p = resolve();
+        if (recipe() != null) System.err.println("--quantize " + recipe().label() + ": quantizing " + p + "'s matrices as they load");
         Tokenizer tok = Tokenizers.load(p);
         if (transport.equals("mpi")) {
             if (!dev.bdserve.parallel.mpi.MpiCommunicator.launchedByMpirun())
                 throw new IllegalArgumentException("--tp-transport mpi runs one process per rank under mpirun: use ./bdserve, which starts mpirun (docs/mpi.md)");
             var comm = dev.bdserve.parallel.mpi.MpiCommunicator.init();
-            TpGroup g = TpGroup.forProcess(comm, () -> ModelFiles.open(p), o, 1024);
+            TpGroup g = TpGroup.forProcess(comm, () -> open(p), o, 1024);
             if (g == null) {            // a rank other than 0: rank 0 has shut the group down
                 comm.close();
                 System.exit(0);
             }
             return new Loaded(p, g, tok, threadCount(), comm);
         }
-        TpGroup g = TpGroup.threads(() -> ModelFiles.open(p), o);
+        TpGroup g = TpGroup.threads(() -> open(p), o);
         return new Loaded(p, g, tok, threadCount(), null);
     }
 }

@@ -53,23 +53,18 @@ public final class GgmlCodec {
         }
     }
 
-    /** Whether {@link #quantize} supports {@code type}: the float types and the 32-weight block types, not the K-quants. */
+    /** Whether {@link #quantize} supports {@code type}: all of {@link GgmlType} (the float, 32-weight block and K types). */
     public static boolean canQuantize(GgmlType type) {
-        return switch (type) {
-            case Q4_K, Q5_K, Q6_K -> false;
-            default -> true;
-        };
+        return true;
     }
 
     /**
      * Quantises {@code src[srcOffset .. srcOffset + n)} ({@code n} a whole number of blocks) to {@code type} at byte
      * {@code offset} of {@code dst}; mirrors ggml's {@code from_float_ref} (e.g. {@code quantize_row_q8_0_ref}), the
-     * deterministic quantiser ggml uses to write model files. F32 is a plain copy (ggml has no function for it).
-     *
-     * @throws UnsupportedOperationException for the K-quants ({@link #canQuantize})
+     * deterministic quantiser ggml uses to write model files (for the K-quants: without an importance matrix, as
+     * llama-quantize does when given none). F32 is a plain copy (ggml has no function for it).
      */
     public static void quantize(GgmlType type, float[] src, int srcOffset, int n, MemorySegment dst, long offset) {
-        if (!canQuantize(type)) throw new UnsupportedOperationException("quantising to " + type + " is not implemented");
         long bytes = type.bytes(n);
         Objects.checkFromIndexSize(srcOffset, n, src.length);
         Objects.checkFromIndexSize(offset, bytes, dst.byteSize());
@@ -82,7 +77,9 @@ public final class GgmlCodec {
             case Q5_0 -> Blocks32.quantizeQ5_0(src, srcOffset, n, dst, offset);
             case Q5_1 -> Blocks32.quantizeQ5_1(src, srcOffset, n, dst, offset);
             case Q8_0 -> Blocks32.quantizeQ8_0(src, srcOffset, n, dst, offset);
-            default -> throw new AssertionError(type);
+            case Q4_K -> KBlocks.quantizeQ4_K(src, srcOffset, n, dst, offset);
+            case Q5_K -> KBlocks.quantizeQ5_K(src, srcOffset, n, dst, offset);
+            case Q6_K -> KBlocks.quantizeQ6_K(src, srcOffset, n, dst, offset);
         }
     }
 

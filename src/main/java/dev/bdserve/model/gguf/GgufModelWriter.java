@@ -9,31 +9,63 @@ import dev.bdserve.model.TensorSource;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.LongConsumer;
+import java.util.stream.IntStream;
 
 /**
  * Writes a Llama, Qwen2 or Qwen3 model as a {@code llama}, {@code qwen2} or {@code qwen3}-architecture GGUF file that
  * llama.cpp loads: its {@code <architecture>.*} metadata, tensors under llama.cpp's names (llama's q/k rows permuted to
  * llama.cpp's interleaved order, Qwen's in HF order), norms, biases and q/k norms in F32 and every
- * matrix in the requested type. A matrix whose rows are not a whole number of the type's blocks falls back to F16, as
- * llama-quantize does.
+ * matrix in the requested type, or in the type a {@link GgufRecipe} chooses for it. A matrix whose rows are not a
+ * whole number of the type's blocks falls back to F16, as llama-quantize does. Each matrix is read and quantized
+ * (rows in parallel) straight into the file as it is written, so only one matrix's floats are in memory at a time.
  */
 public final class GgufModelWriter {
     private GgufModelWriter() {}
 
-    /** A type by its llama.cpp name (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1), refusing the others by name. */
+    /** A type by its llama.cpp name (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k), refusing the others by name. */
     public static GgmlType parseType(String s) {
         for (GgmlType t : GgmlType.values())
             if (t.name().equalsIgnoreCase(s) && GgmlCodec.canQuantize(t)) return t;
-        throw new IllegalArgumentException("unknown or unsupported GGUF type '" + s + "' (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1)");
+        throw new IllegalArgumentException("unknown or unsupported GGUF type '" + s + "' (supported: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, "
+                + "q4_k, q5_k, q6_k)");
+    }
+
+    /** Chooses the type of a matrix from its GGUF name and row length. */
+    @FunctionalInterface
+    interface TypeChoice {
+        GgmlType of(String ggufName, int cols);
     }
 
     /**
-     * @param type      the matrices' type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0 or Q5_1
+     * @param type      the matrices' type (any {@link GgmlType})
      * @param tokenizer writes the {@code tokenizer.ggml.*} metadata (may be null: a file without a tokenizer)
      */
     public static void write(Path out, TensorSource src, GgmlType type, String name, Consumer<GgufWriter> tokenizer) {
-        if (!GgmlCodec.canQuantize(type)) throw new IllegalArgumentException("cannot write " + type + " tensors (supported: "
-                + "F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1)");
+        if (!GgmlCodec.canQuantize(type)) throw new IllegalArgumentException("cannot write " + type + " tensors");
+        write(out, src, (gguf, cols) -> cols % type.blockSize == 0 ? type : GgmlType.F16, -1, name, tokenizer, n -> {});
+    }
+
+    /**
+     * Writes the model with each matrix in the type {@code recipe} gives it (as llama-quantize would), recording the
+     * recipe as {@code general.file_type}.
+     *
+     * @param progress told the number of weights of each matrix once it is quantized (norms and biases not counted)
+     */
+    public static void write(Path out, TensorSource src, GgufRecipe recipe, String name, Consumer<GgufWriter> tokenizer, LongConsumer progress) {
+        LlamaConfig c = src.config();
+        write(out, src, (gguf, cols) -> recipe.typeOf(gguf, cols, c), recipe.fileType, name, tokenizer, progress);
+    }
+
+    /** Weights in the model's matrices: the total that {@link #write(Path, TensorSource, GgufRecipe, String, Consumer, LongConsumer)} reports. */
+    public static long matrixWeights(TensorSource src) {
+        long n = 0;
+        for (long[] s : LlamaTensorNames.expectedShapes(src.config()).values()) if (s.length == 2) n += s[0] * s[1];
+        return n;
+    }
+
+    private static void write(Path out, TensorSource src, TypeChoice choice, int fileType, String name, Consumer<GgufWriter> tokenizer,
+                              LongConsumer progress) {
         LlamaConfig c = src.config();
         DecoderVariant v = c.variant();
         boolean known = switch (v.family()) {
@@ -63,6 +95,10 @@ public final class GgufModelWriter {
         GgufWriter w = new GgufWriter();
         w.putString("general.architecture", arch);
         w.putString("general.name", name);
+        if (fileType >= 0) {
+            w.putU32("general.file_type", fileType);
+            w.putU32("general.quantization_version", 2);
+        }
         w.putU32(arch + ".context_length", c.maxPositions());
         w.putU32(arch + ".embedding_length", c.hiddenSize());
         w.putU32(arch + ".block_count", c.numLayers());
@@ -119,17 +155,19 @@ public final class GgufModelWriter {
                 continue;
             }
             int rows = (int) shape[0], cols = (int) shape[1];
-            GgmlType t = cols % type.blockSize == 0 ? type : GgmlType.F16;
-            float[] m = src.matrix(e.getKey()).toFloats();                      // [rows, cols] in HF order
+            GgmlType t = choice.of(gguf, cols);
+            String hf = e.getKey();
             // llama's converter permutes q/k rows into interleaved pairs; qwen2/qwen3 keep HF order (rope type NEOX)
             boolean rope = arch.equals("llama") && (gguf.endsWith("attn_q.weight") || gguf.endsWith("attn_k.weight"));
-            int rowBytes = (int) t.bytes(cols);
-            byte[] b = new byte[Math.multiplyExact(rows, rowBytes)];
-            for (int r = 0; r < rows; r++) {
-                int g = rope ? Rope.interleavedRow(r, c.headDim()) : r;
-                GgmlCodec.quantize(t, m, r * cols, cols, b, g * rowBytes);
-            }
-            w.addTensor(gguf, new long[]{cols, rows}, t, b);
+            long rowBytes = t.bytes(cols);
+            w.addTensor(gguf, new long[]{cols, rows}, t, seg -> {            // read and quantized as the file is written
+                float[] m = src.matrix(hf).toFloats();                           // [rows, cols] in HF order
+                IntStream.range(0, rows).parallel().forEach(r -> {
+                    int g = rope ? Rope.interleavedRow(r, c.headDim()) : r;
+                    GgmlCodec.quantize(t, m, r * cols, cols, seg, g * rowBytes);
+                });
+                progress.accept((long) rows * cols);
+            });
         }
         w.write(out);
     }

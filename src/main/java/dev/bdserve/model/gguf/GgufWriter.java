@@ -23,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * Writes GGUF version 3 files (little-endian) that llama.cpp, gguf-py and {@link GgufFile} read: typed metadata
@@ -49,7 +50,8 @@ public final class GgufWriter {
         }
     }
 
-    private record Tensor(String name, long[] dims, GgmlType type, MemorySegment data) {}
+    /** A tensor: its bytes given ({@code data}) or written by {@code fill} into the file's own slice when it is written. */
+    private record Tensor(String name, long[] dims, GgmlType type, long bytes, MemorySegment data, Consumer<MemorySegment> fill) {}
 
     private final Map<String, byte[]> kv = new LinkedHashMap<>();
     private final List<Tensor> tensors = new ArrayList<>();
@@ -103,6 +105,29 @@ public final class GgufWriter {
 
     /** Adds a tensor from bytes in {@code type}'s layout; {@code dims} in ggml order (innermost first). */
     public GgufWriter addTensor(String name, long[] dims, GgmlType type, MemorySegment data) {
+        long bytes = checkTensor(name, dims, type);
+        if (data.byteSize() != bytes)
+            throw new IllegalArgumentException("tensor '" + name + "': " + data.byteSize() + " bytes of data, but " + type + " "
+                    + Arrays.toString(dims) + " takes " + bytes);
+        names.add(name);
+        tensors.add(new Tensor(name, dims.clone(), type, bytes, data, null));
+        return this;
+    }
+
+    /**
+     * Adds a tensor whose bytes {@code fill} writes, when {@link #write} runs, straight into the file's slice for it
+     * (exactly the tensor's size, zeroed): a model larger than memory is written one tensor at a time. {@code fill}
+     * may write from several threads.
+     */
+    public GgufWriter addTensor(String name, long[] dims, GgmlType type, Consumer<MemorySegment> fill) {
+        long bytes = checkTensor(name, dims, type);
+        names.add(name);
+        tensors.add(new Tensor(name, dims.clone(), type, bytes, null, Objects.requireNonNull(fill, "fill")));
+        return this;
+    }
+
+    /** Checks a new tensor's name and shape; returns its size in bytes. */
+    private long checkTensor(String name, long[] dims, GgmlType type) {
         if (name == null || name.isEmpty()) throw new IllegalArgumentException("empty tensor name");
         String t = "tensor '" + name + "'";
         if (utf8(name, t).length > MAX_NAME_BYTES)
@@ -114,20 +139,13 @@ public final class GgufWriter {
         if (dims[0] % type.blockSize != 0)
             throw new IllegalArgumentException(t + ": innermost dimension " + dims[0] + " is not a whole number of " + type
                     + " blocks of " + type.blockSize + " weights");
-        long bytes;
         try {
             long n = 1;
             for (long d : dims) n = Math.multiplyExact(n, d);
-            bytes = Math.multiplyExact(n / type.blockSize, (long) type.blockBytes);
+            return Math.multiplyExact(n / type.blockSize, (long) type.blockBytes);
         } catch (ArithmeticException e) {
             throw new IllegalArgumentException(t + ": " + type + " " + Arrays.toString(dims) + " takes more than " + Long.MAX_VALUE + " bytes");
         }
-        if (data.byteSize() != bytes)
-            throw new IllegalArgumentException(t + ": " + data.byteSize() + " bytes of data, but " + type + " "
-                    + Arrays.toString(dims) + " takes " + bytes);
-        names.add(name);
-        tensors.add(new Tensor(name, dims.clone(), type, data));
-        return this;
     }
 
     /** The metadata and tensor infos as written: everything before the padding to the data section. */
@@ -145,7 +163,7 @@ public final class GgufWriter {
             for (long d : t.dims) out.i64(d);
             out.i32(t.type.id);
             out.i64(offset);
-            offset += pad(t.data.byteSize());
+            offset += pad(t.bytes);
         }
         return out.toByteArray();
     }
@@ -158,7 +176,7 @@ public final class GgufWriter {
     private long fileSize(long n) {
         if (tensors.isEmpty()) return n;
         n = pad(n);
-        for (Tensor t : tensors) n += pad(t.data.byteSize());
+        for (Tensor t : tensors) n += pad(t.bytes);
         return n;
     }
 
@@ -170,13 +188,14 @@ public final class GgufWriter {
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                     StandardOpenOption.READ, StandardOpenOption.WRITE);
-                 Arena arena = Arena.ofConfined()) {
+                 Arena arena = Arena.ofShared()) {                                // shared: a fill may write from several threads
                 MemorySegment seg = ch.map(FileChannel.MapMode.READ_WRITE, 0, total, arena);
                 MemorySegment.copy(header, 0, seg, ValueLayout.JAVA_BYTE, 0, header.length);
                 long pos = pad(header.length);  // padding bytes of a fresh file are zero
                 for (Tensor t : tensors) {
-                    MemorySegment.copy(t.data, 0, seg, pos, t.data.byteSize());
-                    pos += pad(t.data.byteSize());
+                    if (t.data != null) MemorySegment.copy(t.data, 0, seg, pos, t.bytes);
+                    else t.fill.accept(seg.asSlice(pos, t.bytes));
+                    pos += pad(t.bytes);
                 }
                 seg.force();
             }

@@ -49,6 +49,22 @@ class GgufWriterTest {
         assertEquals(8, b.get(103));
     }
 
+    /** A tensor filled as the file is written gives the same file as its bytes given up front; the fill sees its own slice. */
+    @Test
+    void filledTensorIsWrittenInPlace() throws IOException {
+        byte[] data = new byte[3 * 34];
+        for (int i = 0; i < data.length; i++) data[i] = (byte) (i * 7);
+        Path given = dir.resolve("given.gguf"), filled = dir.resolve("filled.gguf");
+        new GgufWriter().addTensor("a", new long[]{2}, GgmlType.F32, new byte[8]).addTensor("q", new long[]{32, 3}, GgmlType.Q8_0, data).write(given);
+        long[] size = {-1};
+        new GgufWriter().addTensor("a", new long[]{2}, GgmlType.F32, new byte[8]).addTensor("q", new long[]{32, 3}, GgmlType.Q8_0, seg -> {
+            size[0] = seg.byteSize();
+            MemorySegment.copy(data, 0, seg, ValueLayout.JAVA_BYTE, 0, data.length);
+        }).write(filled);
+        assertEquals(data.length, size[0]);
+        assertArrayEquals(Files.readAllBytes(given), Files.readAllBytes(filled));
+    }
+
     @Test
     void memorySegmentTensor() {
         Path p = dir.resolve("s.gguf");
