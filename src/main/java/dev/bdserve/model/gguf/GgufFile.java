@@ -328,8 +328,42 @@ public final class GgufFile implements AutoCloseable {
         return file.asSlice(t.offset(), t.byteSize());
     }
 
+    private java.nio.channels.FileChannel channel;   // opened by the first read(); closed with the file
+
+    /**
+     * Copies {@code len} bytes at {@code offset} inside tensor {@code t} into {@code dst} by reading the file (through
+     * the page cache) rather than the mapping: weights loaded onto the heap are then held once by the process, not a
+     * second time as mapped pages that count in its resident set.
+     */
+    public void read(TensorInfo t, long offset, byte[] dst, int dstOff, int len) {
+        if (!t.equals(byName.get(t.name()))) throw new IllegalArgumentException(t + " is not a tensor of " + label);
+        if (offset < 0 || len < 0 || offset + len > t.byteSize())
+            throw new IllegalArgumentException("bytes [" + offset + ", " + (offset + len) + ") outside tensor " + t.name() + " of " + t.byteSize());
+        java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(dst, dstOff, len);
+        long pos = t.offset() + offset;
+        try {
+            java.nio.channels.FileChannel ch;
+            synchronized (this) {
+                if (channel == null) channel = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.READ);
+                ch = channel;
+            }
+            while (bb.hasRemaining()) {
+                int n = ch.read(bb, pos);
+                if (n < 0) throw new ModelFormatException(label + ": tensor " + t.name() + " ends past the end of the file");
+                pos += n;
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException("cannot read tensor " + t.name() + " of " + label + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Unmaps the file. */
-    @Override public void close() { arena.close(); }
+    @Override public void close() {
+        synchronized (this) {
+            if (channel != null) try { channel.close(); } catch (java.io.IOException ignored) { /* read-only */ }
+        }
+        arena.close();
+    }
 
     @Override public String toString() {
         return "GgufFile[" + label + ", v" + version + ", " + metadata.size() + " keys, " + tensors.size() + " tensors]";

@@ -325,28 +325,28 @@ public final class GgufModelSource implements TensorSource {
         requireColumnSlice(name, colFrom, colTo);
         int bs = type.blockSize;
         int r = rowTo - rowFrom, c = colTo - colFrom, blocks = c / bs;
-        MemorySegment data = file.data(l.info);
+        // the blocks are read from the file, not copied from the mapping (GgufFile.read): the heap copy is then the
+        // process's only one
         long rowBytes = type.bytes(l.cols);
+        int sliceBytes = Math.toIntExact((long) blocks * type.blockBytes);
         if (type == GgmlType.Q8_0) {
-            byte[] q = new byte[Math.multiplyExact(r, c)];
+            byte[] q = new byte[Math.multiplyExact(r, c)], row = new byte[sliceBytes];
             short[] d = new short[r * blocks];
             for (int i = 0; i < r; i++) {
-                long base = sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * type.blockBytes;
+                file.read(l.info, sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * type.blockBytes, row, 0, sliceBytes);
                 for (int b = 0; b < blocks; b++) {                       // block_q8_0: fp16 d, then 32 int8 quants
-                    long off = base + (long) b * type.blockBytes;
-                    d[i * blocks + b] = data.get(I16_LE, off);
-                    MemorySegment.copy(data, ValueLayout.JAVA_BYTE, off + 2, q, i * c + b * bs, bs);
+                    int off = b * type.blockBytes;
+                    d[i * blocks + b] = (short) ((row[off] & 0xFF) | (row[off + 1] << 8));
+                    System.arraycopy(row, off + 2, q, i * c + b * bs, bs);
                 }
             }
             return new Q8Matrix(r, c, q, d);
         }
         BlockFormat format = BlockFormat.of(type.name().toLowerCase(java.util.Locale.ROOT));
         if (format == null) return matrix(name, rowFrom, rowTo, colFrom, colTo);
-        int sliceBytes = Math.toIntExact((long) blocks * type.blockBytes);
         byte[] out = new byte[Math.multiplyExact(r, sliceBytes)];
         for (int i = 0; i < r; i++)
-            MemorySegment.copy(data, ValueLayout.JAVA_BYTE, sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * type.blockBytes,
-                    out, i * sliceBytes, sliceBytes);
+            file.read(l.info, sourceRow(l, rowFrom + i) * rowBytes + (long) (colFrom / bs) * type.blockBytes, out, i * sliceBytes, sliceBytes);
         return new QuantMatrix(format, r, c, out);
     }
 
