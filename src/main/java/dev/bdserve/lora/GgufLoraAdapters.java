@@ -14,11 +14,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -130,7 +127,7 @@ public final class GgufLoraAdapters {
             }
             AdapterConfig cfg = new AdapterConfig(maxR, alpha, List.copyOf(names), null, false, false, Map.of(), Map.of(),
                     f.string("general.name", null), null, null);
-            return new LoraAdapter(name, file, hash(file), cfg, modules);
+            return new LoraAdapter(name, file, PeftAdapterLoader.contentHash(file), cfg, modules);
         }
     }
 
@@ -212,18 +209,5 @@ public final class GgufLoraAdapters {
         byte[] b = new byte[4 * x.length];
         GgmlCodec.quantize(GgmlType.F32, x, 0, x.length, b, 0);
         return b;
-    }
-
-    private static String hash(Path file) {
-        try (InputStream in = Files.newInputStream(file)) {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[1 << 16];
-            for (int k; (k = in.read(buf)) > 0; ) md.update(buf, 0, k);
-            return HexFormat.of().formatHex(md.digest());
-        } catch (IOException e) {
-            throw new ModelFormatException("cannot read adapter file " + file + ": " + e.getMessage(), e);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 }

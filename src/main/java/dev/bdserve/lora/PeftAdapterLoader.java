@@ -112,19 +112,12 @@ public final class PeftAdapterLoader {
      */
     private static List<LoraWeights> loadFused(Safetensors st, Path file, AdapterConfig cfg, LlamaConfig base, String path,
                                                List<LoraModule.Part> parts, String aName, String bName, int maxRank) {
-        Safetensors.TensorInfo ai = st.info(aName), bi = st.info(bName);
-        for (Safetensors.TensorInfo ti : List.of(ai, bi)) {
-            if (ti.dtype() == null)
-                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has dtype " + ti.dtypeName() + "; expected F32, BF16 or F16");
-            if (ti.shape().length != 2)
-                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has " + ti.shape().length + " dimensions; expected 2");
-        }
+        Safetensors.TensorInfo ai = factorInfo(st, file, aName), bi = factorInfo(st, file, bName);
         int in = parts.getFirst().module().in(base), out = 0;
         for (LoraModule.Part p : parts) out += p.module().out(base);
         long[] as = ai.shape(), bs = bi.shape();
         int r = (int) as[0];
-        if (r < 1) throw new ModelFormatException(file + ": tensor '" + aName + "' has rank 0");
-        if (r > maxRank) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", above the maximum LoRA rank " + maxRank + " (--max-lora-rank)");
+        checkRank(file, aName, path, r, maxRank);
         if (as[1] != in) throw new ModelFormatException(file + ": tensor '" + aName + "' has shape [" + as[0] + ", " + as[1] + "], expected [" + r + ", " + in + "]");
         if (bs[0] != out || bs[1] != r)
             throw new ModelFormatException(file + ": tensor '" + bName + "' has shape [" + bs[0] + ", " + bs[1] + "], expected [" + out + ", " + r
@@ -140,15 +133,24 @@ public final class PeftAdapterLoader {
         return ws;
     }
 
+    /** A LoRA factor's tensor info: 2-D, of a float dtype the loader reads. */
+    private static Safetensors.TensorInfo factorInfo(Safetensors st, Path file, String name) {
+        Safetensors.TensorInfo ti = st.info(name);
+        if (ti.dtype() == null)
+            throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has dtype " + ti.dtypeName() + "; expected F32, BF16 or F16");
+        if (ti.shape().length != 2)
+            throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has " + ti.shape().length + " dimensions; expected 2");
+        return ti;
+    }
+
+    private static void checkRank(Path file, String aName, String path, int r, int maxRank) {
+        if (r < 1) throw new ModelFormatException(file + ": tensor '" + aName + "' has rank 0");
+        if (r > maxRank) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", above the maximum LoRA rank " + maxRank + " (--max-lora-rank)");
+    }
+
     private static LoraWeights loadModule(Safetensors st, Path file, AdapterConfig cfg, LlamaConfig base, int layer,
                                           LoraModule mod, String aName, String bName, int maxRank) {
-        Safetensors.TensorInfo ai = st.info(aName), bi = st.info(bName);
-        for (Safetensors.TensorInfo ti : List.of(ai, bi)) {
-            if (ti.dtype() == null)
-                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has dtype " + ti.dtypeName() + "; expected F32, BF16 or F16");
-            if (ti.shape().length != 2)
-                throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has " + ti.shape().length + " dimensions; expected 2");
-        }
+        Safetensors.TensorInfo ai = factorInfo(st, file, aName), bi = factorInfo(st, file, bName);
         long[] as = ai.shape(), bs = bi.shape();
         LoraKind kind = cfg.kindOf(mod);
         int n = kind == LoraKind.DENSE ? 1 : cfg.bd().nblocks();
@@ -156,8 +158,7 @@ public final class PeftAdapterLoader {
         int r = (int) as[0];
         String path = mod.path(layer);
         String hint = cfg.baseModel() != null ? " (adapter trained for " + cfg.baseModel() + "; is it for a different base model?)" : " (is the adapter for a different base model?)";
-        if (r < 1) throw new ModelFormatException(file + ": tensor '" + aName + "' has rank 0");
-        if (r > maxRank) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", above the maximum LoRA rank " + maxRank + " (--max-lora-rank)");
+        checkRank(file, aName, path, r, maxRank);
         if (n > 1) {
             if (r % n != 0) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", not divisible by nblocks " + n);
             int split = kind == LoraKind.BD_A ? in : out;
@@ -328,17 +329,18 @@ public final class PeftAdapterLoader {
         return n == null || n.isNull() ? def : n.asText();
     }
 
-    private static String contentHash(Path... files) {
+    /** SHA-256 over the files' bytes in order: two adapters share cached KV blocks only when it is equal. */
+    static String contentHash(Path... files) {
         try {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             byte[] buf = new byte[1 << 16];
             for (Path f : files)
                 try (InputStream in = Files.newInputStream(f)) {
                     for (int k; (k = in.read(buf)) > 0; ) md.update(buf, 0, k);
+                } catch (IOException e) {
+                    throw new ModelFormatException("cannot read adapter file " + f + ": " + e.getMessage(), e);
                 }
             return HexFormat.of().formatHex(md.digest());
-        } catch (IOException e) {
-            throw new ModelFormatException("cannot read adapter files: " + e.getMessage(), e);
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
