@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /** Writes a PEFT adapter folder: adapter_config.json and adapter_model.safetensors (spec §3). */
@@ -47,9 +48,15 @@ public final class PeftAdapterWriter {
 
     /** Adds use_bdlora: block-diagonal A in row-parallel modules, B in column-parallel ones. */
     public static void addBdConfig(ObjectNode c, int nblocks) {
+        addBdConfig(c, nblocks, List.of("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"));
+    }
+
+    /** The same with B block-diagonal in the column-parallel modules {@code bdB} only. */
+    public static void addBdConfig(ObjectNode c, int nblocks, List<String> bdB) {
         ObjectNode bd = c.putObject("use_bdlora");
         bd.putArray("target_modules_bd_a").add("o_proj").add("down_proj");
-        bd.putArray("target_modules_bd_b").add("q_proj").add("k_proj").add("v_proj").add("gate_proj").add("up_proj");
+        var b = bd.putArray("target_modules_bd_b");
+        bdB.forEach(b::add);
         bd.put("nblocks", nblocks);
     }
 

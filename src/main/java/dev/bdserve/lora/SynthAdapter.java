@@ -107,13 +107,9 @@ public record SynthAdapter(int rank, int nblocks, Set<LoraModule> targets, DType
         List<String> names = LoraModule.peftNames(m).stream()
                 .filter(n -> LoraModule.parts(n, m).stream().anyMatch(p -> targets.contains(p.module()))).toList();
         ObjectNode c = PeftAdapterWriter.baseConfig(rank, alpha, names, rslora, baseModel);
-        if (nblocks > 1) {
-            ObjectNode bd = c.putObject("use_bdlora");
-            bd.putArray("target_modules_bd_a").add("o_proj").add("down_proj");
-            var b = bd.putArray("target_modules_bd_b");
-            for (String n : names) if (LoraModule.parts(n, m).size() == 1 && LoraModule.parts(n, m).getFirst().module().columnParallel()) b.add(n);
-            bd.put("nblocks", nblocks);
-        }
+        if (nblocks > 1)
+            PeftAdapterWriter.addBdConfig(c, nblocks, names.stream()
+                    .filter(n -> LoraModule.parts(n, m).size() == 1 && LoraModule.parts(n, m).getFirst().module().columnParallel()).toList());
         return c;
     }
 
