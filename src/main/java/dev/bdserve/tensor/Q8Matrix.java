@@ -8,34 +8,46 @@ import jdk.incubator.vector.VectorSpecies;
 import java.util.Arrays;
 
 /**
- * A weight [rows, cols] kept in ggml's Q8_0 format (llama.cpp's {@code block_q8_0}): each run of 32 weights of a row
- * is 32 signed bytes q and one fp16 scale d, the weight being d·q. Held as two heap arrays, the bytes [rows·cols] and
- * the scales' fp16 bits [rows·cols/32], so a product streams 1.0625 bytes per weight (bf16: 2).
+ * A weight [rows, cols] in ggml's Q8_0 format (llama.cpp's {@code block_q8_0}): each run of 32 weights of a row is 32
+ * signed bytes q and one fp16 scale d, the weight being d·q; 1.0625 bytes per weight (bf16: 2).
  *
- * <p>Products keep the activations in fp32 (llama.cpp rounds them to 8-bit blocks first): per block the 32 q·x
- * products are summed in fp32 and scaled by d once. T == 1 streams four rows side by side as {@link Gemv} does; for
- * T > 1 panels of rows are widened to fp32 once and go through the dense kernels ({@link PanelProduct}). {@link #matmulScalar} is the fp64
- * twin.
+ * <p>Held repacked in tiles of {@value #TILE} rows interleaved by column (as llama.cpp's repacked CPU layouts do):
+ * within a tile, the 32 quants of column k sit side by side, so one byte load widens to a vector of consecutive
+ * rows. Several tokens' products ({@link #matmul} with T &gt; 1) widen a tile's columns once into a column-major fp32
+ * panel (d·q, exact) and run a register-blocked kernel of two row vectors × {@value #TOKENS} tokens that broadcasts
+ * one activation per FMA pair: it needs no horizontal sums and no repacking of the activations, and keeps the FMA
+ * units busy where a kernel vectorized along tokens waits on broadcast loads of weights. One token's product ({@link
+ * #gemv}) sums each block's q·x per row in fp32 and scales it by d once, four tiles read side by side.
+ * Activations stay fp32 (llama.cpp rounds them to 8-bit blocks). {@link #matmulScalar} is the fp64 twin.
  */
 public final class Q8Matrix implements Weight {
     /** Weights per block. */
     public static final int BLOCK = 32;
+    /** Rows per tile (the last tile of a matrix is padded with zero rows). */
+    static final int TILE = 32;
+    /** Tokens per micro-kernel call: 12 accumulators, two weight vectors and a broadcast fit AVX2's 16 registers. */
+    static final int TOKENS = 6;
+    /** Columns widened per panel: [KC][TILE] fp32 is 64 KB. */
+    static final int KC = 512;
 
     static final VectorSpecies<Float> FS = VectorWidth.FLOAT;
     static final int VL = FS.length();
+    /** Rows per kernel pass: two float vectors (a whole tile at 512 bits, a part of one at narrower widths). */
+    static final int PAIR = 2 * VL;
     /** Bytes widened per load: VL of them, or 8 (the narrowest byte vector) when VL is 4. */
     static final VectorSpecies<Byte> BS = VL >= 8 ? VectorSpecies.of(byte.class, jdk.incubator.vector.VectorShape.forBitSize(VL * 8))
             : ByteVector.SPECIES_64;
-    /** Float vectors per byte vector. */
+    /** Float vectors per byte load: 1, or 2 when VL is 4. */
     static final int PARTS = BS.length() / VL;
-    /** Rows per parallel chunk boundary. */
-    static final int GRAIN = PanelProduct.GRAIN;
 
-    private final int rows, cols;
-    private final byte[] q;      // [rows · cols] quants, row-major
-    private final short[] d;     // [rows · cols / 32] fp16 scale bits, block b of row o at o·cols/32 + b
+    private final int rows, cols, tiles, bpr;   // bpr: blocks per row
+    private final byte[] q;      // [tiles][cols][TILE] q[(t·cols + k)·TILE + r]: quant k of row t·TILE + r (0 past rows)
+    private final short[] d;     // [tiles][bpr][TILE]  d[(t·bpr + b)·TILE + r]: fp16 scale bits of block b of that row
 
-    /** A Q8_0 weight from its quants and fp16 scales (taken as they are, not copied). */
+    /**
+     * A Q8_0 weight from its quants [rows·cols] and fp16 scales [rows·cols/32], both row-major as a GGUF file holds
+     * them (block b of row o at o·cols/32 + b); they are repacked, not kept.
+     */
     public Q8Matrix(int rows, int cols, byte[] q, short[] d) {
         if (rows <= 0 || cols <= 0 || cols % BLOCK != 0)
             throw new IllegalArgumentException("a Q8_0 weight needs positive rows and a multiple of " + BLOCK + " columns, got " + rows + "x" + cols);
@@ -43,15 +55,33 @@ public final class Q8Matrix implements Weight {
             throw new IllegalArgumentException("Q8_0 storage does not match " + rows + "x" + cols + ": " + q.length + " quants, " + d.length + " scales");
         this.rows = rows;
         this.cols = cols;
-        this.q = q;
-        this.d = d;
+        this.bpr = cols / BLOCK;
+        this.tiles = (rows + TILE - 1) / TILE;
+        this.q = new byte[Math.multiplyExact(tiles * TILE, cols)];
+        this.d = new short[tiles * TILE * bpr];
+        for (int o = 0; o < rows; o++) {
+            int t = o / TILE, r = o % TILE;
+            for (int k = 0; k < cols; k++) this.q[(t * cols + k) * TILE + r] = q[o * cols + k];
+            for (int b = 0; b < bpr; b++) this.d[(t * bpr + b) * TILE + r] = d[o * bpr + b];
+        }
     }
 
     /** Rows [from, to) as a weight of their own (copies). */
     @Override public Q8Matrix sliceRows(int from, int to) {
         if (from < 0 || to > rows || from >= to) throw new IllegalArgumentException("rows [" + from + ", " + to + ") outside " + rows);
-        int bpr = cols / BLOCK;
-        return new Q8Matrix(to - from, cols, Arrays.copyOfRange(q, from * cols, to * cols), Arrays.copyOfRange(d, from * bpr, to * bpr));
+        byte[] rq = new byte[(to - from) * cols];
+        short[] rd = new short[(to - from) * bpr];
+        rowMajor(from, to, rq, rd, 0);
+        return new Q8Matrix(to - from, cols, rq, rd);
+    }
+
+    /** Rows [from, to) into row-major quants and scales at row {@code at}. */
+    private void rowMajor(int from, int to, byte[] rq, short[] rd, int at) {
+        for (int o = from; o < to; o++) {
+            int t = o / TILE, r = o % TILE, dst = at + o - from;
+            for (int k = 0; k < cols; k++) rq[dst * cols + k] = q[(t * cols + k) * TILE + r];
+            for (int b = 0; b < bpr; b++) rd[dst * bpr + b] = d[(t * bpr + b) * TILE + r];
+        }
     }
 
     @Override public Weight joinRows(Weight... more) {
@@ -69,126 +99,201 @@ public final class Q8Matrix implements Weight {
         int cols = parts[0].cols, rows = 0;
         for (Q8Matrix p : parts) {
             if (p.cols != cols) throw new IllegalArgumentException("cannot stack Q8_0 weights of " + cols + " and " + p.cols + " columns");
-            rows += p.rows;
+            rows = Math.addExact(rows, p.rows);
         }
         byte[] q = new byte[Math.multiplyExact(rows, cols)];
         short[] d = new short[rows * (cols / BLOCK)];
-        int qo = 0, dO = 0;
+        int at = 0;
         for (Q8Matrix p : parts) {
-            System.arraycopy(p.q, 0, q, qo, p.q.length);
-            System.arraycopy(p.d, 0, d, dO, p.d.length);
-            qo += p.q.length;
-            dO += p.d.length;
+            p.rowMajor(0, p.rows, q, d, at);
+            at += p.rows;
         }
         return new Q8Matrix(rows, cols, q, d);
     }
 
     @Override public int rows() { return rows; }
     @Override public int cols() { return cols; }
-    @Override public long bytes() { return (long) q.length + 2L * d.length; }
+    /** The bytes of the rows' quants and scales (a partial last tile's padding not counted). */
+    @Override public long bytes() { return (long) rows * cols + 2L * rows * bpr; }
     @Override public String format() { return "q8_0"; }
 
     /** Quant i of row o. */
-    int quant(int o, int i) { return q[o * cols + i]; }
+    int quant(int o, int i) { return q[((o / TILE) * cols + i) * TILE + o % TILE]; }
 
     /** The scale of block b of row o. */
-    float scale(int o, int b) { return Float.float16ToFloat(d[o * (cols / BLOCK) + b]); }
+    float scale(int o, int b) { return Float.float16ToFloat(d[((o / TILE) * bpr + b) * TILE + o % TILE]); }
 
     /** Row r as d·q per block (exact: each product is one fp32 rounding, as ggml's dequantisation). */
     @Override public void row(int r, float[] dst, int off) {
+        if (r < 0 || r >= rows) throw new IllegalArgumentException("row " + r + " outside " + rows);
         if (off < 0 || off + cols > dst.length) throw new IllegalArgumentException("dst has no room for " + cols + " values at " + off);
-        widenRow(r, dst, off);
+        for (int b = 0; b < bpr; b++) {
+            float s = scale(r, b);
+            for (int i = b * BLOCK; i < (b + 1) * BLOCK; i++) dst[off + i] = s * quant(r, i);
+        }
     }
 
     @Override public void matmul(float[] x, int T, float[] y, Parallel par) {
         if (T < 1) throw new IllegalArgumentException("T must be >= 1: " + T);
         if ((long) T * cols > x.length) throw new IllegalArgumentException("x too short: " + x.length + " < " + T + "x" + cols);
         if ((long) T * rows > y.length) throw new IllegalArgumentException("y too short: " + y.length + " < " + T + "x" + rows);
-        if (T == 1) par.forRange(rows, GRAIN, (s, e) -> gemv(x, y, s, e));
-        else {
-            PanelProduct.matmul(rows, cols, this::widenRow, x, T, y, par);
+        if (T == 1) {
+            par.forRange(tiles, 1, (s, e) -> gemv(x, y, s, e));
+            return;
         }
+        float[] xz = new float[(T + 1) * cols];          // [T + 1, cols] x and a zero row for the kernel's idle token slots
+        System.arraycopy(x, 0, xz, 0, T * cols);
+        par.forRange(tiles, 1, (s, e) -> gemm(xz, T, y, s, e));
     }
 
-    /** y[o] = row o · x for o in [from, to): the range in four quarters walked side by side (four long streams). */
-    private void gemv(float[] x, float[] y, int from, int to) {
-        int quarter = (to - from) / 4, rest = from + 4 * quarter;
-        for (int o = from; o < from + quarter; o++) dot4(x, y, o, quarter);
-        for (int o = rest; o < to; o++) y[o] = dot(o, x, 0);
-    }
+    // ---- several tokens: fp32 panels and a 2·VL rows × 6 tokens kernel ----
 
-    /** Rows o, o+h, o+2h, o+3h against x. */
-    private void dot4(float[] x, float[] y, int o, int h) {
-        int bpr = cols / BLOCK;
-        int q0 = o * cols, q1 = q0 + h * cols, q2 = q1 + h * cols, q3 = q2 + h * cols;
-        int d0 = o * bpr, d1 = d0 + h * bpr, d2 = d1 + h * bpr, d3 = d2 + h * bpr;
-        FloatVector t0 = FloatVector.zero(FS), t1 = t0, t2 = t0, t3 = t0;
-        for (int b = 0; b < bpr; b++) {
-            FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0;   // this block's Σ q·x, per row
-            int k = b * BLOCK;
-            for (int i = 0; i < BLOCK; i += BS.length()) {
-                ByteVector v0 = ByteVector.fromArray(BS, q, q0 + k + i), v1 = ByteVector.fromArray(BS, q, q1 + k + i);
-                ByteVector v2 = ByteVector.fromArray(BS, q, q2 + k + i), v3 = ByteVector.fromArray(BS, q, q3 + k + i);
-                for (int p = 0; p < PARTS; p++) {
-                    FloatVector xv = FloatVector.fromArray(FS, x, k + i + p * VL);
-                    a0 = widen(v0, p).fma(xv, a0);
-                    a1 = widen(v1, p).fma(xv, a1);
-                    a2 = widen(v2, p).fma(xv, a2);
-                    a3 = widen(v3, p).fma(xv, a3);
+    /** y[t·rows + o] for every token t and the rows of tiles [from, to), x zero-padded by one row ({@link #matmul}). */
+    private void gemm(float[] xz, int T, float[] y, int from, int to) {
+        int slots = (T + TOKENS - 1) / TOKENS * TOKENS;
+        float[] panel = new float[KC * TILE];            // [KC][TILE] d·q of one tile's columns k0 .. k0 + kc
+        float[] acc = new float[slots * TILE];           // [slots][TILE] the tile's sums per token slot
+        float[] sc = new float[TILE];                    // [TILE] one block's scales
+        int zero = T * cols;                             // the zero row of xz
+        for (int t = from; t < to; t++) {
+            Arrays.fill(acc, 0f);
+            for (int k0 = 0; k0 < cols; k0 += KC) {
+                int kc = Math.min(KC, cols - k0);
+                widenPanel(t, k0, kc, panel, sc);
+                for (int t0 = 0; t0 < T; t0 += TOKENS) {
+                    int x0 = xRow(t0, T, zero) + k0, x1 = xRow(t0 + 1, T, zero) + k0, x2 = xRow(t0 + 2, T, zero) + k0;
+                    int x3 = xRow(t0 + 3, T, zero) + k0, x4 = xRow(t0 + 4, T, zero) + k0, x5 = xRow(t0 + 5, T, zero) + k0;
+                    for (int v0 = 0; v0 < TILE; v0 += PAIR)
+                        kernel(panel, v0, kc, xz, x0, x1, x2, x3, x4, x5, acc, t0 * TILE + v0);
                 }
             }
-            t0 = a0.fma(FloatVector.broadcast(FS, Float.float16ToFloat(d[d0 + b])), t0);
-            t1 = a1.fma(FloatVector.broadcast(FS, Float.float16ToFloat(d[d1 + b])), t1);
-            t2 = a2.fma(FloatVector.broadcast(FS, Float.float16ToFloat(d[d2 + b])), t2);
-            t3 = a3.fma(FloatVector.broadcast(FS, Float.float16ToFloat(d[d3 + b])), t3);
+            int n = Math.min(TILE, rows - t * TILE);
+            for (int j = 0; j < T; j++) System.arraycopy(acc, j * TILE, y, j * rows + t * TILE, n);
         }
-        y[o] = t0.reduceLanes(VectorOperators.ADD);
-        y[o + h] = t1.reduceLanes(VectorOperators.ADD);
-        y[o + 2 * h] = t2.reduceLanes(VectorOperators.ADD);
-        y[o + 3 * h] = t3.reduceLanes(VectorOperators.ADD);
     }
+
+    /** Where token j's row starts in xz: the zero row for the idle slots past T. */
+    private int xRow(int j, int T, int zero) { return j < T ? j * cols : zero; }
+
+    /** panel[(k − k0)·TILE + r] = d·q of row r of tile t, column k, for k in [k0, k0 + kc) (whole blocks). */
+    private void widenPanel(int t, int k0, int kc, float[] panel, float[] sc) {
+        for (int b = k0 / BLOCK; b < (k0 + kc) / BLOCK; b++) {
+            int db = (t * bpr + b) * TILE;
+            for (int r = 0; r < TILE; r++) sc[r] = Float.float16ToFloat(d[db + r]);
+            for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++) {
+                int qo = (t * cols + k) * TILE, po = (k - k0) * TILE;
+                for (int r = 0; r < TILE; r += PAIR) {
+                    quants(qo + r).mul(FloatVector.fromArray(FS, sc, r)).intoArray(panel, po + r);
+                    quantsHigh(qo + r).mul(FloatVector.fromArray(FS, sc, r + VL)).intoArray(panel, po + r + VL);
+                }
+            }
+        }
+    }
+
+    /**
+     * acc[j·TILE + v0 .. + 2·VL) += Σ_k panel[k·TILE + v0 ..] · x_j[k] for the six token rows x_j (offsets into x),
+     * k &lt; kc: each weight vector pair loaded once, each activation broadcast once, twelve accumulators.
+     */
+    private static void kernel(float[] panel, int v0, int kc, float[] x, int x0, int x1, int x2, int x3, int x4, int x5,
+                               float[] acc, int ao) {
+        FloatVector a0 = FloatVector.fromArray(FS, acc, ao), c0 = FloatVector.fromArray(FS, acc, ao + VL);
+        FloatVector a1 = FloatVector.fromArray(FS, acc, ao + TILE), c1 = FloatVector.fromArray(FS, acc, ao + TILE + VL);
+        FloatVector a2 = FloatVector.fromArray(FS, acc, ao + 2 * TILE), c2 = FloatVector.fromArray(FS, acc, ao + 2 * TILE + VL);
+        FloatVector a3 = FloatVector.fromArray(FS, acc, ao + 3 * TILE), c3 = FloatVector.fromArray(FS, acc, ao + 3 * TILE + VL);
+        FloatVector a4 = FloatVector.fromArray(FS, acc, ao + 4 * TILE), c4 = FloatVector.fromArray(FS, acc, ao + 4 * TILE + VL);
+        FloatVector a5 = FloatVector.fromArray(FS, acc, ao + 5 * TILE), c5 = FloatVector.fromArray(FS, acc, ao + 5 * TILE + VL);
+        for (int k = 0; k < kc; k++) {
+            int p = k * TILE + v0;
+            FloatVector w = FloatVector.fromArray(FS, panel, p), u = FloatVector.fromArray(FS, panel, p + VL);
+            FloatVector b;
+            b = FloatVector.broadcast(FS, x[x0 + k]); a0 = w.fma(b, a0); c0 = u.fma(b, c0);
+            b = FloatVector.broadcast(FS, x[x1 + k]); a1 = w.fma(b, a1); c1 = u.fma(b, c1);
+            b = FloatVector.broadcast(FS, x[x2 + k]); a2 = w.fma(b, a2); c2 = u.fma(b, c2);
+            b = FloatVector.broadcast(FS, x[x3 + k]); a3 = w.fma(b, a3); c3 = u.fma(b, c3);
+            b = FloatVector.broadcast(FS, x[x4 + k]); a4 = w.fma(b, a4); c4 = u.fma(b, c4);
+            b = FloatVector.broadcast(FS, x[x5 + k]); a5 = w.fma(b, a5); c5 = u.fma(b, c5);
+        }
+        a0.intoArray(acc, ao); c0.intoArray(acc, ao + VL);
+        a1.intoArray(acc, ao + TILE); c1.intoArray(acc, ao + TILE + VL);
+        a2.intoArray(acc, ao + 2 * TILE); c2.intoArray(acc, ao + 2 * TILE + VL);
+        a3.intoArray(acc, ao + 3 * TILE); c3.intoArray(acc, ao + 3 * TILE + VL);
+        a4.intoArray(acc, ao + 4 * TILE); c4.intoArray(acc, ao + 4 * TILE + VL);
+        a5.intoArray(acc, ao + 5 * TILE); c5.intoArray(acc, ao + 5 * TILE + VL);
+    }
+
+    // ---- one token: per-block sums, four tiles side by side ----
+
+    /** y[o] = row o · x for the rows of tiles [from, to): the range's four quarters walked side by side (four streams). */
+    private void gemv(float[] x, float[] y, int from, int to) {
+        int quarter = (to - from) / 4;
+        float[] out = new float[4 * TILE];               // [4][TILE] the four tiles' sums
+        for (int i = 0; i < quarter; i++) gemvTiles(x, y, from + i, from + quarter + i, from + 2 * quarter + i, from + 3 * quarter + i, out);
+        for (int t = from + 4 * quarter; t < to; t++) gemvTiles(x, y, t, t, t, t, out);
+    }
+
+    /** Tiles a, b, c, e (all four equal for a lone tile) against x, into y. */
+    private void gemvTiles(float[] x, float[] y, int a, int b, int c, int e, float[] out) {
+        for (int v0 = 0; v0 < TILE; v0 += PAIR) {
+            FloatVector sa0 = FloatVector.zero(FS), sa1 = sa0, sb0 = sa0, sb1 = sa0;   // Σ_blocks d·(Σ q·x), rows v0 ..
+            FloatVector sc0 = sa0, sc1 = sa0, se0 = sa0, se1 = sa0;
+            for (int blk = 0; blk < bpr; blk++) {
+                FloatVector pa0 = FloatVector.zero(FS), pa1 = pa0, pb0 = pa0, pb1 = pa0;   // this block's Σ q·x
+                FloatVector pc0 = pa0, pc1 = pa0, pe0 = pa0, pe1 = pa0;
+                for (int k = blk * BLOCK; k < (blk + 1) * BLOCK; k++) {
+                    FloatVector xk = FloatVector.broadcast(FS, x[k]);
+                    int qa = (a * cols + k) * TILE + v0, qb = (b * cols + k) * TILE + v0;
+                    int qc = (c * cols + k) * TILE + v0, qe = (e * cols + k) * TILE + v0;
+                    pa0 = quants(qa).fma(xk, pa0);
+                    pa1 = quantsHigh(qa).fma(xk, pa1);
+                    pb0 = quants(qb).fma(xk, pb0);
+                    pb1 = quantsHigh(qb).fma(xk, pb1);
+                    pc0 = quants(qc).fma(xk, pc0);
+                    pc1 = quantsHigh(qc).fma(xk, pc1);
+                    pe0 = quants(qe).fma(xk, pe0);
+                    pe1 = quantsHigh(qe).fma(xk, pe1);
+                }
+                int da = (a * bpr + blk) * TILE + v0, db = (b * bpr + blk) * TILE + v0;
+                int dc = (c * bpr + blk) * TILE + v0, de = (e * bpr + blk) * TILE + v0;
+                sa0 = pa0.fma(Widening.f16(d, da), sa0);
+                sa1 = pa1.fma(Widening.f16(d, da + VL), sa1);
+                sb0 = pb0.fma(Widening.f16(d, db), sb0);
+                sb1 = pb1.fma(Widening.f16(d, db + VL), sb1);
+                sc0 = pc0.fma(Widening.f16(d, dc), sc0);
+                sc1 = pc1.fma(Widening.f16(d, dc + VL), sc1);
+                se0 = pe0.fma(Widening.f16(d, de), se0);
+                se1 = pe1.fma(Widening.f16(d, de + VL), se1);
+            }
+            sa0.intoArray(out, v0);
+            sa1.intoArray(out, v0 + VL);
+            sb0.intoArray(out, TILE + v0);
+            sb1.intoArray(out, TILE + v0 + VL);
+            sc0.intoArray(out, 2 * TILE + v0);
+            sc1.intoArray(out, 2 * TILE + v0 + VL);
+            se0.intoArray(out, 3 * TILE + v0);
+            se1.intoArray(out, 3 * TILE + v0 + VL);
+        }
+        int[] tiles = {a, b, c, e};
+        for (int i = 0; i < 4; i++)
+            if (i == 0 || tiles[i] != a) System.arraycopy(out, i * TILE, y, tiles[i] * TILE, Math.min(TILE, rows - tiles[i] * TILE));
+    }
+
+    /** The VL quants at q[i ..] as floats. */
+    private FloatVector quants(int i) { return widen(ByteVector.fromArray(BS, q, i), 0); }
+
+    /** The VL quants at q[i + VL ..] as floats: the second half of the load at i when it holds both (VL 4). */
+    private FloatVector quantsHigh(int i) { return PARTS == 2 ? widen(ByteVector.fromArray(BS, q, i), 1) : quants(i + VL); }
 
     /** Part p of a byte vector as VL floats. */
     private static FloatVector widen(ByteVector v, int p) { return (FloatVector) v.convertShape(VectorOperators.B2F, FS, p); }
 
-    /** Row o · x[xOff .. xOff + cols). */
-    private float dot(int o, float[] x, int xOff) {
-        int bpr = cols / BLOCK, qo = o * cols;
-        FloatVector t = FloatVector.zero(FS);
-        for (int b = 0; b < bpr; b++) {
-            FloatVector a = FloatVector.zero(FS);
-            int k = b * BLOCK;
-            for (int i = 0; i < BLOCK; i += BS.length()) {
-                ByteVector v = ByteVector.fromArray(BS, q, qo + k + i);
-                for (int p = 0; p < PARTS; p++) a = widen(v, p).fma(FloatVector.fromArray(FS, x, xOff + k + i + p * VL), a);
-            }
-            t = a.fma(FloatVector.broadcast(FS, Float.float16ToFloat(d[o * bpr + b])), t);
-        }
-        return t.reduceLanes(VectorOperators.ADD);
-    }
-
-    /** Row o into dst[off ..]: each block's quants widened to fp32 and multiplied by its d. */
-    private void widenRow(int o, float[] dst, int off) {
-        int bpr = cols / BLOCK, qo = o * cols;
-        for (int b = 0; b < bpr; b++) {
-            FloatVector s = FloatVector.broadcast(FS, Float.float16ToFloat(d[o * bpr + b]));
-            int k = b * BLOCK;
-            for (int i = 0; i < BLOCK; i += BS.length()) {
-                ByteVector v = ByteVector.fromArray(BS, q, qo + k + i);
-                for (int p = 0; p < PARTS; p++) widen(v, p).mul(s).intoArray(dst, off + k + i + p * VL);
-            }
-        }
-    }
-
     /** The scalar twin: y[t·rows + o] = Σ_b d_b Σ_i q·x, accumulated in fp64 and rounded once. */
     public void matmulScalar(float[] x, int T, float[] y) {
-        int bpr = cols / BLOCK;
         for (int o = 0; o < rows; o++)
             for (int t = 0; t < T; t++) {
                 double s = 0;
                 for (int b = 0; b < bpr; b++) {
                     double blk = 0;
-                    for (int i = 0; i < BLOCK; i++) blk += (double) q[o * cols + b * BLOCK + i] * x[t * cols + b * BLOCK + i];
+                    for (int i = 0; i < BLOCK; i++) blk += (double) quant(o, b * BLOCK + i) * x[t * cols + b * BLOCK + i];
                     s += blk * scale(o, b);
                 }
                 y[t * rows + o] = (float) s;

@@ -14,7 +14,10 @@ import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The Q8_0 weight's vector products against its fp64 scalar twin, across shapes, token counts, tails and threads. */
+/**
+ * The Q8_0 weight's vector products against its fp64 scalar twin, across shapes, token counts, tails and threads: rows
+ * across whole and partial tiles, columns across whole and partial panels, token counts across the kernel's slots.
+ */
 class Q8MatrixTest {
     static Parallel pool;
 
@@ -44,9 +47,13 @@ class Q8MatrixTest {
             for (int cols : new int[]{32, 64, 96, 160, 512})
                 for (int T : new int[]{1, 2, 5})
                     a.add(Arguments.of(rows, cols, T));
-        for (int rows : new int[]{64, 130})                              // panel edges, and the packed GEMM (T > 12)
+        for (int rows : new int[]{64, 130})                              // tile edges, several kernel calls per tile
             for (int T : new int[]{13, 40})
                 a.add(Arguments.of(rows, 96, T));
+        for (int rows : new int[]{32, 40, 100})                          // whole and partial tiles; panels of KC
+            for (int cols : new int[]{640, 1056})                        // columns and a tail panel of one block
+                for (int T : new int[]{6, 7, 16})                        // kernel slots full, one past, idle slots
+                    a.add(Arguments.of(rows, cols, T));
         return a.stream();
     }
 
