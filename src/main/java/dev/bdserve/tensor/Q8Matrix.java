@@ -153,13 +153,12 @@ public final class Q8Matrix implements Weight {
         int slots = (T + TOKENS - 1) / TOKENS * TOKENS;
         float[] panel = new float[KC * TILE];            // [KC][TILE] d·q of one tile's columns k0 .. k0 + kc
         float[] acc = new float[slots * TILE];           // [slots][TILE] the tile's sums per token slot
-        float[] sc = new float[TILE];                    // [TILE] one block's scales
         int zero = T * cols;                             // the zero row of xz
         for (int t = from; t < to; t++) {
             Arrays.fill(acc, 0f);
             for (int k0 = 0; k0 < cols; k0 += KC) {
                 int kc = Math.min(KC, cols - k0);
-                widenPanel(t, k0, kc, panel, sc);
+                widenPanel(t, k0, kc, panel);
                 for (int t0 = 0; t0 < T; t0 += TOKENS) {
                     int x0 = xRow(t0, T, zero) + k0, x1 = xRow(t0 + 1, T, zero) + k0, x2 = xRow(t0 + 2, T, zero) + k0;
                     int x3 = xRow(t0 + 3, T, zero) + k0, x4 = xRow(t0 + 4, T, zero) + k0, x5 = xRow(t0 + 5, T, zero) + k0;
@@ -176,18 +175,17 @@ public final class Q8Matrix implements Weight {
     private int xRow(int j, int T, int zero) { return j < T ? j * cols : zero; }
 
     /** panel[(k − k0)·TILE + r] = d·q of row r of tile t, column k, for k in [k0, k0 + kc) (whole blocks). */
-    private void widenPanel(int t, int k0, int kc, float[] panel, float[] sc) {
-        for (int b = k0 / BLOCK; b < (k0 + kc) / BLOCK; b++) {
-            int db = (t * bpr + b) * TILE;
-            for (int r = 0; r < TILE; r++) sc[r] = Float.float16ToFloat(d[db + r]);
-            for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++) {
-                int qo = (t * cols + k) * TILE, po = (k - k0) * TILE;
-                for (int r = 0; r < TILE; r += PAIR) {
-                    quants(qo + r).mul(FloatVector.fromArray(FS, sc, r)).intoArray(panel, po + r);
-                    quantsHigh(qo + r).mul(FloatVector.fromArray(FS, sc, r + VL)).intoArray(panel, po + r + VL);
+    private void widenPanel(int t, int k0, int kc, float[] panel) {
+        for (int b = k0 / BLOCK; b < (k0 + kc) / BLOCK; b++)
+            for (int r = 0; r < TILE; r += PAIR) {
+                int db = (t * bpr + b) * TILE + r;
+                FloatVector s0 = Widening.f16(d, db), s1 = Widening.f16(d, db + VL);   // the block's scales, in registers
+                int qo = (t * cols + b * BLOCK) * TILE + r, po = (b * BLOCK - k0) * TILE + r;
+                for (int i = 0; i < BLOCK; i++, qo += TILE, po += TILE) {
+                    quants(qo).mul(s0).intoArray(panel, po);
+                    quantsHigh(qo).mul(s1).intoArray(panel, po + VL);
                 }
             }
-        }
     }
 
     /**

@@ -52,7 +52,7 @@ class Q8MatrixTest {
                 a.add(Arguments.of(rows, 96, T));
         for (int rows : new int[]{32, 40, 100})                          // whole and partial tiles; panels of KC
             for (int cols : new int[]{640, 1056})                        // columns and a tail panel of one block
-                for (int T : new int[]{6, 7, 16})                        // kernel slots full, one past, idle slots
+                for (int T : new int[]{4, 6, 7, 16})                     // idle slots, kernel full, one past, two calls and idle
                     a.add(Arguments.of(rows, cols, T));
         return a.stream();
     }
