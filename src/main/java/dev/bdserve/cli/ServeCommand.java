@@ -3,6 +3,7 @@ package dev.bdserve.cli;
 import dev.bdserve.engine.Engine;
 import dev.bdserve.engine.EngineConfig;
 import dev.bdserve.engine.TpGroup;
+import dev.bdserve.engine.Warmup;
 import dev.bdserve.lora.PeftAdapterLoader;
 import dev.bdserve.server.ChatTemplate;
 import dev.bdserve.server.OpenAiServer;
@@ -96,6 +97,11 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--disable-log-requests", description = "No access log lines on stderr.")
     boolean noAccessLog;
 
+    @Option(names = "--warmup-streams", defaultValue = "16",
+            description = "Concurrent generations run over the base model and the start-up adapters before serving, so the "
+                    + "first clients do not wait on the JIT; 0 skips it (default: ${DEFAULT-VALUE}, at most --max-num-seqs).")
+    int warmupStreams;
+
     private volatile int exitCode;
     private final java.util.concurrent.atomic.AtomicBoolean stopping = new java.util.concurrent.atomic.AtomicBoolean();
 
@@ -115,6 +121,13 @@ public final class ServeCommand implements Callable<Integer> {
             engine.close();
             m.close();
             throw new IllegalArgumentException(e.getMessage(), e);
+        }
+        if (warmupStreams < 0) throw new IllegalArgumentException("--warmup-streams must be ≥ 0, got " + warmupStreams);
+        if (warmupStreams > 0) {
+            Warmup.Report w = Warmup.run(engine, se.adapters().stream().map(dev.bdserve.engine.AdapterInfo::name).toList(),
+                    Math.min(warmupStreams, maxNumSeqs), 32);
+            err.println("bdserve: warm-up: " + w.streams() + " streams, " + w.tokens() + " tokens in " + w.millis() + " ms"
+                    + (w.failure() == null ? "" : " (a warm-up request failed: " + w.failure() + ")"));
         }
         String name = servedModelName != null ? servedModelName : modelOptions.model;
         String key = apiKey != null ? apiKey : System.getenv("BDSERVE_API_KEY");
