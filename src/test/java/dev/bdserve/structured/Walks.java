@@ -54,6 +54,11 @@ final class Walks {
      * then takes.
      */
     static String walk(Constraint c, TokenVocabulary v, Random r, int maxTokens, List<Long> maskNanos) {
+        return walk(c, v, r, maxTokens, maskNanos, true);
+    }
+
+    /** As above; without {@code takeEos}, EOS only when nothing else is allowed. */
+    static String walk(Constraint c, TokenVocabulary v, Random r, int maxTokens, List<Long> maskNanos, boolean takeEos) {
         TokenMatcher m = c.newMatcher(v);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         BitSet allowed = new BitSet(v.size());
@@ -63,7 +68,7 @@ final class Walks {
             if (maskNanos != null) maskNanos.add(m.lastMaskNanos());
             assertFalse(allowed.isEmpty(), "dead after '" + out.toString(StandardCharsets.UTF_8) + "'");
             int id;
-            if (allowed.get(eos) && r.nextBoolean()) id = eos;
+            if (allowed.get(eos) && takeEos && r.nextBoolean()) id = eos;
             else {
                 BitSet choice = (BitSet) allowed.clone();
                 for (int e : v.eosIds()) choice.clear(e);
