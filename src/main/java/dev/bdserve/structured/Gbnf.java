@@ -58,6 +58,7 @@ final class Gbnf {
             i += 3;
             skip();
             Expr body = alternatives(false);
+            if (i < s.length() && s.charAt(i) == ')') throw error("unexpected character ')'");
             if (rules.putIfAbsent(name, body) != null) {
                 i = start;
                 throw error("rule " + name + " is defined twice");
