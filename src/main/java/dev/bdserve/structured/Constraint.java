@@ -15,6 +15,7 @@ public final class Constraint {
     private final String kind, gbnf;
     private final Grammar grammar;
     private volatile StateSpace space;
+    private volatile int stateCap = StateSpace.MAX_STATES;
 
     private Constraint(String kind, String gbnf) throws ConstraintException {
         this.kind = kind;
@@ -78,12 +79,18 @@ public final class Constraint {
 
     Grammar grammar() { return grammar; }
 
+    /** Caps the memoized states per space (tests: to exercise moving to a fresh space). */
+    void capStates(int cap) {
+        stateCap = cap;
+        space = new StateSpace(grammar, cap);
+    }
+
     /** The current state space; a full one is replaced by a fresh one (its matchers move over as they go on). */
     StateSpace space() {
         StateSpace s = space;
         if (s.full()) {
             synchronized (this) {
-                if (space.full()) space = new StateSpace(grammar);
+                if (space.full()) space = new StateSpace(grammar, stateCap);
                 s = space;
             }
         }

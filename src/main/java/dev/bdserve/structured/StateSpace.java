@@ -79,13 +79,19 @@ final class StateSpace {
     private final ConcurrentHashMap<Long, Node> nodes = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Key, State> states = new ConcurrentHashMap<>();
 
-    StateSpace(Grammar g) {
+    private final int maxStates;
+
+    StateSpace(Grammar g) { this(g, MAX_STATES); }
+
+    /** A space that reports itself {@link #full} beyond {@code maxStates} states. */
+    StateSpace(Grammar g, int maxStates) {
         this.g = g;
+        this.maxStates = maxStates;
         this.accept = new Node(0, -1, null);
         this.dead = intern(new HashSet<>());
     }
 
-    boolean full() { return states.size() > MAX_STATES; }
+    boolean full() { return states.size() > maxStates; }
 
     int size() { return states.size(); }
 
