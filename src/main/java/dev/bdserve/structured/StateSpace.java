@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class StateSpace {
     /** States per space before the owner should start a new one (each memoizes up to 256 transitions). */
-    static final int MAX_STATES = 60_000;
+    static final int MAX_STATES = 20_000;
 
     /** A stack: match at {@code pos}, then go on with {@code next} (null: the input may end). */
     static final class Node {

@@ -103,4 +103,50 @@ class TokenMatcherTest {
         }
         assertNotSame(first, a.state().space, "the capped constraint never started a new space");
     }
+
+    /** Matchers on one shared constraint, in several threads at once, see the masks a lone matcher sees. */
+    @Test
+    void aSharedConstraintServesThreadsAtOnce() throws Exception {
+        TokenVocabulary v = MaskTwinTest.randomVocabulary(new java.util.Random(9), 3000);
+        int threads = 4, steps = 40;
+        int[][] paths = new int[threads][steps];
+        java.util.List<java.util.List<BitSet>> want = new java.util.ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            java.util.Random r = new java.util.Random(t);
+            TokenMatcher m = Constraint.jsonSchema(JsonSchemaConstraintTest.NESTED).newMatcher(v);
+            java.util.List<BitSet> masks = new java.util.ArrayList<>();
+            for (int s = 0; s < steps; s++) {
+                BitSet a = m.allowedTokens();
+                masks.add(a);
+                a = (BitSet) a.clone();
+                a.clear(0);
+                if (a.isEmpty()) { paths[t][s] = -1; break; }
+                int pick = r.nextInt(a.cardinality()), id = a.nextSetBit(0);
+                for (int i = 0; i < pick; i++) id = a.nextSetBit(id + 1);
+                paths[t][s] = id;
+                m.advance(id);
+            }
+            want.add(masks);
+        }
+        Constraint shared = Constraint.jsonSchema(JsonSchemaConstraintTest.NESTED);
+        shared.capStates(400); // spaces fill and are replaced while the threads run
+        try (var pool = java.util.concurrent.Executors.newFixedThreadPool(threads)) {
+            java.util.List<java.util.concurrent.Future<?>> done = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                done.add(pool.submit(() -> {
+                    for (int rep = 0; rep < 5; rep++) {
+                        TokenMatcher m = shared.newMatcher(v);
+                        for (int s = 0; s < want.get(thread).size(); s++) {
+                            assertEquals(want.get(thread).get(s), m.allowedTokens(), "thread " + thread + " step " + s);
+                            if (paths[thread][s] < 0) break;
+                            assertTrue(m.advance(paths[thread][s]));
+                        }
+                    }
+                    return null;
+                }));
+            }
+            for (var f : done) f.get();
+        }
+    }
 }
