@@ -268,4 +268,45 @@ class JsonSchemaConstraintTest {
         assertNotNull(e.location(), e.getMessage());
         assertTrue(e.location().startsWith(location), "location " + e.location() + ", expected " + location);
     }
+
+    /** Integer bounds are exact: around random bounds, every integer is accepted exactly when it is within them. */
+    @Test
+    void integerBoundsAreExact() throws Exception {
+        java.util.Random r = new java.util.Random(17);
+        for (int round = 0; round < 25; round++) {
+            long lo = r.nextInt(2000) - 1000, hi = lo + r.nextInt(r.nextBoolean() ? 30 : 3000);
+            if (round % 5 == 0) lo = -r.nextLong(1_000_000_000_000L);
+            Constraint c = Constraint.jsonSchema("{\"type\":\"integer\",\"minimum\":" + lo + ",\"maximum\":" + hi + "}");
+            for (long x : new long[]{lo - 1, lo, lo + 1, hi - 1, hi, hi + 1, 0, -1, 1, (lo + hi) / 2, lo * 10, hi * 10})
+                assertEquals(x >= lo && x <= hi, Walks.accepts(c, Long.toString(x)), x + " in [" + lo + ", " + hi + "]");
+            for (int k = 0; k < 40; k++) {
+                long x = lo - 20 + r.nextLong(hi - lo + 41);
+                assertEquals(x >= lo && x <= hi, Walks.accepts(c, Long.toString(x)), x + " in [" + lo + ", " + hi + "]");
+            }
+        }
+    }
+
+    /** Number bounds are sound: whatever the grammar accepts is within them (it may leave out some in-range values). */
+    @Test
+    void numberBoundsAreSound() throws Exception {
+        java.util.Random r = new java.util.Random(23);
+        for (int round = 0; round < 20; round++) {
+            double lo = (r.nextInt(400) - 200) / 4.0, hi = lo + r.nextInt(60) / 4.0 + 1;
+            boolean exclusive = r.nextBoolean();
+            String schema = exclusive ? "{\"type\":\"number\",\"exclusiveMinimum\":" + lo + ",\"exclusiveMaximum\":" + hi + "}"
+                    : "{\"type\":\"number\",\"minimum\":" + lo + ",\"maximum\":" + hi + "}";
+            Constraint c = Constraint.jsonSchema(schema);
+            int accepted = 0;
+            for (int k = 0; k < 300; k++) {
+                String x = k % 3 == 0 ? Long.toString(Math.round(lo) - 3 + r.nextInt((int) (hi - lo) + 7))
+                        : String.format(java.util.Locale.ROOT, "%.2f", lo - 2 + r.nextDouble() * (hi - lo + 4));
+                if (!Walks.accepts(c, x)) continue;
+                accepted++;
+                double v = Double.parseDouble(x);
+                assertTrue(exclusive ? v > lo && v < hi : v >= lo && v <= hi, x + " accepted for " + schema);
+                assertEquals(List.of(), validate(schema, x), x);
+            }
+            assertTrue(accepted > 0, "nothing accepted for " + schema);
+        }
+    }
 }
