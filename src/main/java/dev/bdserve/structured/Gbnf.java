@@ -40,8 +40,11 @@ final class Gbnf {
         return new Gbnf(src).rules();
     }
 
+    /** Deepest group nesting accepted (the parser recurses per level). */
+    static final int MAX_DEPTH = 200;
+
     private final String s;
-    private int i;
+    private int i, depth;
 
     private Gbnf(String s) { this.s = s; }
 
@@ -93,9 +96,11 @@ final class Gbnf {
                 i++;
                 e = new Cls(complement(new int[0][]));
             } else if (c == '(') {
+                if (++depth > MAX_DEPTH) throw error("groups nested deeper than " + MAX_DEPTH);
                 i++;
                 skip();
                 e = alternatives(true);
+                depth--;
                 if (i >= s.length() || s.charAt(i) != ')') throw error("expected )");
                 i++;
             } else if (isNameStart(c)) {

@@ -65,7 +65,8 @@ final class JsonSchemaGrammar {
     private final JsonNode root;
     private final StringBuilder rules = new StringBuilder();
     private final Map<String, String> refs = new HashMap<>();
-    private int next;
+    private int next, depth;
+    private static final int MAX_DEPTH = 100;
 
     private JsonSchemaGrammar(JsonNode root) { this.root = root; }
 
@@ -103,6 +104,15 @@ final class JsonSchemaGrammar {
 
     /** A GBNF expression for the values {@code s} (at JSON pointer {@code p}) admits. */
     private String schema(JsonNode s, String p) throws ConstraintException {
+        if (++depth > MAX_DEPTH) throw error("schema nested deeper than " + MAX_DEPTH + " levels", p);
+        try {
+            return schemaAt(s, p);
+        } finally {
+            depth--;
+        }
+    }
+
+    private String schemaAt(JsonNode s, String p) throws ConstraintException {
         if (s.isBoolean()) {
             if (s.asBoolean()) return "value";
             throw error("the schema false admits no value", p);

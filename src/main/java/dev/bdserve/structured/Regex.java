@@ -170,7 +170,7 @@ final class Regex {
                     if (close < 0) throw error("unterminated group name", at);
                     i = close + 1;
                 } else if (i < s.length() && s.charAt(i) == '?') throw error("inline flags and special groups are not supported", at);
-                depth++;
+                if (++depth > Gbnf.MAX_DEPTH) throw error("groups nested deeper than " + Gbnf.MAX_DEPTH, at);
                 Automaton a = alternation();
                 depth--;
                 if (i >= s.length() || s.charAt(i) != ')') throw error("missing )", at);

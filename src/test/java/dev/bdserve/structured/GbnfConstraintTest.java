@@ -62,6 +62,7 @@ class GbnfConstraintTest {
         assertError("root ::= \"\\q\"", "unknown escape", "line 1, column 11");
         assertError("root \"a\"", "expected ::=", "line 1, column 6");
         assertError("", "empty grammar", "line 1, column 1");
+        assertError("root ::= " + "(".repeat(5000) + "\"a\"" + ")".repeat(5000), "nested deeper", "line 1, column 210");
     }
 
     private static void assertError(String g, String inMessage, String location) {

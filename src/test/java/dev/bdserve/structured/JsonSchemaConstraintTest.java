@@ -260,6 +260,7 @@ class JsonSchemaConstraintTest {
         assertError("{\"type\":\"object\",\"properties\":{},\"required\":[\"x\"]}", "required property x", "/required");
         assertError("{\"type\": \"object\",,}", "not valid JSON", "line 1, column");
         assertError("false", "admits no value", "/");
+        assertError("{\"items\":".repeat(300) + "{}" + "}".repeat(300), "nested deeper", "/items/items");
     }
 
     private static void assertError(String schema, String inMessage, String location) {

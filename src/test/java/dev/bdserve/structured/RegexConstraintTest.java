@@ -94,6 +94,7 @@ class RegexConstraintTest {
         assertError("😀", "above U+FFFF", "offset 0");
         assertError("[a[b]]", "nested", "offset 2");
         assertError("\\q", "unknown escape", "offset 0");
+        assertError("(".repeat(5000) + ")".repeat(5000), "nested deeper", "offset 200");
     }
 
     private static void assertError(String regex, String inMessage, String location) {
