@@ -16,8 +16,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Stacks are interned linked lists ({@link Node}: position in the grammar, then the continuation), states interned
  * sets of them, so equal states are one object and memoize their byte transitions and token masks: the automaton is
- * a DFA built lazily, as far as the inputs seen go. Instances are thread-safe: interning goes through concurrent maps,
- * and a lost race on a transition or mask slot only recomputes an equal value. A space grows with what it has seen;
+ * a DFA built lazily, as far as the inputs seen go. A state's transitions are computed together, once per interval
+ * of bytes its stacks cannot tell apart ({@link #transitions}); {@link #advance} computes one byte's. Instances are thread-safe: interning goes through concurrent maps,
+ * and a lost race on a transition table or mask slot only recomputes an equal value. A space grows with what it has seen;
  * {@link #full} tells the owner to start a fresh one.
  */
 final class StateSpace {
@@ -41,7 +42,7 @@ final class StateSpace {
         final StateSpace space;
         final Node[] stacks;
         final boolean accepting;
-        private State[] next;
+        private volatile State[] next;
         private volatile Object[] mask; // {TokenVocabulary, BitSet}
 
         State(StateSpace space, Node[] stacks) {
@@ -54,13 +55,11 @@ final class StateSpace {
 
         boolean isDead() { return stacks.length == 0; }
 
-        /** The state after byte {@code b} (0..255), memoized. */
+        /** The state after byte {@code b} (0..255); the first call computes all 256 (see {@link #transitions}). */
         State step(int b) {
             State[] t = next;
-            if (t == null) next = t = new State[256];
-            State r = t[b];
-            if (r == null) t[b] = r = space.advance(this, b);
-            return r;
+            if (t == null) next = t = space.transitions(this);
+            return t[b];
         }
 
         BitSet cachedMask(TokenVocabulary v) {
@@ -102,6 +101,28 @@ final class StateSpace {
         return intern(out);
     }
 
+    /**
+     * All 256 successors of {@code s}, computed once per class of bytes that the stacks' byte ranges do not tell
+     * apart (the ranges' bounds cut 0..255 into a few intervals), not once per byte.
+     */
+    State[] transitions(State s) {
+        boolean[] cut = new boolean[257];
+        cut[0] = cut[256] = true;
+        for (Node n : s.stacks) {
+            if (n == accept) continue;
+            int x = g.sym[n.pos];
+            cut[Grammar.lo(x)] = cut[Grammar.hi(x) + 1] = true;
+        }
+        State[] t = new State[256];
+        for (int from = 0, b = 1; b <= 256; b++) {
+            if (!cut[b]) continue;
+            java.util.Arrays.fill(t, from, b, advance(s, from));
+            from = b;
+        }
+        return t;
+    }
+
+    /** The state after byte {@code b}. */
     State advance(State s, int b) {
         Set<Node> out = new HashSet<>();
         for (Node n : s.stacks) {

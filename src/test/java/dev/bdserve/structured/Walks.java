@@ -59,12 +59,20 @@ final class Walks {
 
     /** As above; without {@code takeEos}, EOS only when nothing else is allowed. */
     static String walk(Constraint c, TokenVocabulary v, Random r, int maxTokens, List<Long> maskNanos, boolean takeEos) {
+        return walk(c, v, r, maxTokens, maskNanos, null, takeEos);
+    }
+
+    /** As above, also collecting each mask's thread CPU time in {@code cpuNanos} (when not null). */
+    static String walk(Constraint c, TokenVocabulary v, Random r, int maxTokens, List<Long> maskNanos, List<Long> cpuNanos, boolean takeEos) {
+        var threads = java.lang.management.ManagementFactory.getThreadMXBean();
         TokenMatcher m = c.newMatcher(v);
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         BitSet allowed = new BitSet(v.size());
         int eos = v.eosIds()[0];
         for (int step = 0; step < maxTokens; step++) {
+            long cpu0 = cpuNanos == null ? 0 : threads.getCurrentThreadCpuTime();
             m.fillAllowed(allowed);
+            if (cpuNanos != null) cpuNanos.add(threads.getCurrentThreadCpuTime() - cpu0);
             if (maskNanos != null) maskNanos.add(m.lastMaskNanos());
             assertFalse(allowed.isEmpty(), "dead after '" + out.toString(StandardCharsets.UTF_8) + "'");
             int id;
