@@ -11,13 +11,15 @@ import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
  * The package boundaries the build enforces on src/main: the serving runtime does not reach the research harness
  * ({@code lab}), the benchmarks or the cli, nor the plotting and progress-bar libraries that only those use, directly
  * or through another class; the benchmarks do not use the harness; the harness does not use the cli; the model
- * does not know the lora package that implements its adapter updates, nor the engine that drives it. The cli may use
+ * does not know the lora package that implements its adapter updates, nor the engine that drives it; structured output
+ * (constraints and token masks) needs only the tokenizer. The cli may use
  * everything.
  */
 @AnalyzeClasses(packages = "dev.bdserve", importOptions = ImportOption.DoNotIncludeTests.class)
 class ArchitectureTest {
     static final String[] RUNTIME = {"dev.bdserve.server..", "dev.bdserve.engine..", "dev.bdserve.model..",
-            "dev.bdserve.lora..", "dev.bdserve.tensor..", "dev.bdserve.parallel..", "dev.bdserve.tokenizer.."};
+            "dev.bdserve.lora..", "dev.bdserve.tensor..", "dev.bdserve.parallel..", "dev.bdserve.tokenizer..",
+            "dev.bdserve.structured.."};
     static final String XCHART = "org.knowm.xchart..", PROGRESS_BAR = "me.tongfei.progressbar..";
 
     @ArchTest
@@ -40,4 +42,10 @@ class ArchitectureTest {
     static final ArchRule modelUsesNoLoraOrEngine = noClasses().that().resideInAPackage("dev.bdserve.model..")
             .should().dependOnClassesThat().resideInAnyPackage("dev.bdserve.lora..", "dev.bdserve.engine..", "dev.bdserve.server..")
             .because("lora implements the model's AdapterUpdates; a model that imported lora back would make one knot of both");
+
+    @ArchTest
+    static final ArchRule structuredIsALibrary = noClasses().that().resideInAPackage("dev.bdserve.structured..")
+            .should().dependOnClassesThat().resideInAnyPackage("dev.bdserve.server..", "dev.bdserve.engine..", "dev.bdserve.model..",
+                    "dev.bdserve.lora..", "dev.bdserve.tensor..", "dev.bdserve.parallel..")
+            .because("the constraint core knows tokens and bytes only; the engine and the server use it, not the other way round");
 }

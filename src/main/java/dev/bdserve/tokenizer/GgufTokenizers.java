@@ -216,6 +216,12 @@ public final class GgufTokenizers {
         }
 
         @Override public StreamDecoder newStreamDecoder() { return t.newStreamDecoder(); }
+
+        /** The inner tokenizer's bytes; null for unused ids and the metadata's control tokens, which decode to nothing. */
+        @Override public byte[] outputBytes(int id) {
+            if (id >= 0 && id < vocabSize() && (unused.get(id) || (specials != null && specials.isControl(id)))) return null;
+            return t.outputBytes(id);
+        }
         @Override public BitSet unusedIds() { return (BitSet) unused.clone(); }
         @Override public String toString() { return "GGUF tokenizer of " + source + " (" + t + ")"; }
     }

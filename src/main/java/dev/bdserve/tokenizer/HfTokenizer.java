@@ -265,6 +265,13 @@ public final class HfTokenizer implements Tokenizer, AutoCloseable {
             throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + file + " (size " + vocabSize + ")");
     }
 
+    /** The piece's bytes as the stream decoder writes them; null for special added tokens. */
+    @Override
+    public byte[] outputBytes(int id) {
+        check(id);
+        return pieceBytes[id] == null ? null : pieceBytes[id].clone();
+    }
+
     @Override
     public StreamDecoder newStreamDecoder() {
         return new StreamDecoder() {

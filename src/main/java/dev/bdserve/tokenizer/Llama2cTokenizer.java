@@ -367,6 +367,13 @@ public final class Llama2cTokenizer implements Tokenizer {
         return out.toString(StandardCharsets.UTF_8);
     }
 
+    /** The piece's bytes (a byte token's one byte, spaces for ▁); null for control tokens. */
+    @Override
+    public byte[] outputBytes(int id) {
+        byte[] p = bytesOf(-1, id);
+        return p == null ? null : p.clone();
+    }
+
     @Override
     public StreamDecoder newStreamDecoder() {
         return new StreamDecoder() {

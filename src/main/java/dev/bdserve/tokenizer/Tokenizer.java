@@ -22,6 +22,19 @@ public interface Tokenizer {
      */
     default java.util.BitSet unusedIds() { return new java.util.BitSet(); }
 
+    /**
+     * The exact bytes token {@code id} appends to the output in mid-sequence (a byte-level BPE piece through the GPT-2
+     * byte alphabet reversed; a SentencePiece piece with ▁ as space and {@code <0xNN>} as that one byte, which may be
+     * part of a UTF-8 character), or null for a token that stands for no text: special and control tokens (BOS, EOS,
+     * chat markers) and unused padding ids. Structured output builds its token masks from these bytes. Right after BOS
+     * a SentencePiece decoder may drop the first piece's leading space; generated text never starts there.
+     *
+     * @throws UnsupportedOperationException for a tokenizer that cannot say (the default)
+     */
+    default byte[] outputBytes(int id) {
+        throw new UnsupportedOperationException(getClass().getName() + " does not expose its tokens' bytes");
+    }
+
     /** Decodes ids to text (special tokens such as BOS/EOS are skipped). */
     String decode(int[] ids);
 
