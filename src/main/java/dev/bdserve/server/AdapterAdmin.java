@@ -9,8 +9,8 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 
 /**
- * /v1/load_lora_adapter and /v1/unload_lora_adapter in vLLM's shapes: adapters load only from under the allowed
- * directories.
+ * /v1/load_lora_adapter and /v1/unload_lora_adapter in vLLM's shapes. Both are on only with allowed adapter directories
+ * (vLLM gates both with one switch); adapters load only from under those directories, every file they read included.
  */
 final class AdapterAdmin {
     private final ServingEngine engine;
@@ -22,6 +22,8 @@ final class AdapterAdmin {
     }
 
     void load(ObjectNode b, Exchange ex) {
+        if (!options.runtimeLoraUpdates())
+            throw new ApiException(400, "InvalidUserInput", "Loading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
         JsonNode nameN = b.get("lora_name"), pathN = b.get("lora_path");
         String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
         String path = pathN != null && pathN.isTextual() ? pathN.asText() : null;
@@ -39,8 +41,6 @@ final class AdapterAdmin {
      * resolving symbolic links (no escape through a link).
      */
     private Path allowedAdapterPath(String path) {
-        if (options.allowedLoraDirs().isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "Loading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
         Path p;
         try {
             p = Path.of(path).toAbsolutePath().normalize();
@@ -69,6 +69,8 @@ final class AdapterAdmin {
     }
 
     void unload(ObjectNode b, Exchange ex) {
+        if (!options.runtimeLoraUpdates())
+            throw new ApiException(400, "InvalidUserInput", "Unloading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
         JsonNode nameN = b.get("lora_name");
         String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
         if (name == null || name.isEmpty())
