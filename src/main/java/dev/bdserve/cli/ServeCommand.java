@@ -5,6 +5,7 @@ import dev.bdserve.engine.EngineConfig;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.PeftAdapterLoader;
 import dev.bdserve.server.ChatTemplate;
+import dev.bdserve.server.ConnectionLimits;
 import dev.bdserve.server.OpenAiServer;
 import dev.bdserve.server.ServingEngine;
 import picocli.CommandLine.Command;
@@ -93,6 +94,21 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-prompt-chars", defaultValue = "1048576", description = "Longest text prompt in characters (default: ${DEFAULT-VALUE}).")
     int maxPromptChars;
 
+    @Option(names = "--show-model-paths", description = "Show the model's and adapters' file paths as \"root\" in /v1/models (default: their ids).")
+    boolean showModelPaths;
+
+    @Option(names = "--max-connections", defaultValue = "1024",
+            description = "Open HTTP connections at most; beyond it the longest-idle one is closed (default: ${DEFAULT-VALUE}).")
+    int maxConnections;
+
+    @Option(names = "--http-idle-timeout-seconds", defaultValue = "60",
+            description = "How long a connection may idle or take to send a request's headers (default: ${DEFAULT-VALUE}).")
+    int httpIdleTimeout;
+
+    @Option(names = "--http-body-timeout-seconds", defaultValue = "60",
+            description = "How long a request may take to send its body (default: ${DEFAULT-VALUE}).")
+    int httpBodyTimeout;
+
     @Option(names = "--disable-log-requests", description = "No access log lines on stderr.")
     boolean noAccessLog;
 
@@ -122,7 +138,8 @@ public final class ServeCommand implements Callable<Integer> {
         if (template.parseError() != null) err.println("bdserve: warning: " + template.parseError() + "; chat requests will fail with 400");
         OpenAiServer.Options so = new OpenAiServer.Options(host, port, key == null || key.isEmpty() ? null : key, name,
                 m.path().toString(), allowedLoraDirs, (long) maxBodyMb << 20, maxPromptChars, 256, Duration.ofSeconds(unloadWait),
-                template, noAccessLog ? null : err);
+                template, noAccessLog ? null : err, showModelPaths,
+                new ConnectionLimits(maxConnections, Duration.ofSeconds(httpIdleTimeout), Duration.ofSeconds(httpBodyTimeout)));
         OpenAiServer server = new OpenAiServer(se, so).start();
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM / SIGINT: stop admitting, let in-flight requests finish within the grace period, exit 0
