@@ -60,6 +60,14 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-lora-rank", defaultValue = "64", description = "Largest adapter rank accepted (default: ${DEFAULT-VALUE}).")
     int maxLoraRank;
 
+    @Option(names = "--max-registered-loras", defaultValue = "256",
+            description = "Adapters loaded (resident or not) at most; more loads get 400 (default: ${DEFAULT-VALUE}).")
+    int maxRegisteredLoras;
+
+    @Option(names = "--max-registered-lora-mb", defaultValue = "8192",
+            description = "MiB of weights of all loaded adapters at most; a load beyond it gets 400 (default: ${DEFAULT-VALUE}).")
+    long maxRegisteredLoraMb;
+
     @Option(names = "--max-num-seqs", defaultValue = "256", description = "Sequences in the running batch at most (default: ${DEFAULT-VALUE}).")
     int maxNumSeqs;
 
@@ -119,7 +127,7 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream err = System.err;
         EngineConfig ec = new EngineConfig(maxNumSeqs, maxBatchedTokens, maxLoras, maxCpuLoras, maxLoraRank,
-                (long) (kvCacheGb * (1L << 30)), blockSize, maxWaiting, prefixCaching);
+                (long) (kvCacheGb * (1L << 30)), blockSize, maxWaiting, prefixCaching, maxRegisteredLoras, maxRegisteredLoraMb << 20);
         TpGroup.Options go = modelOptions.groupOptions().withKvCache(ec.kvCacheBytes(), ec.blockSize());
         List<String[]> modules = adapterModules();
         ModelOptions.Loaded m = modelOptions.load(go);

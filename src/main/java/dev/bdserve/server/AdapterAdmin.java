@@ -5,8 +5,10 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.engine.EngineException;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.stream.Stream;
 
 /**
  * /v1/load_lora_adapter and /v1/unload_lora_adapter in vLLM's shapes. Both are on only with allowed adapter directories
@@ -58,14 +60,38 @@ final class AdapterAdmin {
         } catch (IOException e) {
             throw new ApiException(400, "InvalidUserInput", "Loading lora " + path + " failed: " + e.getMessage(), null);
         }
+        if (!underRealRoot(real)) throw new ApiException(400, "InvalidUserInput", outside, null);
+        if (Files.isDirectory(real)) {
+            // the loader opens the files inside by name: each must resolve under a root too, or a link could escape
+            try (Stream<Path> files = Files.list(real)) {
+                for (Path f : (Iterable<Path>) files::iterator) {
+                    Path rf;
+                    try {
+                        rf = f.toRealPath();
+                    } catch (IOException e) {
+                        continue;                         // a dangling link: the loader cannot read it either
+                    }
+                    if (!underRealRoot(rf))
+                        throw new ApiException(400, "InvalidUserInput", "The lora_path '" + path + "' holds '" + f.getFileName()
+                                + "', which resolves outside the allowed adapter directories.", null);
+                }
+            } catch (IOException e) {
+                throw new ApiException(400, "InvalidUserInput", "Loading lora " + path + " failed: " + e.getMessage(), null);
+            }
+        }
+        return real;
+    }
+
+    /** Whether a real (link-free) path lies under the real path of an allowed root. */
+    private boolean underRealRoot(Path real) {
         for (Path root : options.allowedLoraDirs()) {
             try {
-                if (real.startsWith(root.toRealPath())) return real;
+                if (real.startsWith(root.toRealPath())) return true;
             } catch (IOException ignored) {
                 // a root that does not exist allows nothing
             }
         }
-        throw new ApiException(400, "InvalidUserInput", outside, null);
+        return false;
     }
 
     void unload(ObjectNode b, Exchange ex) {
