@@ -44,7 +44,7 @@ final class AdapterResidency implements AutoCloseable {
             this.name = name;
             this.path = path;
             this.pinned = pinned;
-            this.bytes = adapter.bytes();
+            this.bytes = adapter == null ? 0 : adapter.bytes();
             set(adapter);
         }
 
