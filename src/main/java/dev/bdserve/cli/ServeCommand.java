@@ -4,6 +4,7 @@ import dev.bdserve.engine.Engine;
 import dev.bdserve.engine.EngineConfig;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.parallel.TpGroupException;
 import dev.bdserve.server.ChatTemplate;
 import dev.bdserve.server.ConnectionLimits;
 import dev.bdserve.server.OpenAiServer;
@@ -117,6 +118,10 @@ public final class ServeCommand implements Callable<Integer> {
             description = "How long a request may take to send its body (default: ${DEFAULT-VALUE}).")
     int httpBodyTimeout;
 
+    @Option(names = "--tp-collective-timeout-seconds", defaultValue = "20",
+            description = "Under --tp-transport mpi: a collective that waits longer for the other ranks fails the server (503, exit 3) (default: ${DEFAULT-VALUE}).")
+    double collectiveTimeout;
+
     @Option(names = "--disable-log-requests", description = "No access log lines on stderr.")
     boolean noAccessLog;
 
@@ -130,8 +135,13 @@ public final class ServeCommand implements Callable<Integer> {
                 (long) (kvCacheGb * (1L << 30)), blockSize, maxWaiting, prefixCaching, maxRegisteredLoras, maxRegisteredLoraMb << 20);
         TpGroup.Options go = modelOptions.groupOptions().withKvCache(ec.kvCacheBytes(), ec.blockSize());
         List<String[]> modules = adapterModules();
-        ModelOptions.Loaded m = modelOptions.load(go);
+        ModelOptions.Loaded m = modelOptions.load(go, Duration.ofMillis((long) (collectiveTimeout * 1000)));
         Engine engine = new Engine(m.runner(), m.tokenizer(), ec);
+        if (m.watchdog() != null)                   // a hung or lost rank: every request gets its 503 now, then fail-stop
+            m.watchdog().onStall(why -> {
+                err.println("bdserve: " + why);
+                engine.fail(new TpGroupException(why));
+            });
         ServingEngine se = ServingEngine.of(engine);
         try {
             registerStartupAdapters(se, modules, loraModules.isEmpty(), err);
@@ -174,7 +184,9 @@ public final class ServeCommand implements Callable<Integer> {
             err.println("bdserve: the engine failed (a tensor-parallel rank was lost?): answering 503 and exiting");
             server.stopAdmitting();
             try { Thread.sleep(2_000); } catch (InterruptedException ignored) { /* exiting */ }
-            System.exit(3);
+            // halt, not exit: the shutdown hook's drain and MPI_Finalize would wait forever for a hung rank
+            err.flush();
+            Runtime.getRuntime().halt(3);
         });
         err.println("bdserve: serving " + name + " (" + m.path() + ", tp " + m.runner().tpSize() + ", " + se.adapters().size()
                 + " adapters, pid " + ProcessHandle.current().pid() + ") on http://" + host + ":" + server.port() + "/v1");
