@@ -4,6 +4,7 @@ import dev.bdserve.engine.Engine;
 import dev.bdserve.engine.EngineConfig;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.parallel.FailStop;
 import dev.bdserve.parallel.TpGroupException;
 import dev.bdserve.server.ChatTemplate;
 import dev.bdserve.server.ConnectionLimits;
@@ -184,9 +185,9 @@ public final class ServeCommand implements Callable<Integer> {
             err.println("bdserve: the engine failed (a tensor-parallel rank was lost?): answering 503 and exiting");
             server.stopAdmitting();
             try { Thread.sleep(2_000); } catch (InterruptedException ignored) { /* exiting */ }
-            // halt, not exit: the shutdown hook's drain and MPI_Finalize would wait forever for a hung rank
+            // not System.exit: the shutdown hook's drain and MPI_Finalize would wait forever for a hung rank
             err.flush();
-            Runtime.getRuntime().halt(3);
+            FailStop.exitNow(3);
         });
         err.println("bdserve: serving " + name + " (" + m.path() + ", tp " + m.runner().tpSize() + ", " + se.adapters().size()
                 + " adapters, pid " + ProcessHandle.current().pid() + ") on http://" + host + ":" + server.port() + "/v1");
