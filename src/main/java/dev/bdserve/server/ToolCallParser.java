@@ -1,7 +1,9 @@
 package dev.bdserve.server;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectReader;
 
 import java.security.SecureRandom;
 import java.util.Locale;
@@ -13,6 +15,7 @@ import java.util.Locale;
  */
 abstract sealed class ToolCallParser permits HermesToolParser, Llama3JsonToolParser, MistralToolParser {
     private static final SecureRandom RANDOM = new SecureRandom();
+    private static final ObjectReader STRICT = Json.MAPPER.reader().with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
     private static final String ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
     /** The option's name for this format. */
@@ -64,7 +67,7 @@ abstract sealed class ToolCallParser permits HermesToolParser, Llama3JsonToolPar
     static ToolCallScan.Call call(String json) {
         JsonNode n;
         try {
-            n = Json.MAPPER.readTree(json);
+            n = STRICT.readTree(json);
         } catch (JsonProcessingException e) {
             return null;
         }
@@ -75,7 +78,7 @@ abstract sealed class ToolCallParser permits HermesToolParser, Llama3JsonToolPar
         if (args.isObject()) text = args.toString();
         else if (args.isTextual()) {
             try {
-                JsonNode parsed = Json.MAPPER.readTree(args.asText());
+                JsonNode parsed = STRICT.readTree(args.asText());
                 if (parsed == null || !parsed.isObject()) return null;
                 text = parsed.toString();
             } catch (JsonProcessingException e) {

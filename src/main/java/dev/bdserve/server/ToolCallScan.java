@@ -32,20 +32,4 @@ record ToolCallScan(List<Part> parts, int tail) {
 
         ToolCallScan build(int tail) { return new ToolCallScan(List.copyOf(parts), tail); }
     }
-
-    /** The calls. */
-    List<Call> calls() {
-        List<Call> out = new ArrayList<>();
-        for (Part p : parts) if (p instanceof Call c) out.add(c);
-        return out;
-    }
-
-    /** The content of a finished output: its text parts and the undecided tail; null when that is blank. */
-    String content(String output) {
-        StringBuilder sb = new StringBuilder();
-        for (Part p : parts) if (p instanceof Text t && !(t.afterCall() && t.text().isBlank())) sb.append(t.text());
-        sb.append(output, tail, output.length());
-        String s = sb.toString();
-        return s.isBlank() && !calls().isEmpty() ? null : s;
-    }
 }

@@ -48,6 +48,8 @@ class ToolCallParserTest {
         String unclosed = "x <tool_call>{\"name\": \"f\", \"arguments\": {}}";
         assertEquals(new Result(unclosed, List.of()), whole(HERMES, unclosed));
         assertEquals(new Result("plain <tool", List.of()), whole(HERMES, "plain <tool"));
+        String trailing = "<tool_call>{\"name\": \"f\", \"arguments\": {}} and more</tool_call>";
+        assertEquals(new Result(trailing, List.of()), whole(HERMES, trailing));
         // a good call next to a bad block: the call is read, the bad block is content
         Result mixed = whole(HERMES, "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call><tool_call>oops</tool_call>");
         assertEquals(List.of("f {}"), mixed.calls());
