@@ -92,6 +92,10 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--chat-template", paramLabel = "FILE", description = "A Jinja chat template overriding tokenizer_config.json's.")
     Path chatTemplate;
 
+    @Option(names = "--tool-call-parser", paramLabel = "FORMAT", defaultValue = "auto",
+            description = "How tool calls are read from the output: llama3_json, hermes, mistral, or auto: from the chat template (default: ${DEFAULT-VALUE}).")
+    String toolCallParser;
+
     @Option(names = "--shutdown-grace-seconds", defaultValue = "30", description = "On SIGTERM, how long in-flight requests may finish (default: ${DEFAULT-VALUE}).")
     int shutdownGrace;
 
@@ -138,6 +142,7 @@ public final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         PrintStream err = System.err;
+        ChatTemplate.plain().withToolCallParser(toolCallParser);      // an unknown format fails before the model loads
         EngineConfig ec = new EngineConfig(maxNumSeqs, maxBatchedTokens, maxLoras, maxCpuLoras, maxLoraRank,
                 (long) (kvCacheGb * (1L << 30)), blockSize, maxWaiting, prefixCaching, maxRegisteredLoras, maxRegisteredLoraMb << 20);
         TpGroup.Options go = modelOptions.groupOptions().withKvCache(ec.kvCacheBytes(), ec.blockSize());
@@ -166,7 +171,7 @@ public final class ServeCommand implements Callable<Integer> {
         }
         String name = servedModelName != null ? servedModelName : modelOptions.model;
         String key = apiKey != null ? apiKey : System.getenv("BDSERVE_API_KEY");
-        ChatTemplate template = ChatTemplate.forModel(m.path(), chatTemplate);
+        ChatTemplate template = ChatTemplate.forModel(m.path(), chatTemplate).withToolCallParser(toolCallParser);
         if (template.parseError() != null) err.println("bdserve: warning: " + template.parseError() + "; chat requests will fail with 400");
         OpenAiServer.Options so = new OpenAiServer.Options(host, port, key == null || key.isEmpty() ? null : key, name,
                 m.path().toString(), allowedLoraDirs, (long) maxBodyMb << 20, maxPromptChars, 256, Duration.ofSeconds(unloadWait),

@@ -2,6 +2,8 @@ package dev.bdserve.engine;
 
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.parallel.TpGroupException;
+import dev.bdserve.structured.TokenMatcher;
+import dev.bdserve.structured.TokenVocabulary;
 import dev.bdserve.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
@@ -47,6 +49,8 @@ public final class Engine implements AutoCloseable {
     private final LlamaConfig model;
     private final int[] eosIds;
     private final TokenMask vocabMask;                          // the tokenizer's ids; null when it knows every row
+    private volatile TokenVocabulary vocabulary;                // for constraints; built on the first constrained request
+    private final Object vocabularyLock = new Object();
     private final AdapterResidency adapters;
     private final Scheduler scheduler;                          // step thread
     private final EngineCounters counters = new EngineCounters();
@@ -126,7 +130,8 @@ public final class Engine implements AutoCloseable {
         if (blocks.blocksFor(p + maxTokens) > blocks.numBlocks())
             throw new EngineException(400, "The request needs up to " + (p + maxTokens) + " tokens of KV cache, more than the "
                     + blocks.numBlocks() * blocks.blockSize() + " the server's KV cache holds. Please reduce the prompt or max_tokens.");
-        OutputProcessor out = new OutputProcessor(r.params(), tokenizer, eosIds, vocabMask, Math.min(maxTokens, ctx - p));
+        TokenMatcher matcher = r.constraint() == null ? null : r.constraint().newMatcher(vocabulary());
+        OutputProcessor out = new OutputProcessor(r.params(), tokenizer, eosIds, vocabMask, Math.min(maxTokens, ctx - p), matcher);
         Sequence s = new Sequence(r, listener, a, maxTokens, out, () -> LockSupport.unpark(loop));
         if (a != null) a.active.incrementAndGet();
         queued.incrementAndGet();
@@ -134,6 +139,20 @@ public final class Engine implements AutoCloseable {
         onLoop(() -> scheduler.enqueue(s));
         if (broken != null) fail(broken);              // failed meanwhile from outside: this one gets its 503 too
         return s;
+    }
+
+    /**
+     * The tokenizer's vocabulary as token bytes, for structured-output masks: built once, on the first constrained
+     * request (it takes seconds on a large vocabulary, so not at start), on that request's thread.
+     */
+    public TokenVocabulary vocabulary() {
+        TokenVocabulary v = vocabulary;
+        if (v == null) {
+            synchronized (vocabularyLock) {
+                if ((v = vocabulary) == null) vocabulary = v = TokenVocabulary.of(tokenizer);
+            }
+        }
+        return v;
     }
 
     // ------------------------------------------------------------------ adapters

@@ -1,8 +1,11 @@
 package dev.bdserve.engine;
 
 import dev.bdserve.model.LlamaConfig;
+import dev.bdserve.structured.TokenMatcher;
 import dev.bdserve.tokenizer.Tokenizer;
 
+import java.util.Arrays;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -14,6 +17,11 @@ import java.util.SplittableRandom;
  * stop rules (EOS, stop strings matched incrementally, max tokens and the context limit) and detokenisation, holding
  * back text that could still become a stop string. The engine and the static {@link Generator} both use it. One per
  * request; the thread that steps the request owns it.
+ *
+ * <p>A structured-output constraint (a {@link TokenMatcher}) masks, before the penalties and the sampler, every id
+ * its grammar does not allow next, so greedy decoding stays deterministic; the sampled token then advances it. Its EOS
+ * is allowed only where the output is complete and ends the request with "stop" (even with {@code ignore_eos}: the
+ * constrained output is done). When it allows no token at all, {@link #next} throws {@link ConstraintDeadException}.
  */
 public final class OutputProcessor {
     /**
@@ -31,6 +39,8 @@ public final class OutputProcessor {
     private final Tokenizer.StreamDecoder decoder;
     private final int[] eosIds;
     private final TokenMask mask;                   // null: every id may be sampled
+    private final TokenMatcher matcher;             // null: unconstrained
+    private final BitSet allowed;                   // the matcher's ids allowed next (scratch; null when unconstrained)
     private final int limit;                        // generated tokens at most (max_tokens and the context's room)
     private final SplittableRandom rng;
     private final StopMatcher stops;
@@ -46,11 +56,21 @@ public final class OutputProcessor {
      * @param limit  most tokens to generate: max_tokens, or fewer where the context ends first
      */
     public OutputProcessor(SamplingParams params, Tokenizer tokenizer, int[] eosIds, TokenMask mask, int limit) {
+        this(params, tokenizer, eosIds, mask, limit, null);
+    }
+
+    /**
+     * As {@link #OutputProcessor(SamplingParams, Tokenizer, int[], TokenMask, int)}, constrained by {@code matcher}
+     * (null: unconstrained), which this processor owns from now on.
+     */
+    public OutputProcessor(SamplingParams params, Tokenizer tokenizer, int[] eosIds, TokenMask mask, int limit, TokenMatcher matcher) {
         if (limit < 0) throw new IllegalArgumentException("the token limit must be ≥ 0, got " + limit);
         this.params = params;
         this.decoder = tokenizer.newStreamDecoder();
         this.eosIds = eosIds.clone();
         this.mask = mask;
+        this.matcher = matcher;
+        this.allowed = matcher == null ? null : new BitSet(matcher.vocabulary().size());
         this.limit = limit;
         this.rng = params.seed() != null ? new SplittableRandom(params.seed()) : new SplittableRandom();
         this.stops = new StopMatcher(params.stop());
@@ -64,10 +84,12 @@ public final class OutputProcessor {
 
     /**
      * Samples the next token from logits[off .. off+vocab) (modified in place: mask and penalties) and applies the
-     * stop rules. Throws {@link IllegalStateException} when no token can be drawn from the row (NaN, +Inf).
+     * stop rules. Throws {@link IllegalStateException} when no token can be drawn from the row (NaN, +Inf), and
+     * {@link ConstraintDeadException} when the constraint allows no token.
      */
     public Step next(float[] logits, int off, int vocab) {
         if (finish != null) throw new IllegalStateException("the request already finished (" + finish + ")");
+        if (matcher != null) applyConstraint(logits, off, vocab);
         if (params.hasPenalties())
             for (var e : counts.entrySet())
                 logits[off + e.getKey()] -= (float) (params.presencePenalty() + params.frequencyPenalty() * e.getValue());
@@ -79,7 +101,13 @@ public final class OutputProcessor {
             lp = (float) (logits[off + tok] - lse);
             top = Logprobs.top(logits, off, vocab, params.logprobs(), lse);
         }
-        if (!params.ignoreEos() && isEos(tok)) {
+        boolean constrainedEos = false;
+        if (matcher != null) {
+            if (!matcher.advance(tok))        // cannot happen after the mask; never let an unconstrained token through
+                throw new IllegalStateException("the sampled token " + tok + " is not allowed by the output constraint");
+            constrainedEos = matcher.isFinished();
+        }
+        if (constrainedEos || !params.ignoreEos() && isEos(tok)) {
             int before = text.length();
             text.append(decoder.flush());
             int cut = stops.find(text, before);
@@ -101,6 +129,31 @@ public final class OutputProcessor {
         }
         return new Step(tok, take(finish != null), lp, top, finish);
     }
+
+    /**
+     * Sets the logit of every id the matcher does not allow next to −Inf (ids past its vocabulary included, so padded
+     * rows never pass). Throws {@link ConstraintDeadException} when it allows none.
+     */
+    private void applyConstraint(float[] logits, int off, int vocab) {
+        matcher.fillAllowed(allowed);
+        if (allowed.isEmpty())
+            throw new ConstraintDeadException("the output constraint (" + matcher.constraint().kind() + ") cannot be completed: no token of the "
+                    + "vocabulary may follow the " + generated.size() + " tokens generated so far" + (generated.isEmpty() ? "" : " (\"" + tail() + "\")"));
+        int next = 0;
+        for (int id = allowed.nextSetBit(0); id >= 0 && id < vocab; id = allowed.nextSetBit(id + 1)) {
+            if (id > next) Arrays.fill(logits, off + next, off + id, Float.NEGATIVE_INFINITY);
+            next = id + 1;
+        }
+        if (next < vocab) Arrays.fill(logits, off + next, off + vocab, Float.NEGATIVE_INFINITY);
+    }
+
+    /** The last characters of the text, for messages. */
+    private String tail() {
+        return text.length() <= 40 ? text.toString() : "…" + text.substring(text.length() - 40);
+    }
+
+    /** The constraint matcher (null when unconstrained), e.g. for its mask time. */
+    public TokenMatcher matcher() { return matcher; }
 
     /** The text that became safe to show: all of it once the request ends, else all but a possible stop string's start. */
     private String take(boolean last) {

@@ -29,6 +29,7 @@ public final class ChatTemplate {
     private final String parseError;   // why the template does not parse, or null
     private final String bosToken, eosToken;
     private final Supplier<LocalDateTime> clock;
+    private final ToolCallParser toolParser;   // the tool-call format (option or detected), or null: not parsed
 
     public ChatTemplate(String template, String bosToken, String eosToken) {
         this(template, bosToken, eosToken, LocalDateTime::now);
@@ -52,7 +53,30 @@ public final class ChatTemplate {
         }
         this.jinja = parsed;
         this.parseError = error;
+        this.toolParser = ToolCallParser.detect(template);
     }
+
+    private ChatTemplate(ChatTemplate t, ToolCallParser toolParser) {
+        this.template = t.template;
+        this.jinja = t.jinja;
+        this.parseError = t.parseError;
+        this.bosToken = t.bosToken;
+        this.eosToken = t.eosToken;
+        this.clock = t.clock;
+        this.toolParser = toolParser;
+    }
+
+    /**
+     * This template with tool calls read in the format {@code name} ({@code --tool-call-parser}: llama3_json,
+     * hermes, mistral, or auto: detected from the template's text). IllegalArgumentException for another name.
+     */
+    public ChatTemplate withToolCallParser(String name) {
+        ToolCallParser p = ToolCallParser.named(name);
+        return new ChatTemplate(this, p == null ? ToolCallParser.detect(template) : p);
+    }
+
+    /** The tool-call format of this template's model, or null when none is known (calls are then not parsed). */
+    ToolCallParser toolParser() { return toolParser; }
 
     /** The plain format (for models without a template). */
     public static ChatTemplate plain() { return new ChatTemplate(null, null, null); }

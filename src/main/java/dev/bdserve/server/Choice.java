@@ -16,6 +16,7 @@ final class Choice {
     int tokensOut;
     String finish;
     boolean done;
+    ToolCallStreamer tools;    // chat with tools: reads the text for tool calls; null otherwise
 
     void add(TokenEvent e) {
         offsets.add(text.length());

@@ -15,9 +15,11 @@ import java.util.List;
  * @param maxTokens tokens to generate at most, -1 for no limit but the context
  * @param logprobs  alternatives per token to return with logprobs, -1 for no logprobs
  * @param created   the response's creation time, seconds since the epoch
+ * @param tools     how a chat's output is read for tool calls (and constrained to them), or null: plain text
  */
 record CompletionRequest(String id, boolean chat, String model, String adapter, List<Prompt> prompts, int n, SamplingParams params,
-                         int maxTokens, boolean stream, boolean includeUsage, boolean echo, int logprobs, long created) {
+                         int maxTokens, boolean stream, boolean includeUsage, boolean echo, int logprobs, long created,
+                         ToolPlan tools) {
 
     /** The number of choices: n per prompt. */
     int choices() { return prompts.size() * n; }
@@ -32,6 +34,7 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
 
         Prompts reader = new Prompts(engine.tokenizer(), options);
         List<Prompt> prompts = new ArrayList<>();
+        ToolPlan tools = chat ? ToolPlan.of(b, options.chatTemplate()) : null;
         if (chat) prompts.add(reader.chat(b));
         else prompts.addAll(reader.completion(b));
         int n = orDefault(Params.optInt(b, "n", 1, options.maxChoices()), 1);
@@ -86,7 +89,7 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
             throw ApiException.badRequest(e.getMessage());
         }
         return new CompletionRequest(id, chat, model, adapter, prompts, n, params, maxTokens == null ? -1 : maxTokens, stream,
-                includeUsage, echo, logprobs, System.currentTimeMillis() / 1000);
+                includeUsage, echo, logprobs, System.currentTimeMillis() / 1000, tools);
     }
 
     /** null for the base model, else the adapter's name; 404 for anything else. */

@@ -37,7 +37,12 @@ final class CompletionResponse {
             if (job.chat()) {
                 ObjectNode m = o.putObject("message");
                 m.put("role", "assistant");
-                m.put("content", c.text.toString());
+                if (c.tools == null) m.put("content", c.text.toString());
+                else {
+                    c.tools.finish(c.text.toString());
+                    m.put("content", c.tools.content());
+                    if (!c.tools.calls().isEmpty()) m.set("tool_calls", ToolCallJson.calls(c.tools.calls()));
+                }
                 if (job.logprobs() >= 0) o.set("logprobs", lpJson.chat(c.tokens, job.logprobs()));
                 else o.putNull("logprobs");
             } else {
@@ -46,7 +51,7 @@ final class CompletionResponse {
                 if (job.logprobs() >= 0) o.set("logprobs", lpJson.completion(job.logprobs(), job.echo() ? p : null, c.prompt, c.tokens, c.offsets));
                 else o.putNull("logprobs");
             }
-            o.put("finish_reason", c.finish);
+            o.put("finish_reason", ToolPlan.finish(c));
             o.putNull("stop_reason");
         }
         r.set("usage", g.out.usage());

@@ -6,6 +6,7 @@ import dev.bdserve.engine.TokenEvent;
 import dev.bdserve.tokenizer.Tokenizer;
 
 import java.io.IOException;
+import java.util.ArrayList;
 import java.util.List;
 
 /** A streamed response: an SSE chunk per token (per choice), a last chunk with finish_reason, usage if asked, [DONE]. */
@@ -22,6 +23,7 @@ final class CompletionStream {
     private final Tokenizer tok;
     private final LogprobsJson lpJson;
     private final String object;
+    private final List<TokenEvent>[] held;   // per choice: tokens whose logprobs are not sent yet (tool reading)
 
     CompletionStream(Generation g, Completions.Sink sink, Tokenizer tok) {
         this.g = g;
@@ -30,6 +32,9 @@ final class CompletionStream {
         this.tok = tok;
         this.lpJson = new LogprobsJson(tok);
         this.object = job.chat() ? "chat.completion.chunk" : "text_completion";
+        @SuppressWarnings("unchecked") List<TokenEvent>[] h = new List[g.choices.length];
+        for (int i = 0; i < h.length; i++) h[i] = new ArrayList<>();
+        this.held = h;
     }
 
     void write() throws IOException {
@@ -61,6 +66,11 @@ final class CompletionStream {
                     Choice c = ch[t.idx()];
                     int offset = c.text.length();
                     c.add(t.e());
+                    if (c.tools != null) {
+                        held[t.idx()].add(t.e());
+                        sendTools(t.idx(), c.tools.feed(c.text.toString()), null);
+                        continue;
+                    }
                     if (t.e().text().isEmpty() && job.logprobs() < 0) continue;
                     c.streamedChars = c.text.length();
                     send(delta(t.idx(), t.e().text(), List.of(t.e()), List.of(offset), null));
@@ -68,6 +78,11 @@ final class CompletionStream {
                 case Generation.Done d -> {
                     Choice c = ch[d.idx()];
                     g.finish(d.idx(), d.r());
+                    if (c.tools != null) {
+                        sendTools(d.idx(), c.tools.finish(c.text.toString()), ToolPlan.finish(c));
+                        left--;
+                        continue;
+                    }
                     // text the engine held back (e.g. a possible stop string that was not one) goes out with the last chunk
                     String rest = c.text.length() > c.streamedChars ? c.text.substring(c.streamedChars) : "";
                     c.streamedChars = c.text.length();
@@ -90,6 +105,33 @@ final class CompletionStream {
             send(c);
         }
         sink.event("[DONE]");
+    }
+
+    /**
+     * A tool-reading choice's news: its new content, then each new call's deltas, and with {@code finish} a last
+     * delta carrying it. Logprobs of tokens held back go with the next delta sent.
+     */
+    private void sendTools(int idx, ToolCallStreamer.Out out, String finish) throws IOException {
+        if (!out.content().isEmpty()) send(toolDelta(idx, out.content(), null, null));
+        for (int k = 0; k < out.calls().size(); k++)
+            for (var d : ToolCallJson.deltas(out.calls().get(k), out.firstIndex() + k)) send(toolDelta(idx, null, d, null));
+        if (finish != null) send(toolDelta(idx, null, null, finish));
+    }
+
+    private ObjectNode toolDelta(int idx, String content, com.fasterxml.jackson.databind.node.ArrayNode calls, String finish) {
+        ObjectNode c = chunk();
+        ObjectNode o = c.withArray("choices").addObject();
+        o.put("index", idx);
+        ObjectNode d = o.putObject("delta");
+        if (content != null) d.put("content", content);
+        if (calls != null) d.set("tool_calls", calls);
+        if (job.logprobs() >= 0 && !held[idx].isEmpty()) {
+            o.set("logprobs", lpJson.chat(held[idx], job.logprobs()));
+            held[idx] = new ArrayList<>();
+        } else o.putNull("logprobs");
+        if (finish == null) o.putNull("finish_reason"); else o.put("finish_reason", finish);
+        o.putNull("stop_reason");
+        return c;
     }
 
     private void send(ObjectNode payload) throws IOException { sink.event(Json.MAPPER.writeValueAsString(payload)); }

@@ -53,9 +53,10 @@ final class Generation {
                 for (int i = 0; i < job.n(); i++) {
                     int idx = p * job.n() + i;
                     g.choices[idx] = new Choice();
+                    if (job.tools() != null) g.choices[idx].tools = job.tools().streamer();
                     SamplingParams sp = job.params().seed() == null || i == 0 ? job.params() : job.params().withSeed(job.params().seed() + i);
                     EngineRequest er = new EngineRequest(total == 1 ? job.id() : job.id() + "-" + idx, job.prompts().get(p).ids(),
-                            job.adapter(), sp, job.maxTokens());
+                            job.adapter(), sp, job.maxTokens(), job.tools() == null ? null : job.tools().constraint());
                     g.handles.add(engine.submit(er, new RequestListener() {
                         @Override public void onPromptLogprobs(PromptLogprobs p) { g.events.add(new PromptLp(idx, p)); }
                         @Override public void onToken(TokenEvent e) { g.events.add(new Tok(idx, e)); }
