@@ -3,6 +3,7 @@ package dev.bdserve.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.engine.SamplingParams;
+import dev.bdserve.structured.Constraint;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -15,9 +16,10 @@ import java.util.List;
  * @param maxTokens tokens to generate at most, -1 for no limit but the context
  * @param logprobs  alternatives per token to return with logprobs, -1 for no logprobs
  * @param created   the response's creation time, seconds since the epoch
+ * @param constraint what every choice's output must match ({@link StructuredOutputs}), or null for free text
  */
 record CompletionRequest(String id, boolean chat, String model, String adapter, List<Prompt> prompts, int n, SamplingParams params,
-                         int maxTokens, boolean stream, boolean includeUsage, boolean echo, int logprobs, long created) {
+                         int maxTokens, boolean stream, boolean includeUsage, boolean echo, int logprobs, long created, Constraint constraint) {
 
     /** The number of choices: n per prompt. */
     int choices() { return prompts.size() * n; }
@@ -25,7 +27,8 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
     /** The prompt that choice {@code idx} continues. */
     Prompt prompt(int idx) { return prompts.get(idx / n); }
 
-    static CompletionRequest parse(ObjectNode b, boolean chat, String id, ServingEngine engine, OpenAiServer.Options options) {
+    static CompletionRequest parse(ObjectNode b, boolean chat, String id, ServingEngine engine, OpenAiServer.Options options,
+                                   StructuredOutputs structured) {
         String model = Params.optString(b, "model");
         if (model == null) model = options.servedModelName();
         String adapter = resolveModel(model, engine, options);
@@ -77,6 +80,7 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
             if (!stream) throw ApiException.badParam("stream_options", "Stream options can only be defined when `stream=True`.");
             includeUsage = Params.optBool((ObjectNode) so, "include_usage", false);
         }
+        Constraint constraint = structured.parse(b);
         SamplingParams params;
         try {
             // echoed prompt tokens carry their logprobs: the engine computes them only when asked
@@ -86,7 +90,7 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
             throw ApiException.badRequest(e.getMessage());
         }
         return new CompletionRequest(id, chat, model, adapter, prompts, n, params, maxTokens == null ? -1 : maxTokens, stream,
-                includeUsage, echo, logprobs, System.currentTimeMillis() / 1000);
+                includeUsage, echo, logprobs, System.currentTimeMillis() / 1000, constraint);
     }
 
     /** null for the base model, else the adapter's name; 404 for anything else. */

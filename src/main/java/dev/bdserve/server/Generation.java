@@ -48,6 +48,7 @@ final class Generation {
                              ServerMetrics metrics) {
         Generation g = new Generation(job, sink, out, metrics);
         int total = g.choices.length;
+        if (job.constraint() != null) metrics.constrained(job.adapter(), job.constraint().kind(), total);
         try {
             for (int p = 0; p < job.prompts().size(); p++)
                 for (int i = 0; i < job.n(); i++) {
@@ -55,7 +56,7 @@ final class Generation {
                     g.choices[idx] = new Choice();
                     SamplingParams sp = job.params().seed() == null || i == 0 ? job.params() : job.params().withSeed(job.params().seed() + i);
                     EngineRequest er = new EngineRequest(total == 1 ? job.id() : job.id() + "-" + idx, job.prompts().get(p).ids(),
-                            job.adapter(), sp, job.maxTokens());
+                            job.adapter(), sp, job.maxTokens(), job.constraint());
                     g.handles.add(engine.submit(er, new RequestListener() {
                         @Override public void onPromptLogprobs(PromptLogprobs p) { g.events.add(new PromptLp(idx, p)); }
                         @Override public void onToken(TokenEvent e) { g.events.add(new Tok(idx, e)); }
