@@ -205,4 +205,16 @@ class ConstrainedOutputTest {
             assertEquals("length", run(e, new EngineRequest("after", new int[]{1, 40}, null, SamplingParams.greedy(), 3)).finishReason());
         }
     }
+
+    @Test
+    void aTokenizerWithoutTokenBytesRefusesConstraintsWith400() throws Exception {
+        try (var g = dev.bdserve.engine.TpGroup.threads(() -> new SynthModel(EngineTest.C, DType.F32, 31),
+                new TpGroup.Options(1, 2, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.SLORA, 0).withKvCache(64L << 20, 16));
+             Engine e = new Engine(g, EngineTest.IDS, EngineTest.cfg(8, 256, 2, 2))) {
+            EngineException ee = assertThrows(EngineException.class, () -> e.submit(new EngineRequest("c", new int[]{1, 40}, null,
+                    SamplingParams.greedy(), 5, Constraint.regex("a")), new EngineTest.Collector()));
+            assertEquals(400, ee.status());
+            assertTrue(ee.getMessage().contains("Structured output is not available"), ee.getMessage());
+        }
+    }
 }
