@@ -108,10 +108,19 @@ final class ModelOptions {
         return TpGroup.threads(() -> open(p), groupOptions(ranks, threadsPerRank).withKvCache(kvBytes, 16));
     }
 
-    /** A model group and its tokenizer (closed together). */
-    record Loaded(Path path, TpGroup runner, Tokenizer tokenizer, int threads, AutoCloseable processComm) implements AutoCloseable {
+    /**
+     * A model group and its tokenizer (closed together); {@code watchdog} is rank 0's collective watchdog under the mpi
+     * transport when one was asked for, else null.
+     */
+    record Loaded(Path path, TpGroup runner, Tokenizer tokenizer, int threads, AutoCloseable processComm,
+                  dev.bdserve.parallel.WatchedCommunicator watchdog) implements AutoCloseable {
+        Loaded(Path path, TpGroup runner, Tokenizer tokenizer, int threads, AutoCloseable processComm) {
+            this(path, runner, tokenizer, threads, processComm, null);
+        }
+
         @Override public void close() {
             runner.close();
+            if (watchdog != null) watchdog.close();
             if (processComm != null) try { processComm.close(); } catch (Exception ignored) { /* MPI_Finalize */ }
         }
     }
@@ -122,7 +131,13 @@ final class ModelOptions {
     Loaded load(long kvBytes) { return load(groupOptions().withKvCache(kvBytes, 16)); }
 
     /** Loads with explicit group options (e.g. a KV cache budget and block size). */
-    Loaded load(TpGroup.Options o) {
+    Loaded load(TpGroup.Options o) { return load(o, null); }
+
+    /**
+     * Loads with explicit group options; under the mpi transport rank 0's collectives are watched with
+     * {@code collectiveTimeout} (null: not watched), see {@link Loaded#watchdog}.
+     */
+    Loaded load(TpGroup.Options o, java.time.Duration collectiveTimeout) {
         Path p = resolve();
         if (recipe() != null) System.err.println("--quantize " + recipe().label() + ": quantizing " + p + "'s matrices as they load");
         Tokenizer tok = Tokenizers.load(p);
@@ -130,12 +145,13 @@ final class ModelOptions {
             if (!dev.bdserve.parallel.mpi.MpiCommunicator.launchedByMpirun())
                 throw new IllegalArgumentException("--tp-transport mpi runs one process per rank under mpirun: use ./bdserve, which starts mpirun (docs/mpi.md)");
             var comm = dev.bdserve.parallel.mpi.MpiCommunicator.init();
-            TpGroup g = TpGroup.forProcess(comm, () -> open(p), o, 1024);
+            var watched = comm.rank() == 0 && collectiveTimeout != null ? new dev.bdserve.parallel.WatchedCommunicator(comm, collectiveTimeout) : null;
+            TpGroup g = TpGroup.forProcess(watched != null ? watched : comm, () -> open(p), o, 1024);
             if (g == null) {            // a rank other than 0: rank 0 has shut the group down
                 comm.close();
                 System.exit(0);
             }
-            return new Loaded(p, g, tok, threadCount(), comm);
+            return new Loaded(p, g, tok, threadCount(), comm, watched);
         }
         TpGroup g = TpGroup.threads(() -> open(p), o);
         return new Loaded(p, g, tok, threadCount(), null);

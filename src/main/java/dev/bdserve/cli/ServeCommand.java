@@ -5,7 +5,10 @@ import dev.bdserve.engine.EngineConfig;
 import dev.bdserve.engine.TpGroup;
 import dev.bdserve.engine.Warmup;
 import dev.bdserve.lora.PeftAdapterLoader;
+import dev.bdserve.parallel.FailStop;
+import dev.bdserve.parallel.TpGroupException;
 import dev.bdserve.server.ChatTemplate;
+import dev.bdserve.server.ConnectionLimits;
 import dev.bdserve.server.OpenAiServer;
 import dev.bdserve.server.ServingEngine;
 import picocli.CommandLine.Command;
@@ -60,6 +63,14 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-lora-rank", defaultValue = "64", description = "Largest adapter rank accepted (default: ${DEFAULT-VALUE}).")
     int maxLoraRank;
 
+    @Option(names = "--max-registered-loras", defaultValue = "256",
+            description = "Adapters loaded (resident or not) at most; more loads get 400 (default: ${DEFAULT-VALUE}).")
+    int maxRegisteredLoras;
+
+    @Option(names = "--max-registered-lora-mb", defaultValue = "8192",
+            description = "MiB of weights of all loaded adapters at most; a load beyond it gets 400 (default: ${DEFAULT-VALUE}).")
+    long maxRegisteredLoraMb;
+
     @Option(names = "--max-num-seqs", defaultValue = "256", description = "Sequences in the running batch at most (default: ${DEFAULT-VALUE}).")
     int maxNumSeqs;
 
@@ -94,6 +105,25 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-prompt-chars", defaultValue = "1048576", description = "Longest text prompt in characters (default: ${DEFAULT-VALUE}).")
     int maxPromptChars;
 
+    @Option(names = "--show-model-paths", description = "Show the model's and adapters' file paths as \"root\" in /v1/models (default: their ids).")
+    boolean showModelPaths;
+
+    @Option(names = "--max-connections", defaultValue = "1024",
+            description = "Open HTTP connections at most; beyond it the longest-idle one is closed (default: ${DEFAULT-VALUE}).")
+    int maxConnections;
+
+    @Option(names = "--http-idle-timeout-seconds", defaultValue = "60",
+            description = "How long a connection may idle or take to send a request's headers (default: ${DEFAULT-VALUE}).")
+    int httpIdleTimeout;
+
+    @Option(names = "--http-body-timeout-seconds", defaultValue = "60",
+            description = "How long a request may take to send its body (default: ${DEFAULT-VALUE}).")
+    int httpBodyTimeout;
+
+    @Option(names = "--tp-collective-timeout-seconds", defaultValue = "20",
+            description = "Under --tp-transport mpi: a collective that waits longer for the other ranks fails the server (503, exit 3) (default: ${DEFAULT-VALUE}).")
+    double collectiveTimeout;
+
     @Option(names = "--disable-log-requests", description = "No access log lines on stderr.")
     boolean noAccessLog;
 
@@ -109,11 +139,16 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintStream err = System.err;
         EngineConfig ec = new EngineConfig(maxNumSeqs, maxBatchedTokens, maxLoras, maxCpuLoras, maxLoraRank,
-                (long) (kvCacheGb * (1L << 30)), blockSize, maxWaiting, prefixCaching);
+                (long) (kvCacheGb * (1L << 30)), blockSize, maxWaiting, prefixCaching, maxRegisteredLoras, maxRegisteredLoraMb << 20);
         TpGroup.Options go = modelOptions.groupOptions().withKvCache(ec.kvCacheBytes(), ec.blockSize());
         List<String[]> modules = adapterModules();
-        ModelOptions.Loaded m = modelOptions.load(go);
+        ModelOptions.Loaded m = modelOptions.load(go, Duration.ofMillis((long) (collectiveTimeout * 1000)));
         Engine engine = new Engine(m.runner(), m.tokenizer(), ec);
+        if (m.watchdog() != null)                   // a hung or lost rank: every request gets its 503 now, then fail-stop
+            m.watchdog().onStall(why -> {
+                err.println("bdserve: " + why);
+                engine.fail(new TpGroupException(why));
+            });
         ServingEngine se = ServingEngine.of(engine);
         try {
             registerStartupAdapters(se, modules, loraModules.isEmpty(), err);
@@ -135,7 +170,8 @@ public final class ServeCommand implements Callable<Integer> {
         if (template.parseError() != null) err.println("bdserve: warning: " + template.parseError() + "; chat requests will fail with 400");
         OpenAiServer.Options so = new OpenAiServer.Options(host, port, key == null || key.isEmpty() ? null : key, name,
                 m.path().toString(), allowedLoraDirs, (long) maxBodyMb << 20, maxPromptChars, 256, Duration.ofSeconds(unloadWait),
-                template, noAccessLog ? null : err);
+                template, noAccessLog ? null : err, showModelPaths,
+                new ConnectionLimits(maxConnections, Duration.ofSeconds(httpIdleTimeout), Duration.ofSeconds(httpBodyTimeout)));
         OpenAiServer server = new OpenAiServer(se, so).start();
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM / SIGINT: stop admitting, let in-flight requests finish within the grace period, exit 0
@@ -162,7 +198,9 @@ public final class ServeCommand implements Callable<Integer> {
             err.println("bdserve: the engine failed (a tensor-parallel rank was lost?): answering 503 and exiting");
             server.stopAdmitting();
             try { Thread.sleep(2_000); } catch (InterruptedException ignored) { /* exiting */ }
-            System.exit(3);
+            // not System.exit: the shutdown hook's drain and MPI_Finalize would wait forever for a hung rank
+            err.flush();
+            FailStop.exitNow(3);
         });
         err.println("bdserve: serving " + name + " (" + m.path() + ", tp " + m.runner().tpSize() + ", " + se.adapters().size()
                 + " adapters, pid " + ProcessHandle.current().pid() + ") on http://" + host + ":" + server.port() + "/v1");

@@ -31,6 +31,7 @@ final class AdapterResidency implements AutoCloseable {
         final String name;
         final Path path;
         final boolean pinned;
+        final long bytes;                   // its factors' bytes, counted against the registry's cap
         volatile LoraAdapter adapter;       // parsed and validated; null when evicted from memory
         private volatile String contentHash;
         volatile int runnerId = -1;         // ≥ 0 when resident on every rank
@@ -43,6 +44,7 @@ final class AdapterResidency implements AutoCloseable {
             this.name = name;
             this.path = path;
             this.pinned = pinned;
+            this.bytes = adapter == null ? 0 : adapter.bytes();
             set(adapter);
         }
 
@@ -94,10 +96,22 @@ final class AdapterResidency implements AutoCloseable {
             throw new EngineException(400, "Failed to load LoRA adapter '" + name + "': " + e.getMessage(), e);
         }
         Entry e = new Entry(name, dir, pinned, la);
-        Entry old = byName.putIfAbsent(name, e);
-        if (old != null) {
-            if (!old.removed) throw new EngineException(400, "The lora adapter '" + name + "' has already been loaded.");
-            byName.put(name, e);            // the old one is being dropped; its drop leaves this one in place
+        synchronized (byName) {             // the caps hold against concurrent registrations
+            int count = 0;
+            long bytes = 0;
+            for (Entry x : byName.values()) if (!x.removed) { count++; bytes += x.bytes; }
+            if (count >= config.maxRegisteredLoras())
+                throw new EngineException(400, "Cannot load LoRA adapter '" + name + "': " + count + " adapters are loaded, the most the server "
+                        + "allows (--max-registered-loras " + config.maxRegisteredLoras() + "); unload one first.");
+            if (bytes + e.bytes > config.maxRegisteredLoraBytes())
+                throw new EngineException(400, "Cannot load LoRA adapter '" + name + "': its " + e.bytes + " bytes of weights and the "
+                        + bytes + " of the loaded adapters exceed the server's cap of " + config.maxRegisteredLoraBytes()
+                        + " bytes (--max-registered-lora-mb); unload one first.");
+            Entry old = byName.putIfAbsent(name, e);
+            if (old != null) {
+                if (!old.removed) throw new EngineException(400, "The lora adapter '" + name + "' has already been loaded.");
+                byName.put(name, e);        // the old one is being dropped; its drop leaves this one in place
+            }
         }
         return info(e);
     }
@@ -110,10 +124,12 @@ final class AdapterResidency implements AutoCloseable {
 
     /** Marks an adapter removed: new requests for it get 404 from now on. Throws 404 if there is none. */
     Entry markRemoved(String name) {
-        Entry e = lookup(name);
-        if (e == null) throw new EngineException(404, "The lora adapter '" + name + "' cannot be found.");
-        e.removed = true;
-        return e;
+        synchronized (byName) {
+            Entry e = lookup(name);
+            if (e == null) throw new EngineException(404, "The lora adapter '" + name + "' cannot be found.");
+            e.removed = true;
+            return e;
+        }
     }
 
     List<AdapterInfo> list() {
@@ -152,6 +168,9 @@ final class AdapterResidency implements AutoCloseable {
             reader.submit(() -> {
                 try {
                     LoraAdapter la = loader.load(a.name, a.path, model, config.maxLoraRank());
+                    if (!la.contentHash().equals(a.contentHash()))
+                        throw new ModelFormatException("the files under " + a.path + " changed since the adapter was loaded (content hash "
+                                + la.contentHash().substring(0, 12) + " instead of " + a.contentHash().substring(0, 12) + "); unload and load it again");
                     runner.checkAdapter(la);
                     toLoop.accept(() -> { a.set(la); a.loading = false; });
                 } catch (Throwable e) {               // an Error too: the adapter must not stay "loading"

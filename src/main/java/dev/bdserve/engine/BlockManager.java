@@ -1,6 +1,7 @@
 package dev.bdserve.engine;
 
 import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -11,23 +12,45 @@ import java.util.Map;
  * tokens up to and including the block), so that identical prefixes under identical adapters share
  * blocks and different adapters never do. Cached blocks no sequence uses stay cached until the space is
  * needed (least recently used first). Used by one thread.
+ *
+ * <p>The 64-bit hash only finds a candidate: a hit is taken only when the cached block holds the same tokens, under
+ * the same adapter, after the very block the lookup matched before it (each cached block records its parent's
+ * cache serial number). So two prefixes whose hashes collide never share KV, whoever chose the tokens.
  */
 public final class BlockManager {
+    /** The hash that indexes a full block: over the previous block's hash, the adapter's content hash and the block's tokens. */
+    @FunctionalInterface
+    interface BlockHasher { long hash(long previous, String adapterHash, int[] tokens, int from, int to); }
+
     private final int numBlocks;
     private final int blockSize;
+    private final BlockHasher hasher;
     private final int[] refs;                                   // [numBlocks] sequences using each block
     private final long[] hashOf;                                // [numBlocks] prefix hash of a cached full block, or 0
+    private final int[][] tokensOf;                             // [numBlocks] a cached block's tokens, else null
+    private final String[] adapterOf;                           // [numBlocks] a cached block's adapter content hash
+    private final long[] serialOf;                              // [numBlocks] a cached block's serial number (≥ 1), else 0
+    private final long[] parentSerialOf;                        // [numBlocks] its parent's serial number (0: first block)
+    private long nextSerial = 1;
     private final ArrayDeque<Integer> free = new ArrayDeque<>(); // never cached, or evicted
     private final LinkedHashMap<Long, Integer> cached = new LinkedHashMap<>(16, 0.75f, true); // hash → block (LRU order)
     private final LinkedHashMap<Integer, Boolean> idleCached = new LinkedHashMap<>(); // cached blocks with refs == 0, LRU first
     private long hits, queries;
 
-    public BlockManager(int numBlocks, int blockSize) {
+    public BlockManager(int numBlocks, int blockSize) { this(numBlocks, blockSize, BlockManager::blockHash); }
+
+    /** With another block hash (tests force collisions with a constant one). */
+    BlockManager(int numBlocks, int blockSize, BlockHasher hasher) {
         if (numBlocks < 1 || blockSize < 1) throw new IllegalArgumentException("need at least one block of at least one position");
         this.numBlocks = numBlocks;
         this.blockSize = blockSize;
+        this.hasher = hasher;
         this.refs = new int[numBlocks];
         this.hashOf = new long[numBlocks];
+        this.tokensOf = new int[numBlocks][];
+        this.adapterOf = new String[numBlocks];
+        this.serialOf = new long[numBlocks];
+        this.parentSerialOf = new long[numBlocks];
         for (int i = 0; i < numBlocks; i++) free.add(i);
     }
 
@@ -54,8 +77,7 @@ public final class BlockManager {
             if (!it.hasNext()) return -1;
             b = it.next();
             it.remove();
-            cached.remove(hashOf[b]);
-            hashOf[b] = 0;
+            uncache(b);
         }
         refs[b] = 1;
         return b;
@@ -68,6 +90,12 @@ public final class BlockManager {
             if (hashOf[b] != 0) idleCached.put(b, Boolean.TRUE);
             else free.add(b);
         }
+    }
+
+    /** This manager's hash of a full block (see {@link #blockHash}). */
+    public long hash(long previous, String adapterHash, int[] tokens, int from, int to) {
+        long h = hasher.hash(previous, adapterHash, tokens, from, to);
+        return h == 0 ? 1 : h;                        // 0 marks "not cached"
     }
 
     /** The hash of a full block: chained over the previous block's hash, the adapter's content hash and the block's tokens. */
@@ -90,29 +118,57 @@ public final class BlockManager {
         long h = 0;
         int n = 0;
         queries += (long) full * blockSize;
+        String adapter = adapterHash == null ? "" : adapterHash;
+        long parent = 0;
         for (int i = 0; i < full; i++) {
-            h = blockHash(h, adapterHash == null ? "" : adapterHash, prompt, i * blockSize, (i + 1) * blockSize);
+            h = hash(h, adapter, prompt, i * blockSize, (i + 1) * blockSize);
             Integer b = cached.get(h);
-            if (b == null) break;
+            if (b == null || !holds(b, adapter, parent, prompt, i * blockSize)) break;   // a miss, or a hash collision
             if (refs[b]++ == 0) idleCached.remove(b);
             out[n++] = b;
+            parent = serialOf[b];
         }
         hits += (long) n * blockSize;
-        return java.util.Arrays.copyOf(out, n);
+        return Arrays.copyOf(out, n);
     }
 
-    /** Records a sequence's newly filled full block (block index i of the sequence) in the prefix cache. */
-    public void cacheFull(int block, long hash) {
+    /** Whether cached block b holds exactly these tokens, under this adapter, after the block of serial {@code parent}. */
+    private boolean holds(int b, String adapter, long parent, int[] tokens, int from) {
+        return parentSerialOf[b] == parent && adapter.equals(adapterOf[b])
+                && Arrays.equals(tokensOf[b], 0, blockSize, tokens, from, from + blockSize);
+    }
+
+    /**
+     * Records a sequence's newly filled full block in the prefix cache: {@code tokens[from, from + blockSize)} under
+     * the adapter of that content hash, following the sequence's block {@code parentBlock} (-1 for its first). A block
+     * whose parent is not cached, or whose hash is taken (the same content, or a collision), stays uncached.
+     */
+    public void cacheFull(int block, long hash, String adapterHash, int[] tokens, int from, int parentBlock) {
         if (hashOf[block] != 0) return;               // already cached (it came from the cache)
-        Integer existing = cached.get(hash);
-        if (existing != null) return;                 // an identical block is cached already
+        long parent = parentBlock < 0 ? 0 : serialOf[parentBlock];
+        if (parentBlock >= 0 && parent == 0) return;  // its parent is not cached: no lookup could reach it
+        if (cached.containsKey(hash)) return;         // an identical block is cached already (or one whose hash collides)
         hashOf[block] = hash;
+        tokensOf[block] = Arrays.copyOfRange(tokens, from, from + blockSize);
+        adapterOf[block] = adapterHash == null ? "" : adapterHash;
+        serialOf[block] = nextSerial++;
+        parentSerialOf[block] = parent;
         cached.put(hash, block);
+    }
+
+    /** Takes a block out of the prefix cache; its children become unreachable (their parent serial never recurs). */
+    private void uncache(int b) {
+        cached.remove(hashOf[b]);
+        hashOf[b] = 0;
+        tokensOf[b] = null;
+        adapterOf[b] = null;
+        serialOf[b] = 0;
+        parentSerialOf[b] = 0;
     }
 
     /** Drops every cached block that no sequence uses (e.g. when an adapter is unloaded its blocks become unreachable anyway). */
     public void clearIdleCache() {
-        for (Integer b : idleCached.keySet()) { cached.remove(hashOf[b]); hashOf[b] = 0; free.add(b); }
+        for (Integer b : idleCached.keySet()) { uncache(b); free.add(b); }
         idleCached.clear();
     }
 

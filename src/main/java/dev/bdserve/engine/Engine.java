@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
@@ -56,6 +57,7 @@ public final class Engine implements AutoCloseable {
     private final Thread loop;
     private final ConcurrentLinkedQueue<Runnable> inbox = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();   // submitted, not yet finished
+    private final Set<Sequence> live = ConcurrentHashMap.newKeySet();   // submitted, not yet reported to their listener
     private volatile boolean accepting = true;
     private volatile boolean stopping;
     private volatile Throwable broken;
@@ -140,7 +142,9 @@ public final class Engine implements AutoCloseable {
         Sequence s = new Sequence(r, listener, a, maxTokens, out, () -> LockSupport.unpark(loop));
         if (a != null) a.active.incrementAndGet();
         queued.incrementAndGet();
+        live.add(s);
         onLoop(() -> scheduler.enqueue(s));
+        if (broken != null) fail(broken);              // failed meanwhile from outside: this one gets its 503 too
         return s;
     }
 
@@ -194,6 +198,29 @@ public final class Engine implements AutoCloseable {
     }
 
     // ------------------------------------------------------------------ lifecycle
+
+    /**
+     * Declares the model group lost, from any thread: a watchdog saw a collective of the group hang, so the step
+     * thread may never return. {@link #healthy} turns false, new requests get 503, and every request submitted and not
+     * yet answered gets a 503 now, from the calling thread. Whatever the step thread does later for them is not
+     * reported again.
+     */
+    public void fail(Throwable cause) {
+        if (broken == null) broken = cause;
+        accepting = false;
+        EngineException ex = new EngineException(503, "The model group failed: " + describe(cause), cause);
+        for (Sequence s : live) {
+            live.remove(s);
+            if (s.reported.compareAndSet(false, true)) {
+                try {
+                    s.listener.onError(ex);
+                } catch (RuntimeException ignored) {
+                    // the listener's problem
+                }
+            }
+        }
+        LockSupport.unpark(loop);
+    }
 
     /** Stops admitting, lets in-flight requests finish for up to {@code grace}, then cancels the rest and stops. */
     public void shutdown(Duration grace) {
@@ -349,7 +376,7 @@ public final class Engine implements AutoCloseable {
             s.tokens.add(step.token());
             counters.generated(s.adapterName());
             try {
-                s.listener.onToken(new TokenEvent(step.token(), step.text(), step.logprob(), step.top()));
+                if (!s.reported.get()) s.listener.onToken(new TokenEvent(step.token(), step.text(), step.logprob(), step.top()));
             } catch (RuntimeException e) {
                 s.cancelled = true;                            // a listener that throws has lost its client
             }
@@ -366,6 +393,8 @@ public final class Engine implements AutoCloseable {
         if (s.adapter != null) s.adapter.active.decrementAndGet();
         counters.finished(reason != null ? reason : "error", s.adapterName(), s.promptLength());
         RequestMetrics m = s.metrics(System.nanoTime());
+        live.remove(s);
+        if (!s.reported.compareAndSet(false, true)) return;   // already answered by fail()
         try {
             if (reason != null) {
                 String rest = reason.equals("abort") ? "" : s.output.takeRest();      // text held back until now

@@ -127,9 +127,9 @@ final class Scheduler {
         int full = s.computed / bs;
         int[] toks = s.tokens.raw();
         for (int i = s.hashedBlocks(); i < full; i++) {
-            long h = BlockManager.blockHash(i == 0 ? 0 : s.blockHash(i - 1), s.adapterHash(), toks, i * bs, (i + 1) * bs);
+            long h = blocks.hash(i == 0 ? 0 : s.blockHash(i - 1), s.adapterHash(), toks, i * bs, (i + 1) * bs);
             s.addBlockHash(h);
-            blocks.cacheFull(s.table.get(i), h);
+            blocks.cacheFull(s.table.get(i), h, s.adapterHash(), toks, i * bs, i == 0 ? -1 : s.table.get(i - 1));
         }
     }
 
@@ -147,7 +147,7 @@ final class Scheduler {
         long h = 0;
         for (int b = 0; b < hit.length; b++) {
             s.table.add(hit[b]);
-            h = BlockManager.blockHash(h, s.adapterHash(), all, b * blocks.blockSize(), (b + 1) * blocks.blockSize());
+            h = blocks.hash(h, s.adapterHash(), all, b * blocks.blockSize(), (b + 1) * blocks.blockSize());
             s.addBlockHash(h);
         }
         s.computed = hit.length * blocks.blockSize();

@@ -27,6 +27,8 @@ final class Sequence implements RequestHandle {
     private final Runnable wake;              // wakes the step loop
     volatile boolean cancelled;
     boolean done;
+    /** Its end was reported to the listener: by the step thread, or by {@link Engine#fail} while that thread is stuck. */
+    final java.util.concurrent.atomic.AtomicBoolean reported = new java.util.concurrent.atomic.AtomicBoolean();
 
     Sequence(EngineRequest req, RequestListener listener, AdapterResidency.Entry adapter, int maxTokens, OutputProcessor output, Runnable wake) {
         this.req = req;

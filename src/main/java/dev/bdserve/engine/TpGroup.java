@@ -160,7 +160,8 @@ public final class TpGroup implements ModelRunner {
     /**
      * One process's part of a group whose ranks are separate processes (the mpi transport): on rank 0
      * returns the group to drive; on every other rank serves rank 0's messages until shutdown and
-     * returns null. Adapters are read from their paths by every rank.
+     * returns null. Adapters are read from their paths by every rank, which checks that it read the content rank 0
+     * validated (its SHA-256); if any rank did not, every rank refuses the adapter.
      */
     public static TpGroup forProcess(Communicator comm, Supplier<TensorSource> sources, Options o, int maxLoraRank) {
         if (o.tp() != comm.size())
@@ -240,6 +241,8 @@ public final class TpGroup implements ModelRunner {
     private void onRoot(Runnable part) {
         try {
             part.run();
+        } catch (TpRank.AdapterRefused e) {
+            throw e;                                     // every rank refused it together: the group is consistent
         } catch (RuntimeException e) {
             if (transport != null) transport.fail(e);
             throw e;
@@ -289,7 +292,8 @@ public final class TpGroup implements ModelRunner {
         int id = nextAdapterId++;
         shared.put(id, a);
         try {
-            run(TpRank.OP_ADD_ADAPTER, TpRank.addAdapterMessage(id, resolved, a.name(), a.source() == null ? "" : a.source().toString()));
+            run(TpRank.OP_ADD_ADAPTER, TpRank.addAdapterMessage(id, resolved, a.name(), a.source() == null ? "" : a.source().toString(),
+                    a.contentHash() == null ? "" : a.contentHash()));
         } catch (RuntimeException e) {
             shared.remove(id);
             throw e;

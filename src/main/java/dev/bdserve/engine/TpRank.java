@@ -27,6 +27,14 @@ final class TpRank {
     @FunctionalInterface
     interface AdapterResolver { LoraAdapter resolve(int id, String name, String path); }
 
+    /**
+     * Every rank refused an adapter together, because some rank could not get the bytes rank 0 validated (its files are
+     * missing or differ there): the group stays consistent and goes on; only that adapter's requests fail.
+     */
+    static final class AdapterRefused extends IllegalArgumentException {
+        AdapterRefused(String message) { super(message); }
+    }
+
     final LlamaModel model;
     final LlamaModel.Workspace ws;
     final Communicator comm;
@@ -50,13 +58,13 @@ final class TpRank {
     /** The adapter registered under a group id, or null. */
     LoraAdapter adapter(int id) { return adapters.get(id); }
 
-    /** The add-adapter message: id, the sharding rank 0 resolved for it, name, path. */
-    static int[] addAdapterMessage(int id, LoraSharding sharding, String name, String path) {
-        int[] m = new int[4 + name.length() + path.length()];
+    /** The add-adapter message: id, the sharding rank 0 resolved for it, name, path, and the content hash rank 0 validated. */
+    static int[] addAdapterMessage(int id, LoraSharding sharding, String name, String path, String contentHash) {
+        int[] m = new int[5 + name.length() + path.length() + contentHash.length()];
         m[0] = id;
         m[1] = sharding.ordinal();
         int k = 2;
-        for (String s : List.of(name, path)) {
+        for (String s : List.of(name, path, contentHash)) {
             m[k++] = s.length();
             for (int i = 0; i < s.length(); i++) m[k++] = s.charAt(i);
         }
@@ -76,8 +84,26 @@ final class TpRank {
             case OP_FORWARD -> forward(StepBatch.decode(m), null);
             case OP_ADD_ADAPTER -> {
                 int[] pos = {2};
-                String name = readString(m, pos), path = readString(m, pos);
-                LoraAdapter a = resolver.resolve(m[0], name, path);
+                String name = readString(m, pos), path = readString(m, pos), hash = readString(m, pos);
+                LoraAdapter a = null;
+                String refusal = null;
+                try {
+                    a = resolver.resolve(m[0], name, path);
+                    String got = a.contentHash() == null ? "" : a.contentHash();
+                    if (!got.equals(hash))
+                        refusal = "its files at " + path + " differ on rank " + comm.rank() + " from what rank 0 validated (content hash "
+                                + got.substring(0, Math.min(12, got.length())) + " instead of " + hash.substring(0, Math.min(12, hash.length())) + ")";
+                } catch (RuntimeException e) {
+                    refusal = "rank " + comm.rank() + " could not read it: " + e.getMessage();
+                }
+                // Every rank learns whether every rank has the same adapter, so all add it or none does.
+                float[] flag = {refusal == null ? 0 : 1};
+                comm.allReduceSum(flag, 0, 1, Collective.CONTROL);
+                if (flag[0] != 0) {
+                    if (refusal != null && comm.rank() != 0) System.err.println("bdserve: rank " + comm.rank() + ": adapter " + name + " refused: " + refusal);
+                    throw new AdapterRefused("adapter " + name + " was refused: " + (refusal != null ? refusal
+                            : "another rank could not read the same files (missing there, or changed since rank 0 read them)"));
+                }
                 lora.add(a, LoraSharding.values()[m[1]]);
                 adapters.put(m[0], a);
             }
@@ -121,7 +147,11 @@ final class TpRank {
             if (op == OP_SHUTDOWN) return;
             int[] payload = new int[len];
             if (len > 0) comm.broadcast(payload, 0, len, 0, Collective.CONTROL);
-            execute(op, payload);
+            try {
+                execute(op, payload);
+            } catch (AdapterRefused e) {
+                // refused by every rank together (its reason is on stderr): the group goes on
+            }
         }
     }
 }

@@ -3,7 +3,6 @@ package dev.bdserve.lora;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.regex.Pattern;
 
 /**
  * The inference-relevant keys of a PEFT {@code adapter_config.json} (spec §3), validated.
@@ -42,31 +41,41 @@ public record AdapterConfig(int r, double loraAlpha, List<String> targetList, St
         rankPattern = Map.copyOf(rankPattern);
         alphaPattern = Map.copyOf(alphaPattern);
         if (targetList != null) targetList = List.copyOf(targetList);
+        if (targetRegex != null) new BoundedRegex(targetRegex, "target_modules regex");   // refuses a bad one now
     }
 
-    /** True when target_modules selects the module at {@code path} (PEFT's rules for list, regex and "all-linear"). */
+    /**
+     * True when target_modules selects the module at {@code path} (PEFT's rules for list, regex and "all-linear"). A
+     * regex is matched within {@link BoundedRegex}'s bounds (a ModelFormatException beyond them).
+     */
     public boolean targets(String path, LoraModule m, int layer) {
         if (layersToTransform != null && !layersToTransform.contains(layer)) return false;
         if (allLinear) return true;
-        if (targetRegex != null) return Pattern.compile(targetRegex).matcher(path).matches();
+        if (targetRegex != null) return new BoundedRegex(targetRegex, "target_modules regex").matches(path);
         for (String t : targetList) if (path.equals(t) || path.endsWith("." + t)) return true;
         return false;
     }
 
     /** alpha_pattern's value for the module, else lora_alpha (PEFT: the first key matching "(^|.*\.)key$"). */
     public double alphaFor(String path) {
-        for (var e : alphaPattern.entrySet()) if (patternMatches(e.getKey(), path)) return e.getValue();
+        for (var e : alphaPattern.entrySet()) if (patternMatches("alpha_pattern", e.getKey(), path)) return e.getValue();
         return loraAlpha;
     }
 
     /** rank_pattern's value for the module, else r. */
     public int rankFor(String path) {
-        for (var e : rankPattern.entrySet()) if (patternMatches(e.getKey(), path)) return e.getValue();
+        for (var e : rankPattern.entrySet()) if (patternMatches("rank_pattern", e.getKey(), path)) return e.getValue();
         return r;
     }
 
-    static boolean patternMatches(String key, String path) {
-        return Pattern.compile("(^|.*\\.)" + key + "$").matcher(path).matches();
+    /** PEFT's key match, bounded ({@link BoundedRegex}); {@code field} names the config key in errors. */
+    static boolean patternMatches(String field, String key, String path) {
+        return keyPattern(field, key).matches(path);
+    }
+
+    /** A rank_pattern / alpha_pattern key as PEFT matches it: the module path ends with it, after a dot or at the start. */
+    static BoundedRegex keyPattern(String field, String key) {
+        return new BoundedRegex("(^|.*\\.)" + key + "$", field + " key '" + key + "' as the pattern");
     }
 
     /** The LoRA scaling for a module of the given rank: alpha / r, or alpha / sqrt(r) with rsLoRA. */

@@ -119,6 +119,7 @@ public final class GgufLoraAdapters {
                 float s = (float) (alpha != 0 ? alpha / r : 1.0);
                 for (int i = 0; i < b.length; i++) b[i] *= s;
                 Matrix am = Matrix.ofF32(r, in, a), bm = Matrix.ofF32(out, r, b);
+                PeftAdapterLoader.checkScaled(file, e.getKey(), bi.name(), r, s, am, bm);
                 for (LoraModule.Part p : parts)
                     modules[t.layer()][p.module().ordinal()] = new LoraWeights(p.module(), LoraKind.DENSE, r, 1, s, am,
                             parts.size() == 1 ? bm : bm.sliceRows(p.row(), p.row() + p.module().out(base)));

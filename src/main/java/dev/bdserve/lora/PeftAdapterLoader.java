@@ -118,6 +118,7 @@ public final class PeftAdapterLoader {
         long[] as = ai.shape(), bs = bi.shape();
         int r = (int) as[0];
         checkRank(file, aName, path, r, maxRank);
+        checkConfigRank(file, cfg, aName, path, r);
         if (as[1] != in) throw new ModelFormatException(file + ": tensor '" + aName + "' has shape [" + as[0] + ", " + as[1] + "], expected [" + r + ", " + in + "]");
         if (bs[0] != out || bs[1] != r)
             throw new ModelFormatException(file + ": tensor '" + bName + "' has shape [" + bs[0] + ", " + bs[1] + "], expected [" + out + ", " + r
@@ -127,6 +128,7 @@ public final class PeftAdapterLoader {
         checkFinite(file, bName, b);
         double s = cfg.scaling(path, r);
         Matrix sb = foldScaling(b, s);
+        checkScaled(file, path, bName, r, s, a, sb);
         List<LoraWeights> ws = new java.util.ArrayList<>();
         for (LoraModule.Part p : parts)
             ws.add(new LoraWeights(p.module(), LoraKind.DENSE, r, 1, s, a, sb.sliceRows(p.row(), p.row() + p.module().out(base))));
@@ -141,6 +143,48 @@ public final class PeftAdapterLoader {
         if (ti.shape().length != 2)
             throw new ModelFormatException(file + ": tensor '" + ti.name() + "' has " + ti.shape().length + " dimensions; expected 2");
         return ti;
+    }
+
+    /**
+     * The rank adapter_config.json gives the module (rank_pattern, else r) must be the rank its tensors have: PEFT
+     * scales by alpha over the configured rank, so a mismatch would serve a different scaling than the adapter was
+     * trained with.
+     */
+    private static void checkConfigRank(Path file, AdapterConfig cfg, String aName, String path, int r) {
+        int want = cfg.rankFor(path);
+        if (want != r)
+            throw new ModelFormatException(file + ": tensor '" + aName + "' has rank " + r + ", but " + CONFIG + " gives module " + path + " rank "
+                    + want + (cfg.rankPattern().isEmpty() ? " (r)" : " (rank_pattern or r)"));
+    }
+
+    /**
+     * The largest entry of a module's update s·B·A may reach, r · max|A| · max|s·B|, must be finite and at most
+     * {@link #MAX_UPDATE}: checked after the scaling is folded in, so a huge lora_alpha or huge weights, each finite on
+     * its own, cannot turn the model's activations into Inf. MAX_UPDATE is fp16's largest value: a trained adapter's
+     * update is many orders of magnitude below it.
+     */
+    static void checkScaled(Path file, String module, String bName, int r, double s, Matrix a, Matrix sb) {
+        if (!Double.isFinite(s) || s == 0)
+            throw new ModelFormatException(file + ": module " + module + " has scaling " + s + " (lora_alpha / r); it must be finite and non-zero");
+        float maxA = maxAbs(a), maxSb = maxAbs(sb);
+        double bound = (double) r * maxA * maxSb;
+        if (!Float.isFinite(maxSb))
+            throw new ModelFormatException(file + ": tensor '" + bName + "' times the scaling " + s + " (lora_alpha / r) overflows fp32 (Inf); "
+                    + "lora_alpha or the weights are out of range");
+        if (!(bound <= MAX_UPDATE))
+            throw new ModelFormatException(file + ": module " + module + " can change a weight by up to " + String.format("%.3g", bound)
+                    + " (rank " + r + " × max|A| " + maxA + " × max|scaling · B| " + maxSb + "), beyond " + MAX_UPDATE + "; lora_alpha or the weights are out of range");
+    }
+
+    /** The bound on a module's update, r · max|A| · max|s·B|: fp16's largest finite value. */
+    static final double MAX_UPDATE = 65504;
+
+    private static float maxAbs(Matrix m) {
+        float mx = 0;
+        float[] f = m.toFloats();
+        for (float v : f) mx = Math.max(mx, Math.abs(v));
+        for (float v : f) if (!Float.isFinite(v)) return Float.POSITIVE_INFINITY;
+        return mx;
     }
 
     private static void checkRank(Path file, String aName, String path, int r, int maxRank) {
@@ -159,6 +203,7 @@ public final class PeftAdapterLoader {
         String path = mod.path(layer);
         String hint = cfg.baseModel() != null ? " (adapter trained for " + cfg.baseModel() + "; is it for a different base model?)" : " (is the adapter for a different base model?)";
         checkRank(file, aName, path, r, maxRank);
+        checkConfigRank(file, cfg, aName, path, r);
         if (n > 1) {
             if (r % n != 0) throw new ModelFormatException(file + ": module " + path + " has rank " + r + ", not divisible by nblocks " + n);
             int split = kind == LoraKind.BD_A ? in : out;
@@ -178,7 +223,9 @@ public final class PeftAdapterLoader {
         checkFinite(file, aName, a);
         checkFinite(file, bName, b);
         double s = cfg.scaling(path, r);
-        return new LoraWeights(mod, kind, r, n, s, a, foldScaling(b, s));
+        Matrix sb = foldScaling(b, s);
+        checkScaled(file, path, bName, r, s, a, sb);
+        return new LoraWeights(mod, kind, r, n, s, a, sb);
     }
 
     /**
@@ -235,9 +282,7 @@ public final class PeftAdapterLoader {
             if (tm.asText().equals("all-linear")) allLinear = true;
             else {
                 regex = tm.asText();
-                try { Pattern.compile(regex); } catch (PatternSyntaxException e) {
-                    throw new ModelFormatException(file + ": target_modules regex '" + regex + "' is invalid: " + e.getDescription());
-                }
+                new BoundedRegex(regex, file + ": target_modules regex");   // refuses one too long or invalid, naming the file
             }
         } else if (tm.isArray()) {
             list = new ArrayList<>();
@@ -283,6 +328,8 @@ public final class PeftAdapterLoader {
     }
 
     private static void checkPattern(Path file, String field, String key) {
+        if (key.length() > BoundedRegex.MAX_LENGTH)
+            throw new ModelFormatException(file + ": " + field + " has a key of " + key.length() + " characters; at most " + BoundedRegex.MAX_LENGTH + " are accepted");
         try { Pattern.compile(key); } catch (PatternSyntaxException e) {
             throw new ModelFormatException(file + ": " + field + " key '" + key + "' is not a valid pattern: " + e.getDescription());
         }

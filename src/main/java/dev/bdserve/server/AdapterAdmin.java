@@ -5,12 +5,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.engine.EngineException;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.stream.Stream;
 
 /**
- * /v1/load_lora_adapter and /v1/unload_lora_adapter in vLLM's shapes: adapters load only from under the allowed
- * directories.
+ * /v1/load_lora_adapter and /v1/unload_lora_adapter in vLLM's shapes. Both are on only with allowed adapter directories
+ * (vLLM gates both with one switch); adapters load only from under those directories, every file they read included.
  */
 final class AdapterAdmin {
     private final ServingEngine engine;
@@ -22,6 +24,8 @@ final class AdapterAdmin {
     }
 
     void load(ObjectNode b, Exchange ex) {
+        if (!options.runtimeLoraUpdates())
+            throw new ApiException(400, "InvalidUserInput", "Loading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
         JsonNode nameN = b.get("lora_name"), pathN = b.get("lora_path");
         String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
         String path = pathN != null && pathN.isTextual() ? pathN.asText() : null;
@@ -39,8 +43,6 @@ final class AdapterAdmin {
      * resolving symbolic links (no escape through a link).
      */
     private Path allowedAdapterPath(String path) {
-        if (options.allowedLoraDirs().isEmpty())
-            throw new ApiException(400, "InvalidUserInput", "Loading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
         Path p;
         try {
             p = Path.of(path).toAbsolutePath().normalize();
@@ -58,17 +60,43 @@ final class AdapterAdmin {
         } catch (IOException e) {
             throw new ApiException(400, "InvalidUserInput", "Loading lora " + path + " failed: " + e.getMessage(), null);
         }
+        if (!underRealRoot(real)) throw new ApiException(400, "InvalidUserInput", outside, null);
+        if (Files.isDirectory(real)) {
+            // the loader opens the files inside by name: each must resolve under a root too, or a link could escape
+            try (Stream<Path> files = Files.list(real)) {
+                for (Path f : (Iterable<Path>) files::iterator) {
+                    Path rf;
+                    try {
+                        rf = f.toRealPath();
+                    } catch (IOException e) {
+                        continue;                         // a dangling link: the loader cannot read it either
+                    }
+                    if (!underRealRoot(rf))
+                        throw new ApiException(400, "InvalidUserInput", "The lora_path '" + path + "' holds '" + f.getFileName()
+                                + "', which resolves outside the allowed adapter directories.", null);
+                }
+            } catch (IOException e) {
+                throw new ApiException(400, "InvalidUserInput", "Loading lora " + path + " failed: " + e.getMessage(), null);
+            }
+        }
+        return real;
+    }
+
+    /** Whether a real (link-free) path lies under the real path of an allowed root. */
+    private boolean underRealRoot(Path real) {
         for (Path root : options.allowedLoraDirs()) {
             try {
-                if (real.startsWith(root.toRealPath())) return real;
+                if (real.startsWith(root.toRealPath())) return true;
             } catch (IOException ignored) {
                 // a root that does not exist allows nothing
             }
         }
-        throw new ApiException(400, "InvalidUserInput", outside, null);
+        return false;
     }
 
     void unload(ObjectNode b, Exchange ex) {
+        if (!options.runtimeLoraUpdates())
+            throw new ApiException(400, "InvalidUserInput", "Unloading LoRA adapters at run time is disabled: start the server with --allowed-lora-dir DIR.", null);
         JsonNode nameN = b.get("lora_name");
         String name = nameN != null && nameN.isTextual() ? nameN.asText() : null;
         if (name == null || name.isEmpty())

@@ -32,35 +32,43 @@ public final class OpenAiServer implements AutoCloseable {
      * @param port             port (0: ephemeral)
      * @param apiKey           required bearer token for /v1/*, or null
      * @param servedModelName  the base model's id in the API
-     * @param modelRoot        the base model's path (for /v1/models)
-     * @param allowedLoraDirs  roots that /v1/load_lora_adapter may read under (empty: run-time loading disabled)
+     * @param modelRoot        the base model's path (for /v1/models, only with {@code showPaths})
+     * @param allowedLoraDirs  roots that /v1/load_lora_adapter may read under (empty: run-time loading and unloading disabled)
      * @param maxBodyBytes     request bodies larger than this are refused with 413
      * @param maxPromptChars   text prompts (or rendered chat prompts) longer than this are refused with 400
      * @param maxChoices       prompts × n per request at most
      * @param unloadWait       how long /v1/unload_lora_adapter waits for running requests of the adapter before cancelling them
      * @param chatTemplate     the chat template
      * @param accessLog        where one line per request goes (null: nowhere)
+     * @param showPaths        whether /v1/models shows the server's file paths as {@code root} (else the model's id)
+     * @param connections      the limits on connections: how many, and how long one may idle or send a request
      */
     public record Options(String host, int port, String apiKey, String servedModelName, String modelRoot, List<Path> allowedLoraDirs,
                           long maxBodyBytes, int maxPromptChars, int maxChoices, Duration unloadWait, ChatTemplate chatTemplate,
-                          PrintStream accessLog) {
+                          PrintStream accessLog, boolean showPaths, ConnectionLimits connections) {
         public Options {
             allowedLoraDirs = List.copyOf(allowedLoraDirs);
             if (chatTemplate == null) chatTemplate = ChatTemplate.plain();
+            if (connections == null) connections = ConnectionLimits.defaults();
         }
 
         public static Options defaults(String servedModelName) {
             return new Options("127.0.0.1", 0, null, servedModelName, servedModelName, List.of(), 8L << 20, 1 << 20, 256,
-                    Duration.ofSeconds(30), ChatTemplate.plain(), null);
+                    Duration.ofSeconds(30), ChatTemplate.plain(), null, false, ConnectionLimits.defaults());
         }
 
-        public Options withPort(int p) { return new Options(host, p, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog); }
-        public Options withApiKey(String k) { return new Options(host, port, k, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog); }
-        public Options withAllowedLoraDirs(List<Path> d) { return new Options(host, port, apiKey, servedModelName, modelRoot, d, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog); }
-        public Options withAccessLog(PrintStream p) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, p); }
-        public Options withChatTemplate(ChatTemplate t) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, t, accessLog); }
-        public Options withLimits(long body, int promptChars, int choices) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, body, promptChars, choices, unloadWait, chatTemplate, accessLog); }
-        public Options withUnloadWait(Duration w) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, w, chatTemplate, accessLog); }
+        /** Run-time adapter loading and unloading are on (some --allowed-lora-dir was given). */
+        public boolean runtimeLoraUpdates() { return !allowedLoraDirs.isEmpty(); }
+
+        public Options withPort(int p) { return new Options(host, p, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog, showPaths, connections); }
+        public Options withApiKey(String k) { return new Options(host, port, k, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog, showPaths, connections); }
+        public Options withAllowedLoraDirs(List<Path> d) { return new Options(host, port, apiKey, servedModelName, modelRoot, d, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog, showPaths, connections); }
+        public Options withAccessLog(PrintStream p) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, p, showPaths, connections); }
+        public Options withChatTemplate(ChatTemplate t) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, t, accessLog, showPaths, connections); }
+        public Options withLimits(long body, int promptChars, int choices) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, body, promptChars, choices, unloadWait, chatTemplate, accessLog, showPaths, connections); }
+        public Options withUnloadWait(Duration w) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, w, chatTemplate, accessLog, showPaths, connections); }
+        public Options withShowPaths(boolean s) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog, s, connections); }
+        public Options withConnections(ConnectionLimits c) { return new Options(host, port, apiKey, servedModelName, modelRoot, allowedLoraDirs, maxBodyBytes, maxPromptChars, maxChoices, unloadWait, chatTemplate, accessLog, showPaths, c); }
     }
 
     private final Options options;
@@ -68,6 +76,7 @@ public final class OpenAiServer implements AutoCloseable {
     private final Router router;
     private final Server jetty;
     private final ServerConnector connector;
+    private final ConnectionGuard guard;
 
     public OpenAiServer(ServingEngine engine, Options options) {
         this.options = options;
@@ -75,7 +84,8 @@ public final class OpenAiServer implements AutoCloseable {
             @Override public EngineStats stats() { return engine.stats(); }
             @Override public List<AdapterInfo> adapters() { return engine.adapters(); }
         });
-        this.router = new Router(engine, options, metrics);
+        this.guard = new ConnectionGuard(options.connections());
+        this.router = new Router(engine, options, metrics, guard);
         QueuedThreadPool pool = new QueuedThreadPool(64, 4);
         pool.setName("bdserve-http");
         pool.setVirtualThreadsExecutor(Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("bdserve-req-", 0).factory()));
@@ -86,7 +96,9 @@ public final class OpenAiServer implements AutoCloseable {
         connector = new ServerConnector(jetty, new HttpConnectionFactory(hc));
         connector.setHost(options.host());
         connector.setPort(options.port());
+        connector.setAcceptQueueSize(1024);                              // bursts of connections wait in the kernel, not in connect()
         connector.setIdleTimeout(Duration.ofMinutes(30).toMillis());   // a long generation may write nothing for a while
+        connector.addEventListener(guard);                               // the tighter limits: cap, idle, header and body time
         jetty.addConnector(connector);
         jetty.setHandler(router);
         jetty.setStopTimeout(5_000);
@@ -106,7 +118,10 @@ public final class OpenAiServer implements AutoCloseable {
 
     public ServerMetrics metrics() { return metrics; }
 
-    /** New generation requests get 503 from now on (SIGTERM drain). */
+    /** Connections open now. */
+    public int openConnections() { return guard.openConnections(); }
+
+    /** New generation requests and adapter loads and unloads get 503, and /health 503, from now on (SIGTERM drain). */
     public void stopAdmitting() { router.stopAdmitting(); }
 
     /** Waits up to {@code max} for the generation requests being answered to finish writing (after the engine drained). */
@@ -124,5 +139,6 @@ public final class OpenAiServer implements AutoCloseable {
         } catch (Exception e) {
             // stopping anyway
         }
+        guard.close();
     }
 }

@@ -3,6 +3,7 @@ package dev.bdserve.server;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.engine.EngineException;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.io.Connection;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -27,11 +28,13 @@ final class Router extends Handler.Abstract {
     private final StatusRoutes status;
     private final JsonBody bodies;
     private final AccessLog accessLog;
+    private final ConnectionGuard guard;
     private final AtomicLong ids = new AtomicLong();
     private final AtomicInteger inFlight = new AtomicInteger();
     private volatile boolean draining;
 
-    Router(ServingEngine engine, OpenAiServer.Options options, ServerMetrics metrics) {
+    Router(ServingEngine engine, OpenAiServer.Options options, ServerMetrics metrics, ConnectionGuard guard) {
+        this.guard = guard;
         this.options = options;
         this.metrics = metrics;
         this.completions = new Completions(engine, options, metrics);
@@ -41,7 +44,7 @@ final class Router extends Handler.Abstract {
         this.accessLog = new AccessLog(options.accessLog());
     }
 
-    /** New generation requests get 503 from now on. */
+    /** New generation requests, adapter loads and unloads get 503 from now on, and so does /health. */
     void stopAdmitting() { draining = true; }
 
     /** Generation requests being answered. */
@@ -55,27 +58,42 @@ final class Router extends Handler.Abstract {
         String rid = requestId(path);
         Exchange ex = new Exchange(request, response, callback);
         Completions.Outcome outcome = null;
+        Connection connection = request.getConnectionMetaData().getConnection();
+        guard.reading(connection);
         try {
             response.getHeaders().put("X-Request-Id", rid);
             if (path.startsWith("/v1/") && options.apiKey() != null && !authorized(request))
                 throw new ApiException(401, "AuthenticationError", "Unauthorized", null);
             switch (path) {
-                case "/health" -> { requireMethod(method, "GET"); status.health(ex); }
-                case "/metrics" -> { requireMethod(method, "GET"); status.metrics(ex); }
-                case "/version" -> { requireMethod(method, "GET"); status.version(ex); }
-                case "/v1/models" -> { requireMethod(method, "GET"); status.models(ex); }
+                case "/health" -> {
+                    requireMethod(method, "GET");
+                    guard.answering(connection);
+                    if (draining) throw shuttingDown();
+                    status.health(ex);
+                }
+                case "/metrics" -> { requireMethod(method, "GET"); guard.answering(connection); status.metrics(ex); }
+                case "/version" -> { requireMethod(method, "GET"); guard.answering(connection); status.version(ex); }
+                case "/v1/models" -> { requireMethod(method, "GET"); guard.answering(connection); status.models(ex); }
                 case "/v1/completions", "/v1/chat/completions" -> {
                     requireMethod(method, "POST");
-                    if (draining) throw new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
-                    ObjectNode body = bodies.read(request, ex);
+                    if (draining) throw shuttingDown();
+                    ObjectNode body = body(request, ex, connection);
                     request.addFailureListener(t -> ex.gone("failure listener: " + t));
                     ex.watch = ClientWatch.start(request, () -> ex.gone(ex.watch == null ? "connection watch" : ex.watch.reason()));
                     inFlight.incrementAndGet();
                     ex.counted = true;
                     outcome = completions.handle(body, path.equals("/v1/chat/completions"), rid, ex);
                 }
-                case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); adapters.load(bodies.read(request, ex), ex); }
-                case "/v1/unload_lora_adapter" -> { requireMethod(method, "POST"); adapters.unload(bodies.read(request, ex), ex); }
+                case "/v1/load_lora_adapter" -> {
+                    requireMethod(method, "POST");
+                    if (draining) throw shuttingDown();
+                    adapters.load(body(request, ex, connection), ex);
+                }
+                case "/v1/unload_lora_adapter" -> {
+                    requireMethod(method, "POST");
+                    if (draining) throw shuttingDown();
+                    adapters.unload(body(request, ex, connection), ex);
+                }
                 default -> throw new ApiException(404, "NotFoundError", "Not Found", null);
             }
         } catch (ApiException e) {
@@ -96,12 +114,24 @@ final class Router extends Handler.Abstract {
             ex.error(new ApiException(500, "InternalServerError", "Internal server error: " + e, null));
         } finally {
             ex.finish();
+            guard.idle(connection);
             if (ex.counted) inFlight.decrementAndGet();
             metrics.http(pathLabel(path), ex.status);
             if (path.startsWith("/v1/")) accessLog.write(rid, method, path, ex.status, outcome, (System.nanoTime() - t0) / 1e9,
                     ex.status == 499 ? ex.goneReason : null);
         }
         return true;
+    }
+
+    /** Reads the body within the connection guard's body timeout; from then on the request is being answered. */
+    private ObjectNode body(Request request, Exchange ex, Connection connection) throws IOException {
+        ObjectNode b = bodies.read(request, ex);
+        guard.answering(connection);
+        return b;
+    }
+
+    private static ApiException shuttingDown() {
+        return new ApiException(503, "ServiceUnavailableError", "The server is shutting down.", null);
     }
 
     private String requestId(String path) {

@@ -31,7 +31,10 @@ final class StatusRoutes {
 
     void models(Exchange ex) throws IOException { ex.json(200, Json.MAPPER.writeValueAsString(modelList())); }
 
-    /** The base model, then every loaded adapter with the base model as its parent. */
+    /**
+     * The base model, then every loaded adapter with the base model as its parent. {@code root} is the file path only
+     * when the server was told to show paths: by default no client learns the server's file layout.
+     */
     private ObjectNode modelList() {
         ObjectNode r = Json.MAPPER.createObjectNode();
         r.put("object", "list");
@@ -41,7 +44,7 @@ final class StatusRoutes {
         base.put("object", "model");
         base.put("created", created);
         base.put("owned_by", "bdserve");
-        base.put("root", options.modelRoot());
+        base.put("root", options.showPaths() ? options.modelRoot() : options.servedModelName());
         base.putNull("parent");
         base.put("max_model_len", engine.modelConfig().maxPositions());
         for (AdapterInfo a : engine.adapters()) {
@@ -50,7 +53,7 @@ final class StatusRoutes {
             m.put("object", "model");
             m.put("created", created);
             m.put("owned_by", "bdserve");
-            m.put("root", a.path() == null ? null : a.path().toString());
+            m.put("root", options.showPaths() && a.path() != null ? a.path().toString() : a.name());
             m.put("parent", options.servedModelName());
             m.putNull("max_model_len");
         }

@@ -13,11 +13,13 @@ import java.util.Arrays;
  *
  * <p>Held repacked in tiles of {@value #TILE} rows interleaved by column (as llama.cpp's repacked CPU layouts do):
  * within a tile, the 32 quants of column k sit side by side, so one byte load widens to a vector of consecutive
- * rows. Several tokens' products ({@link #matmul} with T &gt; 1) widen a tile's columns once into a column-major fp32
+ * rows. Two to four tokens' products widen each weight vector in registers and use it for all of them ({@link
+ * #gemmFew}); more tokens' products widen a tile's columns once into a column-major fp32
  * panel (d·q, exact) and run a register-blocked kernel of two row vectors × {@value #TOKENS} tokens that broadcasts
  * one activation per FMA pair: it needs no horizontal sums and no repacking of the activations, and keeps the FMA
  * units busy where a kernel vectorized along tokens waits on broadcast loads of weights. One token's product ({@link
- * #gemv}) sums each block's q·x per row in fp32 and scales it by d once, four tiles read side by side.
+ * #gemv}) sums each block's q·x per row in fp32 and scales it by d once, four tiles read side by side. For T &gt; 1
+ * both paths sum Σ (d·q)·x in one order, so a token's product does not depend on the batch around it.
  * Activations stay fp32 (llama.cpp rounds them to 8-bit blocks). {@link #matmulScalar} is the fp64 twin.
  */
 public final class Q8Matrix implements Weight {
@@ -27,6 +29,8 @@ public final class Q8Matrix implements Weight {
     static final int TILE = 32;
     /** Tokens per micro-kernel call: 12 accumulators, two weight vectors and a broadcast fit AVX2's 16 registers. */
     static final int TOKENS = 6;
+    /** Token counts up to this widen weights in registers ({@link #gemmFew}); more widen panels ({@link #gemm}). */
+    static final int FEW = 4;
     /** Columns widened per panel: [KC][TILE] fp32 is 64 KB. */
     static final int KC = 512;
 
@@ -141,9 +145,47 @@ public final class Q8Matrix implements Weight {
             par.forRange(tiles, 1, (s, e) -> gemv(x, y, s, e));
             return;
         }
-        float[] xz = new float[(T + 1) * cols];          // [T + 1, cols] x and a zero row for the kernel's idle token slots
+        float[] xz = new float[(T + 1) * cols];          // [T + 1, cols] x and a zero row for the kernels' idle token slots
         System.arraycopy(x, 0, xz, 0, T * cols);
-        par.forRange(tiles, 1, (s, e) -> gemm(xz, T, y, s, e));
+        if (T <= FEW) par.forRange(tiles, 1, (s, e) -> gemmFew(xz, T, y, s, e));
+        else par.forRange(tiles, 1, (s, e) -> gemm(xz, T, y, s, e));
+    }
+
+    // ---- two to four tokens: weights widened in registers ----
+
+    /**
+     * y[t·rows + o] for T ≤ {@value #FEW} tokens and the rows of tiles [from, to): each weight vector is widened and
+     * scaled in registers and used for every token at once, with no panel (too few tokens to repay one). The sums
+     * run in the same order as {@link #gemm}'s, so both give the same bits.
+     */
+    private void gemmFew(float[] xz, int T, float[] y, int from, int to) {
+        int zero = T * cols;
+        int x0 = xRow(0, T, zero), x1 = xRow(1, T, zero), x2 = xRow(2, T, zero), x3 = xRow(3, T, zero);
+        float[] out = new float[FEW * TILE];             // [FEW][TILE] one tile's sums per token slot
+        for (int t = from; t < to; t++) {
+            for (int v0 = 0; v0 < TILE; v0 += PAIR) {
+                FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+                for (int b = 0; b < bpr; b++) {
+                    int db = (t * bpr + b) * TILE + v0;
+                    FloatVector s0 = Widening.f16(d, db), s1 = Widening.f16(d, db + VL);
+                    int qo = (t * cols + b * BLOCK) * TILE + v0;
+                    for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++, qo += TILE) {
+                        FloatVector w = quants(qo).mul(s0), u = quantsHigh(qo).mul(s1);
+                        FloatVector e;
+                        e = FloatVector.broadcast(FS, xz[x0 + k]); a0 = w.fma(e, a0); c0 = u.fma(e, c0);
+                        e = FloatVector.broadcast(FS, xz[x1 + k]); a1 = w.fma(e, a1); c1 = u.fma(e, c1);
+                        e = FloatVector.broadcast(FS, xz[x2 + k]); a2 = w.fma(e, a2); c2 = u.fma(e, c2);
+                        e = FloatVector.broadcast(FS, xz[x3 + k]); a3 = w.fma(e, a3); c3 = u.fma(e, c3);
+                    }
+                }
+                a0.intoArray(out, v0); c0.intoArray(out, v0 + VL);
+                a1.intoArray(out, TILE + v0); c1.intoArray(out, TILE + v0 + VL);
+                a2.intoArray(out, 2 * TILE + v0); c2.intoArray(out, 2 * TILE + v0 + VL);
+                a3.intoArray(out, 3 * TILE + v0); c3.intoArray(out, 3 * TILE + v0 + VL);
+            }
+            int n = Math.min(TILE, rows - t * TILE);
+            for (int j = 0; j < T; j++) System.arraycopy(out, j * TILE, y, j * rows + t * TILE, n);
+        }
     }
 
     // ---- several tokens: fp32 panels and a 2·VL rows × 6 tokens kernel ----

@@ -150,4 +150,24 @@ class AdapterResidencyTest {
             assertTrue(r.ensureResident(a, Set.of(), e -> false), "loaded on the next try");
         }
     }
+
+    /** An evicted adapter whose files changed on disk is not read back as something else: its requests fail with 400. */
+    @Test
+    void aReloadOfChangedFilesIsRefused() throws Exception {
+        try (AdapterResidency r = residency(1, AdapterLoader.PEFT)) {
+            Path pa = write("a", 1);
+            r.register("a", pa, false);
+            r.register("b", write("b", 2), false);
+            var a = r.lookup("a");
+            assertTrue(r.ensureResident(a, Set.of(), e -> false));
+            assertTrue(r.ensureResident(r.lookup("b"), Set.of(), e -> false));   // evicts a
+            new SynthAdapter(4, 0, SynthAdapter.allModules(), DType.F32, 8, false, 0.3, 99).write(pa, C, "test");   // other weights
+            assertFalse(r.ensureResident(a, Set.of(), e -> false));
+            drain(1);
+            assertEquals(1, failures.size());
+            assertTrue(failures.getFirst().startsWith("a: ") && failures.getFirst().contains("changed since the adapter was loaded"), failures.toString());
+            assertEquals(400, AdapterResidency.status(new dev.bdserve.model.ModelFormatException("x")));
+            assertNull(a.adapter);
+        }
+    }
 }

@@ -65,47 +65,6 @@ class EngineFaultTest {
         return "<" + id + ">";
     }
 
-    /**
-     * Poisons, after the forward pass, the logits rows of requests on adapters named {@code poison-KIND}, from
-     * position 6 on (mid-stream): {@code nan}, {@code inf} (+Inf), {@code dead} (every logit −Inf), {@code pad} (the
-     * largest logit at an id past the tokenizer's vocabulary or at its unused id); {@code throw} makes the whole forward pass throw.
-     */
-    static final class PoisonRunner extends ForwardingRunner {
-        final Map<Integer, String> kinds = new ConcurrentHashMap<>();   // runner adapter id → poison kind
-        final AtomicInteger addFailures = new AtomicInteger();          // the next addAdapter calls that throw
-
-        PoisonRunner(ModelRunner inner) { super(inner); }
-
-        @Override public int addAdapter(LoraAdapter a) {
-            if (addFailures.getAndUpdate(n -> Math.max(0, n - 1)) > 0) throw new IllegalArgumentException("refused by the test runner");
-            int id = super.addAdapter(a);
-            if (a.name().startsWith("poison-")) kinds.put(id, a.name().substring(7));
-            return id;
-        }
-
-        @Override public void forward(StepBatch b, float[] logits) {
-            for (int r = 0; r < b.logitRows().length; r++) {
-                int t = b.logitRows()[r];
-                if ("throw".equals(kinds.get(b.adapterIds()[t]))) throw new IllegalStateException("the test runner's forward pass broke");
-            }
-            super.forward(b, logits);
-            int vocab = config().vocabSize();
-            for (int r = 0; r < b.logitRows().length; r++) {
-                int t = b.logitRows()[r];
-                String kind = kinds.get(b.adapterIds()[t]);
-                if (kind == null || b.positions()[t] < 6) continue;
-                int off = r * vocab;
-                switch (kind) {
-                    case "nan" -> logits[off + 17] = Float.NaN;
-                    case "inf" -> logits[off + 5] = Float.POSITIVE_INFINITY;
-                    case "dead" -> java.util.Arrays.fill(logits, off, off + vocab, Float.NEGATIVE_INFINITY);
-                    case "pad" -> logits[off + (b.positions()[t] % 2 == 0 ? UNUSED : vocab - 1 - (b.positions()[t] % 20))] = 1e30f;
-                    default -> { }
-                }
-            }
-        }
-    }
-
     static TpGroup group(int tp, LoraSharding sharding) {
         return TpGroup.threads(() -> new SynthModel(C, DType.F32, 31),
                 new TpGroup.Options(tp, tp == 1 ? 2 : 1, sharding, LoraSharding.SLORA, 0).withKvCache(64L << 20, 16));
@@ -291,6 +250,41 @@ class EngineFaultTest {
         try (TpGroup g = group(1, LoraSharding.AUTO)) {
             IllegalArgumentException ex = assertThrows(IllegalArgumentException.class, () -> new Engine(g, ids(C.vocabSize() + 1), cfg(8)));
             assertTrue(ex.getMessage().contains("301 token ids") && ex.getMessage().contains("only 300 rows"), ex.getMessage());
+        }
+    }
+
+    /**
+     * A step that never returns (a collective waiting for a stopped rank): {@link Engine#fail} from another thread
+     * answers the running and the waiting request with 503 at once, turns the engine unhealthy and refuses new work.
+     */
+    @Test
+    void failFromOutsideAnswersEveryRequestWhileAStepHangs() throws Exception {
+        java.util.concurrent.CountDownLatch inStep = new java.util.concurrent.CountDownLatch(1), release = new java.util.concurrent.CountDownLatch(1);
+        try (TpGroup g = group(1, LoraSharding.AUTO)) {
+            ModelRunner hanging = new ForwardingRunner(g) {
+                @Override public void forward(StepBatch b, float[] logits) {
+                    inStep.countDown();
+                    try { release.await(); } catch (InterruptedException ie) { Thread.currentThread().interrupt(); }
+                    super.forward(b, logits);
+                }
+            };
+            try (Engine e = new Engine(hanging, IDS, cfg(4))) {
+                EngineTest.Collector running = new EngineTest.Collector();
+                e.submit(req("r", null, GREEDY, 20), running);
+                assertTrue(inStep.await(30, java.util.concurrent.TimeUnit.SECONDS), "the step started");
+                EngineTest.Collector waiting = new EngineTest.Collector();
+                e.submit(req("w", null, GREEDY, 5), waiting);
+                e.fail(new dev.bdserve.parallel.TpGroupException("rank 1's collective timed out"));
+                for (EngineTest.Collector c : List.of(running, waiting)) {
+                    EngineException ex = failure(c);
+                    assertEquals(503, ex.status());
+                    assertTrue(ex.getMessage().contains("rank 1's collective timed out"), ex.getMessage());
+                }
+                assertFalse(e.healthy());
+                assertEquals(503, assertThrows(EngineException.class, () -> e.submit(req("late", null, GREEDY, 5), new EngineTest.Collector())).status());
+                release.countDown();                              // the step returns: nothing is reported twice
+                assertTrue(running.streamedText.isEmpty(), running.streamedText.toString());
+            }
         }
     }
 }

@@ -159,4 +159,64 @@ class AdapterValidationTest {
         String m = rejectConfig(c -> c.put("peft_type", "IA3"));
         assertTrue(m.contains("peft_type IA3"), m);
     }
+
+    // ---- issue 29: validation after scaling, ranks, bounded patterns
+
+    @Test void hugeAlphaIsRefusedAfterScaling() {
+        String m = rejectConfig(c -> c.put("lora_alpha", 1e38));
+        assertTrue(m.contains("out of range") && m.contains("lora_alpha"), m);
+        String m2 = rejectConfig(c -> c.put("lora_alpha", 1e300));
+        assertTrue(m2.contains("overflows fp32") || m2.contains("out of range"), m2);
+    }
+
+    @Test void hugeWeightsAreRefusedAfterScaling() {
+        String m = rejectTensors(t -> {
+            float[] f = t.get(Q0B).toFloats();
+            f[3] = 1e30f;
+            t.put(Q0B, Matrix.ofF32(64, 8, f));
+        });
+        assertTrue(m.contains("model.layers.0.self_attn.q_proj") && m.contains("out of range"), m);
+    }
+
+    @Test void configRankMustEqualTheTensorRank() {
+        String m = rejectConfig(c -> c.put("r", 16));
+        assertTrue(m.contains(Q0A) && m.contains("has rank 8") && m.contains("rank 16"), m);
+        String m2 = rejectConfig(c -> ((ObjectNode) c.get("rank_pattern")).put("q_proj", 4));
+        assertTrue(m2.contains(Q0A) && m2.contains("rank 4") && m2.contains("rank_pattern"), m2);
+    }
+
+    @Test void rankZeroIsRefused() {
+        String m = rejectConfig(c -> c.put("r", 0));
+        assertTrue(m.contains("adapter_config.json") && m.contains("r must be a positive integer, got 0"), m);
+        String m2 = rejectConfig(c -> ((ObjectNode) c.get("rank_pattern")).put("q_proj", 0));
+        assertTrue(m2.contains("rank_pattern['q_proj'] must be a positive integer"), m2);
+        // factors of rank 0 ([0, in] and [out, 0], no data), written by hand: Matrix has no empty shape
+        Path p = dir.resolve("r0");
+        new SynthAdapter(8, 0, java.util.Set.of(LoraModule.Q), DType.F32, 16, false, 0.3, 1).write(p, C, "tiny");
+        String header = "{\"" + Q0A + "\":{\"dtype\":\"F32\",\"shape\":[0,64],\"data_offsets\":[0,0]},\""
+                + Q0B + "\":{\"dtype\":\"F32\",\"shape\":[64,0],\"data_offsets\":[0,0]}}";
+        byte[] h = header.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.nio.ByteBuffer bb = java.nio.ByteBuffer.allocate(8 + h.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bb.putLong(h.length).put(h);
+        try {
+            Files.write(p.resolve(PeftAdapterLoader.WEIGHTS), bb.array());
+        } catch (java.io.IOException e) {
+            throw new AssertionError(e);
+        }
+        String m3 = assertThrows(ModelFormatException.class, () -> PeftAdapterLoader.load("r0", p, C, 32)).getMessage();
+        assertTrue(m3.contains(Q0A) && m3.contains("rank 0"), m3);
+    }
+
+    @Test void regexPatternsAreBounded() {
+        String evil = "(a|aa)+(x+x+)+y";   // backtracks exponentially on a path that does not match
+        long t0 = System.nanoTime();
+        String m = rejectConfig(c -> c.put("target_modules", ".*" + "(.*.*)+".repeat(3) + "z"));
+        assertTrue(m.contains("target_modules regex") && (m.contains("steps") || m.contains("matches no module")), m);
+        String m2 = rejectConfig(c -> ((ObjectNode) c.get("rank_pattern")).put("(" + "(.*)*".repeat(4) + ")q", 8));
+        assertTrue(m2.contains("rank_pattern") && m2.contains("steps"), m2);
+        String m3 = rejectConfig(c -> c.put("target_modules", "q".repeat(5000)));
+        assertTrue(m3.contains("adapter_config.json") && m3.contains("at most 1000"), m3);
+        assertTrue(evil.length() < 1000);
+        assertTrue((System.nanoTime() - t0) / 1e9 < 120, "liveness: bounded matching returned");
+    }
 }

@@ -79,6 +79,21 @@ class Q8MatrixTest {
         }
     }
 
+    /** A token's product has the same bits whatever the batch around it: one token alone excepted, every path sums in one order. */
+    @ParameterizedTest(name = "{0}x{1}")
+    @org.junit.jupiter.params.provider.CsvSource({"40,96", "70,640", "33,1056"})
+    void aTokensProductDoesNotDependOnItsBatch(int rows, int cols) {
+        Q8Matrix w = random(rows, cols, 7L * rows + cols);
+        float[] x = activations(16 * cols, rows + cols);                 // 16 tokens
+        float[] all = new float[16 * rows];
+        w.matmul(x, 16, all, pool);
+        for (int T : new int[]{2, 3, 4, 5, 7, 13}) {
+            float[] y = new float[T * rows];
+            w.matmul(java.util.Arrays.copyOf(x, T * cols), T, y, Parallel.serial());
+            assertArrayEquals(java.util.Arrays.copyOf(all, T * rows), y, "the first " + T + " tokens alone");
+        }
+    }
+
     @Test
     void rowsAreScaleTimesQuant() {
         Q8Matrix w = random(3, 64, 5);

@@ -14,7 +14,6 @@ import dev.bdserve.tensor.quant.QuantMatrix;
 import dev.bdserve.tensor.Weight;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -36,7 +35,6 @@ import java.util.Set;
  * Qwen's keep HF's order (rope type NEOX). Rows are mapped back at load, so HF-layout adapters (PEFT) apply to the right rows at every TP degree.
  */
 public final class GgufModelSource implements TensorSource {
-    private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Where an HF tensor lives in the file, and whether its rows are RoPE-permuted. */
     private record Loc(GgufFile.TensorInfo info, int rows, int cols, boolean rope) {}
@@ -293,13 +291,26 @@ public final class GgufModelSource implements TensorSource {
         MemorySegment data = file.data(l.info);
         long rowBytes = type.bytes(l.cols);
         DType dt = dtype(name);
+        // F16, BF16 and F32 rows are read from the file, not copied from the mapping (GgufFile.read), so the heap copy
+        // is the process's only resident one
         if (dt != DType.F32) {                                           // F16 / BF16: the stored bits as they are
             short[] out = new short[Math.multiplyExact(r, c)];
-            for (int i = 0; i < r; i++)
-                MemorySegment.copy(data, I16_LE, sourceRow(l, rowFrom + i) * rowBytes + 2L * colFrom, out, i * c, c);
+            byte[] row = new byte[2 * c];                                // [2c] one row slice's little-endian bits
+            for (int i = 0; i < r; i++) {
+                file.read(l.info, sourceRow(l, rowFrom + i) * rowBytes + 2L * colFrom, row, 0, row.length);
+                java.nio.ByteBuffer.wrap(row).order(ByteOrder.LITTLE_ENDIAN).asShortBuffer().get(out, i * c, c);
+            }
             return Matrix.ofBits(dt, r, c, out);
         }
         float[] out = new float[Math.multiplyExact(r, c)];
+        if (type == GgmlType.F32) {
+            byte[] row = new byte[4 * c];                                // [4c] one row slice's little-endian floats
+            for (int i = 0; i < r; i++) {
+                file.read(l.info, sourceRow(l, rowFrom + i) * rowBytes + 4L * colFrom, row, 0, row.length);
+                java.nio.ByteBuffer.wrap(row).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(out, i * c, c);
+            }
+            return Matrix.ofF32(r, c, out);
+        }
         float[] row = c == l.cols ? null : new float[l.cols];             // [cols] a whole row, when only a slice is wanted
         for (int i = 0; i < r; i++) {
             long off = sourceRow(l, rowFrom + i) * rowBytes;

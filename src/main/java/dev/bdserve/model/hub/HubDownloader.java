@@ -26,10 +26,14 @@ import java.util.Objects;
 /**
  * Downloads single hub files: follows redirects itself (whatever the client's redirect policy), streams into a
  * temporary file beside the target while hashing, checks size and SHA-256, then moves the file into place atomically.
+ * A body that delivers no byte for the stall timeout is abandoned (the HTTP client's own timeout covers only the
+ * headers), and temporary files of the same file left by a killed download are removed first.
  */
 final class HubDownloader {
     static final int MAX_REDIRECTS = 10;
     static final Duration RESPONSE_TIMEOUT = Duration.ofSeconds(60);
+    /** How long a body may deliver nothing before the download is abandoned. */
+    static final Duration STALL_TIMEOUT = Duration.ofSeconds(60);
     private static final String USER_AGENT = "bdserve/0.1.0";
 
     /** The network could not be reached at all (connection refused, unknown host, timeout...). */
@@ -41,17 +45,21 @@ final class HubDownloader {
     private final String endpoint;
     private final String token;
     private final DownloadProgress progress;
+    private final Duration stallTimeout;
 
     /**
-     * @param endpoint hub base URL without trailing slash
-     * @param token    HF token sent to the endpoint's host only, or null
-     * @param progress told each file's bytes as they arrive, or null for none
+     * @param endpoint     hub base URL without trailing slash
+     * @param token        HF token sent to the endpoint's host only, or null
+     * @param progress     told each file's bytes as they arrive, or null for none
+     * @param stallTimeout how long a body may deliver nothing before the download is abandoned; also the age beyond
+     *                     which another download's temporary file counts as left behind (a live one writes sooner)
      */
-    HubDownloader(HttpClient http, String endpoint, String token, DownloadProgress progress) {
+    HubDownloader(HttpClient http, String endpoint, String token, DownloadProgress progress, Duration stallTimeout) {
         this.http = Objects.requireNonNull(http, "http");
         this.endpoint = Objects.requireNonNull(endpoint, "endpoint");
         this.token = token;
         this.progress = progress;
+        this.stallTimeout = Objects.requireNonNull(stallTimeout, "stallTimeout");
     }
 
     /** {@code {endpoint}/{repo}/resolve/main/{path}}. */
@@ -73,13 +81,15 @@ final class HubDownloader {
     void download(String repo, HubFile file, Path target) throws IOException, InterruptedException {
         URI uri = fileUri(endpoint, repo, file.path());
         Path dir = target.toAbsolutePath().getParent();
+        removeStaleParts(dir, file.fileName());
         Path tmp = Files.createTempFile(dir, "." + file.fileName() + ".", ".part");
         boolean done = false;
         try {
             HttpResponse<InputStream> response = get(uri, file);
             String sha;
-            try (InputStream in = response.body(); OutputStream out = Files.newOutputStream(tmp)) {
-                sha = copy(in, out, file, response.uri(), tmp);
+            try (InputStream in = response.body(); OutputStream out = Files.newOutputStream(tmp);
+                 StallWatch watch = new StallWatch(in, stallTimeout)) {
+                sha = copy(in, out, file, response.uri(), tmp, watch);
             }
             if (!sha.equals(file.sha256()))
                 throw new IOException("SHA-256 mismatch for " + file.path() + " from " + response.uri() + ": expected "
@@ -139,7 +149,67 @@ final class HubDownloader {
         }
     }
 
-    private String copy(InputStream in, OutputStream out, HubFile file, URI from, Path tmp) throws IOException {
+    /**
+     * Deletes {@code .NAME.*.part} files in {@code dir} not written to for longer than the stall timeout: a download
+     * that was killed left them, since a live one writes (or gives up) sooner.
+     */
+    private void removeStaleParts(Path dir, String fileName) throws IOException {
+        String prefix = "." + fileName + ".";
+        long cutoff = System.currentTimeMillis() - stallTimeout.toMillis();
+        try (var parts = Files.newDirectoryStream(dir, p -> {
+            String n = p.getFileName().toString();
+            return n.startsWith(prefix) && n.endsWith(".part");
+        })) {
+            for (Path p : parts) {
+                try {
+                    if (Files.getLastModifiedTime(p).toMillis() < cutoff) Files.deleteIfExists(p);
+                } catch (IOException ignored) {
+                    // gone meanwhile, or not ours to delete: it does not stop this download
+                }
+            }
+        }
+    }
+
+    /**
+     * Closes a response body that delivers nothing for the stall timeout, which makes the blocked read fail; the
+     * copy loop reports it as a stall.
+     */
+    private static final class StallWatch implements AutoCloseable {
+        private final Thread thread;
+        private volatile long lastProgress = System.nanoTime();
+        private volatile boolean stalled, closed;
+
+        StallWatch(InputStream body, Duration timeout) {
+            long limit = timeout.toNanos();
+            thread = Thread.ofVirtual().name("bdserve-download-watch").start(() -> {
+                while (!closed) {
+                    long idle = System.nanoTime() - lastProgress;
+                    if (idle >= limit) {
+                        stalled = true;
+                        try { body.close(); } catch (IOException ignored) { /* the read fails either way */ }
+                        return;
+                    }
+                    try {
+                        Thread.sleep(Math.max(1, (limit - idle) / 1_000_000));
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            });
+        }
+
+        void progressed() { lastProgress = System.nanoTime(); }
+
+        boolean stalled() { return stalled; }
+
+        @Override
+        public void close() {
+            closed = true;
+            thread.interrupt();
+        }
+    }
+
+    private String copy(InputStream in, OutputStream out, HubFile file, URI from, Path tmp, StallWatch watch) throws IOException {
         MessageDigest sha = sha256();
         byte[] buf = new byte[1 << 16];
         long total = 0;
@@ -149,10 +219,13 @@ final class HubDownloader {
                 try {
                     n = in.read(buf);
                 } catch (IOException e) {
+                    if (watch.stalled()) throw stalled(file, from, total);
                     throw new IOException("download of " + file.path() + " from " + from + " broke off after " + total
                             + " of " + file.size() + " bytes: " + describe(e), e);
                 }
+                if (watch.stalled()) throw stalled(file, from, total);
                 if (n < 0) break;
+                watch.progressed();
                 total += n;
                 if (total > file.size())
                     throw new IOException("size mismatch for " + file.path() + " from " + from
@@ -171,6 +244,11 @@ final class HubDownloader {
             throw new IOException("size mismatch for " + file.path() + " from " + from + ": got " + total
                     + " bytes, expected " + file.size() + "; the download was discarded");
         return HexFormat.of().formatHex(sha.digest());
+    }
+
+    private IOException stalled(HubFile file, URI from, long total) {
+        return new IOException("download of " + file.path() + " from " + from + " stalled: no data for " + stallTimeout.toMillis() / 1000.0
+                + " s after " + total + " of " + file.size() + " bytes; the download was discarded");
     }
 
     static MessageDigest sha256() {

@@ -23,7 +23,8 @@ import java.util.stream.Collectors;
  *   <li>An existing path (file or folder) is returned as is.</li>
  *   <li>A known model name (see {@link KnownModel}) is looked up in {@code $BDSERVE_MODELS/<name>/}, then in the
  *       cache {@code <cache>/<name>/}, and otherwise downloaded from the hub into the cache (size and SHA-256
- *       checked, moved into place atomically). The model file is returned (for stories260K,
+ *       checked, moved into place atomically). A cached file is checked against its SHA-256 once and then marked
+ *       ({@link CacheVerification}). The model file is returned (for stories260K,
  *       {@code .../stories260K/stories260K.bin}, with {@code tok512.bin} beside it).</li>
  *   <li>A hub repo id {@code owner/name} is returned if the cache holds {@code <cache>/owner--name/}; arbitrary
  *       repos are never downloaded.</li>
@@ -67,6 +68,11 @@ public final class ModelResolver {
      * @param registry the models known by name
      */
     public ModelResolver(Map<String, String> env, HttpClient http, DownloadProgress progress, List<KnownModel> registry) {
+        this(env, http, progress, registry, HubDownloader.STALL_TIMEOUT);
+    }
+
+    /** With another stall timeout for download bodies (tests use a short one). */
+    ModelResolver(Map<String, String> env, HttpClient http, DownloadProgress progress, List<KnownModel> registry, Duration stallTimeout) {
         this.env = Map.copyOf(env);
         this.registry = List.copyOf(registry);
         this.progress = progress;
@@ -78,7 +84,7 @@ public final class ModelResolver {
         String ep = nonBlank(this.env.get("HF_ENDPOINT")) ? this.env.get("HF_ENDPOINT").strip() : DEFAULT_ENDPOINT;
         this.endpoint = ep.endsWith("/") ? ep.substring(0, ep.length() - 1) : ep;
         String token = nonBlank(this.env.get("HF_TOKEN")) ? this.env.get("HF_TOKEN").strip() : null;
-        this.downloader = new HubDownloader(Objects.requireNonNull(http, "http"), endpoint, token, progress);
+        this.downloader = new HubDownloader(Objects.requireNonNull(http, "http"), endpoint, token, progress, stallTimeout);
     }
 
     /** A resolver on {@link System#getenv()} with a fresh {@link HttpClient}, reporting downloads to {@code progress} (or null). */
@@ -159,6 +165,7 @@ public final class ModelResolver {
             if (size != f.size())
                 throw new ModelResolutionException("cached " + p + " has " + size + " bytes, expected " + f.size()
                         + " (" + f.path() + " of hub repo " + m.repo() + "): delete it to download it again");
+            CacheVerification.verify(p, f, m.repo());
         }
         if (missing.isEmpty()) return dir.resolve(m.modelFile().fileName());
 
@@ -178,6 +185,7 @@ public final class ModelResolver {
             HubFile f = missing.get(i);
             try {
                 downloader.download(m.repo(), f, dir.resolve(f.fileName()));
+                CacheVerification.mark(dir.resolve(f.fileName()), f);   // the download checked its SHA-256
             } catch (HubDownloader.UnreachableException e) {
                 throw cannotDownload(m, missing.subList(i, missing.size()), e.getMessage(), e);
             } catch (IOException e) {

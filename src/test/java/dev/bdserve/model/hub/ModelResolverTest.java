@@ -176,7 +176,8 @@ class ModelResolverTest {
         assertArrayEquals(model, Files.readAllBytes(p));
         assertArrayEquals(tok, Files.readAllBytes(p.resolveSibling("tok.bin")));
         assertEquals(List.of(MODEL_URL, TOK_URL), List.copyOf(requests));
-        assertEquals(2, cacheFiles().size(), "no temp files left: " + cacheFiles());
+        assertEquals(List.of(".tiny.bin.verified", ".tok.bin.verified", "tiny.bin", "tok.bin"),
+                cacheFiles().stream().map(f -> f.getFileName().toString()).sorted().toList(), "no temp files left, both marked verified");
         assertTrue(shown.getFirst().startsWith("bdserve: downloading tiny"), shown.toString());
         assertEquals(List.of("tiny.bin " + model.length + " of " + model.length, "tok.bin " + tok.length + " of " + tok.length),
                 shown.subList(1, shown.size()), "every byte reported, each file closed");
@@ -427,5 +428,67 @@ class ModelResolverTest {
         assertThrows(IllegalArgumentException.class, () -> new KnownModel("a/b", "o/r", List.of(new HubFile("a", 1, "0".repeat(64)))));
         assertThrows(IllegalArgumentException.class, () -> new KnownModel("a", "repo", List.of(new HubFile("a", 1, "0".repeat(64)))));
         assertThrows(IllegalArgumentException.class, () -> new KnownModel("a", "o/r", List.of()));
+    }
+
+    // ---- issue 29: cached files hashed once, stalled bodies, stale temp files
+
+    @Test
+    void aCachedFileIsHashedOnceThenTrustedByItsMarker() throws IOException {
+        write(cache.resolve("tiny/tiny.bin"), model);
+        write(cache.resolve("tiny/tok.bin"), tok);
+        assertEquals(cache.resolve("tiny/tiny.bin"), resolver(env()).resolve("tiny"));
+        Path marker = cache.resolve("tiny/.tiny.bin.verified");
+        assertTrue(Files.readString(marker).startsWith(sha(model) + " " + model.length + " "), Files.readString(marker));
+        assertEquals(List.of(), requests, "a correct cache needs no download");
+
+        // same size, other content: caught by the hash, with or without a marker of the old content
+        byte[] bad = model.clone();
+        bad[7] ^= 1;
+        Path file = cache.resolve("tiny/tiny.bin");
+        java.nio.file.attribute.FileTime checkedAt = Files.getLastModifiedTime(file);
+        write(file, bad);
+        // a rewrite within the file system's clock tick keeps the time: the marker trusts (size, time), so move it on
+        Files.setLastModifiedTime(file, java.nio.file.attribute.FileTime.fromMillis(checkedAt.toMillis() + 2_000));
+        var e = fails(resolver(env()), "tiny");
+        assertEquals("cached " + cache.resolve("tiny/tiny.bin") + " has SHA-256 " + sha(bad) + ", expected " + sha(model)
+                + " (tiny/tiny.bin of hub repo acme/tinyrepo): delete it to download it again", e.getMessage());
+    }
+
+    @Test
+    void aStalledBodyTimesOutAndLeavesNoFile() throws IOException {
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        routes.put(MODEL_URL, ex -> {
+            ex.sendResponseHeaders(200, model.length);
+            ex.getResponseBody().write(model, 0, 1000);
+            ex.getResponseBody().flush();
+            try {
+                release.await(60, java.util.concurrent.TimeUnit.SECONDS);   // then stops answering
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        serve(TOK_URL, tok);
+        try {
+            var r = new ModelResolver(env(), http, null, List.of(tiny), java.time.Duration.ofMillis(500));
+            var e = fails(r, "tiny");
+            assertEquals("download of tiny/tiny.bin from " + endpoint() + MODEL_URL + " stalled: no data for 0.5 s after 1000 of "
+                    + model.length + " bytes; the download was discarded", e.getMessage());
+            assertEquals(List.of(), cacheFiles());
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
+    void staleTempFilesOfAKilledDownloadAreRemoved() throws IOException {
+        Path stale = cache.resolve("tiny/.tiny.bin.12345.part"), fresh = cache.resolve("tiny/.tiny.bin.999.part");
+        write(stale, new byte[10]);
+        write(fresh, new byte[10]);
+        Files.setLastModifiedTime(stale, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 3_600_000));
+        serveBoth("");
+        var r = new ModelResolver(env(), http, null, List.of(tiny), java.time.Duration.ofSeconds(60));
+        assertEquals(cache.resolve("tiny/tiny.bin"), r.resolve("tiny"));
+        assertFalse(Files.exists(stale), "a part file untouched for longer than the stall timeout is removed");
+        assertTrue(Files.exists(fresh), "a part file another download may still be writing stays");
     }
 }
