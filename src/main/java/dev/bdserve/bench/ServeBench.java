@@ -34,12 +34,33 @@ public final class ServeBench {
      * @param llamaCppLora   select a request's adapter as llama-server does, by a {@code lora} list of {@code {id, scale}}
      *                       (the adapter's index in {@code loraModules}, scale 1) with {@code model} the base's, instead
      *                       of naming the adapter in {@code model} (vLLM, bdserve)
+     * @param responseFormat a {@code response_format} object (JSON text) sent with a fraction of the requests, or null
+     * @param constrainedFraction the fraction of requests that carry it, spread evenly over the run (in [0, 1])
      */
     public record Config(String baseUrl, String endpoint, String model, List<String> loraModules, Assignment assignment,
                          int inputLen, int outputLen, double rangeRatio, double requestRate, double burstiness,
                          int maxConcurrency, int numPrompts, long seed, String apiKey, boolean ignoreEos,
-                         Duration requestTimeout, boolean llamaCppLora) {
+                         Duration requestTimeout, boolean llamaCppLora, String responseFormat, double constrainedFraction) {
+        /** Without structured output. */
+        public Config(String baseUrl, String endpoint, String model, List<String> loraModules, Assignment assignment,
+                      int inputLen, int outputLen, double rangeRatio, double requestRate, double burstiness,
+                      int maxConcurrency, int numPrompts, long seed, String apiKey, boolean ignoreEos,
+                      Duration requestTimeout, boolean llamaCppLora) {
+            this(baseUrl, endpoint, model, loraModules, assignment, inputLen, outputLen, rangeRatio, requestRate, burstiness,
+                    maxConcurrency, numPrompts, seed, apiKey, ignoreEos, requestTimeout, llamaCppLora, null, 0);
+        }
+
         public Config {
+            if (!(constrainedFraction >= 0 && constrainedFraction <= 1))
+                throw new IllegalArgumentException("--constrained-fraction must be in [0, 1], got " + constrainedFraction);
+            if (responseFormat != null) {
+                try {
+                    if (!new com.fasterxml.jackson.databind.ObjectMapper().readTree(responseFormat).isObject())
+                        throw new IllegalArgumentException("--response-format must be a JSON object");
+                } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+                    throw new IllegalArgumentException("--response-format is not valid JSON: " + e.getOriginalMessage(), e);
+                }
+            }
             if (baseUrl == null || baseUrl.isBlank()) throw new IllegalArgumentException("--base-url is required (e.g. http://127.0.0.1:8000)");
             if (model == null || model.isBlank()) throw new IllegalArgumentException("--model is required (the served base model's name)");
             if (numPrompts < 1) throw new IllegalArgumentException("--num-prompts must be ≥ 1, got " + numPrompts);
@@ -57,6 +78,11 @@ public final class ServeBench {
 
     /** One request of the random dataset. */
     public record Prompt(String text, int promptLen, int outputLen, String model) {}
+
+    /** Whether request {@code i} carries the response format: ⌊(i+1)·f⌋ > ⌊i·f⌋, so the constrained ones are spread evenly. */
+    static boolean constrained(Config c, int i) {
+        return c.responseFormat() != null && Math.floor((i + 1) * c.constrainedFraction()) > Math.floor(i * c.constrainedFraction());
+    }
 
     /** What one request measured. Times in seconds. */
     public record Output(boolean success, int promptLen, int outputTokens, double ttft, List<Double> itl,
@@ -76,6 +102,7 @@ public final class ServeBench {
         out.println("Maximum request concurrency: " + (c.maxConcurrency() > 0 ? c.maxConcurrency() : "None"));
         Semaphore limit = c.maxConcurrency() > 0 ? new Semaphore(c.maxConcurrency()) : null;
         List<Future<Output>> futures = new ArrayList<>();
+        MaskHistogram masksBefore = c.responseFormat() != null ? MaskHistogram.scrape(client, c) : null;
         long start = System.nanoTime();
         try (ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             long next = start;
@@ -84,10 +111,11 @@ public final class ServeBench {
                 if (wait > 0) Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
                 next += (long) (gaps[i] * 1e9);
                 Prompt p = prompts.get(i);
+                boolean constrained = constrained(c, i);
                 futures.add(pool.submit(() -> {
                     if (limit != null) limit.acquire();
                     try {
-                        return ServeRequest.send(client, uri, c, p);
+                        return ServeRequest.send(client, uri, c, p, constrained);
                     } finally {
                         if (limit != null) limit.release();
                     }
@@ -105,6 +133,20 @@ public final class ServeBench {
         }
         Map<String, Object> result = ServeReport.metrics(c, outputs, duration);
         ServeReport.printSummary(c, result, out);
+        if (masksBefore != null) {
+            int n = 0;
+            for (int i = 0; i < prompts.size(); i++) if (constrained(c, i)) n++;
+            result.put("constrained_requests", n);
+            MaskHistogram masks = MaskHistogram.scrape(client, c);
+            if (masks != null && masksBefore != null) {
+                masks = masks.minus(masksBefore);
+                result.put("mask_tokens", masks.count());
+                result.put("p50_mask_ms", masks.quantile(0.5) * 1e3);
+                result.put("p99_mask_ms", masks.quantile(0.99) * 1e3);
+                out.printf("Constrained requests: %d; mask time per token (server histogram, %d tokens): p50 %.4f ms, p99 %.4f ms%n",
+                        n, masks.count(), masks.quantile(0.5) * 1e3, masks.quantile(0.99) * 1e3);
+            } else out.println("Constrained requests: " + n + "; the server exposes no bdserve:structured_mask_seconds histogram");
+        }
         return result;
     }
 }

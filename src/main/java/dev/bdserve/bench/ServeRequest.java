@@ -24,7 +24,7 @@ final class ServeRequest {
     private ServeRequest() {}
 
     /** Sends one streaming completion request and times its chunks. */
-    static Output send(HttpClient client, URI uri, Config c, Prompt p) {
+    static Output send(HttpClient client, URI uri, Config c, Prompt p, boolean constrained) {
         ObjectNode body = JSON.createObjectNode();
         if (c.llamaCppLora()) {                                  // llama-server: the base model, adapters by id and scale
             body.put("model", c.model());
@@ -40,6 +40,13 @@ final class ServeRequest {
         body.put("stream", true);
         body.putObject("stream_options").put("include_usage", true);
         if (c.ignoreEos()) body.put("ignore_eos", true);
+        if (constrained) {
+            try {
+                body.set("response_format", JSON.readTree(c.responseFormat()));
+            } catch (IOException e) {
+                throw new IllegalArgumentException("--response-format is not valid JSON: " + e.getMessage(), e);
+            }
+        }
         HttpRequest.Builder rb = HttpRequest.newBuilder(uri).timeout(c.requestTimeout())
                 .header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString(body.toString()));

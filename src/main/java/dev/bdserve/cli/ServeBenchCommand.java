@@ -38,6 +38,12 @@ final class ServeBenchCommand implements Callable<Integer> {
     @Option(names = "--lora-field", defaultValue = "model",
             description = "How a request names its adapter: model (vLLM, bdserve) or llamacpp (llama-server's per-request \"lora\": [{id, scale}]).")
     String loraField;
+    @Option(names = "--response-format", paramLabel = "JSON",
+            description = "A response_format object (e.g. {\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{...}}}) sent with --constrained-fraction of the requests. "
+                    + "The summary then adds the server's mask time per token.") String responseFormat;
+    @Option(names = "--response-format-file", paramLabel = "FILE", description = "As --response-format, read from FILE.") Path responseFormatFile;
+    @Option(names = "--constrained-fraction", defaultValue = "1", description = "Fraction of requests with --response-format, spread evenly (default: ${DEFAULT-VALUE}).")
+    double constrainedFraction;
     @Option(names = "--api-key", description = "Bearer token (default: $OPENAI_API_KEY if set).") String apiKey;
     @Option(names = "--save-result", paramLabel = "FILE", description = "Write the result JSON (vLLM's keys) to FILE.") Path saveResult;
     @Option(names = "--request-timeout-s", defaultValue = "21600", description = "Per-request timeout in seconds.") long timeoutS;
@@ -56,8 +62,12 @@ final class ServeBenchCommand implements Callable<Integer> {
         String key = apiKey != null ? apiKey : System.getenv("OPENAI_API_KEY");
         if (!loraField.equals("model") && !loraField.equals("llamacpp"))
             throw new IllegalArgumentException("--lora-field must be model or llamacpp, got '" + loraField + "'");
+        if (responseFormat != null && responseFormatFile != null)
+            throw new IllegalArgumentException("give --response-format or --response-format-file, not both");
         var cfg = new ServeBench.Config(baseUrl, endpoint, model, loraModules, a, inputLen, outputLen, rangeRatio, rate,
-                burstiness, maxConcurrency, numPrompts, seed, key, ignoreEos, Duration.ofSeconds(timeoutS), loraField.equals("llamacpp"));
+                burstiness, maxConcurrency, numPrompts, seed, key, ignoreEos, Duration.ofSeconds(timeoutS), loraField.equals("llamacpp"),
+                responseFormatFile != null ? Files.readString(responseFormatFile) : responseFormat,
+                constrainedFraction);
         Map<String, Object> r = ServeBench.run(cfg, System.out);
         if (saveResult != null) {
             Path parent = saveResult.toAbsolutePath().getParent();

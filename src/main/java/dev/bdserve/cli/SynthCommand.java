@@ -27,12 +27,16 @@ final class SynthCommand implements Runnable {
         String dtype;
         @Option(names = "--seed", defaultValue = "0") long seed;
         @Option(names = "--out", required = true, description = "Output folder (hf) or file (gguf).") Path out;
+        @Option(names = "--tokenizer", paramLabel = "DIR", description = "A real tokenizer: a folder with tokenizer.json (and tokenizer_config.json), "
+                + "copied into the model, whose vocabulary size, BOS and EOS the model takes (hf format only; default: a synthetic tokenizer).")
+        Path tokenizer;
         @Option(names = "--format", defaultValue = "hf", description = "hf, or gguf (then --dtype is the GGUF type: f32, f16, bf16, q8_0, q4_0, ...) "
                 + "(default: ${DEFAULT-VALUE}).") String format;
 
         @Override
         public Integer call() throws Exception {
             if (format.equals("gguf")) {
+                if (tokenizer != null) throw new IllegalArgumentException("--tokenizer works with --format hf only");
                 dev.bdserve.model.gguf.GgmlType t = dev.bdserve.model.gguf.GgufModelWriter.parseType(dtype);
                 SynthModel m = new SynthModel(ModelShapes.get(shape, arch), DType.F32, seed);
                 Path tmp = java.nio.file.Files.createTempDirectory("bdserve-synth");
@@ -48,9 +52,20 @@ final class SynthCommand implements Runnable {
             }
             if (!format.equals("hf")) throw new IllegalArgumentException("--format must be hf or gguf, got '" + format + "'");
             DType dt = DType.parse(dtype);
-            SynthModel m = new SynthModel(ModelShapes.get(shape, arch), dt, seed);
+            dev.bdserve.model.LlamaConfig cfg = ModelShapes.get(shape, arch);
+            if (tokenizer != null) {
+                try (var tok = dev.bdserve.tokenizer.HfTokenizer.load(tokenizer)) {
+                    int[] eos = tok.eosIds();
+                    if (eos.length == 0) throw new IllegalArgumentException("the tokenizer in " + tokenizer + " has no EOS token");
+                    cfg = cfg.withVocabulary(tok.vocabSize(), Math.max(tok.bosId(), 0), java.util.Arrays.stream(eos).boxed().toList());
+                }
+            }
+            SynthModel m = new SynthModel(cfg, dt, seed);
             HfModelWriter.write(out, m, dt);
-            dev.bdserve.tokenizer.SynthTokenizer.write(out, m.config().vocabSize());
+            if (tokenizer == null) dev.bdserve.tokenizer.SynthTokenizer.write(out, m.config().vocabSize());
+            else for (String f : new String[]{"tokenizer.json", "tokenizer_config.json"})
+                if (java.nio.file.Files.isRegularFile(tokenizer.resolve(f)))
+                    java.nio.file.Files.copy(tokenizer.resolve(f), out.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             System.err.printf("wrote %s (%s, %s, %,d parameters, %s)%n", out, shape, m.config().variant().family(), m.config().parameterCount(), dt);
             return 0;
         }

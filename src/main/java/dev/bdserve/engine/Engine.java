@@ -130,7 +130,14 @@ public final class Engine implements AutoCloseable {
         if (blocks.blocksFor(p + maxTokens) > blocks.numBlocks())
             throw new EngineException(400, "The request needs up to " + (p + maxTokens) + " tokens of KV cache, more than the "
                     + blocks.numBlocks() * blocks.blockSize() + " the server's KV cache holds. Please reduce the prompt or max_tokens.");
-        TokenMatcher matcher = r.constraint() == null ? null : r.constraint().newMatcher(vocabulary());
+        TokenMatcher matcher = null;
+        if (r.constraint() != null) {
+            try {
+                matcher = r.constraint().newMatcher(vocabulary());
+            } catch (UnsupportedOperationException e) {
+                throw new EngineException(400, "Structured output is not available with this model's tokenizer: " + e.getMessage(), e);
+            }
+        }
         OutputProcessor out = new OutputProcessor(r.params(), tokenizer, eosIds, vocabMask, Math.min(maxTokens, ctx - p), matcher);
         Sequence s = new Sequence(r, listener, a, maxTokens, out, () -> LockSupport.unpark(loop));
         if (a != null) a.active.incrementAndGet();

@@ -1,5 +1,6 @@
 package dev.bdserve.engine;
 
+import dev.bdserve.structured.TokenVocabulary;
 import dev.bdserve.tokenizer.Tokenizer;
 
 import java.util.ArrayList;
@@ -10,7 +11,9 @@ import java.util.List;
  * Generates a static batch of sequences on a model runner (one rank or a TP group): their prompts are
  * prefilled together in steps of at most {@code prefillChunk} tokens, then every unfinished sequence
  * decodes one token per step. Each sequence's {@link OutputProcessor} samples and applies the stop rules
- * (EOS unless ignored, stop strings, max tokens, the context limit), as in the engine. Sampling happens here, on rank 0.
+ * (EOS unless ignored, stop strings, max tokens, the context limit) and a request's output constraint, as in the
+ * engine. Sampling happens here, on rank 0. A constraint that can no longer be satisfied ends {@link #generate} with
+ * its {@link ConstraintDeadException}.
  */
 public final class Generator {
     private final ModelRunner model;
@@ -19,6 +22,7 @@ public final class Generator {
     private final BlockManager blocks;
     private final int[] eosIds;
     private final TokenMask vocabMask;      // the tokenizer's ids; null when it knows every row
+    private TokenVocabulary vocabulary;     // for constraints; built on the first constrained request
     private long prefillNanos, decodeNanos, prefillTokens, decodeTokens, decodeSteps;
 
     public Generator(ModelRunner model, Tokenizer tokenizer, int prefillChunk) {
@@ -48,7 +52,8 @@ public final class Generator {
             this.req = req;
             int ctx = model.config().maxPositions();
             this.table = blocks.allocateTable(Math.min(ctx, req.prompt().length + req.maxTokens()));
-            this.output = new OutputProcessor(req.params(), tokenizer, eosIds, vocabMask, Math.min(req.maxTokens(), ctx - req.prompt().length));
+            this.output = new OutputProcessor(req.params(), tokenizer, eosIds, vocabMask, Math.min(req.maxTokens(), ctx - req.prompt().length),
+                    req.constraint() == null ? null : req.constraint().newMatcher(vocabulary()));
         }
 
         int position() { return req.prompt().length + output.generatedCount(); }
@@ -133,6 +138,12 @@ public final class Generator {
         String text = step.finish() == null ? step.text() : step.text() + s.output.takeRest();
         if (listener != null && !text.isEmpty()) listener.onText(s.index, text);
         s.nextToken = step.token();
+    }
+
+    /** The tokenizer's vocabulary as token bytes, built on first use (it takes seconds on a large vocabulary). */
+    private TokenVocabulary vocabulary() {
+        if (vocabulary == null) vocabulary = TokenVocabulary.of(tokenizer);
+        return vocabulary;
     }
 
     /** Seconds spent in prefill steps so far. */

@@ -41,6 +41,8 @@ public final class OutputProcessor {
     private final TokenMask mask;                   // null: every id may be sampled
     private final TokenMatcher matcher;             // null: unconstrained
     private final BitSet allowed;                   // the matcher's ids allowed next (scratch; null when unconstrained)
+    private double[] maskSeconds = new double[0];   // [masks] each step's mask time
+    private int masks;
     private final int limit;                        // generated tokens at most (max_tokens and the context's room)
     private final SplittableRandom rng;
     private final StopMatcher stops;
@@ -135,6 +137,7 @@ public final class OutputProcessor {
      * rows never pass). Throws {@link ConstraintDeadException} when it allows none.
      */
     private void applyConstraint(float[] logits, int off, int vocab) {
+        long t0 = System.nanoTime();
         matcher.fillAllowed(allowed);
         if (allowed.isEmpty())
             throw new ConstraintDeadException("the output constraint (" + matcher.constraint().kind() + ") cannot be completed: no token of the "
@@ -145,12 +148,17 @@ public final class OutputProcessor {
             next = id + 1;
         }
         if (next < vocab) Arrays.fill(logits, off + next, off + vocab, Float.NEGATIVE_INFINITY);
+        if (masks == maskSeconds.length) maskSeconds = Arrays.copyOf(maskSeconds, Math.max(16, masks * 2));
+        maskSeconds[masks++] = (System.nanoTime() - t0) / 1e9;
     }
 
     /** The last characters of the text, for messages. */
     private String tail() {
         return text.length() <= 40 ? text.toString() : "…" + text.substring(text.length() - 40);
     }
+
+    /** Each step's mask time in seconds (the allowed set and its application to the logits), in order; null when unconstrained. */
+    public double[] maskSeconds() { return matcher == null ? null : Arrays.copyOf(maskSeconds, masks); }
 
     /** The constraint matcher (null when unconstrained), e.g. for its mask time. */
     public TokenMatcher matcher() { return matcher; }

@@ -88,6 +88,6 @@ final class Sequence implements RequestHandle {
         return new RequestMetrics(
                 firstScheduled == 0 ? (now - arrival) / 1e9 : (firstScheduled - arrival) / 1e9,
                 firstToken == 0 ? Double.NaN : (firstToken - arrival) / 1e9, Arrays.copyOf(gaps, nGaps), (now - arrival) / 1e9,
-                promptLength(), output.generatedCount(), cachedPrompt, preempted);
+                promptLength(), output.generatedCount(), cachedPrompt, preempted, output.maskSeconds());
     }
 }

@@ -186,6 +186,12 @@ public record LlamaConfig(int vocabSize, int hiddenSize, int intermediateSize, i
                 rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bosTokenId, eosTokenIds, torchDtype, variant);
     }
 
+    /** This config with another vocabulary: its size and its BOS and EOS ids. */
+    public LlamaConfig withVocabulary(int size, int bos, List<Integer> eos) {
+        return new LlamaConfig(size, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions,
+                rmsNormEps, ropeTheta, ropeScaling, tieWordEmbeddings, bos, eos, torchDtype, variant);
+    }
+
     /** This config with another torch_dtype. */
     public LlamaConfig withTorchDtype(String dtype) {
         return new LlamaConfig(vocabSize, hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, headDim, maxPositions,

@@ -3,6 +3,7 @@ package dev.bdserve.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.engine.SamplingParams;
+import dev.bdserve.structured.Constraint;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -16,10 +17,14 @@ import java.util.List;
  * @param logprobs  alternatives per token to return with logprobs, -1 for no logprobs
  * @param created   the response's creation time, seconds since the epoch
  * @param tools     how a chat's output is read for tool calls (and constrained to them), or null: plain text
+ * @param constraint what every choice's output must match ({@link StructuredOutputs}), or null for free text
  */
 record CompletionRequest(String id, boolean chat, String model, String adapter, List<Prompt> prompts, int n, SamplingParams params,
                          int maxTokens, boolean stream, boolean includeUsage, boolean echo, int logprobs, long created,
-                         ToolPlan tools) {
+                         ToolPlan tools, Constraint constraint) {
+
+    /** The constraint the engine applies: the structured-output fields', else a forced tool call's, else null. */
+    Constraint outputConstraint() { return constraint != null ? constraint : tools == null ? null : tools.constraint(); }
 
     /** The number of choices: n per prompt. */
     int choices() { return prompts.size() * n; }
@@ -27,7 +32,8 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
     /** The prompt that choice {@code idx} continues. */
     Prompt prompt(int idx) { return prompts.get(idx / n); }
 
-    static CompletionRequest parse(ObjectNode b, boolean chat, String id, ServingEngine engine, OpenAiServer.Options options) {
+    static CompletionRequest parse(ObjectNode b, boolean chat, String id, ServingEngine engine, OpenAiServer.Options options,
+                                   StructuredOutputs structured) {
         String model = Params.optString(b, "model");
         if (model == null) model = options.servedModelName();
         String adapter = resolveModel(model, engine, options);
@@ -80,6 +86,10 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
             if (!stream) throw ApiException.badParam("stream_options", "Stream options can only be defined when `stream=True`.");
             includeUsage = Params.optBool((ObjectNode) so, "include_usage", false);
         }
+        Constraint constraint = structured.parse(b);
+        if (constraint != null && tools != null && tools.constraint() != null)
+            throw ApiException.badParam("tool_choice", "tool_choice `required` or a named function constrains the output to a tool call; "
+                    + "it cannot be combined with response_format or structured outputs");
         SamplingParams params;
         try {
             // echoed prompt tokens carry their logprobs: the engine computes them only when asked
@@ -89,7 +99,7 @@ record CompletionRequest(String id, boolean chat, String model, String adapter, 
             throw ApiException.badRequest(e.getMessage());
         }
         return new CompletionRequest(id, chat, model, adapter, prompts, n, params, maxTokens == null ? -1 : maxTokens, stream,
-                includeUsage, echo, logprobs, System.currentTimeMillis() / 1000, tools);
+                includeUsage, echo, logprobs, System.currentTimeMillis() / 1000, tools, constraint);
     }
 
     /** null for the base model, else the adapter's name; 404 for anything else. */

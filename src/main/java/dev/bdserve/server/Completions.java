@@ -44,6 +44,7 @@ final class Completions {
     private final ServingEngine engine;
     private final OpenAiServer.Options options;
     private final ServerMetrics metrics;
+    private final StructuredOutputs structured = new StructuredOutputs(StructuredOutputs.DEFAULT_CACHE);
 
     Completions(ServingEngine engine, OpenAiServer.Options options, ServerMetrics metrics) {
         this.engine = engine;
@@ -53,7 +54,7 @@ final class Completions {
 
     Outcome handle(ObjectNode body, boolean chat, String id, Sink sink) throws IOException {
         Outcome out = new Outcome();
-        CompletionRequest job = CompletionRequest.parse(body, chat, id, engine, options);
+        CompletionRequest job = CompletionRequest.parse(body, chat, id, engine, options, structured);
         out.model = job.model();
         out.adapter = job.adapter();
         out.stream = job.stream();

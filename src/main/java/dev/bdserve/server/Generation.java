@@ -48,6 +48,7 @@ final class Generation {
                              ServerMetrics metrics) {
         Generation g = new Generation(job, sink, out, metrics);
         int total = g.choices.length;
+        if (job.constraint() != null) metrics.constrained(job.adapter(), job.constraint().kind(), total);
         try {
             for (int p = 0; p < job.prompts().size(); p++)
                 for (int i = 0; i < job.n(); i++) {
@@ -56,7 +57,7 @@ final class Generation {
                     if (job.tools() != null) g.choices[idx].tools = job.tools().streamer();
                     SamplingParams sp = job.params().seed() == null || i == 0 ? job.params() : job.params().withSeed(job.params().seed() + i);
                     EngineRequest er = new EngineRequest(total == 1 ? job.id() : job.id() + "-" + idx, job.prompts().get(p).ids(),
-                            job.adapter(), sp, job.maxTokens(), job.tools() == null ? null : job.tools().constraint());
+                            job.adapter(), sp, job.maxTokens(), job.outputConstraint());
                     g.handles.add(engine.submit(er, new RequestListener() {
                         @Override public void onPromptLogprobs(PromptLogprobs p) { g.events.add(new PromptLp(idx, p)); }
                         @Override public void onToken(TokenEvent e) { g.events.add(new Tok(idx, e)); }

@@ -37,14 +37,17 @@ public final class ServerMetrics {
             7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
     static final double[] ITL_BUCKETS = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
             10.0, 20.0, 40.0, 80.0};
+    /** Mask time per token: from a cached mask (microseconds) to a cold one deep in a 128K vocabulary (tens of ms). */
+    static final double[] MASK_BUCKETS = {1e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2,
+            5e-2, 0.1, 0.25, 1.0};
     static final double[] E2E_BUCKETS = {0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0,
             120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 
     private final PrometheusRegistry registry = new PrometheusRegistry();
     private final PrometheusTextFormatWriter writer = PrometheusTextFormatWriter.builder().setIncludeCreatedTimestamps(false).build();
     private final String modelName;
-    private final Histogram ttft, itl, e2e, queue;
-    private final Counter httpRequests;
+    private final Histogram ttft, itl, e2e, queue, maskTime;
+    private final Counter httpRequests, constrained;
     private final DoubleSupplier clock;
 
     public ServerMetrics(String modelName, StatsSource engine) { this(modelName, engine, () -> System.currentTimeMillis() / 1000.0); }
@@ -68,6 +71,10 @@ public final class ServerMetrics {
                 .labelNames("model_name").classicOnly().classicUpperBounds(E2E_BUCKETS).register(registry);
         httpRequests = Counter.builder().name("bdserve:http_requests").help("HTTP requests answered, by path and status.")
                 .labelNames("path", "status").register(registry);
+        constrained = Counter.builder().name("bdserve:constrained_requests").help("Engine requests (choices) with a structured-output constraint, by adapter and kind.")
+                .labelNames("adapter", "kind", "model_name").register(registry);
+        maskTime = Histogram.builder().name("bdserve:structured_mask_seconds").help("Time to compute and apply a structured-output token mask, per generated token, by adapter.")
+                .labelNames("adapter", "model_name").classicOnly().classicUpperBounds(MASK_BUCKETS).register(registry);
         registry.register(new EngineCollector(engine));
     }
 
@@ -77,6 +84,15 @@ public final class ServerMetrics {
         if (m.interTokenSeconds() != null) for (double d : m.interTokenSeconds()) itl.labelValues(modelName).observe(d);
         if (m.e2eSeconds() > 0) e2e.labelValues(modelName).observe(m.e2eSeconds());
         if (m.queueSeconds() >= 0) queue.labelValues(modelName).observe(m.queueSeconds());
+        if (m.maskSeconds() != null) {
+            var h = maskTime.labelValues(adapter == null ? "" : adapter, modelName);
+            for (double d : m.maskSeconds()) h.observe(d);
+        }
+    }
+
+    /** {@code n} constrained engine requests submitted for an adapter (null: the base model). */
+    void constrained(String adapter, String kind, int n) {
+        constrained.labelValues(adapter == null ? "" : adapter, kind, modelName).inc(n);
     }
 
     void http(String path, int status) { httpRequests.labelValues(path, Integer.toString(status)).inc(); }

@@ -166,6 +166,30 @@ class ConstrainedOutputTest {
         }
     }
 
+    /** The static generator takes the same path: its constrained outputs equal the engine's. */
+    @Test
+    void theStaticGeneratorConstrainsAsTheEngineDoes() throws Exception {
+        Constraint word = Constraint.regex("[a-z]{3,6}( [a-z]{3,6}){0,2}\\.");
+        int[] prompt = {1, 40, 50};
+        RequestResult viaEngine;
+        try (var g = dev.bdserve.engine.TpGroup.threads(() -> new SynthModel(EngineTest.C, DType.F32, 31),
+                new TpGroup.Options(1, 2, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.SLORA, 0).withKvCache(64L << 20, 16));
+             Engine e = new Engine(g, ASCII, EngineTest.cfg(8, 256, 2, 2))) {
+            viaEngine = run(e, new EngineRequest("w", prompt, null, SamplingParams.greedy(), 40, word));
+        }
+        try (var g = dev.bdserve.engine.TpGroup.threads(() -> new SynthModel(EngineTest.C, DType.F32, 31),
+                new TpGroup.Options(1, 2, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.SLORA, 0).withKvCache(64L << 20, 16))) {
+            Generator gen = new Generator(g, ASCII, 512);
+            GenerationResult r = gen.generate(List.of(new GenerationRequest(prompt, 40, SamplingParams.greedy(), -1, word),
+                    new GenerationRequest(prompt, 12, SamplingParams.greedy(), -1)), null).getFirst();
+            assertArrayEquals(viaEngine.tokens(), r.tokens());
+            assertEquals("stop", r.finishReason());
+            assertEquals(viaEngine.text(), r.text());
+            assertThrows(ConstraintDeadException.class, () -> gen.generate(List.of(new GenerationRequest(prompt, 5, SamplingParams.greedy(), -1,
+                    Constraint.regex("é"))), null));
+        }
+    }
+
     @Test
     void aDeadConstraintEndsTheRequestWithAnErrorNotAHang() throws Exception {
         try (var g = dev.bdserve.engine.TpGroup.threads(() -> new SynthModel(EngineTest.C, DType.F32, 31),
@@ -179,6 +203,18 @@ class ConstrainedOutputTest {
             assertTrue(ee.getMessage().contains("cannot be completed"), ee.getMessage());
             // the engine goes on
             assertEquals("length", run(e, new EngineRequest("after", new int[]{1, 40}, null, SamplingParams.greedy(), 3)).finishReason());
+        }
+    }
+
+    @Test
+    void aTokenizerWithoutTokenBytesRefusesConstraintsWith400() throws Exception {
+        try (var g = dev.bdserve.engine.TpGroup.threads(() -> new SynthModel(EngineTest.C, DType.F32, 31),
+                new TpGroup.Options(1, 2, dev.bdserve.lora.LoraSharding.AUTO, dev.bdserve.lora.LoraSharding.SLORA, 0).withKvCache(64L << 20, 16));
+             Engine e = new Engine(g, EngineTest.IDS, EngineTest.cfg(8, 256, 2, 2))) {
+            EngineException ee = assertThrows(EngineException.class, () -> e.submit(new EngineRequest("c", new int[]{1, 40}, null,
+                    SamplingParams.greedy(), 5, Constraint.regex("a")), new EngineTest.Collector()));
+            assertEquals(400, ee.status());
+            assertTrue(ee.getMessage().contains("Structured output is not available"), ee.getMessage());
         }
     }
 }

@@ -167,6 +167,8 @@ class ServerToolCallTest {
         assertError(ts.post("/v1/chat/completions", body("\"tool_choice\":\"required\"")),
                 400, "tool_choice: \"required\" needs at least one tool in tools");
         assertError(ts.post("/v1/chat/completions", body("\"tools\":{}")), 400, "tools: expected a list of tool definitions, got an object");
+        assertError(ts.post("/v1/chat/completions", body("\"tools\":[" + TOOL + "],\"tool_choice\":\"required\",\"response_format\":{\"type\":\"json_object\"}")),
+                400, "cannot be combined with response_format or structured outputs");
         assertError(ts.post("/v1/chat/completions", body("\"tools\":[{\"type\":\"function\",\"function\":{\"parameters\":{}}}]")),
                 400, "tools[0].function.name: this field is required");
         assertError(ts.post("/v1/chat/completions", body("\"tools\":[" + TOOL + "," + TOOL + "]")), 400, "tools[1].function.name: 'f' is defined twice");

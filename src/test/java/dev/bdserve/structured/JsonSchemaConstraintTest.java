@@ -23,15 +23,15 @@ import static org.junit.jupiter.api.Assertions.*;
  * byte by byte, its invalid ones (invalid by the validator) are not, and for schemas whose outputs are bounded, random
  * walks through the allowed tokens of real vocabularies end at EOS with text that parses and validates.
  */
-class JsonSchemaConstraintTest {
+public class JsonSchemaConstraintTest {
     static final ObjectMapper JSON = new ObjectMapper();
     static final SchemaRegistry REGISTRY = SchemaRegistry.withDefaultDialect(SpecificationVersion.DRAFT_2020_12);
 
-    record Case(String name, String schema, boolean bounded, List<String> valid, List<String> invalid) {
+    public record Case(String name, String schema, boolean bounded, List<String> valid, List<String> invalid) {
         @Override public String toString() { return name; }
     }
 
-    static List<Error> validate(String schema, String doc) {
+    public static List<Error> validate(String schema, String doc) {
         Schema s = REGISTRY.getSchema(schema, InputFormat.JSON);
         return s.validate(doc, InputFormat.JSON, ctx -> ctx.executionConfig(b -> b.formatAssertionsEnabled(true)));
     }
@@ -47,7 +47,7 @@ class JsonSchemaConstraintTest {
               "required":["items","placed"],"additionalProperties":false}},
              "required":["order"],"additionalProperties":false}""";
 
-    static List<Case> cases() {
+    public static List<Case> cases() {
         return List.of(
                 new Case("string", "{\"type\":\"string\"}", false,
                         List.of("\"hello\"", "\"a\\\"b\\u00e9\\n \\/\"", "\"\"", "\"Zürich 東京 😀\""), List.of("hello", "\"a", "1", "\"a\nb\"")),
