@@ -1,6 +1,5 @@
 package dev.bdserve.server;
 
-import dev.bdserve.TestModels;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -16,7 +15,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -53,30 +51,10 @@ class ServerMpiFaultTest {
     }
 
     Job start(String... extra) throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(ServerMpiTest.mpirun(), "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl",
-                "self," + ServerMpiTest.sharedMemoryBtl(), java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-Xmx512m", "-cp", cp, "dev.bdserve.cli.Main", "serve", "--model", TestModels.stories260K().toString(), "--tp", "2",
-                "--tp-transport", "mpi", "--served-model-name", TestServer.MODEL, "--threads", "1", "--port", "0", "--kv-cache-gb", "0.0625",
-                "--disable-log-requests"));
-        cmd.addAll(List.of(extra));
         Path log = tmp.resolve("serve.log");
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-        Map<String, String> env = pb.environment();
-        env.put("OMPI_ALLOW_RUN_AS_ROOT", "1");
-        env.put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-        env.put("OMPI_MCA_opal_signal", "");
-        env.put("OMPI_MCA_pml", "ob1");
-        env.put("UCX_ERROR_SIGNALS", "");
-        env.put("BDSERVE_MODELS", TestModels.root().toString());
-        Process p = pb.start();
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (System.nanoTime() < until && p.isAlive()) {
-            Matcher m = ServerMpiTest.SERVING.matcher(Files.readString(log));
-            if (m.find()) return new Job(p, Long.parseLong(m.group(1)), "http://127.0.0.1:" + m.group(2), log);
-            Thread.sleep(200);
-        }
+        Process p = ServerMpiTest.startServe(log, "-Xmx512m", 1, List.of(extra));
+        Matcher m = ServerMpiTest.awaitServing(p, log);
+        if (m != null) return new Job(p, Long.parseLong(m.group(1)), "http://127.0.0.1:" + m.group(2), log);
         p.descendants().forEach(ProcessHandle::destroyForcibly);
         p.destroyForcibly();
         return fail("the server did not start:\n" + Files.readString(log));

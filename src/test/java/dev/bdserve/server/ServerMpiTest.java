@@ -45,32 +45,10 @@ class ServerMpiTest {
     void concurrentStreamsOverMpiTp2AndSigtermDrains() throws Exception {
         Path a = TestServer.synthAdapter(tmp.resolve("adapters/a"), 11, 0);
         TestServer.synthAdapter(tmp.resolve("adapters/b"), 12, 2);
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(mpirun(), "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self," + sharedMemoryBtl(),
-                java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx768m", "-cp", cp,
-                "dev.bdserve.cli.Main", "serve", "--model", TestModels.stories260K().toString(), "--tp", "2", "--tp-transport", "mpi",
-                "--served-model-name", TestServer.MODEL, "--threads", "2", "--port", "0", "--kv-cache-gb", "0.0625", "--lora-modules", "a=" + a,
-                "--allowed-lora-dir", tmp.resolve("adapters").toString(), "--disable-log-requests"));
         Path log = tmp.resolve("serve.log");
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
-        Map<String, String> env = pb.environment();
-        env.put("OMPI_ALLOW_RUN_AS_ROOT", "1");
-        env.put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-        env.put("OMPI_MCA_opal_signal", "");
-        env.put("OMPI_MCA_pml", "ob1");
-        env.put("UCX_ERROR_SIGNALS", "");
-        env.put("BDSERVE_MODELS", TestModels.root().toString());
-        Process p = pb.start();
+        Process p = startServe(log, "-Xmx768m", 2, List.of("--lora-modules", "a=" + a, "--allowed-lora-dir", tmp.resolve("adapters").toString()));
         try {
-            Matcher m = null;
-            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-            while (System.nanoTime() < until && p.isAlive()) {
-                m = SERVING.matcher(Files.readString(log));
-                if (m.find()) break;
-                m = null;
-                Thread.sleep(200);
-            }
+            Matcher m = awaitServing(p, log);
             assertNotNull(m, "the server did not start:\n" + Files.readString(log));
             long rank0 = Long.parseLong(m.group(1));
             String base = "http://127.0.0.1:" + m.group(2);
@@ -120,6 +98,41 @@ class ServerMpiTest {
 
     private static CompletionCreateParams params(String model, String prompt) {
         return CompletionCreateParams.builder().model(model).prompt(prompt).maxTokens(24).temperature(0).build();
+    }
+
+    /**
+     * Starts {@code bdserve serve --tp 2 --tp-transport mpi} on stories260K as two processes under mpirun, its output
+     * in {@code log}: {@code heap} is each rank's -Xmx, {@code threads} its threads, {@code extra} further serve options.
+     */
+    static Process startServe(Path log, String heap, int threads, List<String> extra) throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> cmd = new ArrayList<>(List.of(mpirun(), "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self," + sharedMemoryBtl(),
+                java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", heap, "-cp", cp,
+                "dev.bdserve.cli.Main", "serve", "--model", TestModels.stories260K().toString(), "--tp", "2", "--tp-transport", "mpi",
+                "--served-model-name", TestServer.MODEL, "--threads", Integer.toString(threads), "--port", "0", "--kv-cache-gb", "0.0625"));
+        cmd.addAll(extra);
+        cmd.add("--disable-log-requests");
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile());
+        Map<String, String> env = pb.environment();
+        env.put("OMPI_ALLOW_RUN_AS_ROOT", "1");
+        env.put("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+        env.put("OMPI_MCA_opal_signal", "");
+        env.put("OMPI_MCA_pml", "ob1");
+        env.put("UCX_ERROR_SIGNALS", "");
+        env.put("BDSERVE_MODELS", TestModels.root().toString());
+        return pb.start();
+    }
+
+    /** Waits up to 120 s for rank 0's "serving" line in {@code log}: its match (group 1 rank 0's pid, group 2 the port), or null. */
+    static Matcher awaitServing(Process p, Path log) throws Exception {
+        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (System.nanoTime() < until && p.isAlive()) {
+            Matcher m = SERVING.matcher(Files.readString(log));
+            if (m.find()) return m;
+            Thread.sleep(200);
+        }
+        return null;
     }
 
     static String mpirun() {
