@@ -77,7 +77,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
             out.put("model", m.path().toString());
             out.put("dtype", w.layers()[0].wqkv().format());
             out.put("weight_bytes_by_format", w.bytesByFormat());
-            out.put("kernels", "java");
+            out.put("kernels", g.kernels());
             out.put("kv_cache_dtype", modelOptions.kvCacheDtype.toLowerCase(java.util.Locale.ROOT));
             out.put("params", c.parameterCount());
             out.put("tp", g.tpSize());

@@ -42,6 +42,11 @@ final class ModelOptions {
             description = "f32 or bf16 (half the memory and attention reads; logits within bf16's rounding) (default: ${DEFAULT-VALUE}).")
     String kvCacheDtype;
 
+    @Option(names = "--kernels", defaultValue = "auto",
+            description = "Matrix-product kernels: java (Vector API), native (oneDNN 2.x bf16 matmul for multi-token products, "
+                    + "libdnnl.so.2) or auto (native when oneDNN loads) (default: ${DEFAULT-VALUE}).")
+    String kernels;
+
     @Option(names = "--tp-sim-latency-us", defaultValue = "0", description = "Add this many µs of busy-wait to every collective (simulated network; figures labelled simulated).")
     double simLatencyUs;
 
@@ -92,7 +97,8 @@ final class ModelOptions {
         if (!transport.equals("threads") && !transport.equals("mpi"))
             throw new IllegalArgumentException("unknown --tp-transport '" + transport + "' (expected threads or mpi)");
         return new TpGroup.Options(ranks, threadsPerRank, LoraSharding.parse(loraSharding),
-                LoraSharding.parse(loraFallback), simLatencyUs).withKvDtype(dev.bdserve.model.KvDtype.parse(kvCacheDtype));
+                LoraSharding.parse(loraFallback), simLatencyUs).withKvDtype(dev.bdserve.model.KvDtype.parse(kvCacheDtype))
+                .withKernels(dev.bdserve.tensor.dnnl.NativeKernels.Choice.parse(kernels));
     }
 
     /** Threads each rank's kernels use: the threads split over the ranks, at least one. */

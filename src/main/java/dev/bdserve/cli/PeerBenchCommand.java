@@ -111,7 +111,7 @@ final class PeerBenchCommand implements Callable<Integer> {
             Map<String, Object> bd = new LinkedHashMap<>();
             bd.put("weight_formats", weightFormats(g.rootModel().weights()));
             bd.put("weight_bytes_by_format", g.rootModel().weights().bytesByFormat());
-            bd.put("kernels", "java");
+            bd.put("kernels", g.kernels());
             bd.put("tp", g.tpSize());
             bd.put("threads", threads);
             out.put(BDSERVE, bd);

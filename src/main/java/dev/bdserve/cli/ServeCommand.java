@@ -207,7 +207,7 @@ public final class ServeCommand implements Callable<Integer> {
             err.flush();
             FailStop.exitNow(3);
         });
-        err.println("bdserve: serving " + name + " (" + m.path() + ", tp " + m.runner().tpSize() + ", " + se.adapters().size()
+        err.println("bdserve: serving " + name + " (" + m.path() + ", tp " + m.runner().tpSize() + ", kernels " + m.runner().kernels() + ", " + se.adapters().size()
                 + " adapters, pid " + ProcessHandle.current().pid() + ") on http://" + host + ":" + server.port() + "/v1");
         stopped.await();
         return 0;

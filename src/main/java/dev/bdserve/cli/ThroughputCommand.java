@@ -88,6 +88,7 @@ final class ThroughputCommand implements java.util.concurrent.Callable<Integer> 
                 long totalTokens = (long) numPrompts * (inputLen + outputLen);
                 out.put("model", m.path().toString());
                 out.put("tp", g.tpSize());
+                out.put("kernels", g.kernels());
                 out.put("num_requests", numPrompts);
                 out.put("input_len", inputLen);
                 out.put("output_len", outputLen);

@@ -19,6 +19,8 @@ import dev.bdserve.parallel.ThreadsTransport;
 import dev.bdserve.parallel.TpGroupException;
 import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.SpinPool;
+import dev.bdserve.tensor.dnnl.DnnlContext;
+import dev.bdserve.tensor.dnnl.NativeKernels;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -40,11 +42,13 @@ public final class TpGroup implements ModelRunner {
     private final Map<Integer, LoraAdapter> shared;     // adapters handed to rank 0's resolver (and the others' over threads)
     private final LoraSharding sharding, fallback;
     private final List<AutoCloseable> resources;
+    private final String kernels;
     private int nextAdapterId;
     private boolean closed;
 
     private TpGroup(TpRank root, List<Thread> workers, ThreadsTransport transport, Map<Integer, LoraAdapter> shared,
-                    LoraSharding sharding, LoraSharding fallback, List<AutoCloseable> resources) {
+                    LoraSharding sharding, LoraSharding fallback, List<AutoCloseable> resources, String kernels) {
+        this.kernels = kernels;
         this.root = root;
         this.config = root.model.config();
         this.workers = workers;
@@ -60,11 +64,13 @@ public final class TpGroup implements ModelRunner {
      *
      * @param kvCacheBytes KV pool budget of each rank
      * @param kvBlockSize  positions per KV block
+     * @param kernels      the matrix products' kernels (Java unless asked otherwise)
      */
     public record Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros,
-                          long kvCacheBytes, int kvBlockSize, KvDtype kvDtype) {
+                          long kvCacheBytes, int kvBlockSize, KvDtype kvDtype, NativeKernels.Choice kernels) {
         public Options {
             java.util.Objects.requireNonNull(kvDtype, "kvDtype");
+            java.util.Objects.requireNonNull(kernels, "kernels");
             if (kvCacheBytes < 1 || kvBlockSize < 1) throw new IllegalArgumentException("the KV cache needs a positive budget and block size");
             if (tp < 1) throw new IllegalArgumentException("--tp must be ≥ 1");
             if (threadsPerRank < 1) throw new IllegalArgumentException("threads per rank must be ≥ 1");
@@ -76,18 +82,23 @@ public final class TpGroup implements ModelRunner {
         public static final long DEFAULT_KV_BYTES = 256L << 20;
 
         public Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros) {
-            this(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, DEFAULT_KV_BYTES, 16, KvDtype.F32);
+            this(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, DEFAULT_KV_BYTES, 16, KvDtype.F32, NativeKernels.Choice.JAVA);
         }
 
         public static Options single(int threads) { return new Options(1, threads, LoraSharding.AUTO, LoraSharding.REPLICATED, 0); }
 
         public Options withKvCache(long bytes, int blockSize) {
-            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, bytes, blockSize, kvDtype);
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, bytes, blockSize, kvDtype, kernels);
         }
 
         /** These options with the KV cache stored as {@code dtype}. */
         public Options withKvDtype(KvDtype dtype) {
-            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, dtype);
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, dtype, kernels);
+        }
+
+        /** These options with the matrix products on {@code choice}'s kernels. */
+        public Options withKernels(NativeKernels.Choice choice) {
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, kvDtype, choice);
         }
     }
 
@@ -99,6 +110,7 @@ public final class TpGroup implements ModelRunner {
      */
     public static TpGroup threads(Supplier<TensorSource> sources, Options o) {
         int n = o.tp();
+        NativeKernels kernels = NativeKernels.resolve(o.kernels());
         List<AutoCloseable> resources = new ArrayList<>();
         Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
         TpRank.AdapterResolver fromMemory = (id, name, path) -> {
@@ -109,10 +121,17 @@ public final class TpGroup implements ModelRunner {
         if (n == 1) {
             Parallel par = pool(o.threadsPerRank());
             resources.add(par);
+            DnnlContext ctx = context(kernels, o, resources);
             Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(new SingleRank(), o.simulatedLatencyMicros()) : new SingleRank();
-            LlamaModel m = loadRank(sources, c, par, o);
+            LlamaModel m;
+            try {
+                m = loadRank(sources, c, par, o, kernels, ctx);
+            } catch (RuntimeException | Error e) {
+                for (AutoCloseable r : resources) closeQuietly(r);
+                throw e;
+            }
             TpRank r = new TpRank(m, c, fromMemory, pool(m, o));
-            return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), resources);
+            return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), resources, kernels.description());
         }
         ThreadsTransport transport = new ThreadsTransport(n);
         TpRank[] ranks = new TpRank[n];
@@ -122,11 +141,12 @@ public final class TpGroup implements ModelRunner {
             final int ri = i;
             Parallel par = pool(o.threadsPerRank());
             resources.add(par);
+            DnnlContext ctx = context(kernels, o, resources);
             loaders[i] = Thread.ofPlatform().name("bdserve-load-rank-" + i).start(() -> {
                 try {
                     Communicator c = transport.rank(ri);
                     if (o.simulatedLatencyMicros() > 0) c = new SimulatedLatency(c, o.simulatedLatencyMicros());
-                    LlamaModel m = loadRank(sources, c, par, o);
+                    LlamaModel m = loadRank(sources, c, par, o, kernels, ctx);
                     ranks[ri] = new TpRank(m, c, fromMemory, pool(m, o));
                 } catch (Throwable t) {
                     loadFailure[ri] = t;
@@ -154,7 +174,7 @@ public final class TpGroup implements ModelRunner {
             });
             workers.add(t);
         }
-        return new TpGroup(ranks[0], workers, transport, shared, o.sharding(), o.fallback(), resources);
+        return new TpGroup(ranks[0], workers, transport, shared, o.sharding(), o.fallback(), resources, kernels.description());
     }
 
     /**
@@ -166,9 +186,18 @@ public final class TpGroup implements ModelRunner {
     public static TpGroup forProcess(Communicator comm, Supplier<TensorSource> sources, Options o, int maxLoraRank) {
         if (o.tp() != comm.size())
             throw new IllegalArgumentException("--tp " + o.tp() + " does not match the " + comm.size() + " processes started by mpirun");
+        NativeKernels kernels = NativeKernels.resolve(o.kernels());
         Parallel par = pool(o.threadsPerRank());
+        List<AutoCloseable> resources = new ArrayList<>(List.of(par));
+        DnnlContext ctx = context(kernels, o, resources);
         Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(comm, o.simulatedLatencyMicros()) : comm;
-        LlamaModel m = loadRank(sources, c, par, o);
+        LlamaModel m;
+        try {
+            m = loadRank(sources, c, par, o, kernels, ctx);
+        } catch (RuntimeException | Error e) {
+            for (AutoCloseable r : resources) closeQuietly(r);
+            throw e;
+        }
         Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
         TpRank.AdapterResolver resolver = comm.rank() == 0
                 ? (id, name, path) -> shared.get(id)
@@ -178,11 +207,11 @@ public final class TpGroup implements ModelRunner {
             try {
                 r.serve();
             } finally {
-                closeQuietly(par);
+                for (AutoCloseable res : resources) closeQuietly(res);
             }
             return null;
         }
-        return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), List.of(par));
+        return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), resources, kernels.description());
     }
 
     /** The rank's KV pool: as many blocks as the budget holds (the same count on every rank). */
@@ -193,12 +222,26 @@ public final class TpGroup implements ModelRunner {
         return m.newPool(o.kvBlockSize(), (int) Math.min(blocks, Integer.MAX_VALUE / 2), o.kvDtype());
     }
 
-    private static LlamaModel loadRank(Supplier<TensorSource> sources, Communicator c, Parallel par, Options o) {
+    /** A rank's oneDNN context (added to {@code resources}) when the kernels are native, else null. */
+    private static DnnlContext context(NativeKernels kernels, Options o, List<AutoCloseable> resources) {
+        if (!kernels.isNative()) return null;
+        DnnlContext ctx = kernels.context(o.threadsPerRank());
+        resources.add(ctx);
+        return ctx;
+    }
+
+    /** Loads a rank's shard; with a oneDNN context its products run natively where that pays ({@link NativeKernels#wrap}). */
+    private static LlamaModel loadRank(Supplier<TensorSource> sources, Communicator c, Parallel par, Options o,
+                                       NativeKernels kernels, DnnlContext ctx) {
         try (TensorSource src = sources.get()) {
             LlamaWeights w = LlamaWeights.load(src, new Shard(c.rank(), c.size()));
+            if (ctx != null) w = w.withProducts(x -> kernels.wrap(x, ctx));
             return new LlamaModel(src.config(), w, c, par);
         }
     }
+
+    /** The kernels the matrix products run on: "java", "native (oneDNN …)" or why auto kept Java. */
+    public String kernels() { return kernels; }
 
     /**
      * Simulates the loss of rank {@code rank} (threads transport): the group is marked broken as if that rank's

@@ -60,7 +60,7 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
         java.util.SortedMap<String, Long> m = new java.util.TreeMap<>();
         java.util.function.Consumer<Weight> add = w -> m.merge(w.format(), w.bytes(), Long::sum);
         add.accept(embed);
-        if (lmHead != embed) add.accept(lmHead);
+        if (lmHead != embed && !lmHead.sameStorage(embed)) add.accept(lmHead);
         for (Layer l : layers) {
             add.accept(l.wqkv);
             add.accept(l.wo);
@@ -68,6 +68,20 @@ public record LlamaWeights(Weight embed, Layer[] layers, float[] finalNorm, Weig
             add.accept(l.wDown);
         }
         return m;
+    }
+
+    /**
+     * These weights with every matrix product's weight (q/k/v, o, gate/up, down, LM head) replaced by {@code f} of it:
+     * the same values behind other kernels. The embedding keeps its own weight for row lookups.
+     */
+    public LlamaWeights withProducts(java.util.function.UnaryOperator<Weight> f) {
+        Layer[] ls = new Layer[layers.length];
+        for (int i = 0; i < ls.length; i++) {
+            Layer l = layers[i];
+            ls[i] = new Layer(l.attnNorm, f.apply(l.wqkv), f.apply(l.wo), l.ffnNorm, f.apply(l.wGateUp), f.apply(l.wDown),
+                    l.bqkv, l.qNorm, l.kNorm, l.attnPostNorm, l.ffnPostNorm);
+        }
+        return new LlamaWeights(embed, ls, finalNorm, f.apply(lmHead), shard);
     }
 
     /** Multiply-adds per token of the matrices one decode step streams on this rank. */

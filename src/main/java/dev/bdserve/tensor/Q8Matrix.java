@@ -5,6 +5,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
+
 import java.util.Arrays;
 
 /**
@@ -315,6 +317,53 @@ public final class Q8Matrix implements Weight {
         int[] tiles = {a, b, c, e};
         for (int i = 0; i < 4; i++)
             if (i == 0 || tiles[i] != a) System.arraycopy(out, i * TILE, y, tiles[i] * TILE, Math.min(TILE, rows - tiles[i] * TILE));
+    }
+
+    /** Tiles of {@link #TILE} rows (the last one padded with zero rows). */
+    public int tiles() { return tiles; }
+
+    /** Rows per tile. */
+    public static int tileRows() { return TILE; }
+
+    /**
+     * Tiles [from, to) dequantized to bf16 (d·q, exact in fp32, rounded to nearest even) into dst as
+     * [to − from][cols][TILE]: the quants' own layout, the weight operand of {@code DnnlContext.tiles}.
+     */
+    public void tilesToBf16(int from, int to, MemorySegment dst) {
+        checkTiles(from, to, dst);
+        float[] s = new float[TILE];
+        for (int t = from; t < to; t++) {
+            long out = (long) (t - from) * cols * TILE * 2;
+            for (int b = 0; b < bpr; b++) {
+                for (int r = 0; r < TILE; r++) s[r] = Float.float16ToFloat(d[(t * bpr + b) * TILE + r]);
+                for (int r = 0; r < TILE; r += PAIR) {
+                    FloatVector s0 = FloatVector.fromArray(FS, s, r), s1 = FloatVector.fromArray(FS, s, r + VL);
+                    for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++) {
+                        int qi = (t * cols + k) * TILE + r;
+                        long o = out + ((long) k * TILE + r) * 2;
+                        Bf16Pack.store(quants(qi).mul(s0), dst, o);
+                        Bf16Pack.store(quantsHigh(qi).mul(s1), dst, o + 2L * VL);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The scalar twin of {@link #tilesToBf16}. */
+    public void tilesToBf16Scalar(int from, int to, MemorySegment dst) {
+        checkTiles(from, to, dst);
+        for (int t = from; t < to; t++)
+            for (int k = 0; k < cols; k++)
+                for (int r = 0; r < TILE; r++) {
+                    float w = Float.float16ToFloat(d[(t * bpr + k / BLOCK) * TILE + r]) * q[(t * cols + k) * TILE + r];
+                    dst.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, (((long) (t - from) * cols + k) * TILE + r) * 2, Numerics.floatToBf16(w));
+                }
+    }
+
+    private void checkTiles(int from, int to, MemorySegment dst) {
+        if (from < 0 || to > tiles || from > to) throw new IllegalArgumentException("tiles [" + from + ", " + to + ") outside " + tiles);
+        if (dst.byteSize() < (long) (to - from) * cols * TILE * 2)
+            throw new IllegalArgumentException("dst holds " + dst.byteSize() + " bytes, tiles [" + from + ", " + to + ") need " + (long) (to - from) * cols * TILE * 2);
     }
 
     /** The VL quants at q[i ..] as floats. */

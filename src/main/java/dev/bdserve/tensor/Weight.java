@@ -25,6 +25,9 @@ public interface Weight {
     /** Multiply-adds of one token's product: rows × cols. */
     default long parameters() { return (long) rows() * cols(); }
 
+    /** Whether this weight reads the same stored values as {@code other} (a wrapper and what it wraps). */
+    default boolean sameStorage(Weight other) { return this == other; }
+
     /** Rows [from, to) as a weight of the same format. */
     Weight sliceRows(int from, int to);
 

@@ -43,7 +43,8 @@ class BenchDecodeCommandTest {
 
     @Test
     void pairedRoundsReportBothFractionsAtBatchAboveOne(@TempDir Path tmp) throws Exception {
-        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "2", "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0.2", "--rounds", "3");
+        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "2", "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0.2", "--rounds", "3",
+                "--kernels", "java");
         JsonNode pr = j.path("paired_rounds");
         assertEquals(3, pr.path("pairs").size(), j.toPrettyString());
         assertEquals("java", j.path("kernels").asText(), j.toString());
@@ -60,6 +61,20 @@ class BenchDecodeCommandTest {
         java.util.Arrays.sort(fr);
         assertEquals(fr[1], pr.path("compute_peak_fraction_median").asDouble(), 1e-9, pr.toString());
         assertTrue(pr.path("bandwidth_roofline_fraction_median").asDouble() > 0, pr.toString());
+    }
+
+    /** `--kernels native` (oneDNN, which .ci/run installs) runs and says so; an unknown choice is refused by name. */
+    @Test
+    void nativeKernelsAreReported(@TempDir Path tmp) throws Exception {
+        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "4", "--prompt-tokens", "5", "--gen-tokens", "3", "--warmup-seconds", "0.2",
+                "--kernels", "native");
+        assertTrue(j.path("kernels").asText().startsWith("native (oneDNN 2."), j.toString());
+        assertTrue(j.path("decode_tokens_per_s").asDouble() > 0, j.toString());
+        CommandLine cl = Main.commandLine();
+        java.io.StringWriter err = new java.io.StringWriter();
+        cl.setErr(new java.io.PrintWriter(err, true));
+        assertEquals(2, cl.execute("bench", "decode", "--model", tinyModel(tmp), "--kernels", "gpu"), err.toString());
+        assertTrue(err.toString().contains("--kernels must be auto, java or native, got 'gpu'"), err.toString());
     }
 
     @Test

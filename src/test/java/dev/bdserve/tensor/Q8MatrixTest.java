@@ -121,4 +121,29 @@ class Q8MatrixTest {
         assertThrows(IllegalArgumentException.class, () -> new Q8Matrix(2, 64, new byte[127], new short[4]));
         assertThrows(IllegalArgumentException.class, () -> random(2, 64, 1).matmul(new float[63], 1, new float[2], Parallel.serial()));
     }
+    @ParameterizedTest(name = "{0}x{1} tiles [{2}, {3})")
+    @org.junit.jupiter.params.provider.CsvSource({"1,32,0,1", "33,64,0,2", "33,64,1,2", "100,96,1,4", "64,160,0,2", "70,1056,2,3"})
+    void tilesDequantizeToBf16AsTheScalarTwinAndTheRows(int rows, int cols, int from, int to) {
+        Q8Matrix w = random(rows, cols, 7L * rows + cols);
+        int tile = Q8Matrix.tileRows();
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            long bytes = 2L * (to - from) * cols * tile;
+            var want = a.allocate(bytes);
+            var got = a.allocate(bytes);
+            w.tilesToBf16Scalar(from, to, want);
+            w.tilesToBf16(from, to, got);
+            assertEquals(-1, want.mismatch(got), "vector and scalar bf16 tiles differ");
+            float[] row = new float[cols];
+            for (int t = from; t < to; t++)
+                for (int r = 0; r < tile; r++) {
+                    int o = t * tile + r;
+                    if (o < rows) w.row(o, row, 0);
+                    else java.util.Arrays.fill(row, 0f);                   // padding rows of the last tile are zero
+                    for (int k = 0; k < cols; k++)
+                        assertEquals(Numerics.floatToBf16(row[k]), got.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED,
+                                2L * (((long) (t - from) * cols + k) * tile + r)), "row " + o + " col " + k);
+                }
+        }
+        assertThrows(IllegalArgumentException.class, () -> w.tilesToBf16(0, w.tiles() + 1, java.lang.foreign.MemorySegment.ofArray(new byte[0])));
+    }
 }

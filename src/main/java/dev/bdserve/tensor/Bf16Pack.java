@@ -1,0 +1,57 @@
+package dev.bdserve.tensor;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+import static java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED;
+
+/**
+ * fp32 values packed as bf16 (round to nearest even, NaN kept NaN, as {@link Numerics#floatToBf16}) into off-heap
+ * memory: the operands of the native bf16 matrix products. Each vector routine has a scalar twin that gives the same
+ * bits.
+ */
+public final class Bf16Pack {
+    private Bf16Pack() {}
+
+    static final VectorSpecies<Float> FS = VectorWidth.FLOAT;
+    static final int VL = FS.length();
+
+    /** dst[byteOff + 2i] = bf16(x[off + i]) for i &lt; n. */
+    public static void floats(float[] x, int off, int n, MemorySegment dst, long byteOff) {
+        int i = 0;
+        for (; i <= n - VL; i += VL) store(FloatVector.fromArray(FS, x, off + i), dst, byteOff + 2L * i);
+        for (; i < n; i++) dst.set(JAVA_SHORT_UNALIGNED, byteOff + 2L * i, Numerics.floatToBf16(x[off + i]));
+    }
+
+    /** The scalar twin of {@link #floats}. */
+    public static void floatsScalar(float[] x, int off, int n, MemorySegment dst, long byteOff) {
+        for (int i = 0; i < n; i++) dst.set(JAVA_SHORT_UNALIGNED, byteOff + 2L * i, Numerics.floatToBf16(x[off + i]));
+    }
+
+    /** Rows [from, to) of w (widened by {@link Weight#row}) as bf16 into dst as [to − from][cols]; tmp holds cols floats. */
+    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp) {
+        int cols = w.cols();
+        for (int r = from; r < to; r++) {
+            w.row(r, tmp, 0);
+            floats(tmp, 0, cols, dst, (long) (r - from) * cols * 2);
+        }
+    }
+
+    /** The VL lanes of v as bf16 at dst[byteOff ..]. */
+    static void store(FloatVector v, MemorySegment dst, long byteOff) {
+        IntVector b = v.reinterpretAsInts();
+        // round to nearest even: add 0x7FFF plus the lowest kept bit, then keep the high half
+        IntVector high = b.lanewise(VectorOperators.LSHR, 16);
+        IntVector r = b.add(high.and(1).add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
+        VectorMask<Float> nan = v.test(VectorOperators.IS_NAN);
+        if (nan.anyTrue()) r = r.blend(high.or(0x40), nan.cast(VectorWidth.INT));      // quiet NaN, sign and payload kept
+        ((ShortVector) r.convertShape(VectorOperators.I2S, VectorWidth.SHORT_HALF, 0)).intoMemorySegment(dst, byteOff, ByteOrder.LITTLE_ENDIAN);
+    }
+}
