@@ -92,6 +92,34 @@ class NativeKernelsGroupTest {
         }
     }
 
+    @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir;
+
+    /** Adapters on a bf16 base under each sharding at TP 2 on the native kernels, against TP 1 on the Java kernels. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = LoraSharding.class, names = {"REPLICATED", "SLORA", "BDLORA"})
+    void adaptersOnANativeBaseMatchTheJavaKernelsUnderEachSharding(LoraSharding sharding) {
+        var c = TpEquivalenceTest.TP;
+        String[][] specs = {{"b1", "16", "4", "all"}, {"b2", "8", "4", "q,v,down"}};
+        java.util.List<float[]> ref, got;
+        try (TpGroup g = TpGroup.threads(() -> new SynthModel(c, DType.BF16, 21), new TpGroup.Options(1, 2, LoraSharding.AUTO, LoraSharding.REPLICATED, 0))) {
+            for (String[] sp : specs) g.addAdapter(adapter(c, sp));
+            ref = TpScript.run(g, new int[]{0, 1, 0, -1});
+        }
+        try (TpGroup g = TpGroup.threads(() -> new SynthModel(c, DType.BF16, 21),
+                new TpGroup.Options(2, 1, sharding, LoraSharding.REPLICATED, 0).withKernels(Choice.NATIVE))) {
+            for (String[] sp : specs) g.addAdapter(adapter(c, sp));
+            got = TpScript.run(g, new int[]{0, 1, 0, -1});
+        }
+        assertClose(ref.toArray(float[][]::new), got.toArray(float[][]::new), sharding + " native TP 2", true);
+    }
+
+    private dev.bdserve.lora.LoraAdapter adapter(dev.bdserve.model.LlamaConfig c, String[] sp) {
+        java.nio.file.Path p = dir.resolve(sp[0]);
+        new dev.bdserve.lora.SynthAdapter(Integer.parseInt(sp[1]), Integer.parseInt(sp[2]), dev.bdserve.lora.SynthAdapter.parseTargets(sp[3]),
+                DType.F32, Integer.parseInt(sp[1]), false, 0.3, sp[0].hashCode()).write(p, c, "test");
+        return dev.bdserve.lora.PeftAdapterLoader.load(sp[0], p, c, 64);
+    }
+
     @Test
     void nativeWithoutTheLibraryIsRefusedWithTheReasonAndAutoSaysWhyItKeptJava() {
         var e = assertThrows(IllegalArgumentException.class,

@@ -90,6 +90,7 @@ final class LibDnnl {
      * with OpenMP threading.
      */
     static LibDnnl open() {
+        passiveOpenMpWaits();
         String path = System.getenv("BDSERVE_LIBDNNL");
         String name = path != null && !path.isBlank() ? path : SONAME;
         SymbolLookup dnnl;
@@ -121,6 +122,24 @@ final class LibDnnl {
             throw new UnsatisfiedLinkError("libgomp.so.1 (OpenMP, which " + name + " runs on) was not found: " + e.getMessage());
         }
         return new LibDnnl(dnnl, omp, version);
+    }
+
+    /**
+     * Sets {@code OMP_WAIT_POLICY=PASSIVE} in this process's environment unless it is set, before the OpenMP runtime
+     * loads and reads it. By default OpenMP's idle team threads spin after each call; between oneDNN calls the rank's
+     * Java threads run the rest of the step on the same cores, and those spinning threads halved batched decode here
+     * (docs/bench/native.md). Passive threads sleep at once; waking them costs tens of µs per call.
+     */
+    private static void passiveOpenMpWaits() {
+        Linker l = Linker.nativeLinker();
+        var setenv = l.defaultLookup().find("setenv");
+        if (setenv.isEmpty()) return;
+        MethodHandle h = l.downcallHandle(setenv.get(), FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        try (Arena a = Arena.ofConfined()) {
+            int ignored = (int) h.invokeExact(a.allocateFrom("OMP_WAIT_POLICY"), a.allocateFrom("PASSIVE"), 0);   // 0: keep a set value
+        } catch (Throwable t) {
+            throw new IllegalStateException("setenv OMP_WAIT_POLICY", t);
+        }
     }
 
     /** Throws when a oneDNN call did not return {@code dnnl_success}. */

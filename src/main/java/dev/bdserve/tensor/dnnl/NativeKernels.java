@@ -33,9 +33,9 @@ public final class NativeKernels {
     /**
      * Fewest tokens whose product runs natively, per weight format. A bf16 matrix is multiplied in place, so oneDNN
      * wins from two tokens on; other formats are first dequantized to bf16, which pays only when enough tokens share
-     * each dequantized panel: Q8_0's Java kernels stay ahead below 64 (docs/bench/native.md).
+     * each dequantized panel: Q8_0's Java kernels stay ahead below 32 (docs/bench/native.md).
      */
-    public static final int MIN_TOKENS_BF16 = 2, MIN_TOKENS_Q8_0 = 64, MIN_TOKENS_DEQUANTIZED = 16;
+    public static final int MIN_TOKENS_BF16 = 2, MIN_TOKENS_Q8_0 = 32, MIN_TOKENS_DEQUANTIZED = 16;
 
     private final Dnnl dnnl;            // null: the Java kernels
     private final String description;
