@@ -156,6 +156,8 @@ class DnnlWeightTest {
         assertInstanceOf(DnnlWeight.class, k.wrap(weight("bf16", 2, 32, 1), ctx));
         assertInstanceOf(DnnlWeight.class, k.wrap(weight("q8_0", 2, 32, 1), ctx));
         assertTrue(NativeKernels.availableMemory() > 0, "MemAvailable read");
+        assertFalse(ctx.implementation(false, 16, 64, 96).isBlank(), "oneDNN names the implementation it chose");
+        assertFalse(ctx.implementation(true, 16, 64, 96).isBlank());
     }
 
     @Test
