@@ -13,6 +13,7 @@ import static java.lang.foreign.ValueLayout.ADDRESS;
 public final class Dnnl {
     final LibDnnl lib;
     final MemorySegment engine;
+    private final int isa;
 
     private Dnnl(LibDnnl lib) {
         this.lib = lib;
@@ -20,6 +21,7 @@ public final class Dnnl {
             MemorySegment out = a.allocate(ADDRESS);
             LibDnnl.check((int) lib.engineCreate.invokeExact(out, LibDnnl.ENGINE_CPU, 0L), "dnnl_engine_create");
             engine = out.get(ADDRESS, 0);
+            isa = (int) lib.effectiveCpuIsa.invokeExact();
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {
@@ -34,14 +36,31 @@ public final class Dnnl {
 
     public record Unavailable(String reason) implements Loaded {}
 
-    /** Binds oneDNN 2.x ({@code libdnnl.so.2}, or the path in {@code BDSERVE_LIBDNNL}). */
+    /**
+     * Binds oneDNN 2.x ({@code libdnnl.so.2}, or the path in {@code BDSERVE_LIBDNNL}) and checks that it builds the
+     * bf16 matmuls the kernels use on this CPU.
+     */
     public static Loaded load() {
+        Dnnl d;
         try {
-            return new Available(new Dnnl(LibDnnl.open()));
+            d = new Dnnl(LibDnnl.open());
         } catch (UnsatisfiedLinkError | IllegalStateException e) {
             return new Unavailable(e.getMessage());
         }
+        try (DnnlContext probe = d.context(1)) {
+            probe.implementation(false, 2, 32, 32);
+            probe.implementation(true, 2, 32, 32);
+        } catch (RuntimeException e) {
+            return new Unavailable("oneDNN " + d.version() + " builds no bf16 matmul on this CPU: " + e.getMessage());
+        }
+        return new Available(d);
     }
+
+    /** Whether oneDNN's kernels here have bf16 dot-product instructions (else it emulates them, slower than Java's fp32). */
+    public boolean nativeBf16() { return (isa & LibDnnl.ISA_AVX512_CORE_BF16) == LibDnnl.ISA_AVX512_CORE_BF16; }
+
+    /** oneDNN's {@code dnnl_cpu_isa_t} for this CPU, in hex. */
+    public String isa() { return "0x" + Integer.toHexString(isa); }
 
     /** oneDNN's version, e.g. "2.6.3". */
     public String version() { return lib.version; }

@@ -31,6 +31,8 @@ final class LibDnnl {
     static final int QUERY_IMPL_INFO_STR = 8;
     static final int ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33;
     static final int CPU_RUNTIME_OMP = 2;
+    /** {@code dnnl_cpu_isa_avx512_core_bf16}: the bits of an ISA with bf16 dot-product instructions (AMX includes them). */
+    static final int ISA_AVX512_CORE_BF16 = 0xE7;
     /** Bytes of {@code dnnl_memory_desc_t} (696) and {@code dnnl_matmul_desc_t} (2800) in 2.6, rounded up. */
     static final long MEMORY_DESC_BYTES = 1024, MATMUL_DESC_BYTES = 4096;
     /** {@code DNNL_MAX_NDIMS}: the length of a {@code dnnl_dims_t}. */
@@ -42,6 +44,8 @@ final class LibDnnl {
     final MethodHandle primitiveDescCreate, primitiveDescDestroy, primitiveDescQuery;
     final MethodHandle primitiveCreate, primitiveDestroy, primitiveExecute;
     final MethodHandle memoryCreate, memoryDestroy, memorySetDataHandle;
+    /** {@code dnnl_cpu_isa_t dnnl_get_effective_cpu_isa(void)}: the instruction set oneDNN's kernels target here. */
+    final MethodHandle effectiveCpuIsa;
     /** {@code void omp_set_num_threads(int)}: the team size of this thread's next parallel regions. */
     final MethodHandle ompSetNumThreads;
 
@@ -77,6 +81,7 @@ final class LibDnnl {
         memoryCreate = handle(l, dnnl, "dnnl_memory_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS));
         memoryDestroy = handle(l, dnnl, "dnnl_memory_destroy", FunctionDescriptor.of(JAVA_INT, ADDRESS));
         memorySetDataHandle = handle(l, dnnl, "dnnl_memory_set_data_handle", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+        effectiveCpuIsa = handle(l, dnnl, "dnnl_get_effective_cpu_isa", FunctionDescriptor.of(JAVA_INT));
         ompSetNumThreads = handle(l, omp, "omp_set_num_threads", FunctionDescriptor.ofVoid(JAVA_INT));
     }
 

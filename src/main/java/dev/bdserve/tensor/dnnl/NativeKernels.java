@@ -15,7 +15,7 @@ import java.util.Locale;
 public final class NativeKernels {
     /** What the user asked for. */
     public enum Choice {
-        /** oneDNN when the library loads, else the Java kernels (saying why). */
+        /** oneDNN when the library loads and the CPU has bf16 dot products, else the Java kernels (saying why). */
         AUTO,
         JAVA,
         /** oneDNN, or a refusal naming why it cannot load. */
@@ -57,6 +57,9 @@ public final class NativeKernels {
     /** {@link #resolve(Choice)} with oneDNN already loaded (or not): {@code l}. */
     public static NativeKernels resolve(Choice choice, Dnnl.Loaded l) {
         if (choice == Choice.JAVA) return java();
+        if (l instanceof Dnnl.Available a && choice == Choice.AUTO && !a.dnnl().nativeBf16())
+            return new NativeKernels(null, "java (oneDNN not used: this CPU has no bf16 dot products (oneDNN ISA " + a.dnnl().isa()
+                    + "), so its bf16 matmul is emulated; --kernels native forces it)");
         if (l instanceof Dnnl.Available a) return new NativeKernels(a.dnnl(), "native (oneDNN " + a.dnnl().version() + " bf16 matmul)");
         String why = ((Dnnl.Unavailable) l).reason();
         if (choice == Choice.NATIVE) throw new IllegalArgumentException("--kernels native: " + why);
