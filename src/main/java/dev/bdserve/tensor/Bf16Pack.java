@@ -44,6 +44,13 @@ public final class Bf16Pack {
         }
     }
 
+    /** The VL lanes of v, all finite, as bf16 at dst[byteOff ..] (a NaN lane may come out as another value). */
+    static void storeFinite(FloatVector v, MemorySegment dst, long byteOff) {
+        IntVector b = v.reinterpretAsInts();
+        IntVector r = b.add(b.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
+        ((ShortVector) r.convertShape(VectorOperators.I2S, VectorWidth.SHORT_HALF, 0)).intoMemorySegment(dst, byteOff, ByteOrder.LITTLE_ENDIAN);
+    }
+
     /** The VL lanes of v as bf16 at dst[byteOff ..]. */
     static void store(FloatVector v, MemorySegment dst, long byteOff) {
         IntVector b = v.reinterpretAsInts();

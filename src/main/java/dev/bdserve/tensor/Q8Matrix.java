@@ -326,7 +326,7 @@ public final class Q8Matrix implements Weight {
     public static int tileRows() { return TILE; }
 
     /**
-     * Tiles [from, to) dequantized to bf16 (d·q, exact in fp32, rounded to nearest even) into dst as
+     * Tiles [from, to) dequantized to bf16 (d·q, exact in fp32, rounded to nearest even; scales assumed finite) into dst as
      * [to − from][cols][TILE]: the quants' own layout, the weight operand of {@code DnnlContext.tiles}.
      */
     public void tilesToBf16(int from, int to, MemorySegment dst) {
@@ -341,8 +341,8 @@ public final class Q8Matrix implements Weight {
                     for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++) {
                         int qi = (t * cols + k) * TILE + r;
                         long o = out + ((long) k * TILE + r) * 2;
-                        Bf16Pack.store(quants(qi).mul(s0), dst, o);
-                        Bf16Pack.store(quantsHigh(qi).mul(s1), dst, o + 2L * VL);
+                        Bf16Pack.storeFinite(quants(qi).mul(s0), dst, o);
+                        Bf16Pack.storeFinite(quantsHigh(qi).mul(s1), dst, o + 2L * VL);
                     }
                 }
             }
