@@ -44,11 +44,15 @@ public final class Bf16Pack {
         }
     }
 
-    /** The VL lanes of v, all finite, as bf16 at dst[byteOff ..] (a NaN lane may come out as another value). */
-    static void storeFinite(FloatVector v, MemorySegment dst, long byteOff) {
-        IntVector b = v.reinterpretAsInts();
-        IntVector r = b.add(b.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
-        ((ShortVector) r.convertShape(VectorOperators.I2S, VectorWidth.SHORT_HALF, 0)).intoMemorySegment(dst, byteOff, ByteOrder.LITTLE_ENDIAN);
+    /**
+     * Lanes i of {@code a} and {@code b}, all finite, as bf16 pairs: lane i of the result holds bf16(a[i]) in its low
+     * half and bf16(b[i]) in its high half (in memory, little-endian: a[i] then b[i]).
+     */
+    static IntVector pairFinite(FloatVector a, FloatVector b) {
+        IntVector x = a.reinterpretAsInts(), y = b.reinterpretAsInts();
+        IntVector lo = x.add(x.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF)).lanewise(VectorOperators.LSHR, 16);
+        IntVector hi = y.add(y.lanewise(VectorOperators.LSHR, 16).and(1).add(0x7FFF)).and(0xFFFF0000);
+        return lo.or(hi);
     }
 
     /** The VL lanes of v as bf16 at dst[byteOff ..]. */

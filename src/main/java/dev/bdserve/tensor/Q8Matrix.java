@@ -6,6 +6,7 @@ import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 
 import java.util.Arrays;
 
@@ -326,8 +327,11 @@ public final class Q8Matrix implements Weight {
     public static int tileRows() { return TILE; }
 
     /**
-     * Tiles [from, to) dequantized to bf16 (d·q, exact in fp32, rounded to nearest even; scales assumed finite) into dst as
-     * [to − from][cols][TILE]: the quants' own layout, the weight operand of {@code DnnlContext.tiles}.
+     * Tiles [from, to) dequantized to bf16 (d·q, exact in fp32, rounded to nearest even; scales assumed finite) into
+     * dst in oneDNN's {@code BA16a32b2a} layout of the [cols, 32·(to − from)] transposed weight: per tile, per 16
+     * columns, per column pair, the tile's 32 rows, each with its two columns side by side,
+     * {@code dst[(((t − from)·cols/16 + k/16)·8 + (k%16)/2)·64 + 2r + k%2]} for row r of tile t, column k. These are
+     * the quants' tiles with each column pair interleaved: the layout the bf16 matmul reads without reordering.
      */
     public void tilesToBf16(int from, int to, MemorySegment dst) {
         checkTiles(from, to, dst);
@@ -338,11 +342,12 @@ public final class Q8Matrix implements Weight {
                 for (int r = 0; r < TILE; r++) s[r] = Float.float16ToFloat(d[(t * bpr + b) * TILE + r]);
                 for (int r = 0; r < TILE; r += PAIR) {
                     FloatVector s0 = FloatVector.fromArray(FS, s, r), s1 = FloatVector.fromArray(FS, s, r + VL);
-                    for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++) {
+                    for (int k = b * BLOCK; k < (b + 1) * BLOCK; k += 2) {
                         int qi = (t * cols + k) * TILE + r;
-                        long o = out + ((long) k * TILE + r) * 2;
-                        Bf16Pack.storeFinite(quants(qi).mul(s0), dst, o);
-                        Bf16Pack.storeFinite(quantsHigh(qi).mul(s1), dst, o + 2L * VL);
+                        long o = out + ((long) (k / 2) * 2 * TILE + 2L * r) * 2;       // pair k/2: 64 shorts each
+                        Bf16Pack.pairFinite(quants(qi).mul(s0), quants(qi + TILE).mul(s0)).intoMemorySegment(dst, o, ByteOrder.LITTLE_ENDIAN);
+                        Bf16Pack.pairFinite(quantsHigh(qi).mul(s1), quantsHigh(qi + TILE).mul(s1))
+                                .intoMemorySegment(dst, o + 4L * VL, ByteOrder.LITTLE_ENDIAN);
                     }
                 }
             }
@@ -356,7 +361,8 @@ public final class Q8Matrix implements Weight {
             for (int k = 0; k < cols; k++)
                 for (int r = 0; r < TILE; r++) {
                     float w = Float.float16ToFloat(d[(t * bpr + k / BLOCK) * TILE + r]) * q[(t * cols + k) * TILE + r];
-                    dst.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, (((long) (t - from) * cols + k) * TILE + r) * 2, Numerics.floatToBf16(w));
+                    long i = (((long) (t - from) * cols / 16 + k / 16) * 8 + (k % 16) / 2) * 64 + 2L * r + k % 2;
+                    dst.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, Numerics.floatToBf16(w));
                 }
     }
 

@@ -141,7 +141,7 @@ class Q8MatrixTest {
                     else java.util.Arrays.fill(row, 0f);                   // padding rows of the last tile are zero
                     for (int k = 0; k < cols; k++)
                         assertEquals(Numerics.floatToBf16(row[k]), got.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED,
-                                2L * (((long) (t - from) * cols + k) * tile + r)), "row " + o + " col " + k);
+                                2L * ((((long) (t - from) * cols / 16 + k / 16) * 8 + (k % 16) / 2) * 64 + 2L * r + k % 2)), "row " + o + " col " + k);
                 }
         }
         assertThrows(IllegalArgumentException.class, () -> w.tilesToBf16(0, w.tiles() + 1, java.lang.foreign.MemorySegment.ofArray(new byte[0])));

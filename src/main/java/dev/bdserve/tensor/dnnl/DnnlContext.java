@@ -18,9 +18,10 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>Two weight layouts are multiplied, both {@code dst[m, n] = Σ_k src[m, k] · w(k, n)} in fp32 from bf16 operands:
  * <ul>
  *   <li>{@link #rowMajor}: w stored [N, K] row-major (HF layout; oneDNN tag {@code ba} of dims {K, N});</li>
- *   <li>{@link #tiles}: w stored as N/32 tiles of [K, 32] (tile t holds rows 32t..32t+31 of the HF matrix, the 32
- *       rows' values of column k side by side), as {@code Q8Matrix} keeps its quants: a batched matmul over the tiles
- *       with the activations broadcast, its results strided back into [M, N].</li>
+ *   <li>{@link #tiles}: w in oneDNN's {@code BA16a32b2a} layout of dims {K, N}: per 32 rows of the HF matrix, per 16
+ *       columns, per column pair, the 32 rows each with its two columns side by side (what {@code
+ *       Q8Matrix.tilesToBf16} writes). It is the blocked layout oneDNN's bf16 matmul works in, so it reads it without
+ *       the reordering a row-major weight gets on every call.</li>
  * </ul>
  */
 public final class DnnlContext implements AutoCloseable {
@@ -83,12 +84,10 @@ public final class DnnlContext implements AutoCloseable {
         run(new Shape(false, paddedTokens(M), K, N, ldDst), src, w, dst);
     }
 
-    /**
-     * As {@link #rowMajor}, with w as N/32 tiles of [K, 32] (N a multiple of 32) and dst's columns in tile order
-     * (tile t's 32 results at columns 32t..32t+31).
-     */
+    /** As {@link #rowMajor}, with w in the {@code BA16a32b2a} layout (N a multiple of 32, K of 16). */
     public void tiles(MemorySegment src, int M, int K, MemorySegment w, int N, MemorySegment dst, int ldDst) {
-        if (N % 32 != 0) throw new IllegalArgumentException("tiled weights need a multiple of 32 rows, got " + N);
+        if (N % 32 != 0 || K % 16 != 0)
+            throw new IllegalArgumentException("blocked weights need a multiple of 32 rows and of 16 columns, got " + N + "x" + K);
         run(new Shape(true, paddedTokens(M), K, N, ldDst), src, w, dst);
     }
 
@@ -128,16 +127,9 @@ public final class DnnlContext implements AutoCloseable {
             MemorySegment srcMd = a.allocate(LibDnnl.MEMORY_DESC_BYTES, 64);
             MemorySegment wMd = a.allocate(LibDnnl.MEMORY_DESC_BYTES, 64);
             MemorySegment dstMd = a.allocate(LibDnnl.MEMORY_DESC_BYTES, 64);
-            if (!s.tiled) {
-                desc(a, srcMd, LibDnnl.DT_BF16, LibDnnl.TAG_AB, s.m, s.k);
-                desc(a, wMd, LibDnnl.DT_BF16, LibDnnl.TAG_BA, s.k, s.n);
-                strided(a, dstMd, LibDnnl.DT_F32, new long[]{s.m, s.n}, new long[]{s.ldDst, 1});
-            } else {
-                int tilesN = s.n / 32;
-                desc(a, srcMd, LibDnnl.DT_BF16, LibDnnl.TAG_ABC, 1, s.m, s.k);          // broadcast over the tiles
-                desc(a, wMd, LibDnnl.DT_BF16, LibDnnl.TAG_ABC, tilesN, s.k, 32);
-                strided(a, dstMd, LibDnnl.DT_F32, new long[]{tilesN, s.m, 32}, new long[]{32, s.ldDst, 1});
-            }
+            desc(a, srcMd, LibDnnl.DT_BF16, LibDnnl.TAG_AB, s.m, s.k);
+            desc(a, wMd, LibDnnl.DT_BF16, s.tiled ? LibDnnl.TAG_BA16A32B2A : LibDnnl.TAG_BA, s.k, s.n);
+            strided(a, dstMd, LibDnnl.DT_F32, new long[]{s.m, s.n}, new long[]{s.ldDst, 1});
             MemorySegment opDesc = a.allocate(LibDnnl.MATMUL_DESC_BYTES, 64);
             LibDnnl.check((int) lib.matmulDescInit.invokeExact(opDesc, srcMd, wMd, MemorySegment.NULL, dstMd), "dnnl_matmul_desc_init " + s);
             MemorySegment out = a.allocate(ADDRESS);

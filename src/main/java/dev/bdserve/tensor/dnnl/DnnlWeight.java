@@ -20,8 +20,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  *
  * <p>A bf16 {@link Matrix} is copied off-heap once and multiplied in place (the heap copy stays for the Java path). Any
  * other format is dequantized to bf16 panel by panel on the rank's threads, each panel then multiplied: a
- * {@link Q8Matrix} in its 32-row tiles (d·q is exact in fp32, so its only rounding is bf16's), the other block formats
- * row by row through {@link Weight#row}.
+ * {@link Q8Matrix} tile by tile into oneDNN's own blocked layout (d·q is exact in fp32, so its only rounding is
+ * bf16's), the other block formats row by row through {@link Weight#row}.
  */
 public final class DnnlWeight implements Weight {
     /** Bytes of a dequantized weight panel: a few panels' worth stays in the caches between dequantizing and multiplying. */
@@ -101,12 +101,12 @@ public final class DnnlWeight implements Weight {
         }
     }
 
-    /** Q8_0 tiles dequantized to bf16 panel by panel, each multiplied as tiles. */
+    /** Q8_0 tiles dequantized to bf16 panel by panel into oneDNN's blocked layout, each panel multiplied. */
     private void tiles(Q8Matrix q, MemorySegment src, int T, int mp, float[] y, Parallel par) {
         int K = cols(), N = rows(), tileRows = Q8Matrix.tileRows();
         long tileBytes = (long) tileRows * K * 2;
         int perPanel = (int) Math.max(1, Math.min(q.tiles(), Math.min(panelBytes / tileBytes, dstBytes / (4L * mp * tileRows))));
-        MemorySegment panel = ctx.scratch("panel", perPanel * tileBytes);               // [perPanel, K, 32] bf16
+        MemorySegment panel = ctx.scratch("panel", perPanel * tileBytes);               // [perPanel, K/16, 8, 32, 2] bf16
         MemorySegment dst = ctx.scratch("dst", 4L * mp * perPanel * tileRows);          // [mp, perPanel·32] fp32
         for (int t0 = 0; t0 < q.tiles(); t0 += perPanel) {
             int nt = Math.min(perPanel, q.tiles() - t0), from = t0;

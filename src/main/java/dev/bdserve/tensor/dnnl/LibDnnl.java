@@ -26,7 +26,7 @@ final class LibDnnl {
     static final int SUCCESS = 0;
     static final int ENGINE_CPU = 1;
     static final int DT_BF16 = 2, DT_F32 = 3;
-    static final int TAG_AB = 3, TAG_ABC = 4, TAG_BA = 22;
+    static final int TAG_AB = 3, TAG_BA = 22, TAG_BA16A32B2A = 378;
     static final int STREAM_DEFAULT_FLAGS = 1;
     static final int QUERY_IMPL_INFO_STR = 8;
     static final int ARG_SRC = 1, ARG_DST = 17, ARG_WEIGHTS = 33;
