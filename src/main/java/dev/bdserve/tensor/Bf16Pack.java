@@ -35,6 +35,23 @@ public final class Bf16Pack {
         for (int i = 0; i < n; i++) dst.set(JAVA_SHORT_UNALIGNED, byteOff + 2L * i, Numerics.floatToBf16(x[off + i]));
     }
 
+    /**
+     * Tile t (rows 32t .. 32t + 31, zero past {@code rows}) of a row-major bf16 matrix [rows, cols] (cols a multiple of
+     * 16) into dst at {@code byteOff} in oneDNN's {@code BA16a32b2a} layout: per 16 columns, per column pair, the 32
+     * rows each with its two columns side by side, element (r, k) at short {@code ((k/16)·8 + (k%16)/2)·64 + 2r + k%2}.
+     */
+    public static void blockedPairs(short[] bits, int rows, int cols, int t, MemorySegment dst, long byteOff) {
+        if (cols % 16 != 0) throw new IllegalArgumentException("the blocked layout needs a multiple of 16 columns, got " + cols);
+        for (int k = 0; k < cols; k += 2) {
+            long pair = byteOff + ((long) (k / 16) * 8 + (k % 16) / 2) * 64 * 2;
+            for (int r = 0; r < 32; r++) {
+                int row = 32 * t + r;
+                int v = row < rows ? (bits[row * cols + k] & 0xFFFF) | (bits[row * cols + k + 1] << 16) : 0;
+                dst.set(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, pair + 4L * r, v);
+            }
+        }
+    }
+
     /** Rows [from, to) of w (widened by {@link Weight#row}) as bf16 into dst as [to − from][cols]; tmp holds cols floats. */
     public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp) {
         int cols = w.cols();

@@ -76,4 +76,23 @@ class Bf16PackTest {
             }
         }
     }
+
+    @Test
+    void blockedPairsPlaceEveryElementAndZeroThePaddingRows() {
+        int rows = 37, cols = 48;
+        short[] bits = new short[rows * cols];
+        for (int i = 0; i < bits.length; i++) bits[i] = (short) (i * 7 + 1);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(2L * 64 * cols + 8);
+            for (int t = 0; t < 2; t++) Bf16Pack.blockedPairs(bits, rows, cols, t, s, 8 + 2L * t * 32 * cols);
+            for (int t = 0; t < 2; t++)
+                for (int r = 0; r < 32; r++)
+                    for (int k = 0; k < cols; k++) {
+                        long at = 8 + 2L * t * 32 * cols + 2L * (((k / 16) * 8 + (k % 16) / 2) * 64 + 2 * r + k % 2);
+                        int row = 32 * t + r;
+                        assertEquals(row < rows ? bits[row * cols + k] : 0, s.get(JAVA_SHORT_UNALIGNED, at), "row " + row + " col " + k);
+                    }
+        }
+        assertThrows(IllegalArgumentException.class, () -> Bf16Pack.blockedPairs(new short[40], 1, 40, 0, MemorySegment.ofArray(new byte[160]), 0));
+    }
 }

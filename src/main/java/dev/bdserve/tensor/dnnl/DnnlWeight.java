@@ -18,7 +18,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * (llama.cpp rounds them to bf16 for bf16 weights and to 8-bit blocks for quantized ones); the products accumulate
  * in fp32.
  *
- * <p>A bf16 {@link Matrix} is copied off-heap once and multiplied in place (the heap copy stays for the Java path). Any
+ * <p>A bf16 {@link Matrix} is copied off-heap once, into oneDNN's blocked layout where its columns allow, and multiplied
+ * in place (the heap copy stays for the Java path). Any
  * other format is dequantized to bf16 panel by panel on the rank's threads, each panel then multiplied: a
  * {@link Q8Matrix} tile by tile into oneDNN's own blocked layout (d·q is exact in fp32, so its only rounding is
  * bf16's), the other block formats row by row through {@link Weight#row}.
@@ -51,12 +52,22 @@ public final class DnnlWeight implements Weight {
         this.ctx = ctx;
         this.minTokens = minTokens;
         if (base instanceof Matrix m && m.dtype() == DType.BF16) {
-            bf16 = ctx.allocate((long) m.rows() * m.cols() * 2);
-            MemorySegment.copy(m.bits(), 0, bf16, JAVA_SHORT, 0, m.bits().length);
+            blocked = m.cols() % 16 == 0;
+            if (blocked) {                     // [tiles, K/16, 8, 32, 2]: oneDNN's own layout, read without reordering
+                int tiles = (m.rows() + 31) / 32;
+                bf16 = ctx.allocate((long) tiles * 32 * m.cols() * 2);
+                for (int t = 0; t < tiles; t++) Bf16Pack.blockedPairs(m.bits(), m.rows(), m.cols(), t, bf16, (long) t * 32 * m.cols() * 2);
+            } else {                           // [rows, cols] row-major
+                bf16 = ctx.allocate((long) m.rows() * m.cols() * 2);
+                MemorySegment.copy(m.bits(), 0, bf16, JAVA_SHORT, 0, m.bits().length);
+            }
         } else {
             bf16 = null;
+            blocked = false;
         }
     }
+
+    private final boolean blocked;   // bf16 holds the bf16 matrix in the BA16a32b2a layout (cols a multiple of 16)
 
     /** The Java weight this wraps. */
     public Weight base() { return base; }
@@ -89,15 +100,21 @@ public final class DnnlWeight implements Weight {
         else dequantized(src, T, mp, y, par);
     }
 
-    /** A bf16 matrix in place, in column chunks that bound the results' scratch. */
+    /** A bf16 matrix in place, in chunks of whole tiles that bound the results' scratch. */
     private void rowMajor(MemorySegment src, int T, int mp, float[] y) {
         int K = cols(), N = rows();
-        int chunk = (int) Math.min(N, Math.max(32, dstBytes / (4L * mp) / 32 * 32));
+        int chunk = (int) Math.max(32, Math.min((N + 31) / 32 * 32, dstBytes / (4L * mp) / 32 * 32));
         MemorySegment dst = ctx.scratch("dst", 4L * mp * chunk);                        // [mp, chunk] fp32
         for (int r0 = 0; r0 < N; r0 += chunk) {
             int n = Math.min(chunk, N - r0);
-            ctx.rowMajor(src, T, K, bf16.asSlice((long) r0 * K * 2), n, dst, n);
-            copyOut(dst, n, T, y, N, r0, n);
+            if (blocked) {
+                int padded = (n + 31) / 32 * 32;                                          // the last tile's zero rows
+                ctx.tiles(src, T, K, bf16.asSlice((long) r0 * K * 2, (long) padded * K * 2), padded, dst, padded);
+                copyOut(dst, padded, T, y, N, r0, n);
+            } else {
+                ctx.rowMajor(src, T, K, bf16.asSlice((long) r0 * K * 2), n, dst, n);
+                copyOut(dst, n, T, y, N, r0, n);
+            }
         }
     }
 

@@ -103,6 +103,8 @@ class DnnlWeightTest {
             for (int[] s : new int[][]{{1, 32}, {33, 64}, {70, 96}, {100, 160}})
                 for (int T : new int[]{1, 2, 16, 17, 45})
                     a.add(Arguments.of(f, s[0], s[1], T));
+        for (int T : new int[]{2, 19})                                       // a bf16 matrix kept row-major (columns not a multiple of 16)
+            a.add(Arguments.of("bf16", 70, 40, T));
         for (String f : List.of("q4_k", "q6_k"))
             for (int T : new int[]{3, 33})
                 a.add(Arguments.of(f, 40, 256, T));
