@@ -41,12 +41,22 @@ final class Block32Ops {
 
     private static final VarHandle LE16 = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle LE32 = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle LE64 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
     /** The fp16 stored little-endian at b[at]. */
     static float fp16(byte[] b, int at) { return Float.float16ToFloat((short) LE16.get(b, at)); }
 
     /** The little-endian 32-bit word at b[at]. */
     static int word(byte[] b, int at) { return (int) LE32.get(b, at); }
+
+    /** The little-endian 64-bit word at b[at]. */
+    static long dword(byte[] b, int at) { return (long) LE64.get(b, at); }
+
+    /** Stores v little-endian at b[at]. */
+    static void putWord(byte[] b, int at, int v) { LE32.set(b, at, v); }
+
+    /** Stores v little-endian at b[at]. */
+    static void putDword(byte[] b, int at, long v) { LE64.set(b, at, v); }
 
     /**
      * Part p of a byte vector zero-extended to VL ints. The conversion is always asked for part 0: the Vector API's

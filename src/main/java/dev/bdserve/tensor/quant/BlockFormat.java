@@ -51,7 +51,18 @@ public abstract class BlockFormat {
     public abstract void decode(byte[] src, int off, float[] dst, int dstOff, int blocks);
 
     /**
-     * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks.
+     * {@code rows} rows of {@code blocks} blocks each, the file's layout, in the layout {@link #gemv} and {@link
+     * #decodePacked} read, row r still at r·blocks·blockBytes: the same array when the format keeps the file's layout
+     * (the default), else a new one, the format's fields regrouped within each row (Q4_K, Q6_K).
+     */
+    byte[] pack(byte[] data, int rows, int blocks) { return data; }
+
+    /** As {@link #decode}, for one row of {@code blocks} blocks at packed[off] in {@link #pack}'s layout. */
+    void decodePacked(byte[] packed, int off, float[] dst, int dstOff, int blocks) { decode(packed, off, dst, dstOff, blocks); }
+
+    /**
+     * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks
+     * in {@link #pack}'s layout.
      *
      * @param sums Σ x[32j .. 32j + 32) for each j when {@link #usesSums}, else unused (may be null)
      */

@@ -3,6 +3,7 @@ package dev.bdserve.tensor.quant;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
@@ -64,68 +65,150 @@ final class Q4_K extends BlockFormat {
 
     @Override public void decode(byte[] src, int off, float[] dst, int dstOff, int blocks) {
         for (int b = 0; b < blocks; b++, off += BYTES, dstOff += QK) {
-            float d = fp16(src, off), dmin = fp16(src, off + 2);
             int s = word(src, off + SCALES), m = word(src, off + SCALES + 4), h = word(src, off + SCALES + 8);
-            long sc = scales(s, h), mn = mins(m, h);
-            for (int g = 0; g < 4; g++) {
-                FloatVector d1 = FloatVector.broadcast(FS, d * at(sc, 2 * g)), m1 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g));
-                FloatVector d2 = FloatVector.broadcast(FS, d * at(sc, 2 * g + 1)), m2 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g + 1));
-                int o = dstOff + 64 * g;
-                for (int i = 0; i < 32; i += BS.length()) {
-                    ByteVector v = ByteVector.fromArray(BS, src, off + QS + 32 * g + i);
-                    for (int p = 0; p < PARTS; p++) {            // (d·sc)·q − (dmin·m): two roundings, as ggml
-                        IntVector n = ints(v, p);
-                        lowNibbles(n).mul(d1).sub(m1).intoArray(dst, o + i + p * VL);
-                        highNibbles(n).mul(d2).sub(m2).intoArray(dst, o + 32 + i + p * VL);
-                    }
+            decodeBlock(src, off + QS, fp16(src, off), fp16(src, off + 2), scales(s, h), mins(m, h), dst, dstOff);
+        }
+    }
+
+    /** The 256 weights of one super-block: its nibbles at src[qs ..], d, dmin and the 8 scales and mins as bytes. */
+    private static void decodeBlock(byte[] src, int qs, float d, float dmin, long sc, long mn, float[] dst, int dstOff) {
+        for (int g = 0; g < 4; g++) {
+            FloatVector d1 = FloatVector.broadcast(FS, d * at(sc, 2 * g)), m1 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g));
+            FloatVector d2 = FloatVector.broadcast(FS, d * at(sc, 2 * g + 1)), m2 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g + 1));
+            int o = dstOff + 64 * g;
+            for (int i = 0; i < 32; i += BS.length()) {
+                ByteVector v = ByteVector.fromArray(BS, src, qs + 32 * g + i);
+                for (int p = 0; p < PARTS; p++) {                // (d·sc)·q − (dmin·m): two roundings, as ggml
+                    IntVector n = ints(v, p);
+                    lowNibbles(n).mul(d1).sub(m1).intoArray(dst, o + i + p * VL);
+                    highNibbles(n).mul(d2).sub(m2).intoArray(dst, o + 32 + i + p * VL);
                 }
             }
         }
     }
 
-    /** Rows o and o + h of the range go side by side ({@link #dot2}); an odd last row pairs with itself. */
-    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
-        int h = (to - from) / 2;
-        for (int o = from; o < from + h; o++) dot2(w, blocks, x, sums, y, o, o + h);
-        if ((to - from) % 2 != 0) dot2(w, blocks, x, sums, y, to - 1, to - 1);
+    /*
+     * The packed row (pack): for B super-blocks, 8B bytes of scales (byte 8b+j: scale j of super-block b in bits
+     * 0-5, bits 2j, 2j+1 of its fp16 d in bits 6-7), 8B bytes of mins (the same, with dmin), then the 128B nibble
+     * bytes, super-block after super-block as in the file. 144 bytes per super-block, as the file's; the GEMV takes
+     * all of a row's d·sc and its mins' share in one vector pass over 16B bytes and then walks the nibbles in one
+     * flat loop, with no bit extraction.
+     */
+
+    /** Bits 6-7 of each byte of a word: where the packed scales and mins keep d and dmin. */
+    private static final long TOPS = 0xC0C0C0C0C0C0C0C0L, LOWS = ~TOPS;
+
+    @Override byte[] pack(byte[] file, int rows, int blocks) {
+        int rb = blocks * BYTES, n = 8 * blocks;
+        byte[] data = new byte[file.length];
+        for (int r = 0, off = 0; r < rows; r++, off += rb) {
+            for (int b = 0; b < blocks; b++) {
+                int at = off + b * BYTES, s = word(file, at + SCALES), m = word(file, at + SCALES + 4), h = word(file, at + SCALES + 8);
+                long d = Short.toUnsignedLong((short) (file[at] & 0xFF | file[at + 1] << 8));
+                long dmin = Short.toUnsignedLong((short) (file[at + 2] & 0xFF | file[at + 3] << 8));
+                Block32Ops.putDword(data, off + 8 * b, scales(s, h) | Long.expand(d, TOPS));
+                Block32Ops.putDword(data, off + n + 8 * b, mins(m, h) | Long.expand(dmin, TOPS));
+                System.arraycopy(file, at + QS, data, off + 2 * n + 128 * b, 128);
+            }
+        }
+        return data;
+    }
+
+    /** The fp16 kept in bits 6-7 of the 8 bytes at w[at] (pack). */
+    private static float topHalf(byte[] w, int at) { return Float.float16ToFloat((short) Long.compress(Block32Ops.dword(w, at), TOPS)); }
+
+    @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) {
+        int n = 8 * blocks;
+        for (int b = 0; b < blocks; b++, dstOff += QK) {
+            int sc = off + 8 * b, mn = off + n + 8 * b;
+            decodeBlock(src, off + 2 * n + 128 * b, topHalf(src, sc), topHalf(src, mn),
+                    Block32Ops.dword(src, sc) & LOWS, Block32Ops.dword(src, mn) & LOWS, dst, dstOff);
+        }
     }
 
     /**
-     * y[o1] and y[o2], rows of {@code blocks} super-blocks, against x (two memory streams): per super-block
-     * d·Σ_j sc_j·Σ q·x − dmin·Σ_j m_j·Σx, each sub-block's Σ q·x in a vector scaled once by its integer scale, the
-     * mins' share from the activation sums. One loop over the 4 pairs of sub-blocks, not unrolled by hand: C2 stops
-     * inlining a method's vector code past a node budget, and a third row side by side passes it.
+     * Rows o and o + h of the range go side by side ({@link #dot2}); an odd last row pairs with itself. Each pair's
+     * d·sc and mins' share are formed here ({@link #prepare}), not in dot2: inlined there, their vector code took so
+     * much of C2's node budget that the nibble helpers were left as calls on boxed vectors (10× slower).
      */
-    private static void dot2(byte[] w, int blocks, float[] x, float[] sums, float[] y, int o1, int o2) {
-        FloatVector t1 = FloatVector.zero(FS), t2 = t1;
-        float m1 = 0, m2 = 0;                                   // Σ over super-blocks of dmin·Σ_j m_j·Σx_j
-        for (int b = 0, off1 = o1 * blocks * BYTES, off2 = o2 * blocks * BYTES; b < blocks; b++, off1 += BYTES, off2 += BYTES) {
-            long sc1 = scales(w, off1), sc2 = scales(w, off2);
-            m1 += minTerm(w, off1, sums, b);
-            m2 += minTerm(w, off2, sums, b);
-            FloatVector a1 = FloatVector.zero(FS), a2 = a1;    // Σ_j sc_j·Σ q·x of each row
-            for (int g = 0; g < 4; g++) {
-                FloatVector l1 = FloatVector.zero(FS), h1 = l1, l2 = l1, h2 = l1;   // Σ q·x of sub-blocks 2g, 2g+1
-                int k = b * QK + 64 * g, q1 = off1 + QS + 32 * g, q2 = off2 + QS + 32 * g;
-                for (int i = 0; i < 32; i += BS.length()) {
-                    ByteVector v1 = ByteVector.fromArray(BS, w, q1 + i), v2 = ByteVector.fromArray(BS, w, q2 + i);
-                    for (int p = 0; p < PARTS; p++) {
-                        IntVector n1 = ints(v1, p), n2 = ints(v2, p);
-                        FloatVector xl = FloatVector.fromArray(FS, x, k + i + p * VL), xh = FloatVector.fromArray(FS, x, k + 32 + i + p * VL);
-                        l1 = lowNibbles(n1).fma(xl, l1);
-                        h1 = highNibbles(n1).fma(xh, h1);
-                        l2 = lowNibbles(n2).fma(xl, l2);
-                        h2 = highNibbles(n2).fma(xh, h2);
-                    }
-                }
-                a1 = h1.fma(FloatVector.broadcast(FS, FLOAT[at(sc1, 2 * g + 1)]), l1.fma(FloatVector.broadcast(FS, FLOAT[at(sc1, 2 * g)]), a1));
-                a2 = h2.fma(FloatVector.broadcast(FS, FLOAT[at(sc2, 2 * g + 1)]), l2.fma(FloatVector.broadcast(FS, FLOAT[at(sc2, 2 * g)]), a2));
-            }
-            t1 = a1.fma(FloatVector.broadcast(FS, fp16(w, off1)), t1);
-            t2 = a2.fma(FloatVector.broadcast(FS, fp16(w, off2)), t2);
+    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
+        int h = (to - from) / 2, n = 8 * blocks, rb = blocks * BYTES;
+        float[] ds = new float[2 * n];                          // the two rows' d·sc per sub-block
+        for (int o = from; o < from + h; o++) {
+            float m1 = prepare(w, o * rb, n, sums, ds, 0), m2 = prepare(w, (o + h) * rb, n, sums, ds, n);
+            dot2(w, blocks, x, ds, y, o, o + h, m1, m2);
         }
-        y[o1] = t1.reduceLanes(VectorOperators.ADD) - m1;
-        y[o2] = t2.reduceLanes(VectorOperators.ADD) - m2;
+        if ((to - from) % 2 != 0) {
+            float m = prepare(w, (to - 1) * rb, n, sums, ds, 0);
+            System.arraycopy(ds, 0, ds, n, n);
+            dot2(w, blocks, x, ds, y, to - 1, to - 1, m, m);
+        }
+    }
+
+    /**
+     * y[o1] and y[o2], packed rows of {@code blocks} super-blocks, against x (two memory streams, x loaded once for
+     * both): Σ_j (d·sc_j)·Σ q·x − Σ_j (dmin·m_j)·Σx over the row's sub-blocks j, each sub-block's Σ q·x in a vector
+     * scaled once by its d·sc (ds: row o1's, then row o2's), the mins' shares m1 and m2 given.
+     */
+    private static void dot2(byte[] w, int blocks, float[] x, float[] ds, float[] y, int o1, int o2, float m1, float m2) {
+        int n = 8 * blocks, off1 = o1 * blocks * BYTES, off2 = o2 * blocks * BYTES;
+        FloatVector a1 = FloatVector.zero(FS), b1 = a1, a2 = a1, b2 = a1; // sub-blocks 2t and 2t+1 of each row
+        for (int t = 0, q1 = off1 + 2 * n, q2 = off2 + 2 * n; t < 4 * blocks; t++, q1 += 32, q2 += 32) {
+            FloatVector l1 = FloatVector.zero(FS), h1 = l1, l2 = l1, h2 = l1;   // Σ q·x of sub-blocks 2t, 2t+1
+            int k = 64 * t;
+            for (int i = 0; i < 32; i += BS.length()) {
+                ByteVector v1 = ByteVector.fromArray(BS, w, q1 + i), v2 = ByteVector.fromArray(BS, w, q2 + i);
+                for (int p = 0; p < PARTS; p++) {
+                    IntVector n1 = ints(v1, p), n2 = ints(v2, p);
+                    FloatVector xl = FloatVector.fromArray(FS, x, k + i + p * VL), xh = FloatVector.fromArray(FS, x, k + 32 + i + p * VL);
+                    l1 = lowNibbles(n1).fma(xl, l1);
+                    h1 = highNibbles(n1).fma(xh, h1);
+                    l2 = lowNibbles(n2).fma(xl, l2);
+                    h2 = highNibbles(n2).fma(xh, h2);
+                }
+            }
+            a1 = l1.fma(FloatVector.broadcast(FS, ds[2 * t]), a1);
+            b1 = h1.fma(FloatVector.broadcast(FS, ds[2 * t + 1]), b1);
+            a2 = l2.fma(FloatVector.broadcast(FS, ds[n + 2 * t]), a2);
+            b2 = h2.fma(FloatVector.broadcast(FS, ds[n + 2 * t + 1]), b2);
+        }
+        y[o1] = a1.add(b1).reduceLanes(VectorOperators.ADD) - m1;
+        y[o2] = a2.add(b2).reduceLanes(VectorOperators.ADD) - m2;
+    }
+
+    /** Lanes 8..15 of a 16-lane vector: the second super-block of a 16-byte run of packed scales. */
+    private static final VectorMask<Float> SECOND = VectorMask.fromLong(FS, 0xFF00);
+
+    /**
+     * The packed row at w[off] with n = 8·blocks scales: its d·sc into ds[at .. at + n), and returns its mins' share
+     * Σ (dmin·m_j)·sums[j], one vector pass over the scale and min bytes.
+     */
+    private static float prepare(byte[] w, int off, int n, float[] sums, float[] ds, int at) {
+        FloatVector mt = FloatVector.zero(FS);
+        int j = 0;
+        for (; j + BS.length() <= n; j += BS.length()) {
+            ByteVector s = ByteVector.fromArray(BS, w, off + j), m = ByteVector.fromArray(BS, w, off + n + j);
+            FloatVector d = perBlock(w, off + j), dmin = perBlock(w, off + n + j);
+            for (int p = 0; p < PARTS; p++) {
+                floats(ints(s, p).lanewise(VectorOperators.AND, 0x3F)).mul(d).intoArray(ds, at + j + p * VL);
+                mt = floats(ints(m, p).lanewise(VectorOperators.AND, 0x3F)).mul(dmin).fma(FloatVector.fromArray(FS, sums, j + p * VL), mt);
+            }
+        }
+        float mins = mt.reduceLanes(VectorOperators.ADD);
+        for (; j < n; j += 8) {                                 // at 512 bits, an odd last super-block
+            float d = topHalf(w, off + j), dmin = topHalf(w, off + n + j);
+            for (int i = 0; i < 8; i++) {
+                ds[at + j + i] = d * FLOAT[w[off + j + i] & 0x3F];
+                mins += dmin * FLOAT[w[off + n + j + i] & 0x3F] * sums[j + i];
+            }
+        }
+        return mins;
+    }
+
+    /** Each lane's d (or dmin) for a vector of the packed scales (or mins) at w[at ..]: 8 lanes per super-block. */
+    private static FloatVector perBlock(byte[] w, int at) {
+        FloatVector d = FloatVector.broadcast(FS, topHalf(w, at));
+        return VL <= 8 ? d : d.blend(topHalf(w, at + 8), SECOND);
     }
 
     /** The 8 scales of the super-block at w[off] ({@link #scales(int, int)}). */

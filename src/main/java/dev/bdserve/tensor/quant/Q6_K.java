@@ -4,6 +4,7 @@ import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
 import static dev.bdserve.tensor.quant.Block32Ops.fp16;
@@ -59,48 +60,127 @@ final class Q6_K extends BlockFormat {
         return low.lanewise(VectorOperators.AND, 0xF).or(top.lanewise(VectorOperators.AND, 0x30)).sub(32);
     }
 
+    /*
+     * The packed row (pack): for B super-blocks, 192B bytes of quants, then the 16B int8 scales, then the B fp16 d,
+     * each in super-block order. The quants go in groups of 16·VL weights (one super-block at 512 bits, 2 at 256, 4
+     * at 128), each 3 vectors of VL 32-bit words: weight v·VL + i of a group (v < 16, lane i) is held as s = q ^ 32
+     * (q − 32 as a 6-bit two's complement number). Word w of lane i keeps s of weights 5w .. 5w+4 of the lane in bits
+     * 2–7, 8–13, 14–19, 20–25 and 26–31, and in bits 0–1 bits 2w, 2w+1 of the lane's weight 15. So q − 32 of
+     * weight 5w+k is two shifts of a loaded word, (word << 24 − 6k) >> 26, one for k = 4: no masking, no
+     * assembly from two sources, no offset subtracted; weight 15 takes seven operations.
+     */
+
+    /** Weights and bytes per group of quant words. */
+    static final int GROUP = 16 * VL, GROUP_BYTES = 12 * VL;
+    /** Bytes with the bits of a float vector: a vector of quant words. */
+    private static final VectorSpecies<Byte> WORDS = VectorSpecies.of(byte.class, FS.vectorShape());
+
+    @Override byte[] pack(byte[] file, int rows, int blocks) {
+        byte[] data = new byte[file.length];
+        int rb = blocks * BYTES;
+        int[] s = new int[QK];
+        for (int r = 0, off = 0; r < rows; r++, off += rb)
+            for (int b = 0; b < blocks; b++) {
+                int at = off + b * BYTES;
+                for (int hf = 0; hf < 2; hf++)
+                    for (int l = 0; l < 32; l++) {
+                        int lo = file[at + 64 * hf + l] & 0xFF, hi = file[at + 64 * hf + 32 + l] & 0xFF, top = file[at + QH + 32 * hf + l] & 0xFF;
+                        int o = 128 * hf + l;
+                        s[o] = (lo & 0xF | (top & 3) << 4) ^ 32;
+                        s[o + 32] = (hi & 0xF | (top >> 2 & 3) << 4) ^ 32;
+                        s[o + 64] = (lo >> 4 | (top >> 4 & 3) << 4) ^ 32;
+                        s[o + 96] = (hi >> 4 | (top >> 6 & 3) << 4) ^ 32;
+                    }
+                for (int g = 0; g < QK / GROUP; g++)
+                    for (int w = 0; w < 3; w++)
+                        for (int i = 0; i < VL; i++) {
+                            int word = s[g * GROUP + 15 * VL + i] >> 2 * w & 3;
+                            for (int k = 0; k < 5; k++) word |= s[g * GROUP + (5 * w + k) * VL + i] << 2 + 6 * k;
+                            Block32Ops.putWord(data, off + 192 * b + GROUP_BYTES * g + 4 * (VL * w + i), word);
+                        }
+                System.arraycopy(file, at + SCALES, data, off + 192 * blocks + 16 * b, 16);
+                data[off + 208 * blocks + 2 * b] = file[at + D];
+                data[off + 208 * blocks + 2 * b + 1] = file[at + D + 1];
+            }
+        return data;
+    }
+
+    /** The quant words at w[at ..]. */
+    private static IntVector words(byte[] w, int at) { return ByteVector.fromArray(WORDS, w, at).reinterpretAsInts(); }
+
+    /** q − 32 of a group's weight 5w + k for the words w of the group at w[at] (shift = 24 − 6k). */
+    private static IntVector quant(IntVector word, int shift) {
+        return (shift == 0 ? word : word.lanewise(VectorOperators.LSHL, shift)).lanewise(VectorOperators.ASHR, 26);
+    }
+
+    /** q − 32 of a group's weight 15 for the group at w[at]. */
+    private static IntVector quant15(byte[] w, int at) {
+        return words(w, at).lanewise(VectorOperators.AND, 3)
+                .or(words(w, at + 4 * VL).lanewise(VectorOperators.LSHL, 30).lanewise(VectorOperators.LSHR, 28))
+                .or(words(w, at + 8 * VL).lanewise(VectorOperators.LSHL, 30).lanewise(VectorOperators.ASHR, 26));
+    }
+
+    /** Each sub-block's d·sc of the packed row at w[off] into ds[0 .. 16·blocks): one vector pass. */
+    private static void scales(byte[] w, int off, int blocks, float[] ds) {
+        for (int b = 0; b < blocks; b++) {
+            float d = fp16(w, off + 208 * blocks + 2 * b);
+            for (int j = 0; j < 16; j += BS.length()) {
+                ByteVector sc = ByteVector.fromArray(BS, w, off + 192 * blocks + 16 * b + j);
+                for (int p = 0; p < PARTS; p++)                   // int8 scales: sign-extend the widened bytes
+                    floats(ints(sc, p).lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)).mul(d).intoArray(ds, 16 * b + j + p * VL);
+            }
+        }
+    }
+
+    @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) {
+        float[] ds = new float[16 * blocks];
+        scales(src, off, blocks, ds);
+        for (int k0 = 0, at = off; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
+            for (int w = 0; w < 3; w++) {
+                IntVector word = words(src, at + 4 * VL * w);
+                for (int k = 0; k < 5; k++) {                      // (d·sc)·(q − 32), as ggml
+                    int o = k0 + (5 * w + k) * VL;
+                    floats(quant(word, 24 - 6 * k)).mul(ds[o >> 4]).intoArray(dst, dstOff + o);
+                }
+            }
+            int o = k0 + 15 * VL;
+            floats(quant15(src, at)).mul(ds[o >> 4]).intoArray(dst, dstOff + o);
+        }
+    }
+
     @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
         int rowBytes = blocks * BYTES;
-        float[] ds = new float[16];                             // a super-block's d·sc per sub-block
-        for (int o = from; o < to; o++) y[o] = dot(w, o * rowBytes, blocks, x, ds);
+        float[] ds = new float[16 * blocks];                   // a row's d·sc per sub-block
+        for (int o = from; o < to; o++) {
+            scales(w, o * rowBytes, blocks, ds);
+            y[o] = dot(w, o * rowBytes, blocks, x, ds);
+        }
     }
 
     /**
-     * The row of {@code blocks} super-blocks at w[off] against x: Σ_s (d·sc_s)·Σ (q − 32)·x, each 16-weight
-     * sub-block's products in a vector scaled by its d·sc, quants assembled in int lanes. The super-block's 16
-     * d·sc are formed in one vector pass into ds. The quarters r of a half go in a loop over the pairs (0, 1) and
-     * (2, 3), not unrolled by hand: C2 stops inlining the vector code of a method past a node budget.
+     * The packed row of {@code blocks} super-blocks at w[off] against x: Σ_v (d·sc)·Σ (q − 32)·x over the vectors v
+     * of VL weights (a vector lies within one 16-weight sub-block), ds holding the row's d·sc. Three accumulators
+     * keep the FMA chains short.
      */
     private static float dot(byte[] w, int off, int blocks, float[] x, float[] ds) {
-        FloatVector even = FloatVector.zero(FS), odd = even;    // quarters 0 and 2, 1 and 3
-        for (int b = 0; b < blocks; b++, off += BYTES) {
-            float d = fp16(w, off + D);
-            for (int j = 0; j < 16; j += BS.length()) {
-                ByteVector sc = ByteVector.fromArray(BS, w, off + SCALES + j);
-                for (int p = 0; p < PARTS; p++)                   // int8 scales: sign-extend the widened bytes
-                    floats(ints(sc, p).lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)).mul(d).intoArray(ds, j + p * VL);
-            }
-            for (int hf = 0; hf < 2; hf++) {
-                int ql = off + 64 * hf, qh = off + QH + 32 * hf, k = b * QK + 128 * hf;
-                for (int l = 0; l < 32; l += VL) {                    // bytes l .. l+VL of each: the low lanes of a load
-                    IntVector nl = ints(ByteVector.fromArray(BS, w, ql + l), 0), nh = ints(ByteVector.fromArray(BS, w, ql + 32 + l), 0);
-                    IntVector top = ints(ByteVector.fromArray(BS, w, qh + l), 0);
-                    int s = 8 * hf + l / 16;                           // a vector never straddles two sub-blocks
-                    for (int r = 0; r < 4; r += 2) {                   // quarters r (ql byte l) and r+1 (ql byte l+32)
-                        int n = 2 * r, kr = k + 32 * r + l;
-                        even = term(nl.lanewise(VectorOperators.LSHR, n), top.lanewise(VectorOperators.LSHL, 4).lanewise(VectorOperators.LSHR, n),
-                                x, kr, ds[s + 2 * r], even);
-                        odd = term(nh.lanewise(VectorOperators.LSHR, n), top.lanewise(VectorOperators.LSHL, 2).lanewise(VectorOperators.LSHR, n),
-                                x, kr + 32, ds[s + 2 * r + 2], odd);
-                    }
+        FloatVector a = FloatVector.zero(FS), b = a, c = a;
+        for (int k0 = 0, at = off; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
+            for (int g = 0; g < 3; g++) {
+                IntVector word = words(w, at + 4 * VL * g);
+                int k = k0 + 5 * g * VL;
+                for (int j = 0; j < 4; j += 2) {                  // weights 5g+j, 5g+j+1: a loop for C2's node budget
+                    a = term(quant(word, 24 - 6 * j), x, k + j * VL, ds, a);
+                    b = term(quant(word, 18 - 6 * j), x, k + (j + 1) * VL, ds, b);
                 }
+                c = term(quant(word, 0), x, k + 4 * VL, ds, c);
             }
+            c = term(quant15(w, at), x, k0 + 15 * VL, ds, c);
         }
-        return even.add(odd).reduceLanes(VectorOperators.ADD);
+        return a.add(b).add(c).reduceLanes(VectorOperators.ADD);
     }
 
-    /** a + ds·Σ (q − 32)·x[k ..], q as {@link #quant} makes it. */
-    private static FloatVector term(IntVector low, IntVector top, float[] x, int k, float ds, FloatVector a) {
-        return floats(quant(low, top)).mul(FloatVector.fromArray(FS, x, k)).fma(FloatVector.broadcast(FS, ds), a);
+    /** acc + ds·Σ (q − 32)·x[k ..] for the vector of weights k .. k + VL. */
+    private static FloatVector term(IntVector q, float[] x, int k, float[] ds, FloatVector acc) {
+        return floats(q).mul(FloatVector.fromArray(FS, x, k)).fma(FloatVector.broadcast(FS, ds[k >> 4]), acc);
     }
 }
