@@ -133,24 +133,26 @@ final class Q4_K extends BlockFormat {
      */
     @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
         int h = (to - from) / 2, n = 8 * blocks, rb = blocks * BYTES;
-        float[] ds = new float[2 * n];                          // the two rows' d·sc per sub-block
+        float[] ds = new float[2 * n + 2 * VL];                 // the two rows' d·sc per sub-block, then their mins
         for (int o = from; o < from + h; o++) {
-            float m1 = prepare(w, o * rb, n, sums, ds, 0), m2 = prepare(w, (o + h) * rb, n, sums, ds, n);
-            dot2(w, blocks, x, ds, y, o, o + h, m1, m2);
+            prepare(w, o * rb, n, sums, ds, 0, 2 * n);
+            prepare(w, (o + h) * rb, n, sums, ds, n, 2 * n + VL);
+            dot2(w, blocks, x, ds, y, o, o + h);
         }
         if ((to - from) % 2 != 0) {
-            float m = prepare(w, (to - 1) * rb, n, sums, ds, 0);
+            prepare(w, (to - 1) * rb, n, sums, ds, 0, 2 * n);
             System.arraycopy(ds, 0, ds, n, n);
-            dot2(w, blocks, x, ds, y, to - 1, to - 1, m, m);
+            System.arraycopy(ds, 2 * n, ds, 2 * n + VL, VL);
+            dot2(w, blocks, x, ds, y, to - 1, to - 1);
         }
     }
 
     /**
      * y[o1] and y[o2], packed rows of {@code blocks} super-blocks, against x (two memory streams, x loaded once for
      * both): Σ_j (d·sc_j)·Σ q·x − Σ_j (dmin·m_j)·Σx over the row's sub-blocks j, each sub-block's Σ q·x in a vector
-     * scaled once by its d·sc (ds: row o1's, then row o2's), the mins' shares m1 and m2 given.
+     * scaled once by its d·sc (ds: row o1's, then row o2's, then each row's mins' share as a vector to subtract).
      */
-    private static void dot2(byte[] w, int blocks, float[] x, float[] ds, float[] y, int o1, int o2, float m1, float m2) {
+    private static void dot2(byte[] w, int blocks, float[] x, float[] ds, float[] y, int o1, int o2) {
         int n = 8 * blocks, off1 = o1 * blocks * BYTES, off2 = o2 * blocks * BYTES;
         FloatVector a1 = FloatVector.zero(FS), b1 = a1, a2 = a1, b2 = a1; // sub-blocks 2t and 2t+1 of each row
         for (int t = 0, q1 = off1 + 2 * n, q2 = off2 + 2 * n; t < 4 * blocks; t++, q1 += 32, q2 += 32) {
@@ -172,18 +174,19 @@ final class Q4_K extends BlockFormat {
             a2 = l2.fma(FloatVector.broadcast(FS, ds[n + 2 * t]), a2);
             b2 = h2.fma(FloatVector.broadcast(FS, ds[n + 2 * t + 1]), b2);
         }
-        y[o1] = a1.add(b1).reduceLanes(VectorOperators.ADD) - m1;
-        y[o2] = a2.add(b2).reduceLanes(VectorOperators.ADD) - m2;
+        y[o1] = a1.add(b1).sub(FloatVector.fromArray(FS, ds, 2 * n)).reduceLanes(VectorOperators.ADD);
+        y[o2] = a2.add(b2).sub(FloatVector.fromArray(FS, ds, 2 * n + VL)).reduceLanes(VectorOperators.ADD);
     }
 
     /** Lanes 8..15 of a 16-lane vector: the second super-block of a 16-byte run of packed scales. */
     private static final VectorMask<Float> SECOND = VectorMask.fromLong(FS, 0xFF00);
 
     /**
-     * The packed row at w[off] with n = 8·blocks scales: its d·sc into ds[at .. at + n), and returns its mins' share
-     * Σ (dmin·m_j)·sums[j], one vector pass over the scale and min bytes.
+     * The packed row at w[off] with n = 8·blocks scales: its d·sc into ds[at .. at + n), and its mins' share
+     * Σ (dmin·m_j)·sums[j] into ds[mAt .. mAt + VL) as a vector (lanes summed by the GEMV's own reduction); one vector
+     * pass over the scale and min bytes.
      */
-    private static float prepare(byte[] w, int off, int n, float[] sums, float[] ds, int at) {
+    private static void prepare(byte[] w, int off, int n, float[] sums, float[] ds, int at, int mAt) {
         FloatVector mt = FloatVector.zero(FS);
         int j = 0;
         for (; j + BS.length() <= n; j += BS.length()) {
@@ -194,7 +197,7 @@ final class Q4_K extends BlockFormat {
                 mt = floats(ints(m, p).lanewise(VectorOperators.AND, 0x3F)).mul(dmin).fma(FloatVector.fromArray(FS, sums, j + p * VL), mt);
             }
         }
-        float mins = mt.reduceLanes(VectorOperators.ADD);
+        float mins = 0;
         for (; j < n; j += 8) {                                 // at 512 bits, an odd last super-block
             float d = topHalf(w, off + j), dmin = topHalf(w, off + n + j);
             for (int i = 0; i < 8; i++) {
@@ -202,7 +205,8 @@ final class Q4_K extends BlockFormat {
                 mins += dmin * FLOAT[w[off + n + j + i] & 0x3F] * sums[j + i];
             }
         }
-        return mins;
+        mt.intoArray(ds, mAt);
+        ds[mAt] += mins;
     }
 
     /** Each lane's d (or dmin) for a vector of the packed scales (or mins) at w[at ..]: 8 lanes per super-block. */
