@@ -119,6 +119,9 @@ class BlockFormatTest {
         for (Case c : cases())                                         // panel edges, and the packed GEMM (T > 12)
             for (int rows : new int[]{64, 130})
                 a.add(Arguments.of(c, rows, 2, 17));
+        for (Case c : cases())                                         // long rows: GEMVs that pass over x in chunks
+            for (int blocks : new int[]{17, 33, 40})
+                a.add(Arguments.of(c, 5, blocks, 1));
         return a.stream();
     }
 
