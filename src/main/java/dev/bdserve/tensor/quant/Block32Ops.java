@@ -69,6 +69,12 @@ final class Block32Ops {
         return (IntVector) part.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, 0);
     }
 
+    /** Part p of a byte vector sign-extended to VL ints, as {@link #ints} zero-extends it. */
+    static IntVector signedInts(ByteVector v, int p) {
+        ByteVector part = PARTS == 1 || p == 0 ? v : v.rearrange(UPPER);
+        return (IntVector) part.convertShape(VectorOperators.B2I, IS, 0);
+    }
+
     /** Byte lanes VL.. moved to lanes 0..: the second part of a byte vector at 128 bits. */
     private static final VectorShuffle<Byte> UPPER = VectorShuffle.fromOp(BS, i -> (i + VL) % BS.length());
 

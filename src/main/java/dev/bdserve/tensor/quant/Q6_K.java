@@ -9,6 +9,7 @@ import jdk.incubator.vector.VectorSpecies;
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
 import static dev.bdserve.tensor.quant.Block32Ops.fp16;
 import static dev.bdserve.tensor.quant.Block32Ops.ints;
+import static dev.bdserve.tensor.quant.Block32Ops.signedInts;
 
 /**
  * ggml's Q6_K ({@code block_q6_K}, 210 bytes per super-block of 256 weights): 128 bytes of low nibbles (ql), 64 bytes
@@ -126,8 +127,8 @@ final class Q6_K extends BlockFormat {
             float d = fp16(w, off + 208 * blocks + 2 * b);
             for (int j = 0; j < 16; j += BS.length()) {
                 ByteVector sc = ByteVector.fromArray(BS, w, off + 192 * blocks + 16 * b + j);
-                for (int p = 0; p < PARTS; p++)                   // int8 scales: sign-extend the widened bytes
-                    floats(ints(sc, p).lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)).mul(d).intoArray(ds, 16 * b + j + p * VL);
+                for (int p = 0; p < PARTS; p++)                   // int8 scales
+                    floats(signedInts(sc, p)).mul(d).intoArray(ds, 16 * b + j + p * VL);
             }
         }
     }
