@@ -62,13 +62,16 @@ final class Q6_K extends BlockFormat {
     }
 
     /*
-     * The packed row (pack): for B super-blocks, 192B bytes of quants, then the 16B int8 scales, then the B fp16 d,
-     * each in super-block order. The quants go in groups of 16·VL weights (one super-block at 512 bits, 2 at 256, 4
-     * at 128), each 3 vectors of VL 32-bit words: weight v·VL + i of a group (v < 16, lane i) is held as s = q ^ 32
-     * (q − 32 as a 6-bit two's complement number). Word w of lane i keeps s of weights 5w .. 5w+4 of the lane in bits
-     * 2–7, 8–13, 14–19, 20–25 and 26–31, and in bits 0–1 bits 2w, 2w+1 of the lane's weight 15. So q − 32 of
-     * weight 5w+k is two shifts of a loaded word, (word << 24 − 6k) >> 26, one for k = 4: no masking, no
-     * assembly from two sources, no offset subtracted; weight 15 takes seven operations.
+     * The packed row (pack): for B super-blocks, the 16B int8 scales, the B fp16 d, then 192B bytes of quants, each
+     * in super-block order (a row is read from its start to its end: scales and d first, as the GEMV uses them). The quants go in groups of 16·VL weights (one super-block at 512 bits, 2 at 256, 4
+     * at 128): VL sub-blocks of 16, one per lane. Lane i holds the 16 weights of the group's sub-block i, weight v of
+     * it (v < 16) as s = q ^ 32 (q − 32 as a 6-bit two's complement number) in 3 32-bit words: word w of the lane
+     * (the lane's word in the group's vector w) keeps s of weights 5w .. 5w+4 in bits 2–7, 8–13, 14–19, 20–25 and
+     * 26–31, and in bits 0–1 bits 2w, 2w+1 of weight 15. So q − 32 of weight 5w+k of every sub-block is two shifts of
+     * a loaded vector of words, (word << 24 − 6k) >> 26, one for k = 4: no masking, no assembly from two sources, no
+     * offset subtracted; weight 15 takes seven operations. The GEMV reads x transposed to match (xt, weight v of each
+     * sub-block of a group in a vector) and so accumulates Σ (q − 32)·x per lane, each lane one sub-block, scaling by
+     * the group's d·sc, one vector, once per group.
      */
 
     /** Weights and bytes per group of quant words. */
@@ -94,14 +97,14 @@ final class Q6_K extends BlockFormat {
                     }
                 for (int g = 0; g < QK / GROUP; g++)
                     for (int w = 0; w < 3; w++)
-                        for (int i = 0; i < VL; i++) {
-                            int word = s[g * GROUP + 15 * VL + i] >> 2 * w & 3;
-                            for (int k = 0; k < 5; k++) word |= s[g * GROUP + (5 * w + k) * VL + i] << 2 + 6 * k;
-                            Block32Ops.putWord(data, off + 192 * b + GROUP_BYTES * g + 4 * (VL * w + i), word);
+                        for (int i = 0; i < VL; i++) {              // lane i: sub-block i of the group
+                            int sb = g * GROUP + 16 * i, word = s[sb + 15] >> 2 * w & 3;
+                            for (int k = 0; k < 5; k++) word |= s[sb + 5 * w + k] << 2 + 6 * k;
+                            Block32Ops.putWord(data, off + 18 * blocks + 192 * b + GROUP_BYTES * g + 4 * (VL * w + i), word);
                         }
-                System.arraycopy(file, at + SCALES, data, off + 192 * blocks + 16 * b, 16);
-                data[off + 208 * blocks + 2 * b] = file[at + D];
-                data[off + 208 * blocks + 2 * b + 1] = file[at + D + 1];
+                System.arraycopy(file, at + SCALES, data, off + 16 * b, 16);
+                data[off + 16 * blocks + 2 * b] = file[at + D];
+                data[off + 16 * blocks + 2 * b + 1] = file[at + D + 1];
             }
         return data;
     }
@@ -109,12 +112,12 @@ final class Q6_K extends BlockFormat {
     /** The quant words at w[at ..]. */
     private static IntVector words(byte[] w, int at) { return ByteVector.fromArray(WORDS, w, at).reinterpretAsInts(); }
 
-    /** q − 32 of a group's weight 5w + k for the words w of the group at w[at] (shift = 24 − 6k). */
+    /** q − 32 of weight 5w + k of each sub-block of a group, from the group's words w (shift = 24 − 6k). */
     private static IntVector quant(IntVector word, int shift) {
         return (shift == 0 ? word : word.lanewise(VectorOperators.LSHL, shift)).lanewise(VectorOperators.ASHR, 26);
     }
 
-    /** q − 32 of a group's weight 15 for the group at w[at]. */
+    /** q − 32 of weight 15 of each sub-block of the group at w[at]. */
     private static IntVector quant15(byte[] w, int at) {
         return words(w, at).lanewise(VectorOperators.AND, 3)
                 .or(words(w, at + 4 * VL).lanewise(VectorOperators.LSHL, 30).lanewise(VectorOperators.LSHR, 28))
@@ -124,9 +127,9 @@ final class Q6_K extends BlockFormat {
     /** The d·sc of super-blocks c0 .. c1 of the packed row at w[off] into ds[16·c0 .. 16·c1): one vector pass. */
     private static void scales(byte[] w, int off, int blocks, int c0, int c1, float[] ds) {
         for (int b = c0; b < c1; b++) {
-            float d = fp16(w, off + 208 * blocks + 2 * b);
+            float d = fp16(w, off + 16 * blocks + 2 * b);
             for (int j = 0; j < 16; j += BS.length()) {
-                ByteVector sc = ByteVector.fromArray(BS, w, off + 192 * blocks + 16 * b + j);
+                ByteVector sc = ByteVector.fromArray(BS, w, off + 16 * b + j);
                 for (int p = 0; p < PARTS; p++)                   // int8 scales
                     floats(signedInts(sc, p)).mul(d).intoArray(ds, 16 * b + j + p * VL);
             }
@@ -134,18 +137,18 @@ final class Q6_K extends BlockFormat {
     }
 
     @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) {
-        float[] ds = new float[16 * blocks];
+        float[] ds = new float[16 * blocks], t = new float[GROUP];
         scales(src, off, blocks, 0, blocks, ds);
-        for (int k0 = 0, at = off; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
+        for (int k0 = 0, at = off + 18 * blocks; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
+            FloatVector d = FloatVector.fromArray(FS, ds, k0 >> 4);    // each lane's sub-block's d·sc
             for (int w = 0; w < 3; w++) {
                 IntVector word = words(src, at + 4 * VL * w);
-                for (int k = 0; k < 5; k++) {                      // (d·sc)·(q − 32), as ggml
-                    int o = k0 + (5 * w + k) * VL;
-                    floats(quant(word, 24 - 6 * k)).mul(ds[o >> 4]).intoArray(dst, dstOff + o);
-                }
+                for (int k = 0; k < 5; k++)                        // (d·sc)·(q − 32), as ggml
+                    floats(quant(word, 24 - 6 * k)).mul(d).intoArray(t, (5 * w + k) * VL);
             }
-            int o = k0 + 15 * VL;
-            floats(quant15(src, at)).mul(ds[o >> 4]).intoArray(dst, dstOff + o);
+            floats(quant15(src, at)).mul(d).intoArray(t, 15 * VL);
+            for (int v = 0; v < 16; v++)                           // t holds weight v of lane i's sub-block at v·VL + i
+                for (int i = 0; i < VL; i++) dst[dstOff + k0 + 16 * i + v] = t[v * VL + i];
         }
     }
 
@@ -158,42 +161,49 @@ final class Q6_K extends BlockFormat {
 
     @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
         int rowBytes = blocks * BYTES;
-        float[] ds = new float[16 * blocks];                   // a row's d·sc per sub-block
+        float[] ds = new float[16 * blocks], xt = transposed(x, blocks * QK);
         int chunks = (blocks + CHUNK - 1) / CHUNK, size = (blocks + chunks - 1) / chunks;
         for (int c0 = 0; c0 < blocks; c0 += size) {
             int c1 = Math.min(blocks, c0 + size);
             for (int o = from; o < to; o++) {
                 scales(w, o * rowBytes, blocks, c0, c1, ds);
-                float p = dot(w, o * rowBytes, blocks, c0, c1, x, ds);
-                y[o] = c0 == 0 ? p : y[o] + p;
+                dot(w, o * rowBytes, blocks, c0, c1, xt, ds, y, o);
             }
         }
     }
 
+    /** x[0 .. n) with each group's weights in the packed order: weight v of the group's sub-block i at v·VL + i. */
+    static float[] transposed(float[] x, int n) {
+        float[] t = new float[n];
+        for (int k0 = 0; k0 < n; k0 += GROUP)
+            for (int i = 0; i < VL; i++)
+                for (int v = 0; v < 16; v++) t[k0 + v * VL + i] = x[k0 + 16 * i + v];
+        return t;
+    }
+
     /**
-     * Super-blocks c0 .. c1 of the packed row of {@code blocks} super-blocks at w[off] against x: Σ_v (d·sc)·Σ (q −
-     * 32)·x over the vectors v of VL weights (a vector lies within one 16-weight sub-block), ds holding the row's d·sc.
-     * Three accumulators keep the FMA chains short.
+     * Super-blocks c0 .. c1 of the packed row at w[off] against xt (x {@link #transposed}): per group, Σ (q − 32)·x
+     * of each lane's sub-block in three accumulators (short FMA chains), scaled once by the group's d·sc from ds; set
+     * into y[o] for the first chunk, else added. (More than 325 bytes of bytecode, C2's FreqInlineSize, so that C2
+     * compiles it on its own: inlined into gemv it ran 40 % slower.)
      */
-    private static float dot(byte[] w, int off, int blocks, int c0, int c1, float[] x, float[] ds) {
-        FloatVector a = FloatVector.zero(FS), b = a, c = a;
-        for (int k0 = c0 * QK, at = off + 192 * c0; k0 < c1 * QK; k0 += GROUP, at += GROUP_BYTES) {
+    private static void dot(byte[] w, int off, int blocks, int c0, int c1, float[] xt, float[] ds, float[] y, int o) {
+        FloatVector t = FloatVector.zero(FS);
+        for (int k0 = c0 * QK, at = off + 18 * blocks + 192 * c0; k0 < c1 * QK; k0 += GROUP, at += GROUP_BYTES) {
+            FloatVector a = FloatVector.zero(FS), b = a, c = a;
             for (int g = 0; g < 3; g++) {
                 IntVector word = words(w, at + 4 * VL * g);
                 int k = k0 + 5 * g * VL;
                 for (int j = 0; j < 4; j += 2) {                  // weights 5g+j, 5g+j+1: a loop for C2's node budget
-                    a = term(quant(word, 24 - 6 * j), x, k + j * VL, ds, a);
-                    b = term(quant(word, 18 - 6 * j), x, k + (j + 1) * VL, ds, b);
+                    a = floats(quant(word, 24 - 6 * j)).fma(FloatVector.fromArray(FS, xt, k + j * VL), a);
+                    b = floats(quant(word, 18 - 6 * j)).fma(FloatVector.fromArray(FS, xt, k + (j + 1) * VL), b);
                 }
-                c = term(quant(word, 0), x, k + 4 * VL, ds, c);
+                c = floats(quant(word, 0)).fma(FloatVector.fromArray(FS, xt, k + 4 * VL), c);
             }
-            c = term(quant15(w, at), x, k0 + 15 * VL, ds, c);
+            c = floats(quant15(w, at)).fma(FloatVector.fromArray(FS, xt, k0 + 15 * VL), c);
+            t = a.add(b).add(c).fma(FloatVector.fromArray(FS, ds, k0 >> 4), t);
         }
-        return a.add(b).add(c).reduceLanes(VectorOperators.ADD);
-    }
-
-    /** acc + ds·Σ (q − 32)·x[k ..] for the vector of weights k .. k + VL. */
-    private static FloatVector term(IntVector q, float[] x, int k, float[] ds, FloatVector acc) {
-        return floats(q).mul(FloatVector.fromArray(FS, x, k)).fma(FloatVector.broadcast(FS, ds[k >> 4]), acc);
+        float p = t.reduceLanes(VectorOperators.ADD);
+        y[o] = c0 == 0 ? p : y[o] + p;
     }
 }
