@@ -75,6 +75,18 @@ final class Block32Ops {
         return (IntVector) part.convertShape(VectorOperators.B2I, IS, 0);
     }
 
+    /**
+     * x[0 .. n) with each run of VL·m values transposed as a [VL, m] matrix: x[k0 + m·i + v] at t[k0 + VL·v + i], so
+     * that a vector of t holds element v of VL runs of m (the packed Q4_K and Q6_K weights' order).
+     */
+    static float[] transposed(float[] x, int n, int m) {
+        float[] t = new float[n];
+        for (int k0 = 0; k0 < n; k0 += VL * m)
+            for (int i = 0; i < VL; i++)
+                for (int v = 0, at = k0 + m * i; v < m; v++) t[k0 + VL * v + i] = x[at + v];
+        return t;
+    }
+
     /** Byte lanes VL.. moved to lanes 0..: the second part of a byte vector at 128 bits. */
     private static final VectorShuffle<Byte> UPPER = VectorShuffle.fromOp(BS, i -> (i + VL) % BS.length());
 

@@ -161,25 +161,21 @@ final class Q6_K extends BlockFormat {
 
     @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
         int rowBytes = blocks * BYTES;
-        float[] ds = new float[16 * blocks], xt = transposed(x, blocks * QK);
+        float[] ds = new float[16 * blocks];
         int chunks = (blocks + CHUNK - 1) / CHUNK, size = (blocks + chunks - 1) / chunks;
         for (int c0 = 0; c0 < blocks; c0 += size) {
             int c1 = Math.min(blocks, c0 + size);
             for (int o = from; o < to; o++) {
                 scales(w, o * rowBytes, blocks, c0, c1, ds);
-                dot(w, o * rowBytes, blocks, c0, c1, xt, ds, y, o);
+                dot(w, o * rowBytes, blocks, c0, c1, x, ds, y, o);
             }
         }
     }
 
+    @Override float[] activations(float[] x, int n) { return transposed(x, n); }
+
     /** x[0 .. n) with each group's weights in the packed order: weight v of the group's sub-block i at v·VL + i. */
-    static float[] transposed(float[] x, int n) {
-        float[] t = new float[n];
-        for (int k0 = 0; k0 < n; k0 += GROUP)
-            for (int i = 0; i < VL; i++)
-                for (int v = 0; v < 16; v++) t[k0 + v * VL + i] = x[k0 + 16 * i + v];
-        return t;
-    }
+    static float[] transposed(float[] x, int n) { return Block32Ops.transposed(x, n, 16); }
 
     /**
      * Super-blocks c0 .. c1 of the packed row at w[off] against xt (x {@link #transposed}): per group, Σ (q − 32)·x

@@ -54,8 +54,8 @@ public final class QuantMatrix implements Weight {
             PanelProduct.matmul(rows, cols, this::decodeRow, x, T, y, par);
             return;
         }
-        float[] sums = format.usesSums() ? groupSums(x, cols) : null;
-        par.forRange(rows, PanelProduct.GRAIN, (s, e) -> format.gemv(data, blocks, x, sums, y, s, e));
+        float[] sums = format.usesSums() ? groupSums(x, cols) : null, xa = format.activations(x, cols);
+        par.forRange(rows, PanelProduct.GRAIN, (s, e) -> format.gemv(data, blocks, xa, sums, y, s, e));
     }
 
     /** Σ x[32j .. 32j + 32) for each of the cols / 32 groups. */
