@@ -19,7 +19,8 @@ import static dev.bdserve.tensor.quant.Block32Ops.word;
  * 64g+32 .. 64g+63 their high nibbles (sub-block 2g+1). w = (d·sc)·q − (dmin·m).
  *
  * <p>The GEMV takes the mins' share of a sub-block's dot product from the activation sums, dmin·m·Σx, and its
- * scales' share as (d·sc)·Σ q·x, so per weight it only widens a nibble and multiplies-adds.
+ * scales' share as (d·sc)·Σ q·x, so per weight it only widens a nibble and multiplies-adds. A {@link QuantMatrix}
+ * keeps its rows packed for it (the comment at {@link #pack}).
  */
 final class Q4_K extends BlockFormat {
     static final Q4_K INSTANCE = new Q4_K();

@@ -18,10 +18,10 @@ import static dev.bdserve.tensor.quant.Block32Ops.signedInts;
  * ql bytes l and l+32 and the high nibbles of the same, topped by bits 0–1, 2–3, 4–5, 6–7 of qh byte l.
  * w = (d·sc)·(q − 32).
  *
- * <p>Kernels widen the bytes to int lanes and assemble the 6-bit quants there; the GEMV forms a super-block's 16
- * d·sc in one vector pass and scales each sub-block's Σ (q − 32)·x once. Each group of VL quants widens the low lanes
- * of its own byte load (at 128 bits a load of 8 bytes for 4 lanes, reading on into the block, never past it), which
- * keeps C2 off the Vector API's deeper code for a vector's upper part.
+ * <p>{@link #decode} (the file's layout) widens the bytes to int lanes and assembles the 6-bit quants there; each
+ * group of VL quants widens the low lanes of its own byte load (at 128 bits a load of 8 bytes for 4 lanes, reading on
+ * into the block, never past it), which keeps C2 off the Vector API's deeper code for a vector's upper part. A
+ * {@link QuantMatrix} keeps its rows packed for the GEMV (the comment at {@link #pack}).
  */
 final class Q6_K extends BlockFormat {
     static final Q6_K INSTANCE = new Q6_K();
@@ -63,15 +63,15 @@ final class Q6_K extends BlockFormat {
 
     /*
      * The packed row (pack): for B super-blocks, the 16B int8 scales, the B fp16 d, then 192B bytes of quants, each
-     * in super-block order (a row is read from its start to its end: scales and d first, as the GEMV uses them). The quants go in groups of 16·VL weights (one super-block at 512 bits, 2 at 256, 4
-     * at 128): VL sub-blocks of 16, one per lane. Lane i holds the 16 weights of the group's sub-block i, weight v of
-     * it (v < 16) as s = q ^ 32 (q − 32 as a 6-bit two's complement number) in 3 32-bit words: word w of the lane
-     * (the lane's word in the group's vector w) keeps s of weights 5w .. 5w+4 in bits 2–7, 8–13, 14–19, 20–25 and
-     * 26–31, and in bits 0–1 bits 2w, 2w+1 of weight 15. So q − 32 of weight 5w+k of every sub-block is two shifts of
-     * a loaded vector of words, (word << 24 − 6k) >> 26, one for k = 4: no masking, no assembly from two sources, no
-     * offset subtracted; weight 15 takes seven operations. The GEMV reads x transposed to match (xt, weight v of each
-     * sub-block of a group in a vector) and so accumulates Σ (q − 32)·x per lane, each lane one sub-block, scaling by
-     * the group's d·sc, one vector, once per group.
+     * in super-block order (a row is read front to back, scales and d first, as the GEMV uses them). The quants go in
+     * groups of 16·VL weights (one super-block at 512 bits, 2 at 256, 4 at 128): VL sub-blocks of 16, one per lane.
+     * Lane i holds the 16 weights of the group's sub-block i, weight v of it (v < 16) as s = q ^ 32 (q − 32 as a
+     * 6-bit two's complement number), in 3 32-bit words: word w of the lane (its lane of the group's vector w) keeps
+     * s of weights 5w .. 5w+4 in bits 2–7, 8–13, 14–19, 20–25 and 26–31, and in bits 0–1 bits 2w, 2w+1 of weight 15.
+     * So q − 32 of weight 5w+k of every sub-block is two shifts of a loaded vector of words, (word << 24 − 6k) >> 26,
+     * one for k = 4: no masking, no assembly from two sources, no offset subtracted; weight 15 takes seven
+     * operations. The GEMV takes x transposed to match (activations: weight v of each sub-block of a group in one
+     * vector), so each lane accumulates Σ (q − 32)·x of one sub-block and a group's d·sc are one vector, applied once.
      */
 
     /** Weights and bytes per group of quant words. */
