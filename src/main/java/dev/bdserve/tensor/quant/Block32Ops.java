@@ -87,6 +87,49 @@ final class Block32Ops {
         return t;
     }
 
+    /**
+     * The [VL, m] matrix in t (row v at VL·v) written transposed, row i of the result at dst[off + m·i]: packed Q4_K
+     * and Q6_K weights back in their row's order ({@link #transposed} undone), for {@code Weight.row}. At 512 bits,
+     * where m is 16, four passes of two-vector permutes over 16×16 (t and u as scratch, both overwritten) instead of
+     * 256 scalar moves: pass d (8, 4, 2, 1) trades, for rows r and r + d (r &amp; d = 0), the d-wide column blocks of
+     * row r + d left of the diagonal blocks with those of row r right of them.
+     */
+    static void untransposed(float[] t, float[] u, int m, float[] dst, int off) {
+        if (VL != 16 || m != 16) {
+            for (int i = 0; i < VL; i++)
+                for (int v = 0; v < m; v++) dst[off + m * i + v] = t[VL * v + i];
+            return;
+        }
+        swapBlocks(t, 0, u, 0, 8, LOW8, HIGH8);
+        swapBlocks(u, 0, t, 0, 4, LOW4, HIGH4);
+        swapBlocks(t, 0, u, 0, 2, LOW2, HIGH2);
+        swapBlocks(u, 0, dst, off, 1, LOW1, HIGH1);
+    }
+
+    /** One pass of {@link #untransposed}: blocks of width d traded between rows r and r + d of a at aOff, into b. */
+    private static void swapBlocks(float[] a, int aOff, float[] b, int bOff, int d, IntVector low, IntVector high) {
+        for (int p = 0; p < 8; p++) {
+            int r = p / d * 2 * d + p % d;
+            IntVector x = FloatVector.fromArray(FS16, a, aOff + 16 * r).reinterpretAsInts();
+            IntVector y = FloatVector.fromArray(FS16, a, aOff + 16 * (r + d)).reinterpretAsInts();
+            low.selectFrom(x, y).reinterpretAsFloats().intoArray(b, bOff + 16 * r);
+            high.selectFrom(x, y).reinterpretAsFloats().intoArray(b, bOff + 16 * (r + d));
+        }
+    }
+
+    /** 16 floats (the transposes run only where VL is 16, so this is the kernels' species there). */
+    private static final jdk.incubator.vector.VectorSpecies<Float> FS16 = FloatVector.SPECIES_512;
+    private static final IntVector LOW8 = swapIndexes(8, false), HIGH8 = swapIndexes(8, true), LOW4 = swapIndexes(4, false),
+            HIGH4 = swapIndexes(4, true), LOW2 = swapIndexes(2, false), HIGH2 = swapIndexes(2, true),
+            LOW1 = swapIndexes(1, false), HIGH1 = swapIndexes(1, true);
+
+    /** For {@link #swapBlocks}' rows x (r) and y (r + d): lanes of the new row r (high: r + d), as indexes into x, y. */
+    private static IntVector swapIndexes(int d, boolean high) {
+        int[] ix = new int[16];
+        for (int l = 0; l < 16; l++) ix[l] = (l & d) == 0 ? (high ? l + d : l) : (high ? 16 + l : 16 + l - d);
+        return IntVector.fromArray(IntVector.SPECIES_512, ix, 0);
+    }
+
     /** Byte lanes VL.. moved to lanes 0..: the second part of a byte vector at 128 bits. */
     private static final VectorShuffle<Byte> UPPER = VectorShuffle.fromOp(BS, i -> (i + VL) % BS.length());
 

@@ -67,6 +67,12 @@ public abstract class BlockFormat {
     void decodePacked(byte[] packed, int off, float[] dst, int dstOff, int blocks) { decode(packed, off, dst, dstOff, blocks); }
 
     /**
+     * As {@link #decodePacked}, but the row's weights in the order {@link #activations} puts x in (the same for a format
+     * that keeps x as it is): a product of several tokens widens rows this way and permutes its x to match.
+     */
+    void decodePanel(byte[] packed, int off, float[] dst, int dstOff, int blocks) { decodePacked(packed, off, dst, dstOff, blocks); }
+
+    /**
      * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks
      * in {@link #pack}'s layout, x as {@link #activations} gives it.
      *

@@ -138,30 +138,42 @@ final class Q4_K extends BlockFormat {
     /** The fp16 kept in bits 6-7 of the 8 bytes at w[at] (pack). */
     private static float topHalf(byte[] w, int at) { return Float.float16ToFloat((short) Long.compress(Block32Ops.dword(w, at), TOPS)); }
 
-    @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) {
+    @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, true); }
+
+    @Override void decodePanel(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, false); }
+
+    /** The packed row's weights: in the row's order ({@code natural}), else in the packed order (decodePanel). */
+    private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
         int n = 8 * blocks;
-        float[] dl = new float[VL], ml = new float[VL], t = new float[GW];
+        float[] dl = new float[VL], ml = new float[VL], t = new float[GW], tu = new float[GW];
         for (int b = 0; b < blocks; b++, dstOff += QK) {
             int sc = off + 8 * b, mn = off + n + 8 * b;
             float d = topHalf(src, sc), dmin = topHalf(src, mn);
             for (int g = 0; g < QK / GW; g++) {
-                for (int i = 0; i < VL; i++) {                     // each lane's d·sc and dmin·m, as ggml rounds them
-                    int j = SG * g + i / LS;
-                    dl[i] = d * (src[sc + j] & 0x3F);
-                    ml[i] = dmin * (src[mn + j] & 0x3F);
+                FloatVector dv, mv;                                // each lane's d·sc and dmin·m, as ggml rounds them
+                if (LS == 2) {                                     // 512 bits: the super-block's 8, each twice
+                    dv = floats(ints(ByteVector.fromArray(BS, src, sc), 0).lanewise(VectorOperators.AND, 0x3F)).rearrange(TWICE_LOW).mul(d);
+                    mv = floats(ints(ByteVector.fromArray(BS, src, mn), 0).lanewise(VectorOperators.AND, 0x3F)).rearrange(TWICE_LOW).mul(dmin);
+                } else {
+                    for (int i = 0; i < VL; i++) {
+                        int j = SG * g + i / LS;
+                        dl[i] = d * (src[sc + j] & 0x3F);
+                        ml[i] = dmin * (src[mn + j] & 0x3F);
+                    }
+                    dv = FloatVector.fromArray(FS, dl, 0);
+                    mv = FloatVector.fromArray(FS, ml, 0);
                 }
-                FloatVector dv = FloatVector.fromArray(FS, dl, 0), mv = FloatVector.fromArray(FS, ml, 0);
-                int qs = off + 2 * n + 128 * b + GB * g;
+                int qs = off + 2 * n + 128 * b + GB * g, o = natural ? 0 : dstOff + GW * g;
+                float[] out = natural ? t : dst;
                 for (int u = 0; u < NV / 2; u += PARTS) {
                     ByteVector v = ByteVector.fromArray(BS, src, qs + VL * u);
                     for (int p = 0; p < PARTS; p++) {            // (d·sc)·q − (dmin·m): two roundings, as ggml
                         IntVector nb = ints(v, p);
-                        lowNibbles(nb).mul(dv).sub(mv).intoArray(t, VL * (u + p));
-                        highNibbles(nb).mul(dv).sub(mv).intoArray(t, VL * (u + p + NV / 2));
+                        lowNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p));
+                        highNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p + NV / 2));
                     }
                 }
-                for (int v = 0; v < NV; v++)
-                    for (int i = 0; i < VL; i++) dst[dstOff + GW * g + position(i, v)] = t[VL * v + i];
+                if (natural) Block32Ops.untransposed(t, tu, NV, dst, dstOff + GW * g);
             }
         }
     }

@@ -136,19 +136,25 @@ final class Q6_K extends BlockFormat {
         }
     }
 
-    @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) {
-        float[] ds = new float[16 * blocks], t = new float[GROUP];
+    @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, true); }
+
+    @Override void decodePanel(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, false); }
+
+    /** The packed row's weights: in the row's order ({@code natural}), else in the packed order (decodePanel). */
+    private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
+        float[] ds = new float[16 * blocks], t = new float[GROUP], u = new float[GROUP];
         scales(src, off, blocks, 0, blocks, ds);
         for (int k0 = 0, at = off + 18 * blocks; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
             FloatVector d = FloatVector.fromArray(FS, ds, k0 >> 4);    // each lane's sub-block's d·sc
+            float[] out = natural ? t : dst;                       // weight v of lane i's sub-block at o + v·VL + i
+            int o = natural ? 0 : dstOff + k0;
             for (int w = 0; w < 3; w++) {
                 IntVector word = words(src, at + 4 * VL * w);
                 for (int k = 0; k < 5; k++)                        // (d·sc)·(q − 32), as ggml
-                    floats(quant(word, 24 - 6 * k)).mul(d).intoArray(t, (5 * w + k) * VL);
+                    floats(quant(word, 24 - 6 * k)).mul(d).intoArray(out, o + (5 * w + k) * VL);
             }
-            floats(quant15(src, at)).mul(d).intoArray(t, 15 * VL);
-            for (int v = 0; v < 16; v++)                           // t holds weight v of lane i's sub-block at v·VL + i
-                for (int i = 0; i < VL; i++) dst[dstOff + k0 + 16 * i + v] = t[v * VL + i];
+            floats(quant15(src, at)).mul(d).intoArray(out, o + 15 * VL);
+            if (natural) Block32Ops.untransposed(t, u, 16, dst, dstOff + k0);
         }
     }
 

@@ -51,7 +51,7 @@ public final class QuantMatrix implements Weight {
         if ((long) T * cols > x.length) throw new IllegalArgumentException("x too short: " + x.length + " < " + T + "x" + cols);
         if ((long) T * rows > y.length) throw new IllegalArgumentException("y too short: " + y.length + " < " + T + "x" + rows);
         if (T > 1) {
-            PanelProduct.matmul(rows, cols, this::decodeRow, x, T, y, par);
+            PanelProduct.matmul(rows, cols, this::decodePanel, panelActivations(x, T), T, y, par);
             return;
         }
         float[] sums = format.usesSums() ? groupSums(x, cols) : null, xa = format.activations(x, cols);
@@ -68,6 +68,19 @@ public final class QuantMatrix implements Weight {
         }
         return s;
     }
+
+    /** The T tokens' activations in the order {@link BlockFormat#decodePanel} gives the weights in. */
+    private float[] panelActivations(float[] x, int T) {
+        float[] first = format.activations(x, cols);
+        if (first == x) return x;
+        float[] all = new float[T * cols];
+        System.arraycopy(first, 0, all, 0, cols);
+        for (int t = 1; t < T; t++)
+            System.arraycopy(format.activations(Arrays.copyOfRange(x, t * cols, (t + 1) * cols), cols), 0, all, t * cols, cols);
+        return all;
+    }
+
+    private void decodePanel(int r, float[] dst, int off) { format.decodePanel(data, r * rowBytes(), dst, off, blocks); }
 
     private void decodeRow(int r, float[] dst, int off) { format.decodePacked(data, r * rowBytes(), dst, off, blocks); }
 
