@@ -145,7 +145,8 @@ final class Q4_K extends BlockFormat {
     /** The packed row's weights: in the row's order ({@code natural}), else in the packed order (decodePanel). */
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
         int n = 8 * blocks;
-        float[] dl = new float[VL], ml = new float[VL], t = new float[GW], tu = new float[GW];
+        float[] dl = LS == 2 ? null : new float[VL], ml = LS == 2 ? null : new float[VL];
+        float[] t = natural ? new float[GW] : null, tu = natural ? new float[GW] : null;
         for (int b = 0; b < blocks; b++, dstOff += QK) {
             int sc = off + 8 * b, mn = off + n + 8 * b;
             float d = topHalf(src, sc), dmin = topHalf(src, mn);

@@ -142,7 +142,7 @@ final class Q6_K extends BlockFormat {
 
     /** The packed row's weights: in the row's order ({@code natural}), else in the packed order (decodePanel). */
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
-        float[] ds = new float[16 * blocks], t = new float[GROUP], u = new float[GROUP];
+        float[] ds = new float[16 * blocks], t = natural ? new float[GROUP] : null, u = natural ? new float[GROUP] : null;
         scales(src, off, blocks, 0, blocks, ds);
         for (int k0 = 0, at = off + 18 * blocks; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
             FloatVector d = FloatVector.fromArray(FS, ds, k0 >> 4);    // each lane's sub-block's d·sc
