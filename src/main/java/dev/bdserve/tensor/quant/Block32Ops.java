@@ -41,12 +41,22 @@ final class Block32Ops {
 
     private static final VarHandle LE16 = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
     private static final VarHandle LE32 = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle LE64 = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
 
     /** The fp16 stored little-endian at b[at]. */
     static float fp16(byte[] b, int at) { return Float.float16ToFloat((short) LE16.get(b, at)); }
 
     /** The little-endian 32-bit word at b[at]. */
     static int word(byte[] b, int at) { return (int) LE32.get(b, at); }
+
+    /** The little-endian 64-bit word at b[at]. */
+    static long dword(byte[] b, int at) { return (long) LE64.get(b, at); }
+
+    /** Stores v little-endian at b[at]. */
+    static void putWord(byte[] b, int at, int v) { LE32.set(b, at, v); }
+
+    /** Stores v little-endian at b[at]. */
+    static void putDword(byte[] b, int at, long v) { LE64.set(b, at, v); }
 
     /**
      * Part p of a byte vector zero-extended to VL ints. The conversion is always asked for part 0: the Vector API's
@@ -57,6 +67,67 @@ final class Block32Ops {
     static IntVector ints(ByteVector v, int p) {
         ByteVector part = PARTS == 1 || p == 0 ? v : v.rearrange(UPPER);
         return (IntVector) part.convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, 0);
+    }
+
+    /** Part p of a byte vector sign-extended to VL ints, as {@link #ints} zero-extends it. */
+    static IntVector signedInts(ByteVector v, int p) {
+        ByteVector part = PARTS == 1 || p == 0 ? v : v.rearrange(UPPER);
+        return (IntVector) part.convertShape(VectorOperators.B2I, IS, 0);
+    }
+
+    /**
+     * x[0 .. n) with each run of VL·m values transposed as a [VL, m] matrix: x[k0 + m·i + v] at t[k0 + VL·v + i], so
+     * that a vector of t holds element v of VL runs of m (the packed Q4_K and Q6_K weights' order).
+     */
+    static float[] transposed(float[] x, int n, int m) {
+        float[] t = new float[n];
+        for (int k0 = 0; k0 < n; k0 += VL * m)
+            for (int i = 0; i < VL; i++)
+                for (int v = 0, at = k0 + m * i; v < m; v++) t[k0 + VL * v + i] = x[at + v];
+        return t;
+    }
+
+    /**
+     * The [VL, m] matrix in t (row v at VL·v) written transposed, row i of the result at dst[off + m·i]: packed Q4_K
+     * and Q6_K weights back in their row's order ({@link #transposed} undone), for {@code Weight.row}. At 512 bits,
+     * where m is 16, four passes of two-vector permutes over 16×16 (t and u as scratch, both overwritten) instead of
+     * 256 scalar moves: pass d (8, 4, 2, 1) trades, for rows r and r + d (r &amp; d = 0), the d-wide column blocks of
+     * row r + d left of the diagonal blocks with those of row r right of them.
+     */
+    static void untransposed(float[] t, float[] u, int m, float[] dst, int off) {
+        if (VL != 16 || m != 16) {
+            for (int i = 0; i < VL; i++)
+                for (int v = 0; v < m; v++) dst[off + m * i + v] = t[VL * v + i];
+            return;
+        }
+        swapBlocks(t, 0, u, 0, 8, LOW8, HIGH8);
+        swapBlocks(u, 0, t, 0, 4, LOW4, HIGH4);
+        swapBlocks(t, 0, u, 0, 2, LOW2, HIGH2);
+        swapBlocks(u, 0, dst, off, 1, LOW1, HIGH1);
+    }
+
+    /** One pass of {@link #untransposed}: blocks of width d traded between rows r and r + d of a at aOff, into b. */
+    private static void swapBlocks(float[] a, int aOff, float[] b, int bOff, int d, IntVector low, IntVector high) {
+        for (int p = 0; p < 8; p++) {
+            int r = p / d * 2 * d + p % d;
+            IntVector x = FloatVector.fromArray(FS16, a, aOff + 16 * r).reinterpretAsInts();
+            IntVector y = FloatVector.fromArray(FS16, a, aOff + 16 * (r + d)).reinterpretAsInts();
+            low.selectFrom(x, y).reinterpretAsFloats().intoArray(b, bOff + 16 * r);
+            high.selectFrom(x, y).reinterpretAsFloats().intoArray(b, bOff + 16 * (r + d));
+        }
+    }
+
+    /** 16 floats (the transposes run only where VL is 16, so this is the kernels' species there). */
+    private static final jdk.incubator.vector.VectorSpecies<Float> FS16 = FloatVector.SPECIES_512;
+    private static final IntVector LOW8 = swapIndexes(8, false), HIGH8 = swapIndexes(8, true), LOW4 = swapIndexes(4, false),
+            HIGH4 = swapIndexes(4, true), LOW2 = swapIndexes(2, false), HIGH2 = swapIndexes(2, true),
+            LOW1 = swapIndexes(1, false), HIGH1 = swapIndexes(1, true);
+
+    /** For {@link #swapBlocks}' rows x (r) and y (r + d): lanes of the new row r (high: r + d), as indexes into x, y. */
+    private static IntVector swapIndexes(int d, boolean high) {
+        int[] ix = new int[16];
+        for (int l = 0; l < 16; l++) ix[l] = (l & d) == 0 ? (high ? l + d : l) : (high ? 16 + l : 16 + l - d);
+        return IntVector.fromArray(IntVector.SPECIES_512, ix, 0);
     }
 
     /** Byte lanes VL.. moved to lanes 0..: the second part of a byte vector at 128 bits. */

@@ -51,7 +51,30 @@ public abstract class BlockFormat {
     public abstract void decode(byte[] src, int off, float[] dst, int dstOff, int blocks);
 
     /**
-     * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks.
+     * {@code rows} rows of {@code blocks} blocks each, the file's layout, in the layout {@link #gemv} and {@link
+     * #decodePacked} read, row r still at r·blocks·blockBytes: the same array when the format keeps the file's layout
+     * (the default), else a new one, the format's fields regrouped within each row (Q4_K, Q6_K).
+     */
+    byte[] pack(byte[] data, int rows, int blocks) { return data; }
+
+    /**
+     * The activations x[0 .. n) as {@link #gemv} takes them: x itself (the default), or a copy in the order a
+     * format's packed rows keep their weights in (Q4_K, Q6_K), made once per product.
+     */
+    float[] activations(float[] x, int n) { return x; }
+
+    /** As {@link #decode}, for one row of {@code blocks} blocks at packed[off] in {@link #pack}'s layout. */
+    void decodePacked(byte[] packed, int off, float[] dst, int dstOff, int blocks) { decode(packed, off, dst, dstOff, blocks); }
+
+    /**
+     * As {@link #decodePacked}, but the row's weights in the order {@link #activations} puts x in (the same for a format
+     * that keeps x as it is): a product of several tokens widens rows this way and permutes its x to match.
+     */
+    void decodePanel(byte[] packed, int off, float[] dst, int dstOff, int blocks) { decodePacked(packed, off, dst, dstOff, blocks); }
+
+    /**
+     * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks
+     * in {@link #pack}'s layout, x as {@link #activations} gives it.
      *
      * @param sums Σ x[32j .. 32j + 32) for each j when {@link #usesSums}, else unused (may be null)
      */

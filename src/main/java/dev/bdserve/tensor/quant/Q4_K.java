@@ -3,7 +3,9 @@ package dev.bdserve.tensor.quant;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
 import static dev.bdserve.tensor.quant.Block32Ops.fp16;
@@ -17,7 +19,8 @@ import static dev.bdserve.tensor.quant.Block32Ops.word;
  * 64g+32 .. 64g+63 their high nibbles (sub-block 2g+1). w = (d·sc)·q − (dmin·m).
  *
  * <p>The GEMV takes the mins' share of a sub-block's dot product from the activation sums, dmin·m·Σx, and its
- * scales' share as (d·sc)·Σ q·x, so per weight it only widens a nibble and multiplies-adds.
+ * scales' share as (d·sc)·Σ q·x, so per weight it only widens a nibble and multiplies-adds. A {@link QuantMatrix}
+ * keeps its rows packed for it (the comment at {@link #pack}).
  */
 final class Q4_K extends BlockFormat {
     static final Q4_K INSTANCE = new Q4_K();
@@ -64,68 +67,217 @@ final class Q4_K extends BlockFormat {
 
     @Override public void decode(byte[] src, int off, float[] dst, int dstOff, int blocks) {
         for (int b = 0; b < blocks; b++, off += BYTES, dstOff += QK) {
-            float d = fp16(src, off), dmin = fp16(src, off + 2);
             int s = word(src, off + SCALES), m = word(src, off + SCALES + 4), h = word(src, off + SCALES + 8);
-            long sc = scales(s, h), mn = mins(m, h);
-            for (int g = 0; g < 4; g++) {
-                FloatVector d1 = FloatVector.broadcast(FS, d * at(sc, 2 * g)), m1 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g));
-                FloatVector d2 = FloatVector.broadcast(FS, d * at(sc, 2 * g + 1)), m2 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g + 1));
-                int o = dstOff + 64 * g;
-                for (int i = 0; i < 32; i += BS.length()) {
-                    ByteVector v = ByteVector.fromArray(BS, src, off + QS + 32 * g + i);
-                    for (int p = 0; p < PARTS; p++) {            // (d·sc)·q − (dmin·m): two roundings, as ggml
-                        IntVector n = ints(v, p);
-                        lowNibbles(n).mul(d1).sub(m1).intoArray(dst, o + i + p * VL);
-                        highNibbles(n).mul(d2).sub(m2).intoArray(dst, o + 32 + i + p * VL);
-                    }
+            decodeBlock(src, off + QS, fp16(src, off), fp16(src, off + 2), scales(s, h), mins(m, h), dst, dstOff);
+        }
+    }
+
+    /** The 256 weights of one super-block: its nibbles at src[qs ..], d, dmin and the 8 scales and mins as bytes. */
+    private static void decodeBlock(byte[] src, int qs, float d, float dmin, long sc, long mn, float[] dst, int dstOff) {
+        for (int g = 0; g < 4; g++) {
+            FloatVector d1 = FloatVector.broadcast(FS, d * at(sc, 2 * g)), m1 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g));
+            FloatVector d2 = FloatVector.broadcast(FS, d * at(sc, 2 * g + 1)), m2 = FloatVector.broadcast(FS, dmin * at(mn, 2 * g + 1));
+            int o = dstOff + 64 * g;
+            for (int i = 0; i < 32; i += BS.length()) {
+                ByteVector v = ByteVector.fromArray(BS, src, qs + 32 * g + i);
+                for (int p = 0; p < PARTS; p++) {                // (d·sc)·q − (dmin·m): two roundings, as ggml
+                    IntVector n = ints(v, p);
+                    lowNibbles(n).mul(d1).sub(m1).intoArray(dst, o + i + p * VL);
+                    highNibbles(n).mul(d2).sub(m2).intoArray(dst, o + 32 + i + p * VL);
                 }
             }
         }
     }
 
-    /** Rows o and o + h of the range go side by side ({@link #dot2}); an odd last row pairs with itself. */
-    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
-        int h = (to - from) / 2;
-        for (int o = from; o < from + h; o++) dot2(w, blocks, x, sums, y, o, o + h);
-        if ((to - from) % 2 != 0) dot2(w, blocks, x, sums, y, to - 1, to - 1);
+    /*
+     * The packed row (pack): for B super-blocks, 8B bytes of scales (byte 8b+j: scale j of super-block b in bits
+     * 0-5, bits 2j, 2j+1 of its fp16 d in bits 6-7), 8B bytes of mins (the same, with dmin), then the 128B nibble
+     * bytes, 144 bytes per super-block as in the file. The nibbles go in groups of SG sub-blocks (a super-block, or
+     * half of one at 128 bits) with LS lanes per sub-block: in vector v (< NV) of a group, lane i holds element
+     * (i % LS)·NV + v of the group's sub-block i / LS, and byte i of the group's byte vector u (< NV/2) holds vector
+     * u's quant of lane i in its low nibble and vector u + NV/2's in its high one. The GEMV reads x transposed to
+     * match (xt) and so accumulates Σ q·x per lane, each lane within one sub-block, scaling by the lanes' d·sc, one
+     * vector, once per group; it takes a row's d·sc and mins' share in one vector pass over its 16B scale bytes first.
+     */
+
+    /** Sub-blocks per group, lanes per sub-block, vectors (weights per lane) per group, weights and bytes per group. */
+    static final int SG = Math.min(8, VL), LS = VL / SG, NV = 32 / LS, GW = 32 * SG, GB = 16 * SG;
+
+    /** Bits 6-7 of each byte of a word: where the packed scales and mins keep d and dmin. */
+    private static final long TOPS = 0xC0C0C0C0C0C0C0C0L, LOWS = ~TOPS;
+
+    /** Where weight (lane i, vector v) of a group sits in the group's run of weights: 32·(i / LS) + (i % LS)·NV + v. */
+    static int position(int i, int v) { return NV * i + v; }
+
+    @Override byte[] pack(byte[] file, int rows, int blocks) {
+        int rb = blocks * BYTES, n = 8 * blocks;
+        byte[] data = new byte[file.length];
+        int[] q = new int[QK];
+        for (int r = 0, off = 0; r < rows; r++, off += rb) {
+            for (int b = 0; b < blocks; b++) {
+                int at = off + b * BYTES, s = word(file, at + SCALES), m = word(file, at + SCALES + 4), h = word(file, at + SCALES + 8);
+                long d = Short.toUnsignedLong((short) (file[at] & 0xFF | file[at + 1] << 8));
+                long dmin = Short.toUnsignedLong((short) (file[at + 2] & 0xFF | file[at + 3] << 8));
+                Block32Ops.putDword(data, off + 8 * b, scales(s, h) | Long.expand(d, TOPS));
+                Block32Ops.putDword(data, off + n + 8 * b, mins(m, h) | Long.expand(dmin, TOPS));
+                for (int l = 0; l < 128; l++) {                    // the file's order: weights 64g+l, 64g+32+l
+                    int v = file[at + QS + l] & 0xFF, o = 64 * (l / 32) + l % 32;
+                    q[o] = v & 0xF;
+                    q[o + 32] = v >> 4;
+                }
+                for (int g = 0; g < QK / GW; g++)
+                    for (int u = 0; u < NV / 2; u++)
+                        for (int i = 0; i < VL; i++)
+                            data[off + 2 * n + 128 * b + GB * g + VL * u + i] =
+                                    (byte) (q[GW * g + position(i, u)] | q[GW * g + position(i, u + NV / 2)] << 4);
+            }
+        }
+        return data;
+    }
+
+    /** The fp16 kept in bits 6-7 of the 8 bytes at w[at] (pack). */
+    private static float topHalf(byte[] w, int at) { return Float.float16ToFloat((short) Long.compress(Block32Ops.dword(w, at), TOPS)); }
+
+    @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, true); }
+
+    @Override void decodePanel(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, false); }
+
+    /** The packed row's weights: in the row's order ({@code natural}), else in the packed order (decodePanel). */
+    private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
+        int n = 8 * blocks;
+        float[] dl = LS == 2 ? null : new float[VL], ml = LS == 2 ? null : new float[VL];
+        float[] t = natural ? new float[GW] : null, tu = natural ? new float[GW] : null;
+        for (int b = 0; b < blocks; b++, dstOff += QK) {
+            int sc = off + 8 * b, mn = off + n + 8 * b;
+            float d = topHalf(src, sc), dmin = topHalf(src, mn);
+            for (int g = 0; g < QK / GW; g++) {
+                FloatVector dv, mv;                                // each lane's d·sc and dmin·m, as ggml rounds them
+                if (LS == 2) {                                     // 512 bits: the super-block's 8, each twice
+                    dv = floats(ints(ByteVector.fromArray(BS, src, sc), 0).lanewise(VectorOperators.AND, 0x3F)).rearrange(TWICE_LOW).mul(d);
+                    mv = floats(ints(ByteVector.fromArray(BS, src, mn), 0).lanewise(VectorOperators.AND, 0x3F)).rearrange(TWICE_LOW).mul(dmin);
+                } else {
+                    for (int i = 0; i < VL; i++) {
+                        int j = SG * g + i / LS;
+                        dl[i] = d * (src[sc + j] & 0x3F);
+                        ml[i] = dmin * (src[mn + j] & 0x3F);
+                    }
+                    dv = FloatVector.fromArray(FS, dl, 0);
+                    mv = FloatVector.fromArray(FS, ml, 0);
+                }
+                int qs = off + 2 * n + 128 * b + GB * g, o = natural ? 0 : dstOff + GW * g;
+                float[] out = natural ? t : dst;
+                for (int u = 0; u < NV / 2; u += PARTS) {
+                    ByteVector v = ByteVector.fromArray(BS, src, qs + VL * u);
+                    for (int p = 0; p < PARTS; p++) {            // (d·sc)·q − (dmin·m): two roundings, as ggml
+                        IntVector nb = ints(v, p);
+                        lowNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p));
+                        highNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p + NV / 2));
+                    }
+                }
+                if (natural) Block32Ops.untransposed(t, tu, NV, dst, dstOff + GW * g);
+            }
+        }
     }
 
     /**
-     * y[o1] and y[o2], rows of {@code blocks} super-blocks, against x (two memory streams): per super-block
-     * d·Σ_j sc_j·Σ q·x − dmin·Σ_j m_j·Σx, each sub-block's Σ q·x in a vector scaled once by its integer scale, the
-     * mins' share from the activation sums. One loop over the 4 pairs of sub-blocks, not unrolled by hand: C2 stops
-     * inlining a method's vector code past a node budget, and a third row side by side passes it.
+     * Rows o and o + h of the range go side by side ({@link #dot2}); an odd last row pairs with itself. Each pair's
+     * d·sc and mins' share are formed here ({@link #prepare}), not in dot2: inlined there, their vector code took so
+     * much of C2's node budget that the nibble helpers were left as calls on boxed vectors (10× slower).
      */
-    private static void dot2(byte[] w, int blocks, float[] x, float[] sums, float[] y, int o1, int o2) {
-        FloatVector t1 = FloatVector.zero(FS), t2 = t1;
-        float m1 = 0, m2 = 0;                                   // Σ over super-blocks of dmin·Σ_j m_j·Σx_j
-        for (int b = 0, off1 = o1 * blocks * BYTES, off2 = o2 * blocks * BYTES; b < blocks; b++, off1 += BYTES, off2 += BYTES) {
-            long sc1 = scales(w, off1), sc2 = scales(w, off2);
-            m1 += minTerm(w, off1, sums, b);
-            m2 += minTerm(w, off2, sums, b);
-            FloatVector a1 = FloatVector.zero(FS), a2 = a1;    // Σ_j sc_j·Σ q·x of each row
-            for (int g = 0; g < 4; g++) {
-                FloatVector l1 = FloatVector.zero(FS), h1 = l1, l2 = l1, h2 = l1;   // Σ q·x of sub-blocks 2g, 2g+1
-                int k = b * QK + 64 * g, q1 = off1 + QS + 32 * g, q2 = off2 + QS + 32 * g;
-                for (int i = 0; i < 32; i += BS.length()) {
-                    ByteVector v1 = ByteVector.fromArray(BS, w, q1 + i), v2 = ByteVector.fromArray(BS, w, q2 + i);
-                    for (int p = 0; p < PARTS; p++) {
-                        IntVector n1 = ints(v1, p), n2 = ints(v2, p);
-                        FloatVector xl = FloatVector.fromArray(FS, x, k + i + p * VL), xh = FloatVector.fromArray(FS, x, k + 32 + i + p * VL);
-                        l1 = lowNibbles(n1).fma(xl, l1);
-                        h1 = highNibbles(n1).fma(xh, h1);
-                        l2 = lowNibbles(n2).fma(xl, l2);
-                        h2 = highNibbles(n2).fma(xh, h2);
-                    }
-                }
-                a1 = h1.fma(FloatVector.broadcast(FS, FLOAT[at(sc1, 2 * g + 1)]), l1.fma(FloatVector.broadcast(FS, FLOAT[at(sc1, 2 * g)]), a1));
-                a2 = h2.fma(FloatVector.broadcast(FS, FLOAT[at(sc2, 2 * g + 1)]), l2.fma(FloatVector.broadcast(FS, FLOAT[at(sc2, 2 * g)]), a2));
-            }
-            t1 = a1.fma(FloatVector.broadcast(FS, fp16(w, off1)), t1);
-            t2 = a2.fma(FloatVector.broadcast(FS, fp16(w, off2)), t2);
+    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
+        int h = (to - from) / 2, n = 8 * blocks, nl = n * LS, rb = blocks * BYTES;
+        float[] ds = new float[2 * nl + 2 * VL]; // the rows' lanes' d·sc, their mins
+        for (int o = from; o < from + h; o++) {
+            prepare(w, o * rb, n, sums, ds, 0, 2 * nl);
+            prepare(w, (o + h) * rb, n, sums, ds, nl, 2 * nl + VL);
+            dot2(w, blocks, x, ds, y, o, o + h);
         }
-        y[o1] = t1.reduceLanes(VectorOperators.ADD) - m1;
-        y[o2] = t2.reduceLanes(VectorOperators.ADD) - m2;
+        if ((to - from) % 2 != 0) {
+            prepare(w, (to - 1) * rb, n, sums, ds, 0, 2 * nl);
+            System.arraycopy(ds, 0, ds, nl, nl);
+            System.arraycopy(ds, 2 * nl, ds, 2 * nl + VL, VL);
+            dot2(w, blocks, x, ds, y, to - 1, to - 1);
+        }
+    }
+
+    @Override float[] activations(float[] x, int n) { return transposed(x, n); }
+
+    /** x[0 .. n) with each group's weights in the packed order: weight (lane i, vector v) at v·VL + i. */
+    static float[] transposed(float[] x, int n) { return Block32Ops.transposed(x, n, NV); }
+
+    /**
+     * y[o1] and y[o2], packed rows of {@code blocks} super-blocks, against xt (x {@link #transposed}; two memory
+     * streams, xt loaded once for both): per group, Σ q·x of each lane in two accumulators per row (low and high
+     * nibbles), scaled once by the lanes' d·sc (ds: row o1's, then row o2's, then each row's mins' share as a vector
+     * to subtract).
+     */
+    private static void dot2(byte[] w, int blocks, float[] xt, float[] ds, float[] y, int o1, int o2) {
+        int n = 8 * blocks, nl = n * LS, off1 = o1 * blocks * BYTES, off2 = o2 * blocks * BYTES;
+        FloatVector t1 = FloatVector.zero(FS), t2 = t1;
+        for (int k0 = 0, g = 0, q1 = off1 + 2 * n, q2 = off2 + 2 * n; k0 < blocks * QK; k0 += GW, g += VL, q1 += GB, q2 += GB) {
+            FloatVector l1 = FloatVector.zero(FS), h1 = l1, l2 = l1, h2 = l1;
+            for (int u = 0; u < NV / 2; u += PARTS) {
+                ByteVector v1 = ByteVector.fromArray(BS, w, q1 + VL * u), v2 = ByteVector.fromArray(BS, w, q2 + VL * u);
+                for (int p = 0; p < PARTS; p++) {
+                    IntVector n1 = ints(v1, p), n2 = ints(v2, p);
+                    int k = k0 + VL * (u + p);
+                    FloatVector xl = FloatVector.fromArray(FS, xt, k), xh = FloatVector.fromArray(FS, xt, k + VL * NV / 2);
+                    l1 = lowNibbles(n1).fma(xl, l1);
+                    h1 = highNibbles(n1).fma(xh, h1);
+                    l2 = lowNibbles(n2).fma(xl, l2);
+                    h2 = highNibbles(n2).fma(xh, h2);
+                }
+            }
+            t1 = l1.add(h1).fma(FloatVector.fromArray(FS, ds, g), t1);
+            t2 = l2.add(h2).fma(FloatVector.fromArray(FS, ds, nl + g), t2);
+        }
+        y[o1] = t1.sub(FloatVector.fromArray(FS, ds, 2 * nl)).reduceLanes(VectorOperators.ADD);
+        y[o2] = t2.sub(FloatVector.fromArray(FS, ds, 2 * nl + VL)).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** Lanes 8..15 of a 16-lane vector: the second super-block of a 16-byte run of packed scales. */
+    private static final VectorMask<Float> SECOND = VectorMask.fromLong(FS, 0xFF00);
+    /** At 512 bits (two lanes per sub-block), lanes 0..7 and 8..15 of a vector of 16 sub-blocks' d·sc, each twice. */
+    private static final VectorShuffle<Float> TWICE_LOW = VectorShuffle.fromOp(FS, i -> i / 2),
+            TWICE_HIGH = VectorShuffle.fromOp(FS, i -> (VL / 2 + i / 2) % VL);
+
+    /**
+     * The packed row at w[off] with n = 8·blocks scales: each lane's d·sc into ds[at .. at + n·LS) (a sub-block's
+     * d·sc LS times), and its mins' share Σ (dmin·m_j)·sums[j] into ds[mAt .. mAt + VL) as a vector (lanes summed by
+     * the GEMV's own reduction); one vector pass over the scale and min bytes.
+     */
+    private static void prepare(byte[] w, int off, int n, float[] sums, float[] ds, int at, int mAt) {
+        FloatVector mt = FloatVector.zero(FS);
+        int j = 0;
+        for (; j + BS.length() <= n; j += BS.length()) {
+            ByteVector s = ByteVector.fromArray(BS, w, off + j), m = ByteVector.fromArray(BS, w, off + n + j);
+            FloatVector d = perBlock(w, off + j), dmin = perBlock(w, off + n + j);
+            for (int p = 0; p < PARTS; p++) {
+                FloatVector dsc = floats(ints(s, p).lanewise(VectorOperators.AND, 0x3F)).mul(d);
+                if (LS == 1) dsc.intoArray(ds, at + j + p * VL);
+                else {
+                    dsc.rearrange(TWICE_LOW).intoArray(ds, at + 2 * j);
+                    dsc.rearrange(TWICE_HIGH).intoArray(ds, at + 2 * j + VL);
+                }
+                mt = floats(ints(m, p).lanewise(VectorOperators.AND, 0x3F)).mul(dmin).fma(FloatVector.fromArray(FS, sums, j + p * VL), mt);
+            }
+        }
+        float mins = 0;
+        for (; j < n; j += 8) {                                 // at 512 bits, an odd last super-block
+            float d = topHalf(w, off + j), dmin = topHalf(w, off + n + j);
+            for (int i = 0; i < 8; i++) {
+                for (int c = 0; c < LS; c++) ds[at + LS * (j + i) + c] = d * FLOAT[w[off + j + i] & 0x3F];
+                mins += dmin * FLOAT[w[off + n + j + i] & 0x3F] * sums[j + i];
+            }
+        }
+        mt.intoArray(ds, mAt);
+        ds[mAt] += mins;
+    }
+
+    /** Each lane's d (or dmin) for a vector of the packed scales (or mins) at w[at ..]: 8 lanes per super-block. */
+    private static FloatVector perBlock(byte[] w, int at) {
+        FloatVector d = FloatVector.broadcast(FS, topHalf(w, at));
+        return VL <= 8 ? d : d.blend(topHalf(w, at + 8), SECOND);
     }
 
     /** The 8 scales of the super-block at w[off] ({@link #scales(int, int)}). */

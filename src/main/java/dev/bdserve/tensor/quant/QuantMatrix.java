@@ -8,17 +8,22 @@ import java.util.Arrays;
 
 /**
  * A weight [rows, cols] kept in one of ggml's block formats ({@link BlockFormat}), its rows stored one after
- * another as the format's blocks exactly as a GGUF file holds them. One token's product runs the format's GEMV on
+ * another, each the bytes of its blocks as a GGUF file holds them, regrouped within the row where the format's GEMV
+ * reads them faster ({@link BlockFormat#pack}). One token's product runs the format's GEMV on
  * the stored bytes; several tokens' products decode panels of rows to fp32 once and use the dense kernels
  * ({@link PanelProduct}). Activations stay fp32 throughout.
  */
 public final class QuantMatrix implements Weight {
     private final BlockFormat format;
     private final int rows, cols, blocks;   // blocks per row
-    private final byte[] data;              // [rows · blocks · blockBytes] the blocks, row-major
+    private final byte[] data;              // [rows · blocks · blockBytes] the blocks, row-major, packed
 
-    /** A weight from its stored blocks (taken as they are, not copied). */
+    /** A weight from its blocks as a GGUF file stores them (taken as they are, or packed into a copy). */
     public QuantMatrix(BlockFormat format, int rows, int cols, byte[] data) {
+        this(format, rows, cols, data, false);
+    }
+
+    private QuantMatrix(BlockFormat format, int rows, int cols, byte[] data, boolean packed) {
         if (rows <= 0 || cols <= 0 || cols % format.blockSize() != 0)
             throw new IllegalArgumentException("a " + format + " weight needs positive rows and a multiple of " + format.blockSize()
                     + " columns, got " + rows + "x" + cols);
@@ -29,7 +34,7 @@ public final class QuantMatrix implements Weight {
         if (data.length != (long) rows * blocks * format.blockBytes())
             throw new IllegalArgumentException(format + " storage of " + rows + "x" + cols + " needs " + (long) rows * blocks * format.blockBytes()
                     + " bytes, got " + data.length);
-        this.data = data;
+        this.data = packed ? data : format.pack(data, rows, blocks);
     }
 
     public BlockFormat blockFormat() { return format; }
@@ -46,11 +51,11 @@ public final class QuantMatrix implements Weight {
         if ((long) T * cols > x.length) throw new IllegalArgumentException("x too short: " + x.length + " < " + T + "x" + cols);
         if ((long) T * rows > y.length) throw new IllegalArgumentException("y too short: " + y.length + " < " + T + "x" + rows);
         if (T > 1) {
-            PanelProduct.matmul(rows, cols, this::decodeRow, x, T, y, par);
+            PanelProduct.matmul(rows, cols, this::decodePanel, panelActivations(x, T), T, y, par);
             return;
         }
-        float[] sums = format.usesSums() ? groupSums(x, cols) : null;
-        par.forRange(rows, PanelProduct.GRAIN, (s, e) -> format.gemv(data, blocks, x, sums, y, s, e));
+        float[] sums = format.usesSums() ? groupSums(x, cols) : null, xa = format.activations(x, cols);
+        par.forRange(rows, PanelProduct.GRAIN, (s, e) -> format.gemv(data, blocks, xa, sums, y, s, e));
     }
 
     /** Σ x[32j .. 32j + 32) for each of the cols / 32 groups. */
@@ -64,7 +69,20 @@ public final class QuantMatrix implements Weight {
         return s;
     }
 
-    private void decodeRow(int r, float[] dst, int off) { format.decode(data, r * rowBytes(), dst, off, blocks); }
+    /** The T tokens' activations in the order {@link BlockFormat#decodePanel} gives the weights in. */
+    private float[] panelActivations(float[] x, int T) {
+        float[] first = format.activations(x, cols);
+        if (first == x) return x;
+        float[] all = new float[T * cols];
+        System.arraycopy(first, 0, all, 0, cols);
+        for (int t = 1; t < T; t++)
+            System.arraycopy(format.activations(Arrays.copyOfRange(x, t * cols, (t + 1) * cols), cols), 0, all, t * cols, cols);
+        return all;
+    }
+
+    private void decodePanel(int r, float[] dst, int off) { format.decodePanel(data, r * rowBytes(), dst, off, blocks); }
+
+    private void decodeRow(int r, float[] dst, int off) { format.decodePacked(data, r * rowBytes(), dst, off, blocks); }
 
     @Override public void row(int r, float[] dst, int off) {
         if (r < 0 || r >= rows) throw new IllegalArgumentException("row " + r + " outside " + rows);
@@ -74,7 +92,7 @@ public final class QuantMatrix implements Weight {
 
     @Override public QuantMatrix sliceRows(int from, int to) {
         if (from < 0 || to > rows || from >= to) throw new IllegalArgumentException("rows [" + from + ", " + to + ") outside " + rows);
-        return new QuantMatrix(format, to - from, cols, Arrays.copyOfRange(data, from * rowBytes(), to * rowBytes()));
+        return new QuantMatrix(format, to - from, cols, Arrays.copyOfRange(data, from * rowBytes(), to * rowBytes()), true);
     }
 
     @Override public Weight joinRows(Weight... more) {
@@ -90,7 +108,7 @@ public final class QuantMatrix implements Weight {
             System.arraycopy(d, 0, all, at, d.length);
             at += d.length;
         }
-        return new QuantMatrix(format, total, cols, all);
+        return new QuantMatrix(format, total, cols, all, true);
     }
 
     @Override public String toString() { return "QuantMatrix[" + rows + "x" + cols + " " + format + "]"; }

@@ -90,6 +90,25 @@ class BlockFormatTest {
         }
     }
 
+    /** A QuantMatrix keeps its rows in its format's packed layout: each row decodes bit for bit as the file's. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("formats")
+    void packedRowsDecodeEqualTheScalarTwinBitForBit(Case c) {
+        for (boolean extremes : new boolean[]{false, true})
+            for (int blocks : new int[]{1, 3, 8}) {
+                int rows = 5, cols = blocks * c.format.blockSize();
+                byte[] b = randomBlocks(c, rows * blocks, 7L * blocks + (extremes ? 1 : 0), extremes);
+                float[] want = twin(c, b, rows * blocks), got = new float[cols + 1];
+                QuantMatrix w = new QuantMatrix(c.format, rows, cols, b);
+                for (int r = 0; r < rows; r++) {
+                    w.row(r, got, 1);
+                    for (int i = 0; i < cols; i++)
+                        assertEquals(Float.floatToIntBits(want[r * cols + i]), Float.floatToIntBits(got[1 + i]),
+                                c + " " + blocks + " blocks, row " + r + " weight " + i + ": " + want[r * cols + i] + " vs " + got[1 + i]);
+                }
+            }
+    }
+
     static Stream<Arguments> shapes() {
         List<Arguments> a = new ArrayList<>();
         for (Case c : cases())                                         // odd and even row counts: kernels pair rows
@@ -100,6 +119,9 @@ class BlockFormatTest {
         for (Case c : cases())                                         // panel edges, and the packed GEMM (T > 12)
             for (int rows : new int[]{64, 130})
                 a.add(Arguments.of(c, rows, 2, 17));
+        for (Case c : cases())                                         // long rows: GEMVs that pass over x in chunks
+            for (int blocks : new int[]{17, 33, 40})
+                a.add(Arguments.of(c, 5, blocks, 1));
         return a.stream();
     }
 
