@@ -83,7 +83,8 @@ class GgufRecipeTest {
                 double rmseOurs = rmse(orig, ti.name(), o, oi), rmseTheirs = rmse(orig, ti.name(), t, ti);
                 double ratio = rmseTheirs == 0 ? (rmseOurs == 0 ? 1 : Double.POSITIVE_INFINITY) : rmseOurs / rmseTheirs;
                 worst = Math.max(worst, ratio);
-                assertTrue(ratio <= 1.02, recipe + " on " + model + ": tensor " + ti.name() + " RMSE " + rmseOurs + " vs llama.cpp's " + rmseTheirs);
+                if (ratio > 1.02)
+                    fail(recipe + " on " + model + ": tensor " + ti.name() + " RMSE " + rmseOurs + " vs llama.cpp's " + rmseTheirs + "; " + rowsApart(orig, ti.name(), o, oi, t, ti));
                 assertEquals(-1, a.mismatch(b), recipe + " on " + model + ": tensor " + ti.name() + " (" + ti.type() + ") differs from llama.cpp's bytes");
                 identical++;
             }
@@ -119,6 +120,37 @@ class GgufRecipeTest {
     }
 
     /** RMSE of tensor {@code ti} of {@code f} dequantized, against the same tensor of the F32 original. */
+    /**
+     * Which rows of our tensor are off (their count, the first few, how many of their stored bytes are zero, and
+     * whether llama.cpp's same rows are fine): evidence for a failure seen once in CI and not reproduced since.
+     */
+    static String rowsApart(GgufFile orig, String name, GgufFile ours, GgufFile.TensorInfo oi, GgufFile theirs, GgufFile.TensorInfo ti) {
+        int n = Math.toIntExact(oi.elements()), cols = (int) oi.dims()[0], rows = n / cols;
+        float[] x = new float[n], y = new float[n], z = new float[n];
+        GgmlCodec.dequantize(orig.tensor(name).type(), orig.data(orig.tensor(name)), 0, x, 0, n);
+        GgmlCodec.dequantize(oi.type(), ours.data(oi), 0, y, 0, n);
+        GgmlCodec.dequantize(ti.type(), theirs.data(ti), 0, z, 0, n);
+        long rowBytes = oi.type().bytes(cols);
+        StringBuilder sb = new StringBuilder();
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            double eo = 0, et = 0;
+            for (int c = 0; c < cols; c++) {
+                eo += Math.pow(x[r * cols + c] - y[r * cols + c], 2);
+                et += Math.pow(x[r * cols + c] - z[r * cols + c], 2);
+            }
+            if (eo > 1.1 * et + 1e-12) {
+                if (bad++ < 4) {
+                    int zeros = 0;
+                    for (long b = 0; b < rowBytes; b++) if (ours.data(oi).get(java.lang.foreign.ValueLayout.JAVA_BYTE, r * rowBytes + b) == 0) zeros++;
+                    sb.append(" row ").append(r).append(" (SE ").append(eo).append(" vs ").append(et).append(", ").append(zeros).append('/')
+                            .append(rowBytes).append(" zero bytes)");
+                }
+            }
+        }
+        return bad + " of " + rows + " rows off:" + sb;
+    }
+
     static double rmse(GgufFile orig, String name, GgufFile f, GgufFile.TensorInfo ti) {
         GgufFile.TensorInfo oi = orig.tensor(name);
         int n = Math.toIntExact(ti.elements());
