@@ -123,13 +123,7 @@ public final class TpGroup implements ModelRunner {
             resources.add(par);
             DnnlContext ctx = context(kernels, o, resources);
             Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(new SingleRank(), o.simulatedLatencyMicros()) : new SingleRank();
-            LlamaModel m;
-            try {
-                m = loadRank(sources, c, par, o, kernels, ctx);
-            } catch (RuntimeException | Error e) {
-                for (AutoCloseable r : resources) closeQuietly(r);
-                throw e;
-            }
+            LlamaModel m = loadReleasing(sources, c, par, o, kernels, ctx, resources);
             TpRank r = new TpRank(m, c, fromMemory, pool(m, o));
             return new TpGroup(r, List.of(), null, shared, o.sharding(), o.fallback(), resources, kernels.description());
         }
@@ -191,13 +185,7 @@ public final class TpGroup implements ModelRunner {
         List<AutoCloseable> resources = new ArrayList<>(List.of(par));
         DnnlContext ctx = context(kernels, o, resources);
         Communicator c = o.simulatedLatencyMicros() > 0 ? new SimulatedLatency(comm, o.simulatedLatencyMicros()) : comm;
-        LlamaModel m;
-        try {
-            m = loadRank(sources, c, par, o, kernels, ctx);
-        } catch (RuntimeException | Error e) {
-            for (AutoCloseable r : resources) closeQuietly(r);
-            throw e;
-        }
+        LlamaModel m = loadReleasing(sources, c, par, o, kernels, ctx, resources);
         Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
         TpRank.AdapterResolver resolver = comm.rank() == 0
                 ? (id, name, path) -> shared.get(id)
@@ -237,6 +225,17 @@ public final class TpGroup implements ModelRunner {
             LlamaWeights w = LlamaWeights.load(src, new Shard(c.rank(), c.size()));
             if (ctx != null) w = w.withProducts(x -> kernels.wrap(x, ctx));
             return new LlamaModel(src.config(), w, c, par);
+        }
+    }
+
+    /** {@link #loadRank} for a process's only rank: if loading fails, {@code resources} (its pool, its context) are closed. */
+    private static LlamaModel loadReleasing(Supplier<TensorSource> sources, Communicator c, Parallel par, Options o,
+                                            NativeKernels kernels, DnnlContext ctx, List<AutoCloseable> resources) {
+        try {
+            return loadRank(sources, c, par, o, kernels, ctx);
+        } catch (RuntimeException | Error e) {
+            for (AutoCloseable r : resources) closeQuietly(r);
+            throw e;
         }
     }
 

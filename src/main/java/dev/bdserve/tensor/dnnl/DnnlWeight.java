@@ -95,13 +95,13 @@ public final class DnnlWeight implements Weight {
         int mp = DnnlContext.paddedTokens(T);
         MemorySegment src = ctx.scratch("src", (long) mp * K * 2);                     // [mp, K] bf16
         par.forRange(T, 1, (a, b) -> Bf16Pack.floats(x, a * K, (b - a) * K, src, (long) a * K * 2));
-        if (bf16 != null) rowMajor(src, T, mp, y);
+        if (bf16 != null) inPlace(src, T, mp, y);
         else if (base instanceof Q8Matrix q) tiles(q, src, T, mp, y, par);
         else dequantized(src, T, mp, y, par);
     }
 
     /** A bf16 matrix in place, in chunks of whole tiles that bound the results' scratch. */
-    private void rowMajor(MemorySegment src, int T, int mp, float[] y) {
+    private void inPlace(MemorySegment src, int T, int mp, float[] y) {
         int K = cols(), N = rows();
         int chunk = (int) Math.max(32, Math.min((N + 31) / 32 * 32, dstBytes / (4L * mp) / 32 * 32));
         MemorySegment dst = ctx.scratch("dst", 4L * mp * chunk);                        // [mp, chunk] fp32
