@@ -47,6 +47,11 @@ final class ModelOptions {
                     + "libdnnl.so.2) or auto (native when oneDNN loads) (default: ${DEFAULT-VALUE}).")
     String kernels;
 
+    @Option(names = "--native-copies", defaultValue = "none",
+            description = "none or bf16: hold a bf16 copy of each quantized matrix for its native products (from 5 tokens for Q8_0, 2 for others) "
+                    + "(2 bytes per weight more memory; faster batched decode and prefill) (default: ${DEFAULT-VALUE}).")
+    String nativeCopies;
+
     @Option(names = "--tp-sim-latency-us", defaultValue = "0", description = "Add this many µs of busy-wait to every collective (simulated network; figures labelled simulated).")
     double simLatencyUs;
 
@@ -98,7 +103,8 @@ final class ModelOptions {
             throw new IllegalArgumentException("unknown --tp-transport '" + transport + "' (expected threads or mpi)");
         return new TpGroup.Options(ranks, threadsPerRank, LoraSharding.parse(loraSharding),
                 LoraSharding.parse(loraFallback), simLatencyUs).withKvDtype(dev.bdserve.model.KvDtype.parse(kvCacheDtype))
-                .withKernels(dev.bdserve.tensor.dnnl.NativeKernels.Choice.parse(kernels));
+                .withKernels(dev.bdserve.tensor.dnnl.NativeKernels.Choice.parse(kernels))
+                .withNativeCopies(dev.bdserve.tensor.dnnl.NativeKernels.Copies.parse(nativeCopies));
     }
 
     /** Threads each rank's kernels use: the threads split over the ranks, at least one. */

@@ -65,12 +65,15 @@ public final class TpGroup implements ModelRunner {
      * @param kvCacheBytes KV pool budget of each rank
      * @param kvBlockSize  positions per KV block
      * @param kernels      the matrix products' kernels (Java unless asked otherwise)
+     * @param nativeCopies what quantized weights' native products read (their blocks unless asked otherwise)
      */
     public record Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros,
-                          long kvCacheBytes, int kvBlockSize, KvDtype kvDtype, NativeKernels.Choice kernels) {
+                          long kvCacheBytes, int kvBlockSize, KvDtype kvDtype, NativeKernels.Choice kernels,
+                          NativeKernels.Copies nativeCopies) {
         public Options {
             java.util.Objects.requireNonNull(kvDtype, "kvDtype");
             java.util.Objects.requireNonNull(kernels, "kernels");
+            java.util.Objects.requireNonNull(nativeCopies, "nativeCopies");
             if (kvCacheBytes < 1 || kvBlockSize < 1) throw new IllegalArgumentException("the KV cache needs a positive budget and block size");
             if (tp < 1) throw new IllegalArgumentException("--tp must be ≥ 1");
             if (threadsPerRank < 1) throw new IllegalArgumentException("threads per rank must be ≥ 1");
@@ -82,23 +85,29 @@ public final class TpGroup implements ModelRunner {
         public static final long DEFAULT_KV_BYTES = 256L << 20;
 
         public Options(int tp, int threadsPerRank, LoraSharding sharding, LoraSharding fallback, double simulatedLatencyMicros) {
-            this(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, DEFAULT_KV_BYTES, 16, KvDtype.F32, NativeKernels.Choice.JAVA);
+            this(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, DEFAULT_KV_BYTES, 16, KvDtype.F32, NativeKernels.Choice.JAVA,
+                    NativeKernels.Copies.NONE);
         }
 
         public static Options single(int threads) { return new Options(1, threads, LoraSharding.AUTO, LoraSharding.REPLICATED, 0); }
 
         public Options withKvCache(long bytes, int blockSize) {
-            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, bytes, blockSize, kvDtype, kernels);
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, bytes, blockSize, kvDtype, kernels, nativeCopies);
         }
 
         /** These options with the KV cache stored as {@code dtype}. */
         public Options withKvDtype(KvDtype dtype) {
-            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, dtype, kernels);
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, dtype, kernels, nativeCopies);
         }
 
         /** These options with the matrix products on {@code choice}'s kernels. */
         public Options withKernels(NativeKernels.Choice choice) {
-            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, kvDtype, choice);
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, kvDtype, choice, nativeCopies);
+        }
+
+        /** These options with quantized weights' native products reading {@code copies}. */
+        public Options withNativeCopies(NativeKernels.Copies copies) {
+            return new Options(tp, threadsPerRank, sharding, fallback, simulatedLatencyMicros, kvCacheBytes, kvBlockSize, kvDtype, kernels, copies);
         }
     }
 
@@ -110,7 +119,7 @@ public final class TpGroup implements ModelRunner {
      */
     public static TpGroup threads(Supplier<TensorSource> sources, Options o) {
         int n = o.tp();
-        NativeKernels kernels = NativeKernels.resolve(o.kernels());
+        NativeKernels kernels = NativeKernels.resolve(o.kernels(), o.nativeCopies());
         List<AutoCloseable> resources = new ArrayList<>();
         Map<Integer, LoraAdapter> shared = new ConcurrentHashMap<>();
         TpRank.AdapterResolver fromMemory = (id, name, path) -> {
@@ -180,7 +189,7 @@ public final class TpGroup implements ModelRunner {
     public static TpGroup forProcess(Communicator comm, Supplier<TensorSource> sources, Options o, int maxLoraRank) {
         if (o.tp() != comm.size())
             throw new IllegalArgumentException("--tp " + o.tp() + " does not match the " + comm.size() + " processes started by mpirun");
-        NativeKernels kernels = NativeKernels.resolve(o.kernels());
+        NativeKernels kernels = NativeKernels.resolve(o.kernels(), o.nativeCopies());
         Parallel par = pool(o.threadsPerRank());
         List<AutoCloseable> resources = new ArrayList<>(List.of(par));
         DnnlContext ctx = context(kernels, o, resources);

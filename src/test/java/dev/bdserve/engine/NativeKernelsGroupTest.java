@@ -28,7 +28,13 @@ class NativeKernelsGroupTest {
 
     /** Logits [positions][vocab] of one forward pass over {@code n} prompt tokens. */
     static float[][] logits(Supplier<TensorSource> model, int tp, Choice kernels, int n, String[] description) {
-        TpGroup.Options o = new TpGroup.Options(tp, 2, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(32L << 20, 16).withKernels(kernels);
+        return logits(model, tp, kernels, NativeKernels.Copies.NONE, n, description);
+    }
+
+    /** As above, quantized weights' native products reading {@code copies}. */
+    static float[][] logits(Supplier<TensorSource> model, int tp, Choice kernels, NativeKernels.Copies copies, int n, String[] description) {
+        TpGroup.Options o = new TpGroup.Options(tp, 2, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(32L << 20, 16)
+                .withKernels(kernels).withNativeCopies(copies);
         try (TpGroup g = TpGroup.threads(model, o)) {
             description[0] = g.kernels();
             int vocab = g.config().vocabSize();
@@ -90,6 +96,25 @@ class NativeKernelsGroupTest {
             assertInstanceOf(DnnlWeight.class, w.layers()[0].wGateUp());
             assertEquals("q8_0", w.layers()[0].wGateUp().format(), "reports keep the stored format");
         }
+    }
+
+    /** bf16 copies of quantized weights: short products (fewer tokens than the dequantizing path takes) run natively. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"q8_0", "q4_k_m"})
+    void quantizedModelWithBf16CopiesMatchesJavaAtTpOneAndTwo(String recipe) {
+        Supplier<TensorSource> m = () -> QuantizingSource.of(new SynthModel(EngineTest.C, DType.F32, 9), GgufRecipe.parse(recipe));
+        int n = NativeKernels.MIN_TOKENS_COPY_Q8_0 + 3;                    // below both dequantizing thresholds
+        assertTrue(n < NativeKernels.MIN_TOKENS_DEQUANTIZED && n < NativeKernels.MIN_TOKENS_Q8_0);
+        String[] d = new String[1];
+        float[][] ref = logits(m, 1, Choice.JAVA, n, d);
+        float[][] copied = logits(m, 1, Choice.NATIVE, NativeKernels.Copies.BF16, n, d);
+        assertTrue(d[0].matches("native \\(oneDNN .*\\); bf16 copies of quantized matrices: \\d+ MiB"), d[0]);
+        for (int i = 0; i < n; i++) assertFalse(java.util.Arrays.equals(ref[i], copied[i]), recipe + ": position " + i + " ran on the Java kernels");
+        assertClose(ref, copied, recipe + " bf16 copies TP 1");
+        assertClose(ref, logits(m, 2, Choice.NATIVE, NativeKernels.Copies.BF16, n, d), recipe + " bf16 copies TP 2");
+        assertArrayEquals(ref[0], logits(m, 1, Choice.NATIVE, NativeKernels.Copies.NONE, n, d)[0], "without copies these products stay on Java");
+        var bad = assertThrows(IllegalArgumentException.class, () -> NativeKernels.Copies.parse("int8"));
+        assertEquals("--native-copies must be none or bf16, got 'int8'", bad.getMessage());
     }
 
     @org.junit.jupiter.api.io.TempDir java.nio.file.Path dir;

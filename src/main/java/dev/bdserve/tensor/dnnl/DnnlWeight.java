@@ -7,6 +7,7 @@ import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.Q8Matrix;
 import dev.bdserve.tensor.Weight;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
@@ -19,8 +20,8 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
  * in fp32.
  *
  * <p>A bf16 {@link Matrix} is copied off-heap once, into oneDNN's blocked layout where its columns allow, and multiplied
- * in place (the heap copy stays for the Java path). Any
- * other format is dequantized to bf16 panel by panel on the rank's threads, each panel then multiplied: a
+ * in place (the heap copy stays for the Java path); so is any other weight when a bf16 copy is asked for. Otherwise
+ * another format is dequantized to bf16 panel by panel on the rank's threads, each panel then multiplied: a
  * {@link Q8Matrix} tile by tile into oneDNN's own blocked layout (d·q is exact in fp32, so its only rounding is
  * bf16's), the other block formats row by row through {@link Weight#row}.
  */
@@ -33,17 +34,25 @@ public final class DnnlWeight implements Weight {
     private final Weight base;
     private final DnnlContext ctx;
     private final int minTokens;
-    private final MemorySegment bf16;   // [rows, cols] bf16 off-heap copy of a bf16 Matrix, else null
+    private final MemorySegment bf16;   // bf16 off-heap copy (blocked or [rows, cols]) of a bf16 Matrix or, asked, of any weight; else null
     private final long panelBytes, dstBytes;
 
     /**
      * Wraps {@code base}; products of at least {@code minTokens} tokens run natively in {@code ctx}. A bf16 matrix is
-     * copied into the context's memory (freed when it closes).
+     * copied into the context's memory (freed when it closes); another format is dequantized per product.
      */
-    public DnnlWeight(Weight base, DnnlContext ctx, int minTokens) { this(base, ctx, minTokens, PANEL_BYTES, DST_BYTES); }
+    public DnnlWeight(Weight base, DnnlContext ctx, int minTokens) { this(base, ctx, minTokens, false, PANEL_BYTES, DST_BYTES); }
+
+    /**
+     * As above; with {@code bf16Copy} a quantized or f16 weight is also dequantized once, here, into a bf16 copy in
+     * the context's memory (2 bytes per weight beside its own) and multiplied in place as a bf16 matrix is.
+     */
+    public DnnlWeight(Weight base, DnnlContext ctx, int minTokens, boolean bf16Copy) {
+        this(base, ctx, minTokens, bf16Copy, PANEL_BYTES, DST_BYTES);
+    }
 
     /** As above, with the panel and result scratch bounded by the given bytes (small in tests, to run many panels). */
-    DnnlWeight(Weight base, DnnlContext ctx, int minTokens, long panelBytes, long dstBytes) {
+    DnnlWeight(Weight base, DnnlContext ctx, int minTokens, boolean bf16Copy, long panelBytes, long dstBytes) {
         this.panelBytes = panelBytes;
         this.dstBytes = dstBytes;
         if (minTokens < 1) throw new IllegalArgumentException("minTokens must be ≥ 1: " + minTokens);
@@ -51,23 +60,46 @@ public final class DnnlWeight implements Weight {
         this.base = base;
         this.ctx = ctx;
         this.minTokens = minTokens;
-        if (base instanceof Matrix m && m.dtype() == DType.BF16) {
-            blocked = m.cols() % 16 == 0;
-            if (blocked) {                     // [tiles, K/16, 8, 32, 2]: oneDNN's own layout, read without reordering
-                int tiles = (m.rows() + 31) / 32;
-                bf16 = ctx.allocate((long) tiles * 32 * m.cols() * 2);
-                for (int t = 0; t < tiles; t++) Bf16Pack.blockedPairs(m.bits(), m.rows(), m.cols(), t, bf16, (long) t * 32 * m.cols() * 2);
-            } else {                           // [rows, cols] row-major
-                bf16 = ctx.allocate((long) m.rows() * m.cols() * 2);
-                MemorySegment.copy(m.bits(), 0, bf16, JAVA_SHORT, 0, m.bits().length);
-            }
-        } else {
+        boolean isBf16 = base instanceof Matrix m && m.dtype() == DType.BF16;
+        if (!isBf16 && !bf16Copy) {
             bf16 = null;
             blocked = false;
+            return;
+        }
+        int N = base.rows(), K = base.cols(), tiles = (N + 31) / 32;
+        blocked = K % 16 == 0;
+        if (blocked) {                         // [tiles, K/16, 8, 32, 2]: oneDNN's own layout, read without reordering
+            bf16 = ctx.allocate((long) tiles * 32 * K * 2);
+            if (base instanceof Q8Matrix q) q.tilesToBf16(0, q.tiles(), bf16);
+            else if (base instanceof Matrix m && m.dtype() == DType.BF16)
+                for (int t = 0; t < tiles; t++) Bf16Pack.blockedPairs(m.bits(), N, K, t, bf16, (long) t * 32 * K * 2);
+            else {                             // 32 rows at a time widened, rounded to bf16, then interleaved
+                short[] tile = new short[32 * K];
+                float[] row = new float[K];
+                try (Arena a = Arena.ofConfined()) {
+                    MemorySegment rounded = a.allocate(32L * K * 2);                  // [32, K] bf16
+                    for (int t = 0; t < tiles; t++) {
+                        int n = Math.min(32, N - 32 * t);
+                        for (int r = 0; r < n; r++) {
+                            base.row(32 * t + r, row, 0);
+                            Bf16Pack.floats(row, 0, K, rounded, 2L * r * K);
+                        }
+                        MemorySegment.copy(rounded, JAVA_SHORT, 0, tile, 0, n * K);
+                        Bf16Pack.blockedPairs(tile, n, K, 0, bf16, (long) t * 32 * K * 2);
+                    }
+                }
+            }
+        } else {                               // [rows, cols] row-major
+            bf16 = ctx.allocate((long) N * K * 2);
+            if (base instanceof Matrix m && m.dtype() == DType.BF16) MemorySegment.copy(m.bits(), 0, bf16, JAVA_SHORT, 0, m.bits().length);
+            else Bf16Pack.rows(base, 0, N, bf16, new float[K]);
         }
     }
 
-    private final boolean blocked;   // bf16 holds the bf16 matrix in the BA16a32b2a layout (cols a multiple of 16)
+    private final boolean blocked;   // bf16 holds the matrix in the BA16a32b2a layout (cols a multiple of 16)
+
+    /** Bytes of the bf16 copy this holds beside its base weight (a bf16 matrix's off-heap copy included); 0: none. */
+    public long copyBytes() { return bf16 == null ? 0 : bf16.byteSize(); }
 
     /** The Java weight this wraps. */
     public Weight base() { return base; }

@@ -31,19 +31,45 @@ public final class NativeKernels {
     }
 
     /**
+     * What a quantized (or f16) weight's native products read ({@code --native-copies none|bf16}): its own blocks,
+     * dequantized to bf16 panel by panel at every product, or a bf16 copy made at load and multiplied in place as a
+     * bf16 matrix is: 2 bytes per weight more memory, and native products from fewer tokens.
+     */
+    public enum Copies {
+        NONE, BF16;
+
+        public static Copies parse(String s) {
+            try {
+                return valueOf(s.trim().toUpperCase(Locale.ROOT));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--native-copies must be none or bf16, got '" + s + "'");
+            }
+        }
+    }
+
+    /**
      * Fewest tokens whose product runs natively, per weight format. A bf16 matrix is multiplied in place, so oneDNN
      * wins from two tokens on; other formats are first dequantized to bf16, which pays only when enough tokens share
      * each dequantized panel: Q8_0's Java kernels stay ahead below 32 (docs/bench/native.md).
      */
     public static final int MIN_TOKENS_BF16 = 2, MIN_TOKENS_Q8_0 = 32, MIN_TOKENS_DEQUANTIZED = 16;
+    /**
+     * Fewest tokens whose product with a quantized weight's bf16 copy runs natively: Q8_0's Java kernels, which read
+     * half the copy's bytes, stay ahead up to 4 tokens; the other formats' from 2 on are not (docs/bench/native.md).
+     */
+    public static final int MIN_TOKENS_COPY_Q8_0 = 5, MIN_TOKENS_COPY = 2;
 
     private final Dnnl dnnl;            // null: the Java kernels
     private final String description;
+    private final Copies copies;
 
-    private NativeKernels(Dnnl dnnl, String description) {
+    private NativeKernels(Dnnl dnnl, String description, Copies copies) {
         this.dnnl = dnnl;
         this.description = description;
+        this.copies = copies;
     }
+
+    private NativeKernels(Dnnl dnnl, String description) { this(dnnl, description, Copies.NONE); }
 
     /** The Java kernels only. */
     public static NativeKernels java() { return new NativeKernels(null, "java"); }
@@ -52,15 +78,23 @@ public final class NativeKernels {
      * Resolves a choice: {@code native} without a usable oneDNN is refused with the reason and the fix; {@code auto}
      * then falls back to the Java kernels and its {@link #description} says why.
      */
-    public static NativeKernels resolve(Choice choice) { return choice == Choice.JAVA ? java() : resolve(choice, Dnnl.load()); }
+    public static NativeKernels resolve(Choice choice) { return resolve(choice, Copies.NONE); }
+
+    /** As {@link #resolve(Choice)}, with quantized weights' native products reading {@code copies}. */
+    public static NativeKernels resolve(Choice choice, Copies copies) {
+        return choice == Choice.JAVA ? java() : resolve(choice, Dnnl.load(), copies);
+    }
 
     /** {@link #resolve(Choice)} with oneDNN already loaded (or not): {@code l}. */
-    public static NativeKernels resolve(Choice choice, Dnnl.Loaded l) {
+    public static NativeKernels resolve(Choice choice, Dnnl.Loaded l) { return resolve(choice, l, Copies.NONE); }
+
+    /** {@link #resolve(Choice, Copies)} with oneDNN already loaded (or not): {@code l}. */
+    public static NativeKernels resolve(Choice choice, Dnnl.Loaded l, Copies copies) {
         if (choice == Choice.JAVA) return java();
         if (l instanceof Dnnl.Available a && choice == Choice.AUTO && !a.dnnl().nativeBf16())
             return new NativeKernels(null, "java (oneDNN not used: this CPU has no bf16 dot products (oneDNN ISA " + a.dnnl().isa()
                     + "), so its bf16 matmul is emulated; --kernels native forces it)");
-        if (l instanceof Dnnl.Available a) return new NativeKernels(a.dnnl(), "native (oneDNN " + a.dnnl().version() + " bf16 matmul)");
+        if (l instanceof Dnnl.Available a) return new NativeKernels(a.dnnl(), "native (oneDNN " + a.dnnl().version() + " bf16 matmul)", copies);
         String why = ((Dnnl.Unavailable) l).reason();
         if (choice == Choice.NATIVE) throw new IllegalArgumentException("--kernels native: " + why);
         return new NativeKernels(null, "java (oneDNN not used: " + why + ")");
@@ -73,9 +107,12 @@ public final class NativeKernels {
      * the bf16 bytes {@link #wrap} kept on the Java kernels, if any.
      */
     public String description() {
-        long kept = keptOnJava.get();
-        return kept == 0 ? description : description + "; " + (kept >> 20) + " MiB of bf16 matrices kept on the Java kernels: "
-                + "no memory for their native copies";
+        long kept = keptOnJava.get(), copied = copiedBytes.get(), uncopied = notCopied.get();
+        String d = description;
+        if (copied > 0) d += "; bf16 copies of quantized matrices: " + (copied >> 20) + " MiB";
+        if (uncopied > 0) d += "; " + (uncopied >> 20) + " MiB of quantized matrices not copied (no memory): dequantized per product";
+        if (kept > 0) d += "; " + (kept >> 20) + " MiB of bf16 matrices kept on the Java kernels: no memory for their native copies";
+        return d;
     }
 
     /** A rank's context ({@link #isNative} only), running each call on {@code threads} threads. */
@@ -86,23 +123,37 @@ public final class NativeKernels {
 
     /**
      * {@code w} behind native products where they pay for its format, else {@code w} itself. A bf16 matrix is copied
-     * off-heap for oneDNN (its heap copy stays for one-token products); when that copy would leave less than a tenth
-     * of the machine's memory available, the matrix stays on the Java kernels and {@link #description} says so.
+     * off-heap for oneDNN (its heap copy stays for one-token products); with {@link Copies#BF16} so is any other
+     * format, dequantized. When a copy would leave less than a tenth of the machine's memory available, a bf16 matrix
+     * stays on the Java kernels, another is dequantized per product, and {@link #description} says so.
      */
     public Weight wrap(Weight w, DnnlContext ctx) {
         int min = minTokens(w);
         if (min == 0) return w;
         if (w instanceof Matrix m && m.dtype() == DType.BF16) {
-            long avail = availableMemory();
-            if (avail >= 0 && avail - m.bytes() < totalMemory() / 10) {
+            if (!roomFor(m.bytes())) {
                 keptOnJava.addAndGet(m.bytes());
                 return w;
             }
+        } else if (copies == Copies.BF16) {
+            long bytes = 2L * (w.rows() + 31) / 32 * 32 * w.cols();
+            if (roomFor(bytes)) {
+                copiedBytes.addAndGet(bytes);
+                return new DnnlWeight(w, ctx, w instanceof Q8Matrix ? MIN_TOKENS_COPY_Q8_0 : MIN_TOKENS_COPY, true);
+            }
+            notCopied.addAndGet(bytes);
         }
         return new DnnlWeight(w, ctx, min);
     }
 
-    private final java.util.concurrent.atomic.AtomicLong keptOnJava = new java.util.concurrent.atomic.AtomicLong();
+    /** Whether {@code bytes} more would leave at least a tenth of the machine's memory available (unknown: yes). */
+    private static boolean roomFor(long bytes) {
+        long avail = availableMemory();
+        return avail < 0 || avail - bytes >= totalMemory() / 10;
+    }
+
+    private final java.util.concurrent.atomic.AtomicLong keptOnJava = new java.util.concurrent.atomic.AtomicLong(),
+            copiedBytes = new java.util.concurrent.atomic.AtomicLong(), notCopied = new java.util.concurrent.atomic.AtomicLong();
 
     /** MemAvailable of /proc/meminfo (page cache counts as available), else the JVM's free-memory figure; -1: unknown. */
     static long availableMemory() {

@@ -103,8 +103,10 @@ class DnnlWeightTest {
             for (int[] s : new int[][]{{1, 32}, {33, 64}, {70, 96}, {100, 160}})
                 for (int T : new int[]{1, 2, 16, 17, 45})
                     a.add(Arguments.of(f, s[0], s[1], T));
-        for (int T : new int[]{2, 19})                                       // a bf16 matrix kept row-major (columns not a multiple of 16)
+        for (int T : new int[]{2, 19}) {                                     // copies kept row-major (columns not a multiple of 16)
             a.add(Arguments.of("bf16", 70, 40, T));
+            a.add(Arguments.of("f16", 70, 40, T));
+        }
         for (String f : List.of("q4_k", "q6_k"))
             for (int T : new int[]{3, 33})
                 a.add(Arguments.of(f, 40, 256, T));
@@ -118,7 +120,9 @@ class DnnlWeightTest {
         float[] x = gaussian(T * cols + 3, rows + 7L * T);
         double[][] ref = reference(base, x, T);
         // panels of about 40 rows (2 tiles) and results of 48 columns: several native calls per product
-        for (DnnlWeight w : List.of(new DnnlWeight(base, ctx, 1), new DnnlWeight(base, ctx, 1, 2L * 40 * cols, 4L * 48 * DnnlContext.paddedTokens(T)))) {
+        // and the weight's bf16 copy multiplied in place, results in chunks of 48 columns
+        for (DnnlWeight w : List.of(new DnnlWeight(base, ctx, 1), new DnnlWeight(base, ctx, 1, false, 2L * 40 * cols, 4L * 48 * DnnlContext.paddedTokens(T)),
+                new DnnlWeight(base, ctx, 1, true, 2L * 40 * cols, 4L * 48 * DnnlContext.paddedTokens(T)))) {
             float[] y = new float[T * rows + 5];
             java.util.Arrays.fill(y, Float.NaN);
             w.matmul(x, T, y, pool);
