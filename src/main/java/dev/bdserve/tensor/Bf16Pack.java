@@ -37,11 +37,12 @@ public final class Bf16Pack {
 
     /**
      * Tile t (rows 32t .. 32t + 31, zero past {@code rows}) of a row-major bf16 matrix [rows, cols] (cols a multiple of
-     * 16) into dst at {@code byteOff} in oneDNN's {@code BA16a32b2a} layout: per 16 columns, per column pair, the 32
-     * rows each with its two columns side by side, element (r, k) at short {@code ((k/16)·8 + (k%16)/2)·64 + 2r + k%2}.
+     * 32: the layout's blocks are 32 columns, 16 pairs, wide) into dst at {@code byteOff} in oneDNN's
+     * {@code BA16a32b2a} layout: per column pair, the 32 rows each with its two columns side by side, element (r, k)
+     * at short {@code (k/2)·64 + 2r + k%2}.
      */
     public static void blockedPairs(short[] bits, int rows, int cols, int t, MemorySegment dst, long byteOff) {
-        if (cols % 16 != 0) throw new IllegalArgumentException("the blocked layout needs a multiple of 16 columns, got " + cols);
+        if (cols % 32 != 0) throw new IllegalArgumentException("the blocked layout needs a multiple of 32 columns, got " + cols);
         for (int k = 0; k < cols; k += 2) {
             long pair = byteOff + ((long) (k / 16) * 8 + (k % 16) / 2) * 64 * 2;
             for (int r = 0; r < 32; r++) {

@@ -63,18 +63,26 @@ class BenchDecodeCommandTest {
         assertTrue(pr.path("bandwidth_roofline_fraction_median").asDouble() > 0, pr.toString());
     }
 
-    /** `--kernels native` (oneDNN, which .ci/run installs) runs and says so; an unknown choice is refused by name. */
+    /**
+     * `--kernels native` (oneDNN, which .ci/run installs) runs and says so, with the bf16 copies' size under
+     * `--native-copies bf16`; an unknown choice is refused by name.
+     */
     @Test
     void nativeKernelsAreReported(@TempDir Path tmp) throws Exception {
         JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "4", "--prompt-tokens", "5", "--gen-tokens", "3", "--warmup-seconds", "0.2",
                 "--kernels", "native");
         assertTrue(j.path("kernels").asText().startsWith("native (oneDNN 2."), j.toString());
         assertTrue(j.path("decode_tokens_per_s").asDouble() > 0, j.toString());
+        JsonNode c = run("bench", "decode", "--model", tinyModel(tmp), "--quantize", "q8_0", "--batch", "8", "--prompt-tokens", "5", "--gen-tokens", "3",
+                "--warmup-seconds", "0.2", "--kernels", "native", "--native-copies", "bf16");
+        assertTrue(c.path("kernels").asText().matches("native \\(oneDNN 2\\..*\\); bf16 copies of quantized matrices: \\d+\\.\\d MiB"), c.toString());
         CommandLine cl = Main.commandLine();
         java.io.StringWriter err = new java.io.StringWriter();
         cl.setErr(new java.io.PrintWriter(err, true));
         assertEquals(2, cl.execute("bench", "decode", "--model", tinyModel(tmp), "--kernels", "gpu"), err.toString());
         assertTrue(err.toString().contains("--kernels must be auto, java or native, got 'gpu'"), err.toString());
+        assertEquals(2, cl.execute("bench", "decode", "--model", tinyModel(tmp), "--native-copies", "fp8"), err.toString());
+        assertTrue(err.toString().contains("--native-copies must be none or bf16, got 'fp8'"), err.toString());
     }
 
     @Test

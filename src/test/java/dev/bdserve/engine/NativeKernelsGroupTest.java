@@ -108,7 +108,7 @@ class NativeKernelsGroupTest {
         String[] d = new String[1];
         float[][] ref = logits(m, 1, Choice.JAVA, n, d);
         float[][] copied = logits(m, 1, Choice.NATIVE, NativeKernels.Copies.BF16, n, d);
-        assertTrue(d[0].matches("native \\(oneDNN .*\\); bf16 copies of quantized matrices: \\d+ MiB"), d[0]);
+        assertTrue(d[0].matches("native \\(oneDNN .*\\); bf16 copies of quantized matrices: \\d+\\.\\d MiB"), d[0]);
         for (int i = 0; i < n; i++) assertFalse(java.util.Arrays.equals(ref[i], copied[i]), recipe + ": position " + i + " ran on the Java kernels");
         assertClose(ref, copied, recipe + " bf16 copies TP 1");
         assertClose(ref, logits(m, 2, Choice.NATIVE, NativeKernels.Copies.BF16, n, d), recipe + " bf16 copies TP 2");

@@ -86,8 +86,8 @@ public final class DnnlContext implements AutoCloseable {
 
     /** As {@link #rowMajor}, with w in the {@code BA16a32b2a} layout (N a multiple of 32, K of 16). */
     public void tiles(MemorySegment src, int M, int K, MemorySegment w, int N, MemorySegment dst, int ldDst) {
-        if (N % 32 != 0 || K % 16 != 0)
-            throw new IllegalArgumentException("blocked weights need a multiple of 32 rows and of 16 columns, got " + N + "x" + K);
+        if (N % 32 != 0 || K % 32 != 0)                      // its blocks are 32 x 32: other K would be padded
+            throw new IllegalArgumentException("blocked weights need multiples of 32 rows and columns, got " + N + "x" + K);
         run(new Shape(true, paddedTokens(M), K, N, ldDst), src, w, dst);
     }
 

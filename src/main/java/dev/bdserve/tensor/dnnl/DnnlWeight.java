@@ -67,7 +67,7 @@ public final class DnnlWeight implements Weight {
             return;
         }
         int N = base.rows(), K = base.cols(), tiles = (N + 31) / 32;
-        blocked = K % 16 == 0;
+        blocked = K % 32 == 0;                 // BA16a32b2a blocks K by 32 (16 pairs): other K would be padded
         if (blocked) {                         // [tiles, K/16, 8, 32, 2]: oneDNN's own layout, read without reordering
             bf16 = ctx.allocate((long) tiles * 32 * K * 2);
             if (base instanceof Q8Matrix q) q.tilesToBf16(0, q.tiles(), bf16);
@@ -96,7 +96,7 @@ public final class DnnlWeight implements Weight {
         }
     }
 
-    private final boolean blocked;   // bf16 holds the matrix in the BA16a32b2a layout (cols a multiple of 16)
+    private final boolean blocked;   // bf16 holds the matrix in the BA16a32b2a layout (cols a multiple of 32)
 
     /** Bytes of the bf16 copy this holds beside its base weight (a bf16 matrix's off-heap copy included); 0: none. */
     public long copyBytes() { return bf16 == null ? 0 : bf16.byteSize(); }

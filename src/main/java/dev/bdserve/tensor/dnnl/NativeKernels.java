@@ -109,8 +109,8 @@ public final class NativeKernels {
     public String description() {
         long kept = keptOnJava.get(), copied = copiedBytes.get(), uncopied = notCopied.get();
         String d = description;
-        if (copied > 0) d += "; bf16 copies of quantized matrices: " + (copied >> 20) + " MiB";
-        if (uncopied > 0) d += "; " + (uncopied >> 20) + " MiB of quantized matrices not copied (no memory): dequantized per product";
+        if (copied > 0) d += "; bf16 copies of quantized matrices: " + mib(copied);
+        if (uncopied > 0) d += "; " + mib(uncopied) + " of quantized matrices not copied (no memory): dequantized per product";
         if (kept > 0) d += "; " + (kept >> 20) + " MiB of bf16 matrices kept on the Java kernels: no memory for their native copies";
         return d;
     }
@@ -145,6 +145,8 @@ public final class NativeKernels {
         }
         return new DnnlWeight(w, ctx, min);
     }
+
+    private static String mib(long bytes) { return String.format(Locale.ROOT, "%.1f MiB", bytes / 1048576.0); }
 
     /** Whether {@code bytes} more would leave at least a tenth of the machine's memory available (unknown: yes). */
     private static boolean roomFor(long bytes) {

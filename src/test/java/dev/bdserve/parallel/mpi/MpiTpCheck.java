@@ -67,6 +67,7 @@ public final class MpiTpCheck {
             }
             failures += quantizedBase(comm, adapters);
             failures += otherFamilies(comm, adapters);
+            failures += nativeKernels(comm, adapters);
             if (comm.rank() == 0) System.out.println(failures == 0 ? "MPI TP CHECK PASS ranks=" + n : "MPI TP CHECK FAIL ranks=" + n);
             comm.barrier();
         }
@@ -117,6 +118,30 @@ public final class MpiTpCheck {
         return failures;
     }
 
+    /**
+     * The native kernels over the mpi transport under BD-LoRA against TP 1 on the Java kernels: a bf16 base, and (where
+     * the shards hold whole Q8_0 blocks) a Q8_0 base from bf16 copies. Logits within 2 % of each step's largest (bf16
+     * activations), and not all equal (the native products ran). Returns failures.
+     */
+    static int nativeKernels(MpiCommunicator comm, Path adapters) throws Exception {
+        int failures = 0;
+        record Case(String name, Supplier<TensorSource> source, dev.bdserve.tensor.dnnl.NativeKernels.Copies copies) {}
+        List<Case> cases = new java.util.ArrayList<>(List.of(new Case("native-bf16", () -> new SynthModel(C, DType.BF16, 25),
+                dev.bdserve.tensor.dnnl.NativeKernels.Copies.NONE)));
+        if (C.numHeads() / comm.size() * C.headDim() % 32 == 0)
+            cases.add(new Case("native-q8_0-copies", () -> dev.bdserve.model.gguf.QuantizingSource.of(new SynthModel(C, DType.F32, 25),
+                    dev.bdserve.model.gguf.GgufRecipe.parse("q8_0")), dev.bdserve.tensor.dnnl.NativeKernels.Copies.BF16));
+        for (Case k : cases) {
+            TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16)
+                    .withKernels(dev.bdserve.tensor.dnnl.NativeKernels.Choice.NATIVE).withNativeCopies(k.copies());
+            Compared r = vsSingleRank(comm, k.source(), C, adapters, o, true);
+            if (r == null) continue;
+            System.out.println("scenario " + k.name() + " ranks=" + comm.size() + ": " + (r.failure() == null ? "ok" : "FAILED " + r.failure()));
+            if (r.failure() != null) failures++;
+        }
+        return failures;
+    }
+
     /** Rank 0's comparison: null when the logits match, else what differs. */
     record Compared(String failure) {}
 
@@ -126,6 +151,15 @@ public final class MpiTpCheck {
      */
     static Compared bdLoraVsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters) throws Exception {
         TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
+        return vsSingleRank(comm, source, c, adapters, o, false);
+    }
+
+    /**
+     * As above under options {@code o}; {@code bf16Tolerance}: logits within 2 % of each step's largest and not all
+     * equal (the native kernels' bf16 activations), else within 1e-4.
+     */
+    static Compared vsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters, TpGroup.Options o,
+                                 boolean bf16Tolerance) throws Exception {
         TpGroup g = TpGroup.forProcess(comm, source, o, 64);
         if (g == null) return null;
         int[] perSeq = {0, 1, 0, -1};
@@ -138,7 +172,22 @@ public final class MpiTpCheck {
             for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
             ref = TpScript.run(one, perSeq);
         }
-        return new Compared(TpScript.compare(ref, got));
+        return new Compared(bf16Tolerance ? compareBf16(ref, got) : TpScript.compare(ref, got));
+    }
+
+    /** Null when every step's logits are within 2 % of its largest and some differ; else what is wrong. */
+    static String compareBf16(List<float[]> ref, List<float[]> got) {
+        boolean differ = false;
+        for (int s = 0; s < ref.size(); s++) {
+            float max = 0;
+            for (float v : ref.get(s)) max = Math.max(max, Math.abs(v));
+            for (int i = 0; i < ref.get(s).length; i++) {
+                float d = Math.abs(ref.get(s)[i] - got.get(s)[i]);
+                if (!(d <= 0.02 * max)) return "step " + s + " logit " + i + ": " + got.get(s)[i] + " vs " + ref.get(s)[i];
+                differ |= d > 0;
+            }
+        }
+        return differ ? null : "logits equal the Java kernels' bit for bit: the native products did not run";
     }
 
     /** The Q4_0 GGUF of {@code SynthModel(C, F32, 21)} that the launching test writes next to the adapters. */

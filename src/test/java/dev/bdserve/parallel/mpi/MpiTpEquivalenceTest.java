@@ -22,7 +22,8 @@ import static org.junit.jupiter.api.Assertions.*;
  * Tensor parallelism over the mpi transport (one JVM per rank under mpirun) reproduces TP 1 for every adapter
  * sharding, with the documented collective counts: 2 and 4 ranks over shared memory (4 oversubscribed on 2 cores),
  * 2 ranks over TCP loopback; on a Q4_0 GGUF base kept quantized (refused at 4 ranks, whose shards cut blocks); and for
- * the Qwen2, Qwen3 and Mistral decoder variants under BD-LoRA.
+ * the other families' decoder variants under BD-LoRA; and on the native kernels (a bf16 base; at 2 ranks a Q8_0 base
+ * from bf16 copies).
  */
 class MpiTpEquivalenceTest {
     @TempDir static Path adapters;
@@ -57,8 +58,10 @@ class MpiTpEquivalenceTest {
         assertTrue(done, "mpirun timed out:\n" + out);
         assertEquals(0, p.exitValue(), "mpirun failed:\n" + out);
         assertTrue(out.contains("MPI TP CHECK PASS ranks=" + ranks), out);
-        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3"})
+        for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0", "qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3",
+                "native-bf16"})
             assertTrue(out.contains("scenario " + s + " ranks=" + ranks + ": ok"), "scenario " + s + ":\n" + out);
+        if (ranks == 2) assertTrue(out.contains("scenario native-q8_0-copies ranks=2: ok"), "scenario native-q8_0-copies:\n" + out);
     }
 
     @Test void twoRanksSharedMemory() throws Exception { run(2, List.of("--mca", "btl", "self," + MpiCommunicatorTest.sharedMemoryBtl())); }

@@ -103,6 +103,9 @@ class DnnlWeightTest {
             for (int[] s : new int[][]{{1, 32}, {33, 64}, {70, 96}, {100, 160}})
                 for (int T : new int[]{1, 2, 16, 17, 45})
                     a.add(Arguments.of(f, s[0], s[1], T));
+        for (int T : new int[]{1, 2, 3, 16, 17})                              // one block of 16 columns (a TP 4 shard of a small model)
+            for (int rows : new int[]{16, 32, 63})
+                a.add(Arguments.of("bf16", rows, 16, T));
         for (int T : new int[]{2, 19}) {                                     // copies kept row-major (columns not a multiple of 16)
             a.add(Arguments.of("bf16", 70, 40, T));
             a.add(Arguments.of("f16", 70, 40, T));
