@@ -136,10 +136,11 @@ public final class NativeKernels {
                 return w;
             }
         } else if (copies == Copies.BF16) {
-            long bytes = 2L * (w.rows() + 31) / 32 * 32 * w.cols();
+            long bytes = 2L * ((w.rows() + 31) / 32 * 32) * w.cols();                 // at most: whole tiles of 32 rows
             if (roomFor(bytes)) {
-                copiedBytes.addAndGet(bytes);
-                return new DnnlWeight(w, ctx, w instanceof Q8Matrix ? MIN_TOKENS_COPY_Q8_0 : MIN_TOKENS_COPY, true);
+                DnnlWeight d = new DnnlWeight(w, ctx, w instanceof Q8Matrix ? MIN_TOKENS_COPY_Q8_0 : MIN_TOKENS_COPY, true);
+                copiedBytes.addAndGet(d.copyBytes());
+                return d;
             }
             notCopied.addAndGet(bytes);
         }
