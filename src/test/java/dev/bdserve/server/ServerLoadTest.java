@@ -122,6 +122,10 @@ class ServerLoadTest {
                 assertEquals(List.of(), List.copyOf(churnErrors));
                 assertTrue(churnCycles.get() >= 1, "no load/unload cycle ran during the load");
             }
+            // a stream ends when its last chunk is sent, which can precede the end of the engine step that finished
+            // it: wait (bounded) for that step, then nothing may be left running
+            long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (ts.engine.stats().running() != 0 && System.nanoTime() < until) Thread.sleep(5);
             assertEquals(0, ts.engine.stats().running());
         }
     }

@@ -149,6 +149,19 @@ final class LibDnnl {
 
     /** Throws when a oneDNN call did not return {@code dnnl_success}. */
     static void check(int status, String call) {
-        if (status != SUCCESS) throw new IllegalStateException("oneDNN " + call + " failed with status " + status);
+        if (status != SUCCESS) throw new IllegalStateException("oneDNN " + call + " failed with status " + status + " (" + statusName(status) + ")");
+    }
+
+    /** dnnl_status_t's names (dnnl_types.h). */
+    static String statusName(int status) {
+        return switch (status) {
+            case 1 -> "out of memory";
+            case 2 -> "invalid arguments";
+            case 3 -> "unimplemented";
+            case 4 -> "iterator ends";
+            case 5 -> "runtime error";
+            case 6 -> "not required";
+            default -> "unknown";
+        };
     }
 }
