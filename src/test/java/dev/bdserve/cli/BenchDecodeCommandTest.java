@@ -69,6 +69,7 @@ class BenchDecodeCommandTest {
      */
     @Test
     void nativeKernelsAreReported(@TempDir Path tmp) throws Exception {
+        dev.bdserve.tensor.dnnl.DnnlTestLibrary.require();
         JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "4", "--prompt-tokens", "5", "--gen-tokens", "3", "--warmup-seconds", "0.2",
                 "--kernels", "native");
         assertTrue(j.path("kernels").asText().startsWith("native (oneDNN 2."), j.toString());

@@ -7,6 +7,7 @@ import dev.bdserve.model.gguf.GgufRecipe;
 import dev.bdserve.model.gguf.QuantizingSource;
 import dev.bdserve.tensor.DType;
 import dev.bdserve.tensor.dnnl.Dnnl;
+import dev.bdserve.tensor.dnnl.DnnlTestLibrary;
 import dev.bdserve.tensor.dnnl.DnnlWeight;
 import dev.bdserve.tensor.dnnl.NativeKernels;
 import dev.bdserve.tensor.dnnl.NativeKernels.Choice;
@@ -19,12 +20,9 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * A model group on the native kernels against the same group on the Java kernels, and the native one at TP 2 against
  * TP 1: the logits of every prompt position agree to bf16's rounding of the activations. Needs oneDNN (installed by
- * {@code .ci/run}).
+ * {@code .ci/run}) and, for its bf16 matmuls, AVX-512 ({@link DnnlTestLibrary}).
  */
 class NativeKernelsGroupTest {
-    static {
-        if (!(Dnnl.load() instanceof Dnnl.Available)) fail("the native-kernel tests need oneDNN 2.x: " + ((Dnnl.Unavailable) Dnnl.load()).reason());
-    }
 
     /** Logits [positions][vocab] of one forward pass over {@code n} prompt tokens. */
     static float[][] logits(Supplier<TensorSource> model, int tp, Choice kernels, int n, String[] description) {
@@ -73,6 +71,7 @@ class NativeKernelsGroupTest {
 
     @Test
     void bf16ModelOnNativeKernelsMatchesJavaAndTpTwoMatchesTpOne() {
+        DnnlTestLibrary.require();
         Supplier<TensorSource> m = () -> new SynthModel(EngineTest.C, DType.BF16, 5);
         String[] d = new String[1];
         float[][] java = logits(m, 1, Choice.JAVA, 40, d);
@@ -86,6 +85,7 @@ class NativeKernelsGroupTest {
 
     @Test
     void q8ModelRunsItsLongProductsNatively() {
+        DnnlTestLibrary.require();
         Supplier<TensorSource> m = () -> QuantizingSource.of(new SynthModel(EngineTest.C, DType.F32, 7), GgufRecipe.parse("q8_0"));
         int n = NativeKernels.MIN_TOKENS_Q8_0 + 9;
         String[] d = new String[1];
@@ -102,6 +102,7 @@ class NativeKernelsGroupTest {
     @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.ValueSource(strings = {"q8_0", "q4_k_m"})
     void quantizedModelWithBf16CopiesMatchesJavaAtTpOneAndTwo(String recipe) {
+        DnnlTestLibrary.require();
         Supplier<TensorSource> m = () -> QuantizingSource.of(new SynthModel(EngineTest.C, DType.F32, 9), GgufRecipe.parse(recipe));
         int n = NativeKernels.MIN_TOKENS_COPY_Q8_0 + 3;                    // below both dequantizing thresholds
         assertTrue(n < NativeKernels.MIN_TOKENS_DEQUANTIZED && n < NativeKernels.MIN_TOKENS_Q8_0);
@@ -123,6 +124,7 @@ class NativeKernelsGroupTest {
     @org.junit.jupiter.params.ParameterizedTest(name = "{0}")
     @org.junit.jupiter.params.provider.EnumSource(value = LoraSharding.class, names = {"REPLICATED", "SLORA", "BDLORA"})
     void adaptersOnANativeBaseMatchTheJavaKernelsUnderEachSharding(LoraSharding sharding) {
+        DnnlTestLibrary.require();
         var c = TpEquivalenceTest.TP;
         String[][] specs = {{"b1", "16", "4", "all"}, {"b2", "8", "4", "q,v,down"}};
         java.util.List<float[]> ref, got;
