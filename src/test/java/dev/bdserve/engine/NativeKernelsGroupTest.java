@@ -156,6 +156,12 @@ class NativeKernelsGroupTest {
         assertFalse(auto.isNative());
         assertEquals("java (oneDNN not used: libdnnl.so.2 was not found)", auto.description());
         assertEquals("java", NativeKernels.resolve(Choice.JAVA, new Dnnl.Unavailable("x")).description());
+        assertEquals("java (oneDNN not used: libdnnl.so.2 was not found); no bf16 copies made: the Java kernels multiply the quantized blocks",
+                NativeKernels.resolve(Choice.AUTO, new Dnnl.Unavailable("libdnnl.so.2 was not found"), NativeKernels.Copies.BF16).description());
+        var contradictory = assertThrows(IllegalArgumentException.class,
+                () -> NativeKernels.resolve(Choice.JAVA, new Dnnl.Unavailable("x"), NativeKernels.Copies.BF16));
+        assertEquals("--native-copies bf16 needs the native kernels (--kernels auto or native): --kernels java multiplies the quantized blocks themselves",
+                contradictory.getMessage());
         var bad = assertThrows(IllegalArgumentException.class, () -> Choice.parse("gpu"));
         assertEquals("--kernels must be auto, java or native, got 'gpu'", bad.getMessage());
     }

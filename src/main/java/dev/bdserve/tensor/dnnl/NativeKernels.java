@@ -82,7 +82,7 @@ public final class NativeKernels {
 
     /** As {@link #resolve(Choice)}, with quantized weights' native products reading {@code copies}. */
     public static NativeKernels resolve(Choice choice, Copies copies) {
-        return choice == Choice.JAVA ? java() : resolve(choice, Dnnl.load(), copies);
+        return choice == Choice.JAVA ? javaOnly(copies) : resolve(choice, Dnnl.load(), copies);
     }
 
     /** {@link #resolve(Choice)} with oneDNN already loaded (or not): {@code l}. */
@@ -90,14 +90,23 @@ public final class NativeKernels {
 
     /** {@link #resolve(Choice, Copies)} with oneDNN already loaded (or not): {@code l}. */
     public static NativeKernels resolve(Choice choice, Dnnl.Loaded l, Copies copies) {
-        if (choice == Choice.JAVA) return java();
+        if (choice == Choice.JAVA) return javaOnly(copies);
+        String ignored = copies == Copies.BF16 ? "; no bf16 copies made: the Java kernels multiply the quantized blocks" : "";
         if (l instanceof Dnnl.Available a && choice == Choice.AUTO && !a.dnnl().nativeBf16())
             return new NativeKernels(null, "java (oneDNN not used: this CPU has no bf16 dot products (oneDNN ISA " + a.dnnl().isa()
-                    + "), so its bf16 matmul is emulated; --kernels native forces it)");
+                    + "), so its bf16 matmul is emulated; --kernels native forces it)" + ignored);
         if (l instanceof Dnnl.Available a) return new NativeKernels(a.dnnl(), "native (oneDNN " + a.dnnl().version() + " bf16 matmul)", copies);
         String why = ((Dnnl.Unavailable) l).reason();
         if (choice == Choice.NATIVE) throw new IllegalArgumentException("--kernels native: " + why);
-        return new NativeKernels(null, "java (oneDNN not used: " + why + ")");
+        return new NativeKernels(null, "java (oneDNN not used: " + why + ")" + ignored);
+    }
+
+    /** {@code --kernels java}, refusing bf16 copies, which only native products read. */
+    private static NativeKernels javaOnly(Copies copies) {
+        if (copies == Copies.BF16)
+            throw new IllegalArgumentException("--native-copies bf16 needs the native kernels (--kernels auto or native): "
+                    + "--kernels java multiplies the quantized blocks themselves");
+        return java();
     }
 
     public boolean isNative() { return dnnl != null; }
