@@ -69,16 +69,11 @@ public final class QuantMatrix implements Weight {
         return s;
     }
 
-    /** The T tokens' activations in the order {@link BlockFormat#decodePanel} gives the weights in. */
-    private float[] panelActivations(float[] x, int T) {
-        float[] first = format.activations(x, cols);
-        if (first == x) return x;
-        float[] all = new float[T * cols];
-        System.arraycopy(first, 0, all, 0, cols);
-        for (int t = 1; t < T; t++)
-            System.arraycopy(format.activations(Arrays.copyOfRange(x, t * cols, (t + 1) * cols), cols), 0, all, t * cols, cols);
-        return all;
-    }
+    /**
+     * The T tokens' activations in the order {@link BlockFormat#decodePanel} gives the weights in: one pass over all
+     * T rows, since a format permutes x within runs that divide its block, and so a row.
+     */
+    private float[] panelActivations(float[] x, int T) { return format.activations(x, T * cols); }
 
     private void decodePanel(int r, float[] dst, int off) { format.decodePanel(data, r * rowBytes(), dst, off, blocks); }
 
