@@ -44,7 +44,7 @@ public final class Bf16Pack {
     public static void blockedPairs(short[] bits, int rows, int cols, int t, MemorySegment dst, long byteOff) {
         if (cols % 32 != 0) throw new IllegalArgumentException("the blocked layout needs a multiple of 32 columns, got " + cols);
         for (int k = 0; k < cols; k += 2) {
-            long pair = byteOff + ((long) (k / 16) * 8 + (k % 16) / 2) * 64 * 2;
+            long pair = byteOff + (long) (k / 2) * 64 * 2;
             for (int r = 0; r < 32; r++) {
                 int row = 32 * t + r;
                 int v = row < rows ? (bits[row * cols + k] & 0xFFFF) | (bits[row * cols + k + 1] << 16) : 0;

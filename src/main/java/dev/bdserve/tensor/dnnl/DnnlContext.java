@@ -84,7 +84,7 @@ public final class DnnlContext implements AutoCloseable {
         run(new Shape(false, paddedTokens(M), K, N, ldDst), src, w, dst);
     }
 
-    /** As {@link #rowMajor}, with w in the {@code BA16a32b2a} layout (N a multiple of 32, K of 16). */
+    /** As {@link #rowMajor}, with w in the {@code BA16a32b2a} layout (N and K multiples of 32). */
     public void tiles(MemorySegment src, int M, int K, MemorySegment w, int N, MemorySegment dst, int ldDst) {
         if (N % 32 != 0 || K % 32 != 0)                      // its blocks are 32 x 32: other K would be padded
             throw new IllegalArgumentException("blocked weights need multiples of 32 rows and columns, got " + N + "x" + K);

@@ -60,8 +60,8 @@ public final class DnnlWeight implements Weight {
         this.base = base;
         this.ctx = ctx;
         this.minTokens = minTokens;
-        boolean isBf16 = base instanceof Matrix m && m.dtype() == DType.BF16;
-        if (!isBf16 && !bf16Copy) {
+        Matrix bf16Matrix = base instanceof Matrix m && m.dtype() == DType.BF16 ? m : null;
+        if (bf16Matrix == null && !bf16Copy) {
             bf16 = null;
             blocked = false;
             return;
@@ -71,8 +71,8 @@ public final class DnnlWeight implements Weight {
         if (blocked) {                         // [tiles, K/16, 8, 32, 2]: oneDNN's own layout, read without reordering
             bf16 = ctx.allocate((long) tiles * 32 * K * 2);
             if (base instanceof Q8Matrix q) q.tilesToBf16(0, q.tiles(), bf16);
-            else if (base instanceof Matrix m && m.dtype() == DType.BF16)
-                for (int t = 0; t < tiles; t++) Bf16Pack.blockedPairs(m.bits(), N, K, t, bf16, (long) t * 32 * K * 2);
+            else if (bf16Matrix != null)
+                for (int t = 0; t < tiles; t++) Bf16Pack.blockedPairs(bf16Matrix.bits(), N, K, t, bf16, (long) t * 32 * K * 2);
             else {                             // 32 rows at a time widened, rounded to bf16, then interleaved
                 short[] tile = new short[32 * K];
                 float[] row = new float[K];
@@ -80,10 +80,7 @@ public final class DnnlWeight implements Weight {
                     MemorySegment rounded = a.allocate(32L * K * 2);                  // [32, K] bf16
                     for (int t = 0; t < tiles; t++) {
                         int n = Math.min(32, N - 32 * t);
-                        for (int r = 0; r < n; r++) {
-                            base.row(32 * t + r, row, 0);
-                            Bf16Pack.floats(row, 0, K, rounded, 2L * r * K);
-                        }
+                        Bf16Pack.rows(base, 32 * t, 32 * t + n, rounded, row);
                         MemorySegment.copy(rounded, JAVA_SHORT, 0, tile, 0, n * K);
                         Bf16Pack.blockedPairs(tile, n, K, 0, bf16, (long) t * 32 * K * 2);
                     }
@@ -91,7 +88,7 @@ public final class DnnlWeight implements Weight {
             }
         } else {                               // [rows, cols] row-major
             bf16 = ctx.allocate((long) N * K * 2);
-            if (base instanceof Matrix m && m.dtype() == DType.BF16) MemorySegment.copy(m.bits(), 0, bf16, JAVA_SHORT, 0, m.bits().length);
+            if (bf16Matrix != null) MemorySegment.copy(bf16Matrix.bits(), 0, bf16, JAVA_SHORT, 0, bf16Matrix.bits().length);
             else Bf16Pack.rows(base, 0, N, bf16, new float[K]);
         }
     }
