@@ -64,5 +64,20 @@ public final class TpScript {
         return null;
     }
 
+    /** Null when every step's logits are within 2 % of its largest and some differ; else what is wrong. */
+    public static String compareBf16(List<float[]> ref, List<float[]> got) {
+        boolean differ = false;
+        for (int s = 0; s < ref.size(); s++) {
+            float max = 0;
+            for (float v : ref.get(s)) max = Math.max(max, Math.abs(v));
+            for (int i = 0; i < ref.get(s).length; i++) {
+                float d = Math.abs(ref.get(s)[i] - got.get(s)[i]);
+                if (!(d <= 0.02 * max)) return "step " + s + " logit " + i + ": " + got.get(s)[i] + " vs " + ref.get(s)[i];
+                differ |= d > 0;
+            }
+        }
+        return differ ? null : "logits equal the Java kernels' bit for bit: the native products did not run";
+    }
+
     static int[] ints(List<Integer> l) { return l.stream().mapToInt(Integer::intValue).toArray(); }
 }

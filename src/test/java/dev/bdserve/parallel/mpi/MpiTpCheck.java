@@ -176,22 +176,7 @@ public final class MpiTpCheck {
             for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
             ref = TpScript.run(one, perSeq);
         }
-        return new Compared(bf16Tolerance ? compareBf16(ref, got) : TpScript.compare(ref, got));
-    }
-
-    /** Null when every step's logits are within 2 % of its largest and some differ; else what is wrong. */
-    static String compareBf16(List<float[]> ref, List<float[]> got) {
-        boolean differ = false;
-        for (int s = 0; s < ref.size(); s++) {
-            float max = 0;
-            for (float v : ref.get(s)) max = Math.max(max, Math.abs(v));
-            for (int i = 0; i < ref.get(s).length; i++) {
-                float d = Math.abs(ref.get(s)[i] - got.get(s)[i]);
-                if (!(d <= 0.02 * max)) return "step " + s + " logit " + i + ": " + got.get(s)[i] + " vs " + ref.get(s)[i];
-                differ |= d > 0;
-            }
-        }
-        return differ ? null : "logits equal the Java kernels' bit for bit: the native products did not run";
+        return new Compared(bf16Tolerance ? TpScript.compareBf16(ref, got) : TpScript.compare(ref, got));
     }
 
     /** The Q4_0 GGUF of {@code SynthModel(C, F32, 21)} that the launching test writes next to the adapters. */
