@@ -194,6 +194,81 @@ class BlockFormatTest {
         assertEquals(3, s.sliceRows(2, 5).rows());
     }
 
+    /** Long rows are kept as column strips: the widest whole-block divisor from 1024 to 2048 weights, or none. */
+    @Test
+    void longRowsSplitIntoStripsOfWholeBlocks() {
+        assertEquals(4096, QuantMatrix.stripCols(4096, 256));                  // not long
+        assertEquals(2048, QuantMatrix.stripCols(8192, 256));                  // Llama-3.2-1B down_proj
+        assertEquals(2048, QuantMatrix.stripCols(14336, 256));                 // Llama-3-8B
+        assertEquals(1792, QuantMatrix.stripCols(8960, 256));                  // Qwen2-1.5B: 35 super-blocks, 5 strips
+        assertEquals(5632, QuantMatrix.stripCols(5632, 256));                  // 22 super-blocks: no strip of 1024..2048
+        assertEquals(1408, QuantMatrix.stripCols(5632, 32));                   // the same row in blocks of 32
+        assertEquals(2048, QuantMatrix.stripCols(8192, 32));
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> new QuantMatrix(BlockFormat.of("q4_0"), 2, 96, new byte[2 * 3 * 18], 64));
+        assertTrue(e.getMessage().contains("strips of 64"), e.getMessage());
+    }
+
+    static Stream<Arguments> stripShapes() {
+        List<Arguments> a = new ArrayList<>();
+        for (Case c : cases())                                         // strips of 1 and 2 blocks; rows odd, even, past a grain
+            for (int stripBlocks : new int[]{1, 2})
+                for (int rows : new int[]{1, 7, 50})
+                    for (int T : new int[]{1, 3, 17})
+                        a.add(Arguments.of(c, stripBlocks, rows, T));
+        return a.stream();
+    }
+
+    /**
+     * A weight kept as column strips (forced narrow here) multiplies, decodes, slices and stacks as the twin's weights:
+     * each strip's partial product is summed into the row's.
+     */
+    @ParameterizedTest(name = "{0} strips of {1} blocks, {2} rows, T={3}")
+    @MethodSource("stripShapes")
+    void stripedWeightsMatchTheTwin(Case c, int stripBlocks, int rows, int T) {
+        int bs = c.format.blockSize(), blocks = 3 * stripBlocks, cols = blocks * bs;
+        byte[] b = randomBlocks(c, rows * blocks, 5L * rows + stripBlocks + T, false);
+        QuantMatrix w = new QuantMatrix(c.format, rows, cols, b, stripBlocks * bs);
+        assertTrue(w.toString().contains("3 strips"), w.toString());
+        float[] wt = twin(c, b, rows * blocks);                      // [rows, cols]
+        float[] x = activations(T * cols, rows + 3L * T), serial = new float[T * rows], threaded = new float[T * rows];
+        w.matmul(x, T, serial, Parallel.serial());
+        w.matmul(x, T, threaded, pool);
+        for (int o = 0; o < rows; o++)
+            for (int t = 0; t < T; t++) {
+                double want = 0, mag = 0;
+                for (int i = 0; i < cols; i++) {
+                    double p = (double) wt[o * cols + i] * x[t * cols + i];
+                    want += p;
+                    mag += Math.abs(p);
+                }
+                double tol = 2e-6 * mag + 1e-30;
+                assertEquals(want, serial[t * rows + o], tol, c + " row " + o + " token " + t);
+                assertEquals(want, threaded[t * rows + o], tol, c + " threaded, row " + o + " token " + t);
+            }
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++) {
+            w.row(r, row, 0);
+            assertArrayEquals(java.util.Arrays.copyOfRange(wt, r * cols, (r + 1) * cols), row, c + " row " + r);
+        }
+        if (rows < 2) return;
+        Weight mid = w.sliceRows(1, rows), joined = Weight.concatRows(mid, w);
+        assertInstanceOf(QuantMatrix.class, joined);
+        assertEquals(2 * rows - 1, joined.rows());
+        for (int r = 0; r < joined.rows(); r++) {
+            int src = r < rows - 1 ? r + 1 : r - (rows - 1);
+            joined.row(r, row, 0);
+            assertArrayEquals(java.util.Arrays.copyOfRange(wt, src * cols, (src + 1) * cols), row, c + " joined row " + r);
+        }
+        float[] y = new float[2 * rows - 1], one = new float[rows];
+        joined.matmul(x, 1, y, pool);
+        w.matmul(x, 1, one, Parallel.serial());
+        for (int r = 0; r < joined.rows(); r++) {
+            float want = one[r < rows - 1 ? r + 1 : r - (rows - 1)];
+            assertEquals(want, y[r], 1e-5f * (1 + Math.abs(want)), c + " joined product " + r);
+        }
+    }
+
     @Test
     void refusesStorageThatDoesNotMatchTheShape() {
         BlockFormat f = BlockFormat.of("q4_0");
