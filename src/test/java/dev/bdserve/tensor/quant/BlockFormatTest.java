@@ -133,6 +133,15 @@ class BlockFormatTest {
         QuantMatrix w = new QuantMatrix(c.format, rows, cols, b);
         float[] wt = twin(c, b, rows * blocks);                      // [rows, cols]
         float[] x = activations(T * cols, rows + 7L * cols + T);
+        assertProductsMatchTheTwin(c, w, wt, x, T);
+    }
+
+    /**
+     * w's products of the T tokens of x, serial and threaded, each equal to an fp64 dot of the twin's weights wt
+     * [rows, cols] within fp32 rounding.
+     */
+    static void assertProductsMatchTheTwin(Case c, Weight w, float[] wt, float[] x, int T) {
+        int rows = w.rows(), cols = w.cols();
         float[] serial = new float[T * rows], threaded = new float[T * rows];
         w.matmul(x, T, serial, Parallel.serial());
         w.matmul(x, T, threaded, pool);
@@ -231,21 +240,8 @@ class BlockFormatTest {
         QuantMatrix w = new QuantMatrix(c.format, rows, cols, b, stripBlocks * bs);
         assertTrue(w.toString().contains("3 strips"), w.toString());
         float[] wt = twin(c, b, rows * blocks);                      // [rows, cols]
-        float[] x = activations(T * cols, rows + 3L * T), serial = new float[T * rows], threaded = new float[T * rows];
-        w.matmul(x, T, serial, Parallel.serial());
-        w.matmul(x, T, threaded, pool);
-        for (int o = 0; o < rows; o++)
-            for (int t = 0; t < T; t++) {
-                double want = 0, mag = 0;
-                for (int i = 0; i < cols; i++) {
-                    double p = (double) wt[o * cols + i] * x[t * cols + i];
-                    want += p;
-                    mag += Math.abs(p);
-                }
-                double tol = 2e-6 * mag + 1e-30;
-                assertEquals(want, serial[t * rows + o], tol, c + " row " + o + " token " + t);
-                assertEquals(want, threaded[t * rows + o], tol, c + " threaded, row " + o + " token " + t);
-            }
+        float[] x = activations(T * cols, rows + 3L * T);
+        assertProductsMatchTheTwin(c, w, wt, x, T);
         float[] row = new float[cols];
         for (int r = 0; r < rows; r++) {
             w.row(r, row, 0);
