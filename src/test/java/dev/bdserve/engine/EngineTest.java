@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -115,15 +116,25 @@ class EngineTest {
 
     /** Submits requests at random times, returns their results in order. */
     static List<RequestResult> serve(Engine e, List<Req> reqs, long seed) throws Exception {
+        return collect(submit(e, reqs, 0, seed));
+    }
+
+    /** Submits requests named r{first}, r{first+1}, … at random times (seeded); returns their collectors in order. */
+    static List<Collector> submit(Engine e, List<Req> reqs, int first, long seed) throws InterruptedException {
         SplittableRandom r = new SplittableRandom(seed);
         List<Collector> cs = new ArrayList<>();
-        int i = 0;
+        int i = first;
         for (Req q : reqs) {
             Collector c = new Collector();
             e.submit(new EngineRequest("r" + i++, q.prompt(), q.adapter(), SamplingParams.greedy(), q.maxTokens()), c);
             cs.add(c);
             if (r.nextInt(3) == 0) Thread.sleep(r.nextInt(4));
         }
+        return cs;
+    }
+
+    /** Each request's result, checked against what it streamed. */
+    static List<RequestResult> collect(List<Collector> cs) throws Exception {
         List<RequestResult> out = new ArrayList<>();
         for (Collector c : cs) {
             RequestResult res = c.get();
@@ -179,16 +190,34 @@ class EngineTest {
         }
     }
 
+    /**
+     * 40 KV blocks for 24 requests of up to 215 positions. The first step holds until every request is queued, so the
+     * requests contend for the pool on any host (unheld, a fast host finished each before the next arrived).
+     */
     @Test
     void preemptionUnderASmallKvBudgetKeepsOutputsCorrectAndStarvesNoOne() throws Exception {
         List<Req> reqs = workload(24, 200, new String[]{null}, 11);
         long blockBytes = 2L * C.numLayers() * 16 * C.kvDim() * 4;
+        CountDownLatch inStep = new CountDownLatch(1), release = new CountDownLatch(1);
         List<RequestResult> got;
         long pre;
         long t0 = System.nanoTime();
-        try (TpGroup g = group(1, 40 * blockBytes); Engine e = new Engine(g, IDS, cfg(24, 512, 4, 4))) {
-            got = serve(e, reqs, 3);
-            pre = e.stats().preemptions();
+        try (TpGroup g = group(1, 40 * blockBytes)) {
+            ModelRunner held = new ForwardingRunner(g) {
+                @Override public void forward(StepBatch b, float[] logits) {
+                    inStep.countDown();
+                    try { release.await(); } catch (InterruptedException ie) { Thread.currentThread().interrupt(); }
+                    super.forward(b, logits);
+                }
+            };
+            try (Engine e = new Engine(held, IDS, cfg(24, 512, 4, 4))) {
+                List<Collector> cs = new ArrayList<>(submit(e, reqs.subList(0, 1), 0, 3));
+                assertTrue(inStep.await(60, TimeUnit.SECONDS), "the first step started");
+                cs.addAll(submit(e, reqs.subList(1, reqs.size()), 1, 3));
+                release.countDown();
+                got = collect(cs);
+                pre = e.stats().preemptions();
+            }
         }
         assertTrue(pre > 0, "the budget forces preemption");
         assertTrue(System.nanoTime() - t0 < 120_000_000_000L, "every request finished in bounded time");
