@@ -188,14 +188,11 @@ final class Q4_K extends BlockFormat {
         int h = (to - from) / 2, n = 8 * blocks, nl = n * LS, rb = blocks * BYTES;
         float[] ds = new float[2 * nl + 2 * VL]; // the rows' lanes' d·sc, their mins
         for (int o = from; o < from + h; o++) {
-            prepare(w, o * rb, n, sums, ds, 0, 2 * nl);
-            prepare(w, (o + h) * rb, n, sums, ds, nl, 2 * nl + VL);
+            prepare(w, o * rb, (o + h) * rb, n, sums, ds, nl);
             dot2(w, blocks, x, ds, y, o, o + h);
         }
         if ((to - from) % 2 != 0) {
-            prepare(w, (to - 1) * rb, n, sums, ds, 0, 2 * nl);
-            System.arraycopy(ds, 0, ds, nl, nl);
-            System.arraycopy(ds, 2 * nl, ds, 2 * nl + VL, VL);
+            prepare(w, (to - 1) * rb, (to - 1) * rb, n, sums, ds, nl);
             dot2(w, blocks, x, ds, y, to - 1, to - 1);
         }
     }
@@ -242,36 +239,50 @@ final class Q4_K extends BlockFormat {
             TWICE_HIGH = VectorShuffle.fromOp(FS, i -> (VL / 2 + i / 2) % VL);
 
     /**
-     * The packed row at w[off] with n = 8·blocks scales: each lane's d·sc into ds[at .. at + n·LS) (a sub-block's
-     * d·sc LS times), and its mins' share Σ (dmin·m_j)·sums[j] into ds[mAt .. mAt + VL) as a vector (lanes summed by
-     * the GEMV's own reduction); one vector pass over the scale and min bytes.
+     * The packed rows at w[off1] and w[off2] with n = 8·blocks scales each: each lane's d·sc into ds[0 .. nl) and
+     * ds[nl .. 2·nl) (nl = n·LS: a sub-block's d·sc LS times), and each row's mins' share Σ (dmin·m_j)·sums[j] into
+     * ds[2·nl ..) and ds[2·nl + VL ..) as a vector (lanes summed by the GEMV's own reduction). The two rows go side by
+     * side, as in dot2: one call per pair, each vector of sums loaded once for both, two independent chains.
      */
-    private static void prepare(byte[] w, int off, int n, float[] sums, float[] ds, int at, int mAt) {
-        FloatVector mt = FloatVector.zero(FS);
+    private static void prepare(byte[] w, int off1, int off2, int n, float[] sums, float[] ds, int nl) {
+        FloatVector mt1 = FloatVector.zero(FS), mt2 = mt1;
         int j = 0;
         for (; j + BS.length() <= n; j += BS.length()) {
-            ByteVector s = ByteVector.fromArray(BS, w, off + j), m = ByteVector.fromArray(BS, w, off + n + j);
-            FloatVector d = perBlock(w, off + j), dmin = perBlock(w, off + n + j);
+            ByteVector s1 = ByteVector.fromArray(BS, w, off1 + j), m1 = ByteVector.fromArray(BS, w, off1 + n + j);
+            ByteVector s2 = ByteVector.fromArray(BS, w, off2 + j), m2 = ByteVector.fromArray(BS, w, off2 + n + j);
+            FloatVector d1 = perBlock(w, off1 + j), dmin1 = perBlock(w, off1 + n + j);
+            FloatVector d2 = perBlock(w, off2 + j), dmin2 = perBlock(w, off2 + n + j);
             for (int p = 0; p < PARTS; p++) {
-                FloatVector dsc = floats(ints(s, p).lanewise(VectorOperators.AND, 0x3F)).mul(d);
-                if (LS == 1) dsc.intoArray(ds, at + j + p * VL);
-                else {
-                    dsc.rearrange(TWICE_LOW).intoArray(ds, at + 2 * j);
-                    dsc.rearrange(TWICE_HIGH).intoArray(ds, at + 2 * j + VL);
+                FloatVector sm = FloatVector.fromArray(FS, sums, j + p * VL);
+                FloatVector dsc1 = floats(ints(s1, p).lanewise(VectorOperators.AND, 0x3F)).mul(d1);
+                FloatVector dsc2 = floats(ints(s2, p).lanewise(VectorOperators.AND, 0x3F)).mul(d2);
+                if (LS == 1) {
+                    dsc1.intoArray(ds, j + p * VL);
+                    dsc2.intoArray(ds, nl + j + p * VL);
+                } else {
+                    dsc1.rearrange(TWICE_LOW).intoArray(ds, 2 * j);
+                    dsc1.rearrange(TWICE_HIGH).intoArray(ds, 2 * j + VL);
+                    dsc2.rearrange(TWICE_LOW).intoArray(ds, nl + 2 * j);
+                    dsc2.rearrange(TWICE_HIGH).intoArray(ds, nl + 2 * j + VL);
                 }
-                mt = floats(ints(m, p).lanewise(VectorOperators.AND, 0x3F)).mul(dmin).fma(FloatVector.fromArray(FS, sums, j + p * VL), mt);
+                mt1 = floats(ints(m1, p).lanewise(VectorOperators.AND, 0x3F)).mul(dmin1).fma(sm, mt1);
+                mt2 = floats(ints(m2, p).lanewise(VectorOperators.AND, 0x3F)).mul(dmin2).fma(sm, mt2);
             }
         }
-        float mins = 0;
+        mt1.intoArray(ds, 2 * nl);
+        mt2.intoArray(ds, 2 * nl + VL);
         for (; j < n; j += 8) {                                 // at 512 bits, an odd last super-block
-            float d = topHalf(w, off + j), dmin = topHalf(w, off + n + j);
+            float da = topHalf(w, off1 + j), dmina = topHalf(w, off1 + n + j);
+            float db = topHalf(w, off2 + j), dminb = topHalf(w, off2 + n + j);
             for (int i = 0; i < 8; i++) {
-                for (int c = 0; c < LS; c++) ds[at + LS * (j + i) + c] = d * FLOAT[w[off + j + i] & 0x3F];
-                mins += dmin * FLOAT[w[off + n + j + i] & 0x3F] * sums[j + i];
+                for (int c = 0; c < LS; c++) {
+                    ds[LS * (j + i) + c] = da * FLOAT[w[off1 + j + i] & 0x3F];
+                    ds[nl + LS * (j + i) + c] = db * FLOAT[w[off2 + j + i] & 0x3F];
+                }
+                ds[2 * nl] += dmina * FLOAT[w[off1 + n + j + i] & 0x3F] * sums[j + i];
+                ds[2 * nl + VL] += dminb * FLOAT[w[off2 + n + j + i] & 0x3F] * sums[j + i];
             }
         }
-        mt.intoArray(ds, mAt);
-        ds[mAt] += mins;
     }
 
     /** Each lane's d (or dmin) for a vector of the packed scales (or mins) at w[at ..]: 8 lanes per super-block. */
