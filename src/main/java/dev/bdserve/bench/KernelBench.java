@@ -68,7 +68,7 @@ public final class KernelBench {
      */
     static void runQuant(SpinPool pool, String format, int rows, int cols, double bw, boolean quick) {
         BlockFormat f = BlockFormat.of(format);
-        long bytes = f != null ? (long) rows * cols / f.blockSize() * f.blockBytes() : (long) rows * cols / 32 * 34;
+        long bytes = f != null ? (long) rows * cols / f.blockSize() * f.blockBytes() : (long) rows * cols / 32 * 36;   // Q8Matrix holds its scales as fp32
         int copies = (int) Math.max(1, Math.min(16, (WORKING_SET + bytes - 1) / bytes));
         SplittableRandom r = new SplittableRandom(42);
         Weight[] ws = new Weight[copies];

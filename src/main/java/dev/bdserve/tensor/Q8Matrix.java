@@ -12,7 +12,8 @@ import java.util.Arrays;
 
 /**
  * A weight [rows, cols] in ggml's Q8_0 format (llama.cpp's {@code block_q8_0}): each run of 32 weights of a row is 32
- * signed bytes q and one fp16 scale d, the weight being d·q; 1.0625 bytes per weight (bf16: 2).
+ * signed bytes q and one fp16 scale d, the weight being d·q; 1.0625 bytes per weight in the file (bf16: 2), 1.125 here,
+ * where the scales are held widened to fp32.
  *
  * <p>Held repacked in tiles of {@value #TILE} rows interleaved by column (as llama.cpp's repacked CPU layouts do):
  * within a tile, the 32 quants of column k sit side by side, so one byte load widens to a vector of consecutive
@@ -49,7 +50,12 @@ public final class Q8Matrix implements Weight {
 
     private final int rows, cols, tiles, bpr;   // bpr: blocks per row
     private final byte[] q;      // [tiles][cols][TILE] q[(t·cols + k)·TILE + r]: quant k of row t·TILE + r (0 past rows)
-    private final short[] d;     // [tiles][bpr][TILE]  d[(t·bpr + b)·TILE + r]: fp16 scale bits of block b of that row
+    /**
+     * [tiles][bpr][TILE] d[(t·bpr + b)·TILE + r]: the scale of block b of that row, widened from fp16 once here (exact):
+     * the kernels load it as a float vector, with no fp16 widening in the methods that carry their hot loops, where
+     * C2 could leave that helper uninlined and box its vectors (Q8_0 decode then ran 1.4–7× slower, varying by run).
+     */
+    private final float[] d;
 
     /**
      * A Q8_0 weight from its quants [rows·cols] and fp16 scales [rows·cols/32], both row-major as a GGUF file holds
@@ -65,11 +71,11 @@ public final class Q8Matrix implements Weight {
         this.bpr = cols / BLOCK;
         this.tiles = (rows + TILE - 1) / TILE;
         this.q = new byte[Math.multiplyExact(tiles * TILE, cols)];
-        this.d = new short[tiles * TILE * bpr];
+        this.d = new float[tiles * TILE * bpr];
         for (int o = 0; o < rows; o++) {
             int t = o / TILE, r = o % TILE;
             for (int k = 0; k < cols; k++) this.q[(t * cols + k) * TILE + r] = q[o * cols + k];
-            for (int b = 0; b < bpr; b++) this.d[(t * bpr + b) * TILE + r] = d[o * bpr + b];
+            for (int b = 0; b < bpr; b++) this.d[(t * bpr + b) * TILE + r] = Float.float16ToFloat(d[o * bpr + b]);
         }
     }
 
@@ -87,7 +93,7 @@ public final class Q8Matrix implements Weight {
         for (int o = from; o < to; o++) {
             int t = o / TILE, r = o % TILE, dst = at + o - from;
             for (int k = 0; k < cols; k++) rq[dst * cols + k] = q[(t * cols + k) * TILE + r];
-            for (int b = 0; b < bpr; b++) rd[dst * bpr + b] = d[(t * bpr + b) * TILE + r];
+            for (int b = 0; b < bpr; b++) rd[dst * bpr + b] = Float.floatToFloat16(d[(t * bpr + b) * TILE + r]);   // exact: an fp16 value
         }
     }
 
@@ -120,15 +126,15 @@ public final class Q8Matrix implements Weight {
 
     @Override public int rows() { return rows; }
     @Override public int cols() { return cols; }
-    /** The bytes of the rows' quants and scales (a partial last tile's padding not counted). */
-    @Override public long bytes() { return (long) rows * cols + 2L * rows * bpr; }
+    /** The bytes of the rows' quants and fp32 scales (a partial last tile's padding not counted). */
+    @Override public long bytes() { return (long) rows * cols + 4L * rows * bpr; }
     @Override public String format() { return "q8_0"; }
 
     /** Quant i of row o. */
     int quant(int o, int i) { return q[((o / TILE) * cols + i) * TILE + o % TILE]; }
 
     /** The scale of block b of row o. */
-    float scale(int o, int b) { return Float.float16ToFloat(d[((o / TILE) * bpr + b) * TILE + o % TILE]); }
+    float scale(int o, int b) { return d[((o / TILE) * bpr + b) * TILE + o % TILE]; }
 
     /** Row r as d·q per block (exact: each product is one fp32 rounding, as ggml's dequantisation). */
     @Override public void row(int r, float[] dst, int off) {
@@ -170,7 +176,7 @@ public final class Q8Matrix implements Weight {
                 FloatVector a0 = FloatVector.zero(FS), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
                 for (int b = 0; b < bpr; b++) {
                     int db = (t * bpr + b) * TILE + v0;
-                    FloatVector s0 = Widening.f16(d, db), s1 = Widening.f16(d, db + VL);
+                    FloatVector s0 = FloatVector.fromArray(FS, d, db), s1 = FloatVector.fromArray(FS, d, db + VL);
                     int qo = (t * cols + b * BLOCK) * TILE + v0;
                     for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++, qo += TILE) {
                         FloatVector w = quants(qo).mul(s0), u = quantsHigh(qo).mul(s1);
@@ -224,7 +230,7 @@ public final class Q8Matrix implements Weight {
         for (int b = k0 / BLOCK; b < (k0 + kc) / BLOCK; b++)
             for (int r = 0; r < TILE; r += PAIR) {
                 int db = (t * bpr + b) * TILE + r;
-                FloatVector s0 = Widening.f16(d, db), s1 = Widening.f16(d, db + VL);   // the block's scales, in registers
+                FloatVector s0 = FloatVector.fromArray(FS, d, db), s1 = FloatVector.fromArray(FS, d, db + VL);   // the block's scales
                 int qo = (t * cols + b * BLOCK) * TILE + r, po = (b * BLOCK - k0) * TILE + r;
                 for (int i = 0; i < BLOCK; i++, qo += TILE, po += TILE) {
                     quants(qo).mul(s0).intoArray(panel, po);
@@ -297,14 +303,14 @@ public final class Q8Matrix implements Weight {
                 }
                 int da = (a * bpr + blk) * TILE + v0, db = (b * bpr + blk) * TILE + v0;
                 int dc = (c * bpr + blk) * TILE + v0, de = (e * bpr + blk) * TILE + v0;
-                sa0 = pa0.fma(Widening.f16(d, da), sa0);
-                sa1 = pa1.fma(Widening.f16(d, da + VL), sa1);
-                sb0 = pb0.fma(Widening.f16(d, db), sb0);
-                sb1 = pb1.fma(Widening.f16(d, db + VL), sb1);
-                sc0 = pc0.fma(Widening.f16(d, dc), sc0);
-                sc1 = pc1.fma(Widening.f16(d, dc + VL), sc1);
-                se0 = pe0.fma(Widening.f16(d, de), se0);
-                se1 = pe1.fma(Widening.f16(d, de + VL), se1);
+                sa0 = pa0.fma(FloatVector.fromArray(FS, d, da), sa0);
+                sa1 = pa1.fma(FloatVector.fromArray(FS, d, da + VL), sa1);
+                sb0 = pb0.fma(FloatVector.fromArray(FS, d, db), sb0);
+                sb1 = pb1.fma(FloatVector.fromArray(FS, d, db + VL), sb1);
+                sc0 = pc0.fma(FloatVector.fromArray(FS, d, dc), sc0);
+                sc1 = pc1.fma(FloatVector.fromArray(FS, d, dc + VL), sc1);
+                se0 = pe0.fma(FloatVector.fromArray(FS, d, de), se0);
+                se1 = pe1.fma(FloatVector.fromArray(FS, d, de + VL), se1);
             }
             sa0.intoArray(out, v0);
             sa1.intoArray(out, v0 + VL);
@@ -339,7 +345,7 @@ public final class Q8Matrix implements Weight {
         for (int t = from; t < to; t++) {
             long out = (long) (t - from) * cols * TILE * 2;
             for (int b = 0; b < bpr; b++) {
-                for (int r = 0; r < TILE; r++) s[r] = Float.float16ToFloat(d[(t * bpr + b) * TILE + r]);
+                System.arraycopy(d, (t * bpr + b) * TILE, s, 0, TILE);
                 for (int r = 0; r < TILE; r += PAIR) {
                     FloatVector s0 = FloatVector.fromArray(FS, s, r), s1 = FloatVector.fromArray(FS, s, r + VL);
                     for (int k = b * BLOCK; k < (b + 1) * BLOCK; k += 2) {
@@ -360,7 +366,7 @@ public final class Q8Matrix implements Weight {
         for (int t = from; t < to; t++)
             for (int k = 0; k < cols; k++)
                 for (int r = 0; r < TILE; r++) {
-                    float w = Float.float16ToFloat(d[(t * bpr + k / BLOCK) * TILE + r]) * q[(t * cols + k) * TILE + r];
+                    float w = d[(t * bpr + k / BLOCK) * TILE + r] * q[(t * cols + k) * TILE + r];
                     long i = (((long) (t - from) * cols / 16 + k / 16) * 8 + (k % 16) / 2) * 64 + 2L * r + k % 2;
                     dst.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2 * i, Numerics.floatToBf16(w));
                 }

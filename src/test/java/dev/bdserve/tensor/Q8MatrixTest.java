@@ -100,7 +100,7 @@ class Q8MatrixTest {
         float[] r = new float[64];
         w.row(2, r, 0);
         for (int i = 0; i < 64; i++) assertEquals(w.scale(2, i / 32) * w.quant(2, i), r[i]);
-        assertEquals(3 * 64 + 2 * 3 * 2, w.bytes());
+        assertEquals(3 * 64 + 4 * 3 * 2, w.bytes());                 // quants and fp32 scales
         assertEquals("q8_0", w.format());
     }
 
