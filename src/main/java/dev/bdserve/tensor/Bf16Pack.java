@@ -54,10 +54,14 @@ public final class Bf16Pack {
     }
 
     /** Rows [from, to) of w (widened by {@link Weight#row}) as bf16 into dst as [to − from][cols]; tmp holds cols floats. */
-    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp) {
+    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp) { rows(w, from, to, dst, tmp, false); }
+
+    /** As {@link #rows(Weight, int, int, MemorySegment, float[])}, with {@code permuted}: each row as {@link Weight#permutedRow}. */
+    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp, boolean permuted) {
         int cols = w.cols();
         for (int r = from; r < to; r++) {
-            w.row(r, tmp, 0);
+            if (permuted) w.permutedRow(r, tmp, 0);
+            else w.row(r, tmp, 0);
             floats(tmp, 0, cols, dst, (long) (r - from) * cols * 2);
         }
     }

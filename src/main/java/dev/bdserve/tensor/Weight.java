@@ -22,6 +22,15 @@ public interface Weight {
     /** Row r widened to fp32 into dst[off .. off + cols) (an embedding lookup). */
     void row(int r, float[] dst, int off);
 
+    /**
+     * Row r widened to fp32 with its columns in the order of {@link #permutedActivations}: the order the storage
+     * decodes in without a permuting pass, for callers that widen whole matrices (natural order by default).
+     */
+    default void permutedRow(int r, float[] dst, int off) { row(r, dst, off); }
+
+    /** x [T, cols] with each row's columns in the order of {@link #permutedRow} (x itself by default). */
+    default float[] permutedActivations(float[] x, int T) { return x; }
+
     /** Multiply-adds of one token's product: rows × cols. */
     default long parameters() { return (long) rows() * cols(); }
 

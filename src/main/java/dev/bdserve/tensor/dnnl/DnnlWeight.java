@@ -123,7 +123,9 @@ public final class DnnlWeight implements Weight {
         if ((long) T * N > y.length) throw new IllegalArgumentException("y too short: " + y.length + " < " + T + "x" + N);
         int mp = DnnlContext.paddedTokens(T);
         MemorySegment src = ctx.scratch("src", (long) mp * K * 2);                     // [mp, K] bf16
-        par.forRange(T, 1, (a, b) -> Bf16Pack.floats(x, a * K, (b - a) * K, src, (long) a * K * 2));
+        boolean permuted = bf16 == null && !(base instanceof Q8Matrix);                  // dequantized in the format's own order
+        float[] xs = permuted ? base.permutedActivations(x, T) : x;                      // [T, K]
+        par.forRange(T, 1, (a, b) -> Bf16Pack.floats(xs, a * K, (b - a) * K, src, (long) a * K * 2));
         if (bf16 != null) inPlace(src, T, mp, y);
         else if (base instanceof Q8Matrix q) tiles(q, src, T, mp, y, par);
         else dequantized(src, T, mp, y, par);
@@ -163,7 +165,10 @@ public final class DnnlWeight implements Weight {
         }
     }
 
-    /** Any other format: rows widened and packed to bf16 panel by panel. */
+    /**
+     * Any other format: rows widened and packed to bf16 panel by panel, each in its format's own column order
+     * ({@link Weight#permutedRow}; src holds x permuted to match), which takes no permuting pass or scratch per row.
+     */
     private void dequantized(MemorySegment src, int T, int mp, float[] y, Parallel par) {
         int K = cols(), N = rows();
         long rowBytes = 2L * K;
@@ -172,7 +177,7 @@ public final class DnnlWeight implements Weight {
         MemorySegment dst = ctx.scratch("dst", 4L * mp * perPanel);                     // [mp, perPanel] fp32
         for (int r0 = 0; r0 < N; r0 += perPanel) {
             int n = Math.min(perPanel, N - r0), from = r0;
-            par.forRange(n, 8, (a, b) -> Bf16Pack.rows(base, from + a, from + b, panel.asSlice(a * rowBytes, (b - a) * rowBytes), new float[K]));
+            par.forRange(n, 8, (a, b) -> Bf16Pack.rows(base, from + a, from + b, panel.asSlice(a * rowBytes, (b - a) * rowBytes), new float[K], true));
             ctx.rowMajor(src, T, K, panel, n, dst, n);
             copyOut(dst, n, T, y, N, r0, n);
         }

@@ -136,16 +136,20 @@ final class Q6_K extends BlockFormat {
         }
     }
 
+    /** The d·sc of the VL sub-blocks from sub-block j0 of the packed row at w[off] (one group's), as {@link #scales}. */
+    private static FloatVector groupScales(byte[] w, int off, int blocks, int j0) {
+        return floats(signedInts(ByteVector.fromArray(BS, w, off + j0), 0)).mul(fp16(w, off + 16 * blocks + 2 * (j0 / 16)));
+    }
+
     @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, true); }
 
     @Override void decodePanel(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, false); }
 
     /** The packed row's weights: in the row's order ({@code natural}), else in the packed order (decodePanel). */
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
-        float[] ds = new float[16 * blocks], t = natural ? new float[GROUP] : null, u = natural ? new float[GROUP] : null;
-        scales(src, off, blocks, 0, blocks, ds);
+        float[] t = natural ? new float[GROUP] : null, u = natural ? new float[GROUP] : null;
         for (int k0 = 0, at = off + 18 * blocks; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
-            FloatVector d = FloatVector.fromArray(FS, ds, k0 >> 4);    // each lane's sub-block's d·sc
+            FloatVector d = groupScales(src, off, blocks, k0 >> 4);  // each lane's sub-block's d·sc
             float[] out = natural ? t : dst;                       // weight v of lane i's sub-block at o + v·VL + i
             int o = natural ? 0 : dstOff + k0;
             for (int w = 0; w < 3; w++) {

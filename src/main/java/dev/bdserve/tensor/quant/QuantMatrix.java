@@ -157,6 +157,18 @@ public final class QuantMatrix implements Weight {
         decodeRow(r, dst, off);
     }
 
+    /** Row r in the packed order of {@link BlockFormat#decodePanel}: no permuting pass, no scratch. */
+    @Override public void permutedRow(int r, float[] dst, int off) {
+        if (r < 0 || r >= rows) throw new IllegalArgumentException("row " + r + " outside " + rows);
+        if (off < 0 || off + cols > dst.length) throw new IllegalArgumentException("dst has no room for " + cols + " values at " + off);
+        decodePanel(r, dst, off);
+    }
+
+    @Override public float[] permutedActivations(float[] x, int T) {
+        if ((long) T * cols > x.length) throw new IllegalArgumentException("x too short: " + x.length + " < " + T + "x" + cols);
+        return panelActivations(x, T);
+    }
+
     @Override public QuantMatrix sliceRows(int from, int to) {
         if (from < 0 || to > rows || from >= to) throw new IllegalArgumentException("rows [" + from + ", " + to + ") outside " + rows);
         int n = to - from, bytes = stripRowBytes();

@@ -110,9 +110,11 @@ class DnnlWeightTest {
             a.add(Arguments.of("bf16", 70, 40, T));
             a.add(Arguments.of("f16", 70, 40, T));
         }
-        for (String f : List.of("q4_k", "q6_k"))
+        for (String f : List.of("q4_k", "q6_k")) {
             for (int T : new int[]{3, 33})
                 a.add(Arguments.of(f, 40, 256, T));
+            a.add(Arguments.of(f, 5, 8192, 17));                              // rows kept as column strips
+        }
         return a.stream();
     }
 
