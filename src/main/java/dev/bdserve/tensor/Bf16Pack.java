@@ -54,15 +54,18 @@ public final class Bf16Pack {
     }
 
     /** Rows [from, to) of w (widened by {@link Weight#row}) as bf16 into dst as [to − from][cols]; tmp holds cols floats. */
-    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp) { rows(w, from, to, dst, tmp, false); }
+    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp) { rows(w, from, to, dst, tmp, 0, false); }
 
-    /** As {@link #rows(Weight, int, int, MemorySegment, float[])}, with {@code permuted}: each row as {@link Weight#permutedRow}. */
-    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp, boolean permuted) {
+    /**
+     * As {@link #rows(Weight, int, int, MemorySegment, float[])}, each row widened into tmp[tmpOff .. tmpOff + cols),
+     * with {@code permuted} as {@link Weight#permutedRow}.
+     */
+    public static void rows(Weight w, int from, int to, MemorySegment dst, float[] tmp, int tmpOff, boolean permuted) {
         int cols = w.cols();
         for (int r = from; r < to; r++) {
-            if (permuted) w.permutedRow(r, tmp, 0);
-            else w.row(r, tmp, 0);
-            floats(tmp, 0, cols, dst, (long) (r - from) * cols * 2);
+            if (permuted) w.permutedRow(r, tmp, tmpOff);
+            else w.row(r, tmp, tmpOff);
+            floats(tmp, tmpOff, cols, dst, (long) (r - from) * cols * 2);
         }
     }
 

@@ -35,6 +35,7 @@ public final class DnnlContext implements AutoCloseable {
     private final MemorySegment stream;
     private final Map<Shape, Primitive> primitives = new HashMap<>();
     private final Map<String, MemorySegment> scratch = new HashMap<>();
+    private final Map<String, float[]> heapScratch = new HashMap<>();
     private boolean closed;
 
     DnnlContext(Dnnl dnnl, int threads) {
@@ -71,6 +72,16 @@ public final class DnnlContext implements AutoCloseable {
             scratch.put(name, s);
         }
         return s;
+    }
+
+    /** A heap scratch array named {@code name} of at least {@code floats} floats, kept and grown across calls. */
+    float[] floats(String name, int floats) {
+        float[] f = heapScratch.get(name);
+        if (f == null || f.length < floats) {
+            f = new float[Math.max(floats, f == null ? 0 : f.length * 3 / 2)];
+            heapScratch.put(name, f);
+        }
+        return f;
     }
 
     /** Off-heap memory of {@code bytes} bytes, 64-byte aligned, that lives as long as this context. */
@@ -202,6 +213,7 @@ public final class DnnlContext implements AutoCloseable {
         } finally {
             primitives.clear();
             scratch.clear();
+            heapScratch.clear();
             arena.close();
         }
     }

@@ -175,9 +175,10 @@ public final class DnnlWeight implements Weight {
         int perPanel = (int) Math.max(1, Math.min(N, Math.min(panelBytes / rowBytes, dstBytes / (4L * mp))));
         MemorySegment panel = ctx.scratch("panel", perPanel * rowBytes);                // [perPanel, K] bf16
         MemorySegment dst = ctx.scratch("dst", 4L * mp * perPanel);                     // [mp, perPanel] fp32
+        float[] rows = ctx.floats("rows", perPanel * K);                                // [perPanel, K] a chunk's row at its first row's place
         for (int r0 = 0; r0 < N; r0 += perPanel) {
             int n = Math.min(perPanel, N - r0), from = r0;
-            par.forRange(n, 8, (a, b) -> Bf16Pack.rows(base, from + a, from + b, panel.asSlice(a * rowBytes, (b - a) * rowBytes), new float[K], true));
+            par.forRange(n, 8, (a, b) -> Bf16Pack.rows(base, from + a, from + b, panel.asSlice(a * rowBytes, (b - a) * rowBytes), rows, a * K, true));
             ctx.rowMajor(src, T, K, panel, n, dst, n);
             copyOut(dst, n, T, y, N, r0, n);
         }

@@ -106,7 +106,21 @@ final class Block32Ops {
         swapBlocks(u, 0, dst, off, 1, LOW1, HIGH1);
     }
 
-    /** One pass of {@link #untransposed}: blocks of width d traded between rows r and r + d of a at aOff, into b. */
+    /** Whether {@link #untransposeInPlace} takes [VL, m] matrices: at 512 bits, for m = 16. */
+    static boolean inPlace(int m) { return VL == 16 && m == 16; }
+
+    /**
+     * The [16, 16] matrix at a[off ..] (row v at off + 16·v) transposed in place, as {@link #untransposed} writes
+     * it, with no scratch ({@link #inPlace}): the same four passes, each trading between two rows it has read.
+     */
+    static void untransposeInPlace(float[] a, int off) {
+        swapBlocks(a, off, a, off, 8, LOW8, HIGH8);
+        swapBlocks(a, off, a, off, 4, LOW4, HIGH4);
+        swapBlocks(a, off, a, off, 2, LOW2, HIGH2);
+        swapBlocks(a, off, a, off, 1, LOW1, HIGH1);
+    }
+
+    /** One pass of {@link #untransposed}: blocks of width d traded between rows r and r + d of a at aOff, into b (a itself allowed). */
     private static void swapBlocks(float[] a, int aOff, float[] b, int bOff, int d, IntVector low, IntVector high) {
         for (int p = 0; p < 8; p++) {
             int r = p / d * 2 * d + p % d;

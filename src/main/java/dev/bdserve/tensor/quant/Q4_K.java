@@ -146,7 +146,8 @@ final class Q4_K extends BlockFormat {
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
         int n = 8 * blocks;
         float[] dl = LS == 2 ? null : new float[VL], ml = LS == 2 ? null : new float[VL];
-        float[] t = natural ? new float[GW] : null, tu = natural ? new float[GW] : null;
+        boolean scratch = natural && !Block32Ops.inPlace(NV);     // else the packed order is untransposed where it lands
+        float[] t = scratch ? new float[GW] : null, tu = scratch ? new float[GW] : null;
         for (int b = 0; b < blocks; b++, dstOff += QK) {
             int sc = off + 8 * b, mn = off + n + 8 * b;
             float d = topHalf(src, sc), dmin = topHalf(src, mn);
@@ -164,8 +165,8 @@ final class Q4_K extends BlockFormat {
                     dv = FloatVector.fromArray(FS, dl, 0);
                     mv = FloatVector.fromArray(FS, ml, 0);
                 }
-                int qs = off + 2 * n + 128 * b + GB * g, o = natural ? 0 : dstOff + GW * g;
-                float[] out = natural ? t : dst;
+                int qs = off + 2 * n + 128 * b + GB * g, o = scratch ? 0 : dstOff + GW * g;
+                float[] out = scratch ? t : dst;
                 for (int u = 0; u < NV / 2; u += PARTS) {
                     ByteVector v = ByteVector.fromArray(BS, src, qs + VL * u);
                     for (int p = 0; p < PARTS; p++) {            // (d·sc)·q − (dmin·m): two roundings, as ggml
@@ -174,7 +175,8 @@ final class Q4_K extends BlockFormat {
                         highNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p + NV / 2));
                     }
                 }
-                if (natural) Block32Ops.untransposed(t, tu, NV, dst, dstOff + GW * g);
+                if (scratch) Block32Ops.untransposed(t, tu, NV, dst, dstOff + GW * g);
+                else if (natural) Block32Ops.untransposeInPlace(dst, dstOff + GW * g);
             }
         }
     }
