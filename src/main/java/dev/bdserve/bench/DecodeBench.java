@@ -56,11 +56,13 @@ public final class DecodeBench {
      * @param loraDecodeSeconds time inside the LoRA path during decode on rank 0
      * @param loraBytesPerStep  adapter bytes rank 0 read per decode step
      * @param loraFlopsPerStep  LoRA FLOPs rank 0 ran per decode step
+     * @param heapBytesPerStep  bytes this JVM's threads allocated on the heap per decode step (-1: not measured); a
+     *                          kernel whose vectors C2 left boxed shows here as megabytes per step
      * @param prefillComm       rank 0's collectives during prefill
      * @param decodeComm        rank 0's collectives during decode
      */
     public record Timing(double prefillSeconds, long prefillTokens, double decodeSeconds, int decodeSteps, int batch,
-                         double loraDecodeSeconds, double loraBytesPerStep, double loraFlopsPerStep,
+                         double loraDecodeSeconds, double loraBytesPerStep, double loraFlopsPerStep, double heapBytesPerStep,
                          CommStats prefillComm, CommStats decodeComm, double[] stepSeconds) {
         public Timing {
             if (stepSeconds.length != decodeSteps) throw new IllegalArgumentException(stepSeconds.length + " step times for " + decodeSteps + " steps");
@@ -81,6 +83,7 @@ public final class DecodeBench {
             return new Timing(prefillSeconds + o.prefillSeconds, prefillTokens + o.prefillTokens, decodeSeconds + o.decodeSeconds, steps, batch,
                     loraDecodeSeconds + o.loraDecodeSeconds, (loraBytesPerStep * decodeSteps + o.loraBytesPerStep * o.decodeSteps) / steps,
                     (loraFlopsPerStep * decodeSteps + o.loraFlopsPerStep * o.decodeSteps) / steps,
+                    heapBytesPerStep < 0 || o.heapBytesPerStep < 0 ? -1 : (heapBytesPerStep * decodeSteps + o.heapBytesPerStep * o.decodeSteps) / steps,
                     prefillComm.plus(o.prefillComm), decodeComm.plus(o.decodeComm), concat(stepSeconds, o.stepSeconds));
         }
 
@@ -169,7 +172,8 @@ public final class DecodeBench {
         model.collectGarbage();                           // no collection pause in the timed steps (see ModelRunner)
         double[] decode = new double[K];
         double[][] stepTimes = new double[K][s.genTokens()];   // [strategy][step] seconds
-        long[] loraNanos = new long[K], loraBytes = new long[K], loraFlops = new long[K];
+        long[] loraNanos = new long[K], loraBytes = new long[K], loraFlops = new long[K], heap = new long[K];
+        boolean heapKnown = allocatedBytes() >= 0;
         CommStats[] decodeComm = new CommStats[K];
         for (int k = 0; k < K; k++) decodeComm[k] = new CommStats();
         int[] rows = new int[B];
@@ -183,10 +187,12 @@ public final class DecodeBench {
                 int k = (j + step) % K;
                 CommStats before = model.commStats().snapshot();
                 stats.reset();
+                long a0 = heapKnown ? allocatedBytes() : 0;
                 long t0 = System.nanoTime();
                 model.forward(new StepBatch(next[k].clone(), pos.clone(), seq[k], ad[k], rows, tables[k]), logits);
                 for (int b = 0; b < B; b++) next[k][b] = Sampler.argmax(logits, b * vocab, vocab);
                 stepTimes[k][step] = (System.nanoTime() - t0) / 1e9;
+                if (heapKnown) heap[k] += allocatedBytes() - a0;
                 decode[k] += stepTimes[k][step];
                 decodeComm[k] = decodeComm[k].plus(model.commStats().minus(before));
                 loraNanos[k] += stats.nanos();
@@ -199,9 +205,15 @@ public final class DecodeBench {
         for (int k = 0; k < K; k++) {
             for (int[] t : tables[k]) blocks.releaseTable(t);
             out.put(names[k], new Timing(prefill[k], (long) B * s.promptTokens(), decode[k], steps, B, loraNanos[k] / 1e9,
-                    loraBytes[k] / (double) steps, loraFlops[k] / (double) steps, prefillComm[k], decodeComm[k], stepTimes[k]));
+                    loraBytes[k] / (double) steps, loraFlops[k] / (double) steps, heapKnown ? heap[k] / (double) steps : -1, prefillComm[k], decodeComm[k], stepTimes[k]));
         }
         return out;
+    }
+
+    /** Heap bytes all threads of this JVM have allocated so far, or -1 where the JVM does not count them. */
+    static long allocatedBytes() {
+        return java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t
+                && t.isThreadAllocatedMemorySupported() && t.isThreadAllocatedMemoryEnabled() ? t.getTotalThreadAllocatedBytes() : -1;
     }
 
     /** Prefills the batch's prompts (random ones when {@code prompts} is null) in chunks; next[b] gets each sequence's first greedy token. */

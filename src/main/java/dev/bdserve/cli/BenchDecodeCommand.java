@@ -163,6 +163,7 @@ final class BenchDecodeCommand implements Callable<Integer> {
                 r.put("prefill_tokens_per_s", round(t.prefillTokensPerSecond()));
                 r.put("decode_tokens_per_s", round(t.decodeTokensPerSecond()));
                 r.put("decode_ms_per_step", round(1000 / t.decodeStepsPerSecond()));
+                if (t.heapBytesPerStep() >= 0) r.put("heap_mb_per_decode_step", round(t.heapBytesPerStep() / 1e6));
                 if (t != base) r.put("decode_vs_base", round(t.decodeTokensPerSecond() / base.decodeTokensPerSecond()));
                 if (t != base && t.decodeSteps() == base.decodeSteps())   // interleaved with base: step i of both ran in one round
                     r.put("step_time_over_base_median_paired_steps", round(DecodeBench.medianPairedRatio(t, base)));

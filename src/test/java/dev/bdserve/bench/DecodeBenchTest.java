@@ -99,7 +99,7 @@ class DecodeBenchTest {
     }
 
     static DecodeBench.Timing steps(double... seconds) {
-        return new DecodeBench.Timing(1, 1, java.util.Arrays.stream(seconds).sum(), seconds.length, 1, 0, 0, 0,
+        return new DecodeBench.Timing(1, 1, java.util.Arrays.stream(seconds).sum(), seconds.length, 1, 0, 0, 0, 0,
                 new dev.bdserve.parallel.CommStats(), new dev.bdserve.parallel.CommStats(), seconds);
     }
 
@@ -110,7 +110,7 @@ class DecodeBenchTest {
         assertEquals(1.1, DecodeBench.medianPairedRatio(steps(1.1, 2.2, 30, 4.4, 5.5), steps(1, 2, 3, 4, 5)), 1e-12);   // a burst in step 3
         assertEquals((1.0 + 1.2) / 2, DecodeBench.medianPairedRatio(steps(1, 1.2), steps(1, 1)), 1e-12);
         assertThrows(IllegalArgumentException.class, () -> DecodeBench.medianPairedRatio(steps(1, 2), steps(1)));
-        assertThrows(IllegalArgumentException.class, () -> new DecodeBench.Timing(1, 1, 1, 2, 1, 0, 0, 0,
+        assertThrows(IllegalArgumentException.class, () -> new DecodeBench.Timing(1, 1, 1, 2, 1, 0, 0, 0, 0,
                 new dev.bdserve.parallel.CommStats(), new dev.bdserve.parallel.CommStats(), new double[1]));
     }
 

@@ -86,6 +86,14 @@ class BenchDecodeCommandTest {
         assertTrue(err.toString().contains("--native-copies must be none or bf16, got 'fp8'"), err.toString());
     }
 
+    /** Heap allocated per decode step, all threads: a figure (HotSpot counts it), never negative. */
+    @Test
+    void heapAllocatedPerStepIsReported(@TempDir Path tmp) throws Exception {
+        JsonNode j = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "2", "--prompt-tokens", "5", "--gen-tokens", "3", "--warmup-seconds", "0.2",
+                "--no-probes");
+        assertTrue(j.path("heap_mb_per_decode_step").isNumber() && j.path("heap_mb_per_decode_step").asDouble() >= 0, j.toString());
+    }
+
     @Test
     void singleStreamRoundsCarryNoComputeFraction(@TempDir Path tmp) throws Exception {
         JsonNode pr = run("bench", "decode", "--model", tinyModel(tmp), "--batch", "1", "--prompt-tokens", "3", "--gen-tokens", "3", "--warmup-seconds", "0.2", "--rounds", "2")
