@@ -53,7 +53,7 @@ public final class Q8Matrix implements Weight {
     /**
      * [tiles][bpr][TILE] d[(t·bpr + b)·TILE + r]: the scale of block b of that row, widened from fp16 once here (exact):
      * the kernels load it as a float vector, with no fp16 widening in the methods that carry their hot loops, where
-     * C2 could leave that helper uninlined and box its vectors (Q8_0 decode then ran 1.4–7× slower, varying by run).
+     * C2 could leave that helper uninlined and box its vectors (docs/bench/kernels.md, Q8_0's slow mode).
      */
     private final float[] d;
 
