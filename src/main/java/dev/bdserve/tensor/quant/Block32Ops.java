@@ -89,29 +89,22 @@ final class Block32Ops {
 
     /**
      * The [VL, m] matrix in t (row v at VL·v) written transposed, row i of the result at dst[off + m·i]: packed Q4_K
-     * and Q6_K weights back in their row's order ({@link #transposed} undone), for {@code Weight.row}. At 512 bits,
-     * where m is 16, four passes of two-vector permutes over 16×16 (t and u as scratch, both overwritten) instead of
-     * 256 scalar moves: pass d (8, 4, 2, 1) trades, for rows r and r + d (r &amp; d = 0), the d-wide column blocks of
-     * row r + d left of the diagonal blocks with those of row r right of them.
+     * and Q6_K weights back in their row's order ({@link #transposed} undone), for {@code Weight.row}, where
+     * {@link #untransposeInPlace} does not apply.
      */
-    static void untransposed(float[] t, float[] u, int m, float[] dst, int off) {
-        if (VL != 16 || m != 16) {
-            for (int i = 0; i < VL; i++)
-                for (int v = 0; v < m; v++) dst[off + m * i + v] = t[VL * v + i];
-            return;
-        }
-        swapBlocks(t, 0, u, 0, 8, LOW8, HIGH8);
-        swapBlocks(u, 0, t, 0, 4, LOW4, HIGH4);
-        swapBlocks(t, 0, u, 0, 2, LOW2, HIGH2);
-        swapBlocks(u, 0, dst, off, 1, LOW1, HIGH1);
+    static void untransposed(float[] t, int m, float[] dst, int off) {
+        for (int i = 0; i < VL; i++)
+            for (int v = 0; v < m; v++) dst[off + m * i + v] = t[VL * v + i];
     }
 
     /** Whether {@link #untransposeInPlace} takes [VL, m] matrices: at 512 bits, for m = 16. */
     static boolean inPlace(int m) { return VL == 16 && m == 16; }
 
     /**
-     * The [16, 16] matrix at a[off ..] (row v at off + 16·v) transposed in place, as {@link #untransposed} writes
-     * it, with no scratch ({@link #inPlace}): the same four passes, each trading between two rows it has read.
+     * The [16, 16] matrix at a[off ..] (row v at off + 16·v) transposed in place ({@link #inPlace}), as {@link
+     * #untransposed} writes it: four passes of two-vector permutes instead of 256 scalar moves. Pass d (8, 4, 2, 1)
+     * trades, for rows r and r + d (r &amp; d = 0), the d-wide column blocks of row r + d left of the diagonal blocks
+     * with those of row r right of them; each pass reads both rows before it writes them.
      */
     static void untransposeInPlace(float[] a, int off) {
         swapBlocks(a, off, a, off, 8, LOW8, HIGH8);
@@ -120,7 +113,7 @@ final class Block32Ops {
         swapBlocks(a, off, a, off, 1, LOW1, HIGH1);
     }
 
-    /** One pass of {@link #untransposed}: blocks of width d traded between rows r and r + d of a at aOff, into b (a itself allowed). */
+    /** One pass of {@link #untransposeInPlace}: blocks of width d traded between rows r and r + d of a at aOff, into b (a itself allowed). */
     private static void swapBlocks(float[] a, int aOff, float[] b, int bOff, int d, IntVector low, IntVector high) {
         for (int p = 0; p < 8; p++) {
             int r = p / d * 2 * d + p % d;

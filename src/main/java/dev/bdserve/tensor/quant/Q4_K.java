@@ -147,7 +147,7 @@ final class Q4_K extends BlockFormat {
         int n = 8 * blocks;
         float[] dl = LS == 2 ? null : new float[VL], ml = LS == 2 ? null : new float[VL];
         boolean scratch = natural && !Block32Ops.inPlace(NV);     // else the packed order is untransposed where it lands
-        float[] t = scratch ? new float[GW] : null, tu = scratch ? new float[GW] : null;
+        float[] t = scratch ? new float[GW] : null;
         for (int b = 0; b < blocks; b++, dstOff += QK) {
             int sc = off + 8 * b, mn = off + n + 8 * b;
             float d = topHalf(src, sc), dmin = topHalf(src, mn);
@@ -175,7 +175,7 @@ final class Q4_K extends BlockFormat {
                         highNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p + NV / 2));
                     }
                 }
-                if (scratch) Block32Ops.untransposed(t, tu, NV, dst, dstOff + GW * g);
+                if (scratch) Block32Ops.untransposed(t, NV, dst, dstOff + GW * g);
                 else if (natural) Block32Ops.untransposeInPlace(dst, dstOff + GW * g);
             }
         }

@@ -148,7 +148,7 @@ final class Q6_K extends BlockFormat {
     /** The packed row's weights: in the row's order ({@code natural}), else in the packed order (decodePanel). */
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
         boolean scratch = natural && !Block32Ops.inPlace(16);      // else the packed order is untransposed where it lands
-        float[] t = scratch ? new float[GROUP] : null, u = scratch ? new float[GROUP] : null;
+        float[] t = scratch ? new float[GROUP] : null;
         for (int k0 = 0, at = off + 18 * blocks; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
             FloatVector d = groupScales(src, off, blocks, k0 >> 4);  // each lane's sub-block's d·sc
             float[] out = scratch ? t : dst;                       // weight v of lane i's sub-block at o + v·VL + i
@@ -159,7 +159,7 @@ final class Q6_K extends BlockFormat {
                     floats(quant(word, 24 - 6 * k)).mul(d).intoArray(out, o + (5 * w + k) * VL);
             }
             floats(quant15(src, at)).mul(d).intoArray(out, o + 15 * VL);
-            if (scratch) Block32Ops.untransposed(t, u, 16, dst, dstOff + k0);
+            if (scratch) Block32Ops.untransposed(t, 16, dst, dstOff + k0);
             else if (natural) Block32Ops.untransposeInPlace(dst, dstOff + k0);
         }
     }
