@@ -123,12 +123,12 @@ public final class DnnlWeight implements Weight {
         if ((long) T * N > y.length) throw new IllegalArgumentException("y too short: " + y.length + " < " + T + "x" + N);
         int mp = DnnlContext.paddedTokens(T);
         MemorySegment src = ctx.scratch("src", (long) mp * K * 2);                     // [mp, K] bf16
-        boolean permuted = bf16 == null && !(base instanceof Q8Matrix);                  // dequantized in the format's own order
-        float[] xs = permuted ? base.permutedActivations(x, T) : x;                      // [T, K]
+        boolean dequantize = bf16 == null && !(base instanceof Q8Matrix);                // rows in the format's own order
+        float[] xs = dequantize ? base.permutedActivations(x, T) : x;                    // [T, K]
         par.forRange(T, 1, (a, b) -> Bf16Pack.floats(xs, a * K, (b - a) * K, src, (long) a * K * 2));
-        if (bf16 != null) inPlace(src, T, mp, y);
-        else if (base instanceof Q8Matrix q) tiles(q, src, T, mp, y, par);
-        else dequantized(src, T, mp, y, par);
+        if (dequantize) dequantized(src, T, mp, y, par);
+        else if (bf16 != null) inPlace(src, T, mp, y);
+        else tiles((Q8Matrix) base, src, T, mp, y, par);
     }
 
     /** A bf16 matrix in place, in chunks of whole tiles that bound the results' scratch. */

@@ -152,16 +152,19 @@ public final class QuantMatrix implements Weight {
     }
 
     @Override public void row(int r, float[] dst, int off) {
-        if (r < 0 || r >= rows) throw new IllegalArgumentException("row " + r + " outside " + rows);
-        if (off < 0 || off + cols > dst.length) throw new IllegalArgumentException("dst has no room for " + cols + " values at " + off);
+        checkRow(r, dst, off);
         decodeRow(r, dst, off);
     }
 
     /** Row r in the packed order of {@link BlockFormat#decodePanel}: no permuting pass, no scratch. */
     @Override public void permutedRow(int r, float[] dst, int off) {
+        checkRow(r, dst, off);
+        decodePanel(r, dst, off);
+    }
+
+    private void checkRow(int r, float[] dst, int off) {
         if (r < 0 || r >= rows) throw new IllegalArgumentException("row " + r + " outside " + rows);
         if (off < 0 || off + cols > dst.length) throw new IllegalArgumentException("dst has no room for " + cols + " values at " + off);
-        decodePanel(r, dst, off);
     }
 
     @Override public float[] permutedActivations(float[] x, int T) {
