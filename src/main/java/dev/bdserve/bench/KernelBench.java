@@ -68,23 +68,24 @@ public final class KernelBench {
      */
     static void runQuant(SpinPool pool, String format, int rows, int cols, double bw, boolean quick) {
         BlockFormat f = BlockFormat.of(format);
-        long bytes = f != null ? (long) rows * cols / f.blockSize() * f.blockBytes() : (long) rows * cols / 32 * 36;   // Q8Matrix holds its scales as fp32
-        int copies = (int) Math.max(1, Math.min(16, (WORKING_SET + bytes - 1) / bytes));
         SplittableRandom r = new SplittableRandom(42);
-        Weight[] ws = new Weight[copies];
-        for (int c = 0; c < copies; c++) {
+        java.util.List<Weight> made = new java.util.ArrayList<>();     // copies up to the working set, 1 to 16
+        do {
             if (f != null) {
-                byte[] b = new byte[Math.toIntExact(bytes)];
+                byte[] b = new byte[Math.toIntExact((long) rows * cols / f.blockSize() * f.blockBytes())];
                 for (int i = 0; i < b.length; i++) b[i] = (byte) (0x10 + r.nextInt(0x2C));
-                ws[c] = new QuantMatrix(f, rows, cols, b);
+                made.add(new QuantMatrix(f, rows, cols, b));
             } else {
                 byte[] q = new byte[rows * cols];
                 r.nextBytes(q);
                 short[] d = new short[rows * cols / 32];
                 for (int i = 0; i < d.length; i++) d[i] = Float.floatToFloat16((float) r.nextDouble(1e-3, 1e-2));
-                ws[c] = new Q8Matrix(rows, cols, q, d);
+                made.add(new Q8Matrix(rows, cols, q, d));
             }
-        }
+        } while (made.size() < 16 && made.size() * made.get(0).bytes() < WORKING_SET);
+        Weight[] ws = made.toArray(new Weight[0]);
+        int copies = ws.length;
+        long bytes = ws[0].bytes();                                    // what one GEMV reads, as the weight holds it
         float[] x = new float[cols], y = new float[rows];
         for (int i = 0; i < x.length; i++) x[i] = (float) (r.nextDouble() - 0.5);
         long warmEnd = System.nanoTime() + (quick ? 1_000_000_000L : 3_000_000_000L);   // C2 takes seconds over these kernels
