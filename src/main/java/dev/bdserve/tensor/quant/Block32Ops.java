@@ -77,7 +77,7 @@ final class Block32Ops {
 
     /**
      * x[0 .. n) with each run of VL·m values transposed as a [VL, m] matrix: x[k0 + m·i + v] at t[k0 + VL·v + i], so
-     * that a vector of t holds element v of VL runs of m (the packed Q4_K and Q6_K weights' order).
+     * that a vector of t holds element v of VL runs of m (the packed Q6_K weights' order).
      */
     static float[] transposed(float[] x, int n, int m) {
         float[] t = new float[n];
@@ -88,8 +88,8 @@ final class Block32Ops {
     }
 
     /**
-     * The [VL, m] matrix in t (row v at VL·v) written transposed, row i of the result at dst[off + m·i]: packed Q4_K
-     * and Q6_K weights back in their row's order ({@link #transposed} undone), for {@code Weight.row}, where
+     * The [VL, m] matrix in t (row v at VL·v) written transposed, row i of the result at dst[off + m·i]: packed Q6_K
+     * weights back in their row's order ({@link #transposed} undone), for {@code Weight.row}, where
      * {@link #untransposeInPlace} does not apply.
      */
     static void untransposed(float[] t, int m, float[] dst, int off) {

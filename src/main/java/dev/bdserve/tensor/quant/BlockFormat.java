@@ -7,6 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import dev.bdserve.tensor.VectorWidth;
 
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -14,7 +15,7 @@ import java.util.List;
  * {@link #blockSize()} weights in {@link #blockBytes()} bytes, laid out as llama.cpp's {@code block_*} structs.
  * Each format holds the vector kernels over such rows: decoding to fp32 (equal bit for bit to ggml's
  * {@code dequantize_row_*}, whose scalar form in {@code model.gguf.GgmlCodec} is the slow twin the tests compare
- * against) and the decode-time GEMV, which keeps the activations in fp32.
+ * against) and the decode-time GEMV, which keeps the activations in fp32 (Q4_K's quantizes them: {@link Q4_K}).
  *
  * <p>Kernels run at {@link VectorWidth}: {@link #FS} floats per vector, bytes loaded {@link #BS} at a time.
  */
@@ -73,12 +74,25 @@ public abstract class BlockFormat {
     void decodePanel(byte[] packed, int off, float[] dst, int dstOff, int blocks) { decodePacked(packed, off, dst, dstOff, blocks); }
 
     /**
-     * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks
-     * in {@link #pack}'s layout, x as {@link #activations} gives it.
-     *
-     * @param sums Σ x[32j .. 32j + 32) for each j when {@link #usesSums}, else unused (may be null)
+     * One token's activations x[0 .. n) as {@link #gemv} takes them: by default x in the order of {@link #activations}
+     * and, when {@link #usesSums}, the sums of each {@value #SUM_GROUP} values; a format with an integer GEMV
+     * quantizes them instead (Q4_K).
      */
-    public abstract void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to);
+    Activations gemvActivations(float[] x, int n) {
+        return new Activations(activations(x, n), usesSums() ? QuantMatrix.groupSums(x, n) : null, null, null, 0);
+    }
+
+    /**
+     * The activations x[0 .. n) as {@link #gemv}'s products see them: x itself for a format that keeps them in fp32
+     * (the default), else their values once quantized. The tests' reference products use these.
+     */
+    float[] gemvInput(float[] x, int n) { return Arrays.copyOf(x, n); }
+
+    /**
+     * y[o] = Σ_i w[o, i]·x[i] for rows o in [from, to) of a weight stored row after row, each {@code blocks} blocks
+     * in {@link #pack}'s layout, x as {@link #gemvActivations} gives it.
+     */
+    abstract void gemv(byte[] w, int blocks, Activations x, float[] y, int from, int to);
 
     /** The format named {@code name} (as {@link #name()} spells it), or null when bdserve has no kernels for it. */
     public static BlockFormat of(String name) {

@@ -3,9 +3,15 @@ package dev.bdserve.tensor.quant;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShuffle;
+import jdk.incubator.vector.VectorSpecies;
+
+import dev.bdserve.tensor.VectorWidth;
+
+import java.util.Arrays;
 
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
 import static dev.bdserve.tensor.quant.Block32Ops.fp16;
@@ -18,9 +24,13 @@ import static dev.bdserve.tensor.quant.Block32Ops.word;
  * of 32 weights; weights 64g .. 64g+31 are the low nibbles of nibble bytes 32g .. 32g+31 (sub-block 2g), weights
  * 64g+32 .. 64g+63 their high nibbles (sub-block 2g+1). w = (d·sc)·q − (dmin·m).
  *
- * <p>The GEMV takes the mins' share of a sub-block's dot product from the activation sums, dmin·m·Σx, and its
- * scales' share as (d·sc)·Σ q·x, so per weight it only widens a nibble and multiplies-adds. A {@link QuantMatrix}
- * keeps its rows packed for it (the comment at {@link #pack}).
+ * <p>The GEMV quantizes the token's activations to integers, as llama.cpp does for its K-quant dot products (its
+ * Q8_K: |q| ≤ 127, one step per 256), here one step per group of {@link #GW} (256, or 128 at 128 bits): an error of
+ * at most step / 2 = max|x| / 254 per activation ({@link #quantize}). It multiplies nibbles by them in 16-bit lanes
+ * and adds the products of a sub-block's lanes as integers, so per 64 weights of a row it loads, shifts and masks
+ * once and multiplies-adds four times in shorts, not 64 widenings and fp32 products; each sub-block's (d·sc)·Σ q·x is
+ * then one float product per group, and the mins' share dmin·m·Σx comes from the sums of the quantized activations.
+ * A {@link QuantMatrix} keeps its rows packed for it (the comment at {@link #pack}).
  */
 final class Q4_K extends BlockFormat {
     static final Q4_K INSTANCE = new Q4_K();
@@ -93,21 +103,40 @@ final class Q4_K extends BlockFormat {
      * The packed row (pack): for B super-blocks, 8B bytes of scales (byte 8b+j: scale j of super-block b in bits
      * 0-5, bits 2j, 2j+1 of its fp16 d in bits 6-7), 8B bytes of mins (the same, with dmin), then the 128B nibble
      * bytes, 144 bytes per super-block as in the file. The nibbles go in groups of SG sub-blocks (a super-block, or
-     * half of one at 128 bits) with LS lanes per sub-block: in vector v (< NV) of a group, lane i holds element
-     * (i % LS)·NV + v of the group's sub-block i / LS, and byte i of the group's byte vector u (< NV/2) holds vector
-     * u's quant of lane i in its low nibble and vector u + NV/2's in its high one. The GEMV reads x transposed to
-     * match (xt) and so accumulates Σ q·x per lane, each lane within one sub-block, scaling by the lanes' d·sc, one
-     * vector, once per group; it takes a row's d·sc and mins' share in one vector pass over its 16B scale bytes first.
+     * half of one at 128 bits), GB bytes each, read by the GEMV in loads of 4·VL bytes as VL ints: int lane m of every
+     * load holds nibbles of sub-block m / LS only. Byte 4m + b of load l of a group (b < 4) holds, in its low and high
+     * nibble, elements 8·(LS·l + m % LS) + 2b and the next one of that sub-block (natural). So a short lane (bytes
+     * 2j, 2j+1) takes its four nibbles' products with the activations of one sub-block, and an int lane's sum of them
+     * over the group needs one scale. Decoded to floats (decodePanel), nibble r (bits 4r .. 4r+3) of the ints of load l
+     * is float vector 8l + r, its lane m still of sub-block m / LS; activations permutes x to that order.
      */
 
-    /** Sub-blocks per group, lanes per sub-block, vectors (weights per lane) per group, weights and bytes per group. */
+    /** Sub-blocks per group, lanes per sub-block, float vectors per group, weights and bytes per group. */
     static final int SG = Math.min(8, VL), LS = VL / SG, NV = 32 / LS, GW = 32 * SG, GB = 16 * SG;
+    /** Loads of 4·VL nibble bytes per group. */
+    static final int LOADS = 4 / LS;
 
     /** Bits 6-7 of each byte of a word: where the packed scales and mins keep d and dmin. */
     private static final long TOPS = 0xC0C0C0C0C0C0C0C0L, LOWS = ~TOPS;
 
-    /** Where weight (lane i, vector v) of a group sits in the group's run of weights: 32·(i / LS) + (i % LS)·NV + v. */
-    static int position(int i, int v) { return NV * i + v; }
+    /** Where the nibble (h: 0 low, 1 high) of byte {@code at} of load l of a group sits in the group's run of weights. */
+    static int natural(int l, int at, int h) {
+        int m = at / 4, b = at % 4;
+        return 32 * (m / LS) + 8 * (LS * l + m % LS) + 2 * b + h;
+    }
+
+    /** PANEL[VL·(8l + r) + m]: where nibble r of int lane m of load l (decodePanel's order) sits in the group's weights. */
+    private static final int[] PANEL = new int[GW];
+    /** QX[8·VL·l + 2·VL·k + j]: the weight whose quantized activation the GEMV multiplies by nibble k of short lane j of load l. */
+    private static final int[] QX = new int[GW];
+    static {
+        for (int l = 0; l < LOADS; l++)
+            for (int r = 0; r < 8; r++)
+                for (int m = 0; m < VL; m++) PANEL[VL * (8 * l + r) + m] = natural(l, 4 * m + r / 2, r % 2);
+        for (int l = 0; l < LOADS; l++)
+            for (int k = 0; k < 4; k++)                            // low, high nibble of byte 2j; of byte 2j + 1
+                for (int j = 0; j < 2 * VL; j++) QX[8 * VL * l + 2 * VL * k + j] = natural(l, 2 * j + (k >> 1), k & 1);
+    }
 
     @Override byte[] pack(byte[] file, int rows, int blocks) {
         int rb = blocks * BYTES, n = 8 * blocks;
@@ -126,10 +155,10 @@ final class Q4_K extends BlockFormat {
                     q[o + 32] = v >> 4;
                 }
                 for (int g = 0; g < QK / GW; g++)
-                    for (int u = 0; u < NV / 2; u++)
-                        for (int i = 0; i < VL; i++)
-                            data[off + 2 * n + 128 * b + GB * g + VL * u + i] =
-                                    (byte) (q[GW * g + position(i, u)] | q[GW * g + position(i, u + NV / 2)] << 4);
+                    for (int c = 0; c < GB; c++) {                    // byte c of the group
+                        int l = c / (4 * VL), in = c % (4 * VL);
+                        data[off + 2 * n + 128 * b + GB * g + c] = (byte) (q[GW * g + natural(l, in, 0)] | q[GW * g + natural(l, in, 1)] << 4);
+                    }
             }
         }
         return data;
@@ -146,7 +175,7 @@ final class Q4_K extends BlockFormat {
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
         int n = 8 * blocks;
         float[] dl = LS == 2 ? null : new float[VL], ml = LS == 2 ? null : new float[VL];
-        boolean scratch = natural && !Block32Ops.inPlace(NV);     // else the packed order is untransposed where it lands
+        boolean scratch = natural;                                 // the packed order, scattered to the row's
         float[] t = scratch ? new float[GW] : null;
         for (int b = 0; b < blocks; b++, dstOff += QK) {
             int sc = off + 8 * b, mn = off + n + 8 * b;
@@ -167,68 +196,125 @@ final class Q4_K extends BlockFormat {
                 }
                 int qs = off + 2 * n + 128 * b + GB * g, o = scratch ? 0 : dstOff + GW * g;
                 float[] out = scratch ? t : dst;
-                for (int u = 0; u < NV / 2; u += PARTS) {
-                    ByteVector v = ByteVector.fromArray(BS, src, qs + VL * u);
-                    for (int p = 0; p < PARTS; p++) {            // (d·sc)·q − (dmin·m): two roundings, as ggml
-                        IntVector nb = ints(v, p);
-                        lowNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p));
-                        highNibbles(nb).mul(dv).sub(mv).intoArray(out, o + VL * (u + p + NV / 2));
+                for (int l = 0; l < LOADS; l++) {                 // int lane m: sub-block m / LS, 8 nibbles
+                    IntVector v = ByteVector.fromArray(WB, src, qs + 4 * VL * l).reinterpretAsInts();
+                    for (int r = 0; r < 8; r++) {                // (d·sc)·q − (dmin·m): two roundings, as ggml
+                        IntVector nb = r == 7 ? v.lanewise(VectorOperators.LSHR, 28) : v.lanewise(VectorOperators.LSHR, 4 * r).and(0xF);
+                        floats(nb).mul(dv).sub(mv).intoArray(out, o + VL * (8 * l + r));
                     }
                 }
-                if (scratch) Block32Ops.untransposed(t, NV, dst, dstOff + GW * g);
-                else if (natural) Block32Ops.untransposeInPlace(dst, dstOff + GW * g);
+                if (scratch)
+                    for (int p = 0; p < GW; p++) dst[dstOff + GW * g + PANEL[p]] = t[p];
             }
         }
+    }
+
+    @Override float[] activations(float[] x, int n) {
+        float[] t = new float[n];
+        for (int k0 = 0; k0 < n; k0 += GW)
+            for (int p = 0; p < GW; p++) t[k0 + p] = x[k0 + PANEL[p]];
+        return t;
+    }
+
+    /** Shorts at the kernels' width, and the bytes of one load of them. */
+    private static final VectorSpecies<Short> SS = VectorWidth.SHORT;
+    private static final VectorSpecies<Byte> WB = VectorSpecies.of(byte.class, FS.vectorShape());
+    /** The largest quantized activation: a short lane's 16 products of a group, 15·127 each at most, fit a short. */
+    static final int XMAX = 127;
+
+    /**
+     * x[0 .. n) quantized per group of GW ({@link #quantize}): the integers in the order the GEMV multiplies the packed
+     * nibbles in (QX), each group's step, and the sums of each 32 values of q·step (the mins' share).
+     */
+    @Override Activations gemvActivations(float[] x, int n) {
+        int groups = n / GW;
+        short[] q = new short[n];                                // [n], each group in QX's order
+        float[] steps = new float[groups], sums = new float[n / SUM_GROUP];
+        int[] qi = new int[GW];                                  // one group's integers in the row's order
+        for (int g = 0; g < groups; g++) {
+            float step = steps[g] = quantize(x, g * GW, qi);
+            for (int s = 0; s < GW / SUM_GROUP; s++) {
+                int sum = 0;
+                for (int i = 0; i < SUM_GROUP; i++) sum += qi[SUM_GROUP * s + i];
+                sums[g * GW / SUM_GROUP + s] = sum * step;
+            }
+            for (int p = 0; p < GW; p++) q[g * GW + p] = (short) qi[QX[p]];
+        }
+        return new Activations(null, sums, q, steps, GW);
+    }
+
+    @Override float[] gemvInput(float[] x, int n) {
+        float[] out = new float[n];
+        int[] qi = new int[GW];
+        for (int g = 0; g < n / GW; g++) {
+            float step = quantize(x, g * GW, qi);
+            for (int i = 0; i < GW; i++) out[g * GW + i] = qi[i] * step;
+        }
+        return out;
+    }
+
+    /**
+     * x[at .. at + GW) as integers q, |q| ≤ {@value #XMAX}, times the returned step max|x| / XMAX: q = round(x / step),
+     * an error of at most step / 2 each. A group with a NaN or infinite value gets a NaN step (NaN products, as fp32
+     * would give), one of zeros a step of 0.
+     */
+    static float quantize(float[] x, int at, int[] q) {
+        float amax = 0;
+        for (int i = 0; i < GW; i++) amax = Math.max(amax, Math.abs(x[at + i]));
+        if (!(amax > 0) || amax == Float.POSITIVE_INFINITY) {
+            Arrays.fill(q, 0, GW, 0);
+            return amax == 0 ? 0 : Float.NaN;
+        }
+        float inv = XMAX / amax;
+        for (int i = 0; i < GW; i++) q[i] = Math.clamp(Math.round(x[at + i] * inv), -XMAX, XMAX);
+        return amax / XMAX;
     }
 
     /**
      * Rows o and o + h of the range go side by side ({@link #dot2}); an odd last row pairs with itself. Each pair's
      * d·sc and mins' share are formed here ({@link #prepare}), not in dot2: inlined there, their vector code took so
-     * much of C2's node budget that the nibble helpers were left as calls on boxed vectors (10× slower).
+     * much of C2's node budget that the helpers were left as calls on boxed vectors (10× slower).
      */
-    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
+    @Override void gemv(byte[] w, int blocks, Activations a, float[] y, int from, int to) {
         int h = (to - from) / 2, n = 8 * blocks, nl = n * LS, rb = blocks * BYTES;
         float[] ds = new float[2 * nl + 2 * VL]; // the rows' lanes' d·sc, their mins
         for (int o = from; o < from + h; o++) {
-            prepare(w, o * rb, (o + h) * rb, n, sums, ds, nl);
-            dot2(w, blocks, x, ds, y, o, o + h);
+            prepare(w, o * rb, (o + h) * rb, n, a.sums(), ds, nl);
+            dot2(w, blocks, a.q(), a.scales(), ds, y, o, o + h);
         }
         if ((to - from) % 2 != 0) {
-            prepare(w, (to - 1) * rb, (to - 1) * rb, n, sums, ds, nl);
-            dot2(w, blocks, x, ds, y, to - 1, to - 1);
+            prepare(w, (to - 1) * rb, (to - 1) * rb, n, a.sums(), ds, nl);
+            dot2(w, blocks, a.q(), a.scales(), ds, y, to - 1, to - 1);
         }
     }
 
-    @Override float[] activations(float[] x, int n) { return transposed(x, n); }
-
-    /** x[0 .. n) with each group's weights in the packed order: weight (lane i, vector v) at v·VL + i. */
-    static float[] transposed(float[] x, int n) { return Block32Ops.transposed(x, n, NV); }
-
     /**
-     * y[o1] and y[o2], packed rows of {@code blocks} super-blocks, against xt (x {@link #transposed}; two memory
-     * streams, xt loaded once for both): per group, Σ q·x of each lane in two accumulators per row (low and high
-     * nibbles), scaled once by the lanes' d·sc (ds: row o1's, then row o2's, then each row's mins' share as a vector
-     * to subtract).
+     * y[o1] and y[o2], packed rows of {@code blocks} super-blocks, against the quantized activations q (steps: one
+     * per group; two memory streams, q loaded once for both): per group, each row's Σ nibble·q in one short
+     * accumulator, read as ints whose two halves are summed (one sub-block per int lane), times the lanes' d·sc and
+     * the step (ds: row o1's, then row o2's, then each row's mins' share as a vector to subtract).
      */
-    private static void dot2(byte[] w, int blocks, float[] xt, float[] ds, float[] y, int o1, int o2) {
-        int n = 8 * blocks, nl = n * LS, off1 = o1 * blocks * BYTES, off2 = o2 * blocks * BYTES;
+    private static void dot2(byte[] w, int blocks, short[] q, float[] steps, float[] ds, float[] y, int o1, int o2) {
+        int n = 8 * blocks, nl = n * LS, w1 = o1 * blocks * BYTES + 2 * n, w2 = o2 * blocks * BYTES + 2 * n;
         FloatVector t1 = FloatVector.zero(FS), t2 = t1;
-        for (int k0 = 0, g = 0, q1 = off1 + 2 * n, q2 = off2 + 2 * n; k0 < blocks * QK; k0 += GW, g += VL, q1 += GB, q2 += GB) {
-            FloatVector l1 = FloatVector.zero(FS), h1 = l1, l2 = l1, h2 = l1;
-            for (int u = 0; u < NV / 2; u += PARTS) {
-                ByteVector v1 = ByteVector.fromArray(BS, w, q1 + VL * u), v2 = ByteVector.fromArray(BS, w, q2 + VL * u);
-                for (int p = 0; p < PARTS; p++) {
-                    IntVector n1 = ints(v1, p), n2 = ints(v2, p);
-                    int k = k0 + VL * (u + p);
-                    FloatVector xl = FloatVector.fromArray(FS, xt, k), xh = FloatVector.fromArray(FS, xt, k + VL * NV / 2);
-                    l1 = lowNibbles(n1).fma(xl, l1);
-                    h1 = highNibbles(n1).fma(xh, h1);
-                    l2 = lowNibbles(n2).fma(xl, l2);
-                    h2 = highNibbles(n2).fma(xh, h2);
-                }
+        for (int g = 0, k = 0; g < steps.length; g++, w1 += GB, w2 += GB) {
+            ShortVector a1 = ShortVector.zero(SS), a2 = a1;
+            for (int l = 0; l < LOADS; l++, k += 8 * VL) {
+                ShortVector s1 = ByteVector.fromArray(WB, w, w1 + 4 * VL * l).reinterpretAsShorts();
+                ShortVector s2 = ByteVector.fromArray(WB, w, w2 + 4 * VL * l).reinterpretAsShorts();
+                ShortVector x0 = ShortVector.fromArray(SS, q, k), x1 = ShortVector.fromArray(SS, q, k + 2 * VL);
+                ShortVector x2 = ShortVector.fromArray(SS, q, k + 4 * VL), x3 = ShortVector.fromArray(SS, q, k + 6 * VL);
+                a1 = a1.add(s1.and((short) 0xF).mul(x0)).add(s1.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(x1))
+                        .add(s1.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(x2)).add(s1.lanewise(VectorOperators.LSHR, 12).mul(x3));
+                a2 = a2.add(s2.and((short) 0xF).mul(x0)).add(s2.lanewise(VectorOperators.LSHR, 4).and((short) 0xF).mul(x1))
+                        .add(s2.lanewise(VectorOperators.LSHR, 8).and((short) 0xF).mul(x2)).add(s2.lanewise(VectorOperators.LSHR, 12).mul(x3));
             }
-            t1 = l1.add(h1).fma(FloatVector.fromArray(FS, ds, g), t1);
-            t2 = l2.add(h2).fma(FloatVector.fromArray(FS, ds, nl + g), t2);
+            IntVector i1 = a1.reinterpretAsInts(), i2 = a2.reinterpretAsInts();   // each int: two shorts' sums
+            IntVector p1 = i1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i1.lanewise(VectorOperators.ASHR, 16));
+            IntVector p2 = i2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i2.lanewise(VectorOperators.ASHR, 16));
+            FloatVector step = FloatVector.broadcast(FS, steps[g]);
+            t1 = ((FloatVector) p1.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(FS, ds, VL * g)).fma(step, t1);
+            t2 = ((FloatVector) p2.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(FS, ds, nl + VL * g)).fma(step, t2);
         }
         y[o1] = t1.sub(FloatVector.fromArray(FS, ds, 2 * nl)).reduceLanes(VectorOperators.ADD);
         y[o2] = t2.sub(FloatVector.fromArray(FS, ds, 2 * nl + VL)).reduceLanes(VectorOperators.ADD);

@@ -58,7 +58,8 @@ final class Q5_1 extends BlockFormat {
         }
     }
 
-    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
+    @Override void gemv(byte[] w, int blocks, Activations a, float[] y, int from, int to) {
+        float[] x = a.x(), sums = a.sums();
         int half = (to - from + 1) / 2, last = to - 1;       // an odd range's middle row runs twice
         for (int o = from; o < from + half; o++) dot2(w, blocks, x, sums, y, o, Math.min(o + half, last));
     }

@@ -17,7 +17,7 @@ import static dev.bdserve.tensor.quant.Q4_K.at;
  * of 6-bit scales and mins, {@link Q4_K#scales(int, int)}), then 32 bytes of fifth bits and 128 bytes of nibbles.
  * Weight 64g+l (l &lt; 32) is the low nibble of nibble byte 32g+l plus bit 2g of fifth-bit byte l times 16
  * (sub-block 2g); weight 64g+32+l the high nibble plus bit 2g+1 (sub-block 2g+1). w = (d·sc)·q − (dmin·m). The GEMV
- * works as Q4_K's, one row at a time.
+ * keeps the activations in fp32, one row at a time.
  */
 final class Q5_K extends BlockFormat {
     static final Q5_K INSTANCE = new Q5_K();
@@ -63,13 +63,14 @@ final class Q5_K extends BlockFormat {
         return n.lanewise(VectorOperators.LSHR, 4).or(fifth.lanewise(VectorOperators.LSHL, 3).lanewise(VectorOperators.AND, 0x10));
     }
 
-    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
+    @Override void gemv(byte[] w, int blocks, Activations a, float[] y, int from, int to) {
+        float[] x = a.x(), sums = a.sums();
         int rowBytes = blocks * BYTES;
         for (int o = from; o < to; o++) y[o] = dot(w, o * rowBytes, blocks, x, sums);
     }
 
     /**
-     * The row of {@code blocks} super-blocks at w[off] against x, as Q4_K's: per super-block
+     * The row of {@code blocks} super-blocks at w[off] against x: per super-block
      * d·Σ_j sc_j·Σ q·x − dmin·Σ_j m_j·Σx, the quants' fifth bits put in place in int lanes.
      */
     private static float dot(byte[] w, int off, int blocks, float[] x, float[] sums) {

@@ -171,7 +171,8 @@ final class Q6_K extends BlockFormat {
      */
     static final int CHUNK = 16;
 
-    @Override public void gemv(byte[] w, int blocks, float[] x, float[] sums, float[] y, int from, int to) {
+    @Override void gemv(byte[] w, int blocks, Activations a, float[] y, int from, int to) {
+        float[] x = a.x();
         int rowBytes = blocks * BYTES;
         float[] ds = new float[16 * blocks];
         int chunks = (blocks + CHUNK - 1) / CHUNK, size = (blocks + chunks - 1) / chunks;

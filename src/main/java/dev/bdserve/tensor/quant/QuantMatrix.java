@@ -103,22 +103,18 @@ public final class QuantMatrix implements Weight {
             PanelProduct.matmul(rows, cols, this::decodePanel, panelActivations(x, T), T, y, par);
             return;
         }
-        float[] sums = format.usesSums() ? groupSums(x, cols) : null, xa = format.activations(x, cols);
+        Activations xa = format.gemvActivations(x, cols);
         if (strips == 1) {
-            par.forRange(rows, PanelProduct.GRAIN, (s, e) -> format.gemv(data, stripBlocks, xa, sums, y, s, e));
+            par.forRange(rows, PanelProduct.GRAIN, (s, e) -> format.gemv(data, stripBlocks, xa, y, s, e));
             return;
         }
         // the strips as one matrix of strips·rows short rows, each against its own slice of x: part[s·rows + r]
-        float[][] xs = new float[strips][], ss = new float[strips][];
-        int sumsPerStrip = stripCols / BlockFormat.SUM_GROUP;
-        for (int s = 0; s < strips; s++) {
-            xs[s] = Arrays.copyOfRange(xa, s * stripCols, (s + 1) * stripCols);          // [stripCols]
-            if (sums != null) ss[s] = Arrays.copyOfRange(sums, s * sumsPerStrip, (s + 1) * sumsPerStrip);
-        }
+        Activations[] xs = new Activations[strips];
+        for (int s = 0; s < strips; s++) xs[s] = xa.slice(s * stripCols, (s + 1) * stripCols);          // [stripCols]
         float[] part = new float[strips * rows];                                         // [strips, rows]
         par.forRange(strips * rows, PanelProduct.GRAIN, (from, to) -> {
             for (int s = from / rows; s * rows < to; s++)
-                format.gemv(data, stripBlocks, xs[s], ss[s], part, Math.max(from, s * rows), Math.min(to, (s + 1) * rows));
+                format.gemv(data, stripBlocks, xs[s], part, Math.max(from, s * rows), Math.min(to, (s + 1) * rows));
         });
         System.arraycopy(part, 0, y, 0, rows);
         for (int s = 1; s < strips; s++)

@@ -145,6 +145,7 @@ class BlockFormatTest {
         float[] serial = new float[T * rows], threaded = new float[T * rows];
         w.matmul(x, T, serial, Parallel.serial());
         w.matmul(x, T, threaded, pool);
+        if (T == 1) x = c.format.gemvInput(x, cols);                 // the GEMV's activations (Q4_K's quantized)
         for (int o = 0; o < rows; o++)
             for (int t = 0; t < T; t++) {
                 double want = 0, mag = 0;                            // Σ|w·x|: the scale of fp32 rounding in the sum
@@ -264,6 +265,73 @@ class BlockFormatTest {
             double mag = 0;                                          // of Σ|w·x|, not of the result
             for (int i = 0; i < cols; i++) mag += Math.abs((double) wt[src * cols + i] * x[i]);
             assertEquals(one[src], y[r], 4e-6 * mag + 1e-30, c + " joined product " + r);
+        }
+    }
+
+    /** Q4_K's GEMV sees each activation within half a step (max|x| / 127 per group) of its value, a group of zeros as zeros. */
+    @Test
+    void q4kActivationsAreQuantizedWithinHalfAStep() {
+        BlockFormat f = BlockFormat.of("q4_k");
+        int n = 4 * 256;
+        SplittableRandom r = new SplittableRandom(3);
+        for (int trial = 0; trial < 20; trial++) {
+            float[] x = new float[n];
+            double scale = Math.pow(10, r.nextDouble(-6, 6));
+            for (int i = 0; i < n; i++) x[i] = (float) (r.nextGaussian() * scale * (i % 97 == 0 ? 30 : 1));
+            java.util.Arrays.fill(x, 512, 768, 0f);                           // a group (or two at 128 bits) of zeros
+            float[] seen = f.gemvInput(x, n);
+            for (int g0 = 0; g0 < n; g0 += Q4_K.GW) {
+                float amax = 0;
+                for (int i = g0; i < g0 + Q4_K.GW; i++) amax = Math.max(amax, Math.abs(x[i]));
+                for (int i = g0; i < g0 + Q4_K.GW; i++)
+                    assertEquals(x[i], seen[i], amax / 127 * 0.5001 + 1e-30, "trial " + trial + " value " + i);
+            }
+            for (int i = 512; i < 768; i++) assertEquals(0f, seen[i]);
+        }
+    }
+
+    /**
+     * The worst case of Q4_K's 16-bit sums: every nibble 15, every activation ±max|x| (each quantized to ±127), all
+     * the products of a lane of one sign; the products still equal the twin's on the quantized activations.
+     */
+    @Test
+    void q4kSixteenBitSumsDoNotOverflow() {
+        Case c = cases().stream().filter(k -> k.format.name().equals("q4_k")).findFirst().orElseThrow();
+        int rows = 3, blocks = 2, cols = blocks * 256;
+        byte[] b = new byte[rows * blocks * 144];
+        for (int k = 0; k < rows * blocks; k++) {
+            int o = k * 144;
+            b[o + 1] = 0x3C;                                                  // d = 1
+            for (int j = 0; j < 12; j++) b[o + 4 + j] = (byte) (j < 4 ? 0xFF : j < 8 ? 0 : 0x0F); // scales 63, mins 0
+            for (int j = 0; j < 128; j++) b[o + 16 + j] = (byte) 0xFF;
+        }
+        float[] wt = twin(c, b, rows * blocks);
+        for (float sign : new float[]{1, -1}) {
+            float[] x = new float[cols];
+            java.util.Arrays.fill(x, 2.5f * sign);
+            QuantMatrix w = new QuantMatrix(c.format, rows, cols, b);
+            float[] y = new float[rows];
+            w.matmul(x, 1, y, Parallel.serial());
+            for (int o = 0; o < rows; o++) {
+                double want = 0;
+                for (int i = 0; i < cols; i++) want += (double) wt[o * cols + i] * x[i];
+                assertEquals(want, y[o], 1e-5 * Math.abs(want), "row " + o + ", activations " + 2.5f * sign);
+                assertEquals(15.0 * 63 * 2.5 * cols * sign, want, 1e-3);
+            }
+        }
+    }
+
+    /** A NaN or infinite activation makes Q4_K's product NaN, as fp32 arithmetic would make it non-finite. */
+    @Test
+    void q4kNonFiniteActivationsGiveNaN() {
+        Case c = cases().stream().filter(k -> k.format.name().equals("q4_k")).findFirst().orElseThrow();
+        byte[] b = randomBlocks(c, 2, 5, false);
+        QuantMatrix w = new QuantMatrix(c.format, 2, 256, b);
+        for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] x = activations(256, 8), y = new float[2];
+            x[17] = bad;
+            w.matmul(x, 1, y, Parallel.serial());
+            assertTrue(Float.isNaN(y[0]) && Float.isNaN(y[1]), bad + ": " + y[0] + ", " + y[1]);
         }
     }
 
