@@ -140,6 +140,40 @@ final class Block32Ops {
     /** Byte lanes VL.. moved to lanes 0..: the second part of a byte vector at 128 bits. */
     private static final VectorShuffle<Byte> UPPER = VectorShuffle.fromOp(BS, i -> (i + VL) % BS.length());
 
+    /**
+     * The largest activation of the integer GEMVs (Q4_K, Q6_K), as llama.cpp's Q8_K: their 16-bit lanes hold at most 16
+     * products of 15·127 (Q4_K) or 8 of 32·127 (Q6_K).
+     */
+    static final int XMAX = 127;
+
+    /**
+     * x[at .. at + n) as integers q, |q| ≤ {@value #XMAX}, times the returned step max|x| / XMAX: q = round(x / step),
+     * an error of at most step / 2 each. A run with a NaN or infinite value gets a NaN step (NaN products, as fp32
+     * would give), one of zeros a step of 0.
+     */
+    static float quantize(float[] x, int at, int n, int[] q) {
+        float amax = 0;
+        for (int i = 0; i < n; i++) amax = Math.max(amax, Math.abs(x[at + i]));
+        if (!(amax > 0) || amax == Float.POSITIVE_INFINITY) {
+            java.util.Arrays.fill(q, 0, n, 0);
+            return amax == 0 ? 0 : Float.NaN;
+        }
+        float inv = XMAX / amax;
+        for (int i = 0; i < n; i++) q[i] = Math.clamp(Math.round(x[at + i] * inv), -XMAX, XMAX);
+        return amax / XMAX;
+    }
+
+    /** x[0 .. n) as an integer GEMV sees it: each run of {@code group} values {@link #quantize}d, times its step. */
+    static float[] quantized(float[] x, int n, int group) {
+        float[] out = new float[n];
+        int[] q = new int[group];
+        for (int g = 0; g < n / group; g++) {
+            float step = quantize(x, g * group, group, q);
+            for (int i = 0; i < group; i++) out[g * group + i] = q[i] * step;
+        }
+        return out;
+    }
+
     /** Ints to floats. */
     static FloatVector floats(IntVector v) { return (FloatVector) v.convert(VectorOperators.I2F, 0); }
 

@@ -11,7 +11,6 @@ import jdk.incubator.vector.VectorSpecies;
 
 import dev.bdserve.tensor.VectorWidth;
 
-import java.util.Arrays;
 
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
 import static dev.bdserve.tensor.quant.Block32Ops.fp16;
@@ -26,7 +25,7 @@ import static dev.bdserve.tensor.quant.Block32Ops.word;
  *
  * <p>The GEMV quantizes the token's activations to integers, as llama.cpp does for its K-quant dot products (its
  * Q8_K: |q| ≤ 127, one step per 256), here one step per group of {@link #GW} (256, or 128 at 128 bits): an error of
- * at most step / 2 = max|x| / 254 per activation ({@link #quantize}). It multiplies nibbles by them in 16-bit lanes
+ * at most step / 2 = max|x| / 254 per activation ({@link Block32Ops#quantize}). It multiplies nibbles by them in 16-bit lanes
  * and adds the products of a sub-block's lanes as integers, so per 64 weights of a row it loads, shifts and masks
  * once and multiplies-adds four times in shorts, not 64 widenings and fp32 products; each sub-block's (d·sc)·Σ q·x is
  * then one float product per group, and the mins' share dmin·m·Σx comes from the sums of the quantized activations.
@@ -219,11 +218,9 @@ final class Q4_K extends BlockFormat {
     /** Shorts at the kernels' width, and the bytes of one load of them. */
     private static final VectorSpecies<Short> SS = VectorWidth.SHORT;
     private static final VectorSpecies<Byte> WB = VectorSpecies.of(byte.class, FS.vectorShape());
-    /** The largest quantized activation: a short lane's 16 products of a group, 15·127 each at most, fit a short. */
-    static final int XMAX = 127;
 
     /**
-     * x[0 .. n) quantized per group of GW ({@link #quantize}): the integers in the order the GEMV multiplies the packed
+     * x[0 .. n) quantized per group of GW ({@link Block32Ops#quantize}): the integers in the order the GEMV multiplies the packed
      * nibbles in (QX), each group's step, and the sums of each 32 values of q·step (the mins' share).
      */
     @Override Activations gemvActivations(float[] x, int n) {
@@ -232,7 +229,7 @@ final class Q4_K extends BlockFormat {
         float[] steps = new float[groups], sums = new float[n / SUM_GROUP];
         int[] qi = new int[GW];                                  // one group's integers in the row's order
         for (int g = 0; g < groups; g++) {
-            float step = steps[g] = quantize(x, g * GW, qi);
+            float step = steps[g] = Block32Ops.quantize(x, g * GW, GW, qi);
             for (int s = 0; s < GW / SUM_GROUP; s++) {
                 int sum = 0;
                 for (int i = 0; i < SUM_GROUP; i++) sum += qi[SUM_GROUP * s + i];
@@ -243,32 +240,7 @@ final class Q4_K extends BlockFormat {
         return new Activations(null, sums, q, steps, GW);
     }
 
-    @Override float[] gemvInput(float[] x, int n) {
-        float[] out = new float[n];
-        int[] qi = new int[GW];
-        for (int g = 0; g < n / GW; g++) {
-            float step = quantize(x, g * GW, qi);
-            for (int i = 0; i < GW; i++) out[g * GW + i] = qi[i] * step;
-        }
-        return out;
-    }
-
-    /**
-     * x[at .. at + GW) as integers q, |q| ≤ {@value #XMAX}, times the returned step max|x| / XMAX: q = round(x / step),
-     * an error of at most step / 2 each. A group with a NaN or infinite value gets a NaN step (NaN products, as fp32
-     * would give), one of zeros a step of 0.
-     */
-    static float quantize(float[] x, int at, int[] q) {
-        float amax = 0;
-        for (int i = 0; i < GW; i++) amax = Math.max(amax, Math.abs(x[at + i]));
-        if (!(amax > 0) || amax == Float.POSITIVE_INFINITY) {
-            Arrays.fill(q, 0, GW, 0);
-            return amax == 0 ? 0 : Float.NaN;
-        }
-        float inv = XMAX / amax;
-        for (int i = 0; i < GW; i++) q[i] = Math.clamp(Math.round(x[at + i] * inv), -XMAX, XMAX);
-        return amax / XMAX;
-    }
+    @Override float[] gemvInput(float[] x, int n) { return Block32Ops.quantized(x, n, GW); }
 
     /**
      * Rows o and o + h of the range go side by side ({@link #dot2}); an odd last row pairs with itself. Each pair's

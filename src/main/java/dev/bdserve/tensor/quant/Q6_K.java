@@ -3,8 +3,11 @@ package dev.bdserve.tensor.quant;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
+
+import dev.bdserve.tensor.VectorWidth;
 
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
 import static dev.bdserve.tensor.quant.Block32Ops.fp16;
@@ -21,7 +24,8 @@ import static dev.bdserve.tensor.quant.Block32Ops.signedInts;
  * <p>{@link #decode} (the file's layout) widens the bytes to int lanes and assembles the 6-bit quants there; each
  * group of VL quants widens the low lanes of its own byte load (at 128 bits a load of 8 bytes for 4 lanes, reading on
  * into the block, never past it), which keeps C2 off the Vector API's deeper code for a vector's upper part. A
- * {@link QuantMatrix} keeps its rows packed for the GEMV (the comment at {@link #pack}).
+ * {@link QuantMatrix} keeps its rows packed for the GEMV (the comment at {@link #pack}), which multiplies the quants
+ * by the token's activations quantized per group ({@link Block32Ops#quantize}) in 16-bit lanes, as Q4_K's does.
  */
 final class Q6_K extends BlockFormat {
     static final Q6_K INSTANCE = new Q6_K();
@@ -64,20 +68,23 @@ final class Q6_K extends BlockFormat {
     /*
      * The packed row (pack): for B super-blocks, the 16B int8 scales, the B fp16 d, then 192B bytes of quants, each
      * in super-block order (a row is read front to back, scales and d first, as the GEMV uses them). The quants go in
-     * groups of 16·VL weights (one super-block at 512 bits, 2 at 256, 4 at 128): VL sub-blocks of 16, one per lane.
-     * Lane i holds the 16 weights of the group's sub-block i, weight v of it (v < 16) as s = q ^ 32 (q − 32 as a
-     * 6-bit two's complement number), in 3 32-bit words: word w of the lane (its lane of the group's vector w) keeps
-     * s of weights 5w .. 5w+4 in bits 2–7, 8–13, 14–19, 20–25 and 26–31, and in bits 0–1 bits 2w, 2w+1 of weight 15.
-     * So q − 32 of weight 5w+k of every sub-block is two shifts of a loaded vector of words, (word << 24 − 6k) >> 26,
-     * one for k = 4: no masking, no assembly from two sources, no offset subtracted; weight 15 takes seven
-     * operations. The GEMV takes x transposed to match (activations: weight v of each sub-block of a group in one
-     * vector), so each lane accumulates Σ (q − 32)·x of one sub-block and a group's d·sc are one vector, applied once.
+     * groups of 16·VL weights (one super-block at 512 bits, 2 at 256, 4 at 128): VL sub-blocks of 16, each quant as
+     * s = q ^ 32 (q − 32 as a 6-bit two's complement number). A group is 3 loads of 4·VL bytes, read as 2·VL shorts:
+     * short lane 2m + p (p < 2) holds weights 8p .. 8p+7 of sub-block m, so int lane m holds sub-block m only. In load
+     * l the short keeps s of weight 8p + 2l in bits 4–9 and of 8p + 2l + 1 in bits 10–15: (short << 6) >> 10 and
+     * short >> 10 give q − 32. Bits 0–3 of the three shorts hold weights 8p + 6 (bits 0–3 of s in load 0's, 4–5 in
+     * load 1's bits 0–1) and 8p + 7 (0–1 in load 1's bits 2–3, 2–5 in load 2's). So the GEMV's short lanes each take
+     * 8 products of one sub-block per group (8·32·127 fits a short) and an int lane's two halves sum to one
+     * sub-block's. Decoded to floats (decodePanel: in int lanes, a field by two shifts), weight e of lane m's
+     * sub-block lands at e·VL + m: the order of {@link #transposed}.
      */
 
-    /** Weights and bytes per group of quant words. */
+    /** Weights and bytes per group of quants. */
     static final int GROUP = 16 * VL, GROUP_BYTES = 12 * VL;
-    /** Bytes with the bits of a float vector: a vector of quant words. */
+    /** Bytes with the bits of a float vector: a load of quants. */
     private static final VectorSpecies<Byte> WORDS = VectorSpecies.of(byte.class, FS.vectorShape());
+    /** Shorts at the kernels' width. */
+    private static final VectorSpecies<Short> SS = VectorWidth.SHORT;
 
     @Override byte[] pack(byte[] file, int rows, int blocks) {
         byte[] data = new byte[file.length];
@@ -96,11 +103,14 @@ final class Q6_K extends BlockFormat {
                         s[o + 96] = (hi >> 4 | (top >> 6 & 3) << 4) ^ 32;
                     }
                 for (int g = 0; g < QK / GROUP; g++)
-                    for (int w = 0; w < 3; w++)
-                        for (int i = 0; i < VL; i++) {              // lane i: sub-block i of the group
-                            int sb = g * GROUP + 16 * i, word = s[sb + 15] >> 2 * w & 3;
-                            for (int k = 0; k < 5; k++) word |= s[sb + 5 * w + k] << 2 + 6 * k;
-                            Block32Ops.putWord(data, off + 18 * blocks + 192 * b + GROUP_BYTES * g + 4 * (VL * w + i), word);
+                    for (int l = 0; l < 3; l++)
+                        for (int j = 0; j < 2 * VL; j++) {          // short lane j: sub-block j / 2, weights 8·(j % 2) ..
+                            int e = g * GROUP + 16 * (j / 2) + 8 * (j % 2), s6 = s[e + 6], s7 = s[e + 7];
+                            int spare = l == 0 ? s6 & 0xF : l == 1 ? s6 >> 4 | (s7 & 3) << 2 : s7 >> 2;
+                            int v = spare | s[e + 2 * l] << 4 | s[e + 2 * l + 1] << 10;
+                            int to = off + 18 * blocks + 192 * b + GROUP_BYTES * g + 4 * VL * l + 2 * j;
+                            data[to] = (byte) v;
+                            data[to + 1] = (byte) (v >> 8);
                         }
                 System.arraycopy(file, at + SCALES, data, off + 16 * b, 16);
                 data[off + 16 * blocks + 2 * b] = file[at + D];
@@ -109,19 +119,12 @@ final class Q6_K extends BlockFormat {
         return data;
     }
 
-    /** The quant words at w[at ..]. */
+    /** The quants at w[at ..] as VL ints, each two shorts. */
     private static IntVector words(byte[] w, int at) { return ByteVector.fromArray(WORDS, w, at).reinterpretAsInts(); }
 
-    /** q − 32 of weight 5w + k of each sub-block of a group, from the group's words w (shift = 24 − 6k). */
+    /** The 6-bit signed field of each int at bits [26 − shift, 32 − shift): (word << shift) >> 26. */
     private static IntVector quant(IntVector word, int shift) {
         return (shift == 0 ? word : word.lanewise(VectorOperators.LSHL, shift)).lanewise(VectorOperators.ASHR, 26);
-    }
-
-    /** q − 32 of weight 15 of each sub-block of the group at w[at]. */
-    private static IntVector quant15(byte[] w, int at) {
-        return words(w, at).lanewise(VectorOperators.AND, 3)
-                .or(words(w, at + 4 * VL).lanewise(VectorOperators.LSHL, 30).lanewise(VectorOperators.LSHR, 28))
-                .or(words(w, at + 8 * VL).lanewise(VectorOperators.LSHL, 30).lanewise(VectorOperators.ASHR, 26));
     }
 
     /** The d·sc of super-blocks c0 .. c1 of the packed row at w[off] into ds[16·c0 .. 16·c1): one vector pass. */
@@ -136,10 +139,6 @@ final class Q6_K extends BlockFormat {
         }
     }
 
-    /** The d·sc of the VL sub-blocks from sub-block j0 of the packed row at w[off] (one group's), as {@link #scales}. */
-    private static FloatVector groupScales(byte[] w, int off, int blocks, int j0) {
-        return floats(signedInts(ByteVector.fromArray(BS, w, off + j0), 0)).mul(fp16(w, off + 16 * blocks + 2 * (j0 / 16)));
-    }
 
     @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, true); }
 
@@ -149,18 +148,35 @@ final class Q6_K extends BlockFormat {
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
         boolean scratch = natural && !Block32Ops.inPlace(16);      // else the packed order is untransposed where it lands
         float[] t = scratch ? new float[GROUP] : null;
+        float[] d = new float[VL];
         for (int k0 = 0, at = off + 18 * blocks; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
-            FloatVector d = groupScales(src, off, blocks, k0 >> 4);  // each lane's sub-block's d·sc
-            float[] out = scratch ? t : dst;                       // weight v of lane i's sub-block at o + v·VL + i
-            int o = scratch ? 0 : dstOff + k0;
-            for (int w = 0; w < 3; w++) {
-                IntVector word = words(src, at + 4 * VL * w);
-                for (int k = 0; k < 5; k++)                        // (d·sc)·(q − 32), as ggml
-                    floats(quant(word, 24 - 6 * k)).mul(d).intoArray(out, o + (5 * w + k) * VL);
-            }
-            floats(quant15(src, at)).mul(d).intoArray(out, o + 15 * VL);
+            float dd = fp16(src, off + 16 * blocks + 2 * (k0 / QK));  // each lane's sub-block's d·sc (scalar: decode
+            for (int i = 0; i < VL; i++) d[i] = src[off + (k0 >> 4) + i] * dd; // is inlined deep into a GEMM's loop)
+            decodeGroup(src, at, d, scratch ? t : dst, scratch ? 0 : dstOff + k0);
             if (scratch) Block32Ops.untransposed(t, 16, dst, dstOff + k0);
             else if (natural) Block32Ops.untransposeInPlace(dst, dstOff + k0);
+        }
+    }
+
+    /**
+     * The group of quants at src[at] times the lanes' d·sc (ds[0 .. VL)), weight e of lane m's sub-block at out[o + e·VL
+     * + m]: the twelve fields held whole in a short by two shifts each, the four spread ones by five operations. Loops,
+     * not sixteen written-out lines: C2 inlines each helper call site once before it unrolls, where sixteen call sites
+     * passed its node budget (NodeCountInliningCutoff) and left the vectors boxed.
+     */
+    private static void decodeGroup(byte[] src, int at, float[] ds, float[] out, int o) {
+        FloatVector d = FloatVector.fromArray(FS, ds, 0);           // (d·sc)·(q − 32), as ggml
+        for (int l = 0; l < 3; l++) {
+            IntVector w = words(src, at + 4 * VL * l);
+            for (int f = 0; f < 4; f++)                             // bits 4–9, 10–15 of the low short, then the high
+                floats(quant(w, f < 2 ? 22 - 6 * f : 18 - 6 * f)).mul(d).intoArray(out, o + (2 * l + (f & 1) + 8 * (f >> 1)) * VL);
+        }
+        IntVector w0 = words(src, at), w1 = words(src, at + 4 * VL), w2 = words(src, at + 8 * VL);
+        for (int p = 0; p < 2; p++) {                               // weights 8p + 6, 8p + 7: the low short, the high
+            floats(quant(w1, 30 - 16 * p).and(~0xF).or(w0.lanewise(VectorOperators.LSHR, 16 * p).and(0xF))).mul(d)
+                    .intoArray(out, o + (8 * p + 6) * VL);
+            floats(quant(w2, 28 - 16 * p).and(~3).or(w1.lanewise(VectorOperators.LSHR, 2 + 16 * p).and(3))).mul(d)
+                    .intoArray(out, o + (8 * p + 7) * VL);
         }
     }
 
@@ -171,8 +187,28 @@ final class Q6_K extends BlockFormat {
      */
     static final int CHUNK = 16;
 
+    /** QX[2·VL·v + j]: the weight of a group whose quantized activation the GEMV multiplies by field v of short lane j. */
+    private static final int[] QX = new int[GROUP];
+    static {
+        for (int v = 0; v < 8; v++)
+            for (int j = 0; j < 2 * VL; j++) QX[2 * VL * v + j] = 16 * (j / 2) + 8 * (j % 2) + v;
+    }
+
+    /** x[0 .. n) quantized per group ({@link Block32Ops#quantize}), in QX's order, with each group's step. */
+    @Override Activations gemvActivations(float[] x, int n) {
+        short[] q = new short[n];                                // [n], each group in QX's order
+        float[] steps = new float[n / GROUP];
+        int[] qi = new int[GROUP];
+        for (int g = 0; g < steps.length; g++) {
+            steps[g] = Block32Ops.quantize(x, g * GROUP, GROUP, qi);
+            for (int p = 0; p < GROUP; p++) q[g * GROUP + p] = (short) qi[QX[p]];
+        }
+        return new Activations(null, null, q, steps, GROUP);
+    }
+
+    @Override float[] gemvInput(float[] x, int n) { return Block32Ops.quantized(x, n, GROUP); }
+
     @Override void gemv(byte[] w, int blocks, Activations a, float[] y, int from, int to) {
-        float[] x = a.x();
         int rowBytes = blocks * BYTES;
         float[] ds = new float[16 * blocks];
         int chunks = (blocks + CHUNK - 1) / CHUNK, size = (blocks + chunks - 1) / chunks;
@@ -180,7 +216,7 @@ final class Q6_K extends BlockFormat {
             int c1 = Math.min(blocks, c0 + size);
             for (int o = from; o < to; o++) {
                 scales(w, o * rowBytes, blocks, c0, c1, ds);
-                dot(w, o * rowBytes, blocks, c0, c1, x, ds, y, o);
+                dot(w, o * rowBytes, blocks, c0, c1, a.q(), a.scales(), ds, y, o);
             }
         }
     }
@@ -191,26 +227,32 @@ final class Q6_K extends BlockFormat {
     static float[] transposed(float[] x, int n) { return Block32Ops.transposed(x, n, 16); }
 
     /**
-     * Super-blocks c0 .. c1 of the packed row at w[off] against xt (x {@link #transposed}): per group, Σ (q − 32)·x
-     * of each lane's sub-block in three accumulators (short FMA chains), scaled once by the group's d·sc from ds; set
-     * into y[o] for the first chunk, else added. (More than 325 bytes of bytecode, C2's FreqInlineSize, so that C2
-     * compiles it on its own: inlined into gemv it ran 30 % slower.)
+     * Super-blocks c0 .. c1 of the packed row at w[off] against the quantized activations q (steps: one per group):
+     * per group, each short lane's 8 products (q − 32)·x summed in shorts, the halves of each int added (a sub-block's
+     * Σ), converted and scaled by the group's d·sc from ds and its step; set into y[o] for the first chunk, else
+     * added. (More than 325 bytes of bytecode, C2's FreqInlineSize, so that C2 compiles it on its own. Two rows side
+     * by side, x loaded once for both, were no faster.)
      */
-    private static void dot(byte[] w, int off, int blocks, int c0, int c1, float[] xt, float[] ds, float[] y, int o) {
+    private static void dot(byte[] w, int off, int blocks, int c0, int c1, short[] q, float[] steps, float[] ds, float[] y, int o) {
         FloatVector t = FloatVector.zero(FS);
         for (int k0 = c0 * QK, at = off + 18 * blocks + 192 * c0; k0 < c1 * QK; k0 += GROUP, at += GROUP_BYTES) {
-            FloatVector a = FloatVector.zero(FS), b = a, c = a;
-            for (int g = 0; g < 3; g++) {
-                IntVector word = words(w, at + 4 * VL * g);
-                int k = k0 + 5 * g * VL;
-                for (int j = 0; j < 4; j += 2) {                  // weights 5g+j, 5g+j+1: a loop for C2's node budget
-                    a = floats(quant(word, 24 - 6 * j)).fma(FloatVector.fromArray(FS, xt, k + j * VL), a);
-                    b = floats(quant(word, 18 - 6 * j)).fma(FloatVector.fromArray(FS, xt, k + (j + 1) * VL), b);
-                }
-                c = floats(quant(word, 0)).fma(FloatVector.fromArray(FS, xt, k + 4 * VL), c);
-            }
-            c = floats(quant15(w, at)).fma(FloatVector.fromArray(FS, xt, k0 + 15 * VL), c);
-            t = a.add(b).add(c).fma(FloatVector.fromArray(FS, ds, k0 >> 4), t);
+            ShortVector l0 = ByteVector.fromArray(WORDS, w, at).reinterpretAsShorts();
+            ShortVector l1 = ByteVector.fromArray(WORDS, w, at + 4 * VL).reinterpretAsShorts();
+            ShortVector l2 = ByteVector.fromArray(WORDS, w, at + 8 * VL).reinterpretAsShorts();
+            ShortVector a = l0.lanewise(VectorOperators.LSHL, 6).lanewise(VectorOperators.ASHR, 10).mul(ShortVector.fromArray(SS, q, k0))
+                    .add(l0.lanewise(VectorOperators.ASHR, 10).mul(ShortVector.fromArray(SS, q, k0 + 2 * VL)));
+            ShortVector b = l1.lanewise(VectorOperators.LSHL, 6).lanewise(VectorOperators.ASHR, 10).mul(ShortVector.fromArray(SS, q, k0 + 4 * VL))
+                    .add(l1.lanewise(VectorOperators.ASHR, 10).mul(ShortVector.fromArray(SS, q, k0 + 6 * VL)));
+            a = a.add(l2.lanewise(VectorOperators.LSHL, 6).lanewise(VectorOperators.ASHR, 10).mul(ShortVector.fromArray(SS, q, k0 + 8 * VL)))
+                    .add(l2.lanewise(VectorOperators.ASHR, 10).mul(ShortVector.fromArray(SS, q, k0 + 10 * VL)));
+            ShortVector f6 = l1.lanewise(VectorOperators.LSHL, 14).lanewise(VectorOperators.ASHR, 10).or(l0.and((short) 0xF));
+            ShortVector f7 = l2.lanewise(VectorOperators.LSHL, 12).lanewise(VectorOperators.ASHR, 10)
+                    .or(l1.lanewise(VectorOperators.LSHR, 2).and((short) 3));
+            b = b.add(f6.mul(ShortVector.fromArray(SS, q, k0 + 12 * VL))).add(f7.mul(ShortVector.fromArray(SS, q, k0 + 14 * VL)));
+            IntVector i = a.add(b).reinterpretAsInts();            // each int: one sub-block's two short lanes
+            IntVector sum = i.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i.lanewise(VectorOperators.ASHR, 16));
+            t = ((FloatVector) sum.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(FS, ds, k0 >> 4))
+                    .fma(FloatVector.broadcast(FS, steps[k0 / GROUP]), t);
         }
         float p = t.reduceLanes(VectorOperators.ADD);
         y[o] = c0 == 0 ? p : y[o] + p;

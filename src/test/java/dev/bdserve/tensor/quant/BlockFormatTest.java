@@ -268,23 +268,27 @@ class BlockFormatTest {
         }
     }
 
-    /** Q4_K's GEMV sees each activation within half a step (max|x| / 127 per group) of its value, a group of zeros as zeros. */
-    @Test
-    void q4kActivationsAreQuantizedWithinHalfAStep() {
-        BlockFormat f = BlockFormat.of("q4_k");
-        int n = 4 * 256;
+    /**
+     * The integer GEMVs (Q4_K, Q6_K) see each activation within half a step (max|x| / 127 of its group) of its value,
+     * a group of zeros as zeros.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"q4_k", "q6_k"})
+    void integerGemvActivationsAreQuantizedWithinHalfAStep(String name) {
+        BlockFormat f = BlockFormat.of(name);
+        int n = 4 * 256, group = f == Q4_K.INSTANCE ? Q4_K.GW : Q6_K.GROUP;
         SplittableRandom r = new SplittableRandom(3);
         for (int trial = 0; trial < 20; trial++) {
             float[] x = new float[n];
             double scale = Math.pow(10, r.nextDouble(-6, 6));
             for (int i = 0; i < n; i++) x[i] = (float) (r.nextGaussian() * scale * (i % 97 == 0 ? 30 : 1));
-            java.util.Arrays.fill(x, 512, 768, 0f);                           // a group (or two at 128 bits) of zeros
+            java.util.Arrays.fill(x, 512, 768, 0f);                           // whole groups of zeros
             float[] seen = f.gemvInput(x, n);
-            for (int g0 = 0; g0 < n; g0 += Q4_K.GW) {
+            for (int g0 = 0; g0 < n; g0 += group) {
                 float amax = 0;
-                for (int i = g0; i < g0 + Q4_K.GW; i++) amax = Math.max(amax, Math.abs(x[i]));
-                for (int i = g0; i < g0 + Q4_K.GW; i++)
-                    assertEquals(x[i], seen[i], amax / 127 * 0.5001 + 1e-30, "trial " + trial + " value " + i);
+                for (int i = g0; i < g0 + group; i++) amax = Math.max(amax, Math.abs(x[i]));
+                for (int i = g0; i < g0 + group; i++)
+                    assertEquals(x[i], seen[i], amax / 127 * 0.5001 + 1e-30, name + " trial " + trial + " value " + i);
             }
             for (int i = 512; i < 768; i++) assertEquals(0f, seen[i]);
         }
@@ -321,17 +325,50 @@ class BlockFormatTest {
         }
     }
 
-    /** A NaN or infinite activation makes Q4_K's product NaN, as fp32 arithmetic would make it non-finite. */
+    /**
+     * The worst case of Q6_K's 16-bit sums: every quant −32 (or 31), every activation ±max|x| (quantized to ±127), so
+     * each short lane adds 8 products of 32·127 (or 31·127) of one sign; the products still equal the twin's.
+     */
     @Test
-    void q4kNonFiniteActivationsGiveNaN() {
-        Case c = cases().stream().filter(k -> k.format.name().equals("q4_k")).findFirst().orElseThrow();
+    void q6kSixteenBitSumsDoNotOverflow() {
+        Case c = cases().stream().filter(k -> k.format.name().equals("q6_k")).findFirst().orElseThrow();
+        int rows = 3, blocks = 2, cols = blocks * 256;
+        for (int fill : new int[]{0, 0xFF}) {                                // q = 0 (−32) or 63 (31) everywhere
+            byte[] b = new byte[rows * blocks * 210];
+            for (int k = 0; k < rows * blocks; k++) {
+                int o = k * 210;
+                java.util.Arrays.fill(b, o, o + 192, (byte) fill);
+                java.util.Arrays.fill(b, o + 192, o + 208, (byte) 127);         // scales
+                b[o + 209] = 0x3C;                                            // d = 1
+            }
+            float[] wt = twin(c, b, rows * blocks);
+            QuantMatrix w = new QuantMatrix(c.format, rows, cols, b);
+            for (float sign : new float[]{1, -1}) {
+                float[] x = new float[cols], y = new float[rows];
+                java.util.Arrays.fill(x, 2.5f * sign);
+                w.matmul(x, 1, y, Parallel.serial());
+                for (int o = 0; o < rows; o++) {
+                    double want = 0;
+                    for (int i = 0; i < cols; i++) want += (double) wt[o * cols + i] * x[i];
+                    assertEquals(want, y[o], 1e-5 * Math.abs(want), "quants " + fill + ", row " + o + ", activations " + 2.5f * sign);
+                    assertEquals((fill == 0 ? -32 : 31) * 127.0 * 2.5 * cols * sign, want, 1e-3);
+                }
+            }
+        }
+    }
+
+    /** A NaN or infinite activation makes an integer GEMV's product NaN, as fp32 arithmetic would make it non-finite. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"q4_k", "q6_k"})
+    void integerGemvNonFiniteActivationsGiveNaN(String name) {
+        Case c = cases().stream().filter(k -> k.format.name().equals(name)).findFirst().orElseThrow();
         byte[] b = randomBlocks(c, 2, 5, false);
         QuantMatrix w = new QuantMatrix(c.format, 2, 256, b);
         for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
             float[] x = activations(256, 8), y = new float[2];
             x[17] = bad;
             w.matmul(x, 1, y, Parallel.serial());
-            assertTrue(Float.isNaN(y[0]) && Float.isNaN(y[1]), bad + ": " + y[0] + ", " + y[1]);
+            assertTrue(Float.isNaN(y[0]) && Float.isNaN(y[1]), name + ", " + bad + ": " + y[0] + ", " + y[1]);
         }
     }
 
