@@ -15,7 +15,7 @@ import java.util.List;
  * {@link #blockSize()} weights in {@link #blockBytes()} bytes, laid out as llama.cpp's {@code block_*} structs.
  * Each format holds the vector kernels over such rows: decoding to fp32 (equal bit for bit to ggml's
  * {@code dequantize_row_*}, whose scalar form in {@code model.gguf.GgmlCodec} is the slow twin the tests compare
- * against) and the decode-time GEMV, which keeps the activations in fp32 (Q4_K's quantizes them: {@link Q4_K}).
+ * against) and the decode-time GEMV, which keeps the activations in fp32 (Q4_K's and Q6_K's quantize them).
  *
  * <p>Kernels run at {@link VectorWidth}: {@link #FS} floats per vector, bytes loaded {@link #BS} at a time.
  */
@@ -76,7 +76,7 @@ public abstract class BlockFormat {
     /**
      * One token's activations x[0 .. n) as {@link #gemv} takes them: by default x in the order of {@link #activations}
      * and, when {@link #usesSums}, the sums of each {@value #SUM_GROUP} values; a format with an integer GEMV
-     * quantizes them instead (Q4_K).
+     * quantizes them instead (Q4_K, Q6_K).
      */
     Activations gemvActivations(float[] x, int n) {
         return new Activations(activations(x, n), usesSums() ? QuantMatrix.groupSums(x, n) : null, null, null, 0);

@@ -11,7 +11,6 @@ import jdk.incubator.vector.VectorSpecies;
 
 import dev.bdserve.tensor.VectorWidth;
 
-
 import static dev.bdserve.tensor.quant.Block32Ops.floats;
 import static dev.bdserve.tensor.quant.Block32Ops.fp16;
 import static dev.bdserve.tensor.quant.Block32Ops.ints;
@@ -25,10 +24,11 @@ import static dev.bdserve.tensor.quant.Block32Ops.word;
  *
  * <p>The GEMV quantizes the token's activations to integers, as llama.cpp does for its K-quant dot products (its
  * Q8_K: |q| ≤ 127, one step per 256), here one step per group of {@link #GW} (256, or 128 at 128 bits): an error of
- * at most step / 2 = max|x| / 254 per activation ({@link Block32Ops#quantize}). It multiplies nibbles by them in 16-bit lanes
- * and adds the products of a sub-block's lanes as integers, so per 64 weights of a row it loads, shifts and masks
- * once and multiplies-adds four times in shorts, not 64 widenings and fp32 products; each sub-block's (d·sc)·Σ q·x is
- * then one float product per group, and the mins' share dmin·m·Σx comes from the sums of the quantized activations.
+ * at most step / 2 = max|x| / 254 per activation ({@link Block32Ops#quantize}). It multiplies nibbles by them in
+ * 16-bit lanes and adds the products of a sub-block's lanes as integers, so per 64 weights of a row it loads, shifts
+ * and masks once and multiplies-adds four times in shorts, not 64 widenings and fp32 products; each sub-block's
+ * (d·sc)·Σ q·x is then one float product per group, and the mins' share dmin·m·Σx comes from the sums of the
+ * quantized activations.
  * A {@link QuantMatrix} keeps its rows packed for it (the comment at {@link #pack}).
  */
 final class Q4_K extends BlockFormat {
@@ -126,7 +126,7 @@ final class Q4_K extends BlockFormat {
 
     /** PANEL[VL·(8l + r) + m]: where nibble r of int lane m of load l (decodePanel's order) sits in the group's weights. */
     private static final int[] PANEL = new int[GW];
-    /** QX[8·VL·l + 2·VL·k + j]: the weight whose quantized activation the GEMV multiplies by nibble k of short lane j of load l. */
+    /** QX[8·VL·l + 2·VL·k + j]: the weight whose activation the GEMV multiplies by nibble k of short lane j of load l. */
     private static final int[] QX = new int[GW];
     static {
         for (int l = 0; l < LOADS; l++)
@@ -174,8 +174,7 @@ final class Q4_K extends BlockFormat {
     private static void decode(byte[] src, int off, float[] dst, int dstOff, int blocks, boolean natural) {
         int n = 8 * blocks;
         float[] dl = LS == 2 ? null : new float[VL], ml = LS == 2 ? null : new float[VL];
-        boolean scratch = natural;                                 // the packed order, scattered to the row's
-        float[] t = scratch ? new float[GW] : null;
+        float[] t = natural ? new float[GW] : null;             // the packed order, then scattered to the row's
         for (int b = 0; b < blocks; b++, dstOff += QK) {
             int sc = off + 8 * b, mn = off + n + 8 * b;
             float d = topHalf(src, sc), dmin = topHalf(src, mn);
@@ -193,8 +192,8 @@ final class Q4_K extends BlockFormat {
                     dv = FloatVector.fromArray(FS, dl, 0);
                     mv = FloatVector.fromArray(FS, ml, 0);
                 }
-                int qs = off + 2 * n + 128 * b + GB * g, o = scratch ? 0 : dstOff + GW * g;
-                float[] out = scratch ? t : dst;
+                int qs = off + 2 * n + 128 * b + GB * g, o = natural ? 0 : dstOff + GW * g;
+                float[] out = natural ? t : dst;
                 for (int l = 0; l < LOADS; l++) {                 // int lane m: sub-block m / LS, 8 nibbles
                     IntVector v = ByteVector.fromArray(WB, src, qs + 4 * VL * l).reinterpretAsInts();
                     for (int r = 0; r < 8; r++) {                // (d·sc)·q − (dmin·m): two roundings, as ggml
@@ -202,7 +201,7 @@ final class Q4_K extends BlockFormat {
                         floats(nb).mul(dv).sub(mv).intoArray(out, o + VL * (8 * l + r));
                     }
                 }
-                if (scratch)
+                if (natural)
                     for (int p = 0; p < GW; p++) dst[dstOff + GW * g + PANEL[p]] = t[p];
             }
         }
@@ -220,8 +219,8 @@ final class Q4_K extends BlockFormat {
     private static final VectorSpecies<Byte> WB = VectorSpecies.of(byte.class, FS.vectorShape());
 
     /**
-     * x[0 .. n) quantized per group of GW ({@link Block32Ops#quantize}): the integers in the order the GEMV multiplies the packed
-     * nibbles in (QX), each group's step, and the sums of each 32 values of q·step (the mins' share).
+     * x[0 .. n) quantized per group of GW ({@link Block32Ops#quantize}): the integers in the order the GEMV multiplies
+     * the packed nibbles in (QX), each group's step, and the sums of each 32 values of q·step (the mins' share).
      */
     @Override Activations gemvActivations(float[] x, int n) {
         int groups = n / GW;

@@ -139,7 +139,6 @@ final class Q6_K extends BlockFormat {
         }
     }
 
-
     @Override void decodePacked(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, true); }
 
     @Override void decodePanel(byte[] src, int off, float[] dst, int dstOff, int blocks) { decode(src, off, dst, dstOff, blocks, false); }
@@ -150,8 +149,8 @@ final class Q6_K extends BlockFormat {
         float[] t = scratch ? new float[GROUP] : null;
         float[] d = new float[VL];
         for (int k0 = 0, at = off + 18 * blocks; k0 < blocks * QK; k0 += GROUP, at += GROUP_BYTES) {
-            float dd = fp16(src, off + 16 * blocks + 2 * (k0 / QK));  // each lane's sub-block's d·sc (scalar: decode
-            for (int i = 0; i < VL; i++) d[i] = src[off + (k0 >> 4) + i] * dd; // is inlined deep into a GEMM's loop)
+            float dd = fp16(src, off + 16 * blocks + 2 * (k0 / QK));  // each lane's sub-block's d·sc, in scalars:
+            for (int i = 0; i < VL; i++) d[i] = src[off + (k0 >> 4) + i] * dd; // decode inlines deep into a GEMM's loop
             decodeGroup(src, at, d, scratch ? t : dst, scratch ? 0 : dstOff + k0);
             if (scratch) Block32Ops.untransposed(t, 16, dst, dstOff + k0);
             else if (natural) Block32Ops.untransposeInPlace(dst, dstOff + k0);
@@ -182,7 +181,7 @@ final class Q6_K extends BlockFormat {
 
     /**
      * Super-blocks per pass over the rows at most: rows longer than 4096 weights (ffn_down's 8192) are done in column
-     * chunks, so the chunk of x (16 KB) stays in L1 beside the streamed weights; with all 32 KB of x per pass the
+     * chunks, so the chunk of x stays in L1 beside the streamed weights; with all 32 KB of fp32 x per pass the
      * GEMV ran at half speed (7.5 against 15.3 Gweights/s, 2048×8192 from DRAM, one thread).
      */
     static final int CHUNK = 16;

@@ -4,7 +4,6 @@ import dev.bdserve.tensor.PanelProduct;
 import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.Weight;
 
-import java.util.Arrays;
 
 /**
  * A weight [rows, cols] kept in one of ggml's block formats ({@link BlockFormat}), each row the bytes of its blocks as
