@@ -145,7 +145,7 @@ class BlockFormatTest {
         float[] serial = new float[T * rows], threaded = new float[T * rows];
         w.matmul(x, T, serial, Parallel.serial());
         w.matmul(x, T, threaded, pool);
-        if (T == 1) x = c.format.gemvInput(x, cols);                 // the GEMV's activations (Q4_K's quantized)
+        if (T == 1) x = c.format.gemvInput(x, cols);                 // the GEMV's activations (Q4_K's, Q6_K's quantized)
         for (int o = 0; o < rows; o++)
             for (int t = 0; t < T; t++) {
                 double want = 0, mag = 0;                            // Σ|w·x|: the scale of fp32 rounding in the sum
