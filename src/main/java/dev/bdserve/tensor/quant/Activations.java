@@ -4,7 +4,7 @@ import java.util.Arrays;
 
 /**
  * One token's activations as a format's GEMV takes them ({@link BlockFormat#gemvActivations}): fp32 values in the
- * format's order, or integers with one scale per group of {@code group} values (Q4_K), and the sums of each
+ * format's order, or integers with one scale per group of {@code group} values (Q4_K, Q6_K), and the sums of each
  * {@value BlockFormat#SUM_GROUP} values where the format needs them. Unused parts are null.
  *
  * @param x      fp32 activations [n], in the order the format's packed rows keep their weights

@@ -163,6 +163,28 @@ final class Block32Ops {
         return amax / XMAX;
     }
 
+    /**
+     * x[0 .. n) {@link #quantize}d per group of order.length values for an integer GEMV: q[g·len + p] gets the integer
+     * of value order[p] of group g (the kernel's order), and sums, when not null, Σ q·step of each {@value
+     * BlockFormat#SUM_GROUP} values in the row's order. Returns each group's step.
+     */
+    static float[] quantizeInOrder(float[] x, int n, int[] order, short[] q, float[] sums) {
+        int len = order.length;
+        float[] steps = new float[n / len];
+        int[] qi = new int[len];                                  // one group's integers in the row's order
+        for (int g = 0; g < steps.length; g++) {
+            float step = steps[g] = quantize(x, g * len, len, qi);
+            for (int p = 0; p < len; p++) q[g * len + p] = (short) qi[order[p]];
+            if (sums == null) continue;
+            for (int s = 0; s < len / BlockFormat.SUM_GROUP; s++) {
+                int sum = 0;
+                for (int i = 0; i < BlockFormat.SUM_GROUP; i++) sum += qi[BlockFormat.SUM_GROUP * s + i];
+                sums[(g * len) / BlockFormat.SUM_GROUP + s] = sum * step;
+            }
+        }
+        return steps;
+    }
+
     /** x[0 .. n) as an integer GEMV sees it: each run of {@code group} values {@link #quantize}d, times its step. */
     static float[] quantized(float[] x, int n, int group) {
         float[] out = new float[n];

@@ -223,20 +223,9 @@ final class Q4_K extends BlockFormat {
      * the packed nibbles in (QX), each group's step, and the sums of each 32 values of q·step (the mins' share).
      */
     @Override Activations gemvActivations(float[] x, int n) {
-        int groups = n / GW;
         short[] q = new short[n];                                // [n], each group in QX's order
-        float[] steps = new float[groups], sums = new float[n / SUM_GROUP];
-        int[] qi = new int[GW];                                  // one group's integers in the row's order
-        for (int g = 0; g < groups; g++) {
-            float step = steps[g] = Block32Ops.quantize(x, g * GW, GW, qi);
-            for (int s = 0; s < GW / SUM_GROUP; s++) {
-                int sum = 0;
-                for (int i = 0; i < SUM_GROUP; i++) sum += qi[SUM_GROUP * s + i];
-                sums[g * GW / SUM_GROUP + s] = sum * step;
-            }
-            for (int p = 0; p < GW; p++) q[g * GW + p] = (short) qi[QX[p]];
-        }
-        return new Activations(null, sums, q, steps, GW);
+        float[] sums = new float[n / SUM_GROUP];
+        return new Activations(null, sums, q, Block32Ops.quantizeInOrder(x, n, QX, q, sums), GW);
     }
 
     @Override float[] gemvInput(float[] x, int n) { return Block32Ops.quantized(x, n, GW); }
@@ -283,6 +272,7 @@ final class Q4_K extends BlockFormat {
             IntVector i1 = a1.reinterpretAsInts(), i2 = a2.reinterpretAsInts();   // each int: two shorts' sums
             IntVector p1 = i1.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i1.lanewise(VectorOperators.ASHR, 16));
             IntVector p2 = i2.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 16).add(i2.lanewise(VectorOperators.ASHR, 16));
+            // the conversion written out: Block32Ops.floats here was left uninlined (NodeCountInliningCutoff), boxed
             FloatVector step = FloatVector.broadcast(FS, steps[g]);
             t1 = ((FloatVector) p1.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(FS, ds, VL * g)).fma(step, t1);
             t2 = ((FloatVector) p2.convert(VectorOperators.I2F, 0)).mul(FloatVector.fromArray(FS, ds, nl + VL * g)).fma(step, t2);

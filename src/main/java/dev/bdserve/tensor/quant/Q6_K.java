@@ -196,13 +196,7 @@ final class Q6_K extends BlockFormat {
     /** x[0 .. n) quantized per group ({@link Block32Ops#quantize}), in QX's order, with each group's step. */
     @Override Activations gemvActivations(float[] x, int n) {
         short[] q = new short[n];                                // [n], each group in QX's order
-        float[] steps = new float[n / GROUP];
-        int[] qi = new int[GROUP];
-        for (int g = 0; g < steps.length; g++) {
-            steps[g] = Block32Ops.quantize(x, g * GROUP, GROUP, qi);
-            for (int p = 0; p < GROUP; p++) q[g * GROUP + p] = (short) qi[QX[p]];
-        }
-        return new Activations(null, null, q, steps, GROUP);
+        return new Activations(null, null, q, Block32Ops.quantizeInOrder(x, n, QX, q, null), GROUP);
     }
 
     @Override float[] gemvInput(float[] x, int n) { return Block32Ops.quantized(x, n, GROUP); }

@@ -74,6 +74,9 @@ class BlockFormatTest {
         return w;
     }
 
+    /** The case of the format named {@code name}. */
+    static Case caseOf(String name) { return cases().stream().filter(k -> k.format.name().equals(name)).findFirst().orElseThrow(); }
+
     static Stream<Case> formats() { return cases().stream(); }
 
     @ParameterizedTest(name = "{0}")
@@ -300,7 +303,7 @@ class BlockFormatTest {
      */
     @Test
     void q4kSixteenBitSumsDoNotOverflow() {
-        Case c = cases().stream().filter(k -> k.format.name().equals("q4_k")).findFirst().orElseThrow();
+        Case c = caseOf("q4_k");
         int rows = 3, blocks = 2, cols = blocks * 256;
         byte[] b = new byte[rows * blocks * 144];
         for (int k = 0; k < rows * blocks; k++) {
@@ -331,7 +334,7 @@ class BlockFormatTest {
      */
     @Test
     void q6kSixteenBitSumsDoNotOverflow() {
-        Case c = cases().stream().filter(k -> k.format.name().equals("q6_k")).findFirst().orElseThrow();
+        Case c = caseOf("q6_k");
         int rows = 3, blocks = 2, cols = blocks * 256;
         for (int fill : new int[]{0, 0xFF}) {                                // q = 0 (−32) or 63 (31) everywhere
             byte[] b = new byte[rows * blocks * 210];
@@ -361,7 +364,7 @@ class BlockFormatTest {
     @ParameterizedTest
     @org.junit.jupiter.params.provider.ValueSource(strings = {"q4_k", "q6_k"})
     void integerGemvNonFiniteActivationsGiveNaN(String name) {
-        Case c = cases().stream().filter(k -> k.format.name().equals(name)).findFirst().orElseThrow();
+        Case c = caseOf(name);
         byte[] b = randomBlocks(c, 2, 5, false);
         QuantMatrix w = new QuantMatrix(c.format, 2, 256, b);
         for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
