@@ -52,8 +52,8 @@ final class Block32Ops {
     /** The little-endian 64-bit word at b[at]. */
     static long dword(byte[] b, int at) { return (long) LE64.get(b, at); }
 
-    /** Stores v little-endian at b[at]. */
-    static void putWord(byte[] b, int at, int v) { LE32.set(b, at, v); }
+    /** Stores the low 16 bits of v little-endian at b[at]. */
+    static void putShort(byte[] b, int at, int v) { LE16.set(b, at, (short) v); }
 
     /** Stores v little-endian at b[at]. */
     static void putDword(byte[] b, int at, long v) { LE64.set(b, at, v); }

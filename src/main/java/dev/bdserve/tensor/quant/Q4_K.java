@@ -110,8 +110,8 @@ final class Q4_K extends BlockFormat {
      * is float vector 8l + r, its lane m still of sub-block m / LS; activations permutes x to that order.
      */
 
-    /** Sub-blocks per group, lanes per sub-block, float vectors per group, weights and bytes per group. */
-    static final int SG = Math.min(8, VL), LS = VL / SG, NV = 32 / LS, GW = 32 * SG, GB = 16 * SG;
+    /** Sub-blocks per group, lanes per sub-block, weights and bytes per group. */
+    static final int SG = Math.min(8, VL), LS = VL / SG, GW = 32 * SG, GB = 16 * SG;
     /** Loads of 4·VL nibble bytes per group. */
     static final int LOADS = 4 / LS;
 

@@ -108,9 +108,7 @@ final class Q6_K extends BlockFormat {
                             int e = g * GROUP + 16 * (j / 2) + 8 * (j % 2), s6 = s[e + 6], s7 = s[e + 7];
                             int spare = l == 0 ? s6 & 0xF : l == 1 ? s6 >> 4 | (s7 & 3) << 2 : s7 >> 2;
                             int v = spare | s[e + 2 * l] << 4 | s[e + 2 * l + 1] << 10;
-                            int to = off + 18 * blocks + 192 * b + GROUP_BYTES * g + 4 * VL * l + 2 * j;
-                            data[to] = (byte) v;
-                            data[to + 1] = (byte) (v >> 8);
+                            Block32Ops.putShort(data, off + 18 * blocks + 192 * b + GROUP_BYTES * g + 4 * VL * l + 2 * j, v);
                         }
                 System.arraycopy(file, at + SCALES, data, off + 16 * b, 16);
                 data[off + 16 * blocks + 2 * b] = file[at + D];

@@ -4,7 +4,6 @@ import dev.bdserve.tensor.PanelProduct;
 import dev.bdserve.tensor.Parallel;
 import dev.bdserve.tensor.Weight;
 
-
 /**
  * A weight [rows, cols] kept in one of ggml's block formats ({@link BlockFormat}), each row the bytes of its blocks as
  * a GGUF file holds them, regrouped within the row where the format's GEMV reads them faster ({@link
