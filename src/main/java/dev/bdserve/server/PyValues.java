@@ -10,7 +10,7 @@ import java.util.Objects;
 
 import dev.bdserve.server.Jinja.Fn;
 import dev.bdserve.server.Jinja.Namespace;
-import dev.bdserve.server.Jinja.Scope;
+import dev.bdserve.server.JinjaNodes.Scope;
 import dev.bdserve.server.Jinja.TemplateException;
 import dev.bdserve.server.Jinja.Tuple;
 import dev.bdserve.server.Jinja.Undefined;
