@@ -23,7 +23,8 @@ import static dev.bdserve.server.PyValues.*;
  * plain Java objects: String, Long, Double, Boolean, null (None), List, Map. This class is the entry point (a template
  * is parsed once, rendered many times), the values' own types and the globals; {@link JinjaLexer} lexes,
  * {@link JinjaParser} and {@link JinjaExprParser} parse, {@link JinjaNodes} run a template. Python's rules for the
- * values are {@link PyValues}, {@code json.dumps} is {@link TemplateJson}.
+ * values are {@link PyValues}, their methods {@link PyMethods}, filters and tests {@link JinjaFilters},
+ * {@code json.dumps} is {@link TemplateJson}.
  *
  * <p>Written here rather than using a Java Jinja engine because chat templates are only correct when they render
  * byte for byte as in Python (whitespace, {@code tojson} spacing, {@code str()} of values).

@@ -13,6 +13,8 @@ import dev.bdserve.server.JinjaLexer.Tok;
 import dev.bdserve.server.JinjaNodes.Expr;
 import dev.bdserve.server.JinjaNodes.Scope;
 
+import static dev.bdserve.server.JinjaFilters.filter;
+import static dev.bdserve.server.JinjaFilters.test;
 import static dev.bdserve.server.PyValues.*;
 
 /**

@@ -5,8 +5,8 @@ import java.util.List;
 
 import dev.bdserve.server.Jinja.TemplateException;
 
-import static dev.bdserve.server.PyValues.isSpace;
-import static dev.bdserve.server.PyValues.rstrip;
+import static dev.bdserve.server.PyMethods.isSpace;
+import static dev.bdserve.server.PyMethods.rstrip;
 
 /**
  * Splits a {@link Jinja} template into tokens as jinja2's lexer does: the text between tags, with
@@ -39,7 +39,7 @@ final class JinjaLexer {
             if (lmod == '-') text = rstrip(text);
             else if (kind != '{' && lmod != '+') {
                 int l = text.lastIndexOf('\n') + 1;
-                if ((l > 0 || lineStarting) && text.substring(l).chars().allMatch(PyValues::isSpace)) text = text.substring(0, l);
+                if ((l > 0 || lineStarting) && text.substring(l).chars().allMatch(PyMethods::isSpace)) text = text.substring(0, l);
             }
             emitText(text);
             line += count(src, pos, i);
