@@ -268,7 +268,7 @@ final class JsonSchemaGrammar {
         if (names.isEmpty()) return "string";
         Automaton a = Regex.anyString();
         for (String nm : names) a = a.minus(Automaton.makeString(nm));
-        String start = Regex.rules(a, fresh("key"), true, rules, "an additional property name");
+        String start = AutomatonGbnf.rules(a, fresh("key"), true, rules, "an additional property name");
         return "\"\\\"\" " + start + " \"\\\"\"";
     }
 
@@ -323,7 +323,7 @@ final class JsonSchemaGrammar {
             a = a.intersection(len);
         }
         if (a.isEmpty()) throw error("no string satisfies pattern, format and lengths together", p);
-        String start = Regex.rules(a, fresh("pat"), true, rules, "the string schema at " + p);
+        String start = AutomatonGbnf.rules(a, fresh("pat"), true, rules, "the string schema at " + p);
         return "\"\\\"\" " + start + " \"\\\"\"";
     }
 
@@ -373,7 +373,7 @@ final class JsonSchemaGrammar {
     private String integer(JsonNode s, String p) throws ConstraintException {
         BoundsHolder b = bounds(s, p);
         if (!b.any()) return "integer";
-        return Regex.rules(intRange(b.lo(), b.hi()), fresh("int"), false, rules, "the integer bounds at " + p);
+        return AutomatonGbnf.rules(intRange(b.lo(), b.hi()), fresh("int"), false, rules, "the integer bounds at " + p);
     }
 
     private String number(JsonNode s, String p) throws ConstraintException {
@@ -387,7 +387,7 @@ final class JsonSchemaGrammar {
         // -M.F lies in (-(M + 1), -M] for M >= 0: inside when -(M + 1) >= lo and -M <= hi
         long mlo = Math.max(-b.hi(), 0), mhi = -b.lo() - 1;
         if (mlo <= mhi) a = a.union(Automaton.makeChar('-').concatenate(digits(mlo, mhi)).concatenate(frac));
-        return Regex.rules(a, fresh("num"), false, rules, "the number bounds at " + p);
+        return AutomatonGbnf.rules(a, fresh("num"), false, rules, "the number bounds at " + p);
     }
 
     /** Decimal integers in [lo, hi], no leading zeros, "-" for negatives (no "-0"). */
