@@ -46,7 +46,6 @@ final class JsonSchemaGrammar {
     private static final Set<String> KEYWORDS = Set.of("type", "properties", "required", "additionalProperties", "enum",
             "const", "anyOf", "oneOf", "items", "minItems", "maxItems", "minLength", "maxLength", "pattern", "format",
             "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "$ref");
-    private static final long NUM_LIMIT = 9_999_999_999_999_999L; // 16 digits
 
     static final String BASE = """
             ws ::= "" | " " | "\\n" [ \\t]{0,20}
@@ -98,7 +97,8 @@ final class JsonSchemaGrammar {
         return name;
     }
 
-    private static ConstraintException error(String msg, String pointer) {
+    /** A schema error at JSON pointer {@code pointer} (also raised by {@link NumberBounds}). */
+    static ConstraintException error(String msg, String pointer) {
         return new ConstraintException("json_schema: " + msg, pointer.isEmpty() ? "/" : pointer);
     }
 
@@ -268,7 +268,7 @@ final class JsonSchemaGrammar {
         if (names.isEmpty()) return "string";
         Automaton a = Regex.anyString();
         for (String nm : names) a = a.minus(Automaton.makeString(nm));
-        String start = Regex.rules(a, fresh("key"), true, rules, "an additional property name");
+        String start = AutomatonGbnf.rules(a, fresh("key"), true, rules, "an additional property name");
         return "\"\\\"\" " + start + " \"\\\"\"";
     }
 
@@ -323,7 +323,7 @@ final class JsonSchemaGrammar {
             a = a.intersection(len);
         }
         if (a.isEmpty()) throw error("no string satisfies pattern, format and lengths together", p);
-        String start = Regex.rules(a, fresh("pat"), true, rules, "the string schema at " + p);
+        String start = AutomatonGbnf.rules(a, fresh("pat"), true, rules, "the string schema at " + p);
         return "\"\\\"\" " + start + " \"\\\"\"";
     }
 
@@ -344,85 +344,15 @@ final class JsonSchemaGrammar {
 
     // ---------------------------------------------------------------- numbers
 
-    private static final BoundsHolder NONE = new BoundsHolder(-NUM_LIMIT, NUM_LIMIT, false);
-
-    private record BoundsHolder(long lo, long hi, boolean any) {}
-
-    /** Whole-number bounds [lo, hi] implied by the schema's bounds; any = whether a bound was given. */
-    private static BoundsHolder bounds(JsonNode s, String p) throws ConstraintException {
-        double lo = Double.NEGATIVE_INFINITY, hi = Double.POSITIVE_INFINITY;
-        boolean any = false;
-        for (String k : List.of("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum")) {
-            JsonNode v = s.get(k);
-            if (v == null) continue;
-            if (!v.isNumber()) throw error(k + " must be a number", p + "/" + k);
-            any = true;
-            double d = v.asDouble();
-            switch (k) {
-                case "minimum" -> lo = Math.max(lo, Math.ceil(d));
-                case "exclusiveMinimum" -> lo = Math.max(lo, Math.floor(d) + 1);
-                case "maximum" -> hi = Math.min(hi, Math.floor(d));
-                default -> hi = Math.min(hi, Math.ceil(d) - 1);
-            }
-        }
-        long l = (long) Math.max(lo, -NUM_LIMIT), h = (long) Math.min(hi, NUM_LIMIT);
-        if (l > h) throw error("no whole number lies within minimum/maximum (the grammar needs one)", p);
-        return any ? new BoundsHolder(l, h, true) : NONE;
-    }
-
     private String integer(JsonNode s, String p) throws ConstraintException {
-        BoundsHolder b = bounds(s, p);
+        NumberBounds b = NumberBounds.of(s, p);
         if (!b.any()) return "integer";
-        return Regex.rules(intRange(b.lo(), b.hi()), fresh("int"), false, rules, "the integer bounds at " + p);
+        return AutomatonGbnf.rules(b.integers(), fresh("int"), false, rules, "the integer bounds at " + p);
     }
 
     private String number(JsonNode s, String p) throws ConstraintException {
-        BoundsHolder b = bounds(s, p);
+        NumberBounds b = NumberBounds.of(s, p);
         if (!b.any()) return "number";
-        Automaton frac = Automaton.makeChar('.').concatenate(Automaton.makeCharRange('0', '9').repeat(1, 16));
-        Automaton a = intRange(b.lo(), b.hi());
-        // I.F lies in [I, I + 1) for I >= 0: inside when I + 1 <= hi
-        long nlo = Math.max(b.lo(), 0), nhi = b.hi() - 1;
-        if (nlo <= nhi) a = a.union(digits(nlo, nhi).concatenate(frac));
-        // -M.F lies in (-(M + 1), -M] for M >= 0: inside when -(M + 1) >= lo and -M <= hi
-        long mlo = Math.max(-b.hi(), 0), mhi = -b.lo() - 1;
-        if (mlo <= mhi) a = a.union(Automaton.makeChar('-').concatenate(digits(mlo, mhi)).concatenate(frac));
-        return Regex.rules(a, fresh("num"), false, rules, "the number bounds at " + p);
-    }
-
-    /** Decimal integers in [lo, hi], no leading zeros, "-" for negatives (no "-0"). */
-    static Automaton intRange(long lo, long hi) {
-        Automaton a = Automaton.makeEmpty();
-        if (hi >= 0) a = a.union(digits(Math.max(lo, 0), hi));
-        if (lo < 0) a = a.union(Automaton.makeChar('-').concatenate(digits(Math.max(-hi, 1), -lo)));
-        return a;
-    }
-
-    /** Decimal spellings (no leading zeros) of [lo, hi], 0 <= lo <= hi. */
-    static Automaton digits(long lo, long hi) {
-        Automaton a = Automaton.makeEmpty();
-        for (int len = Long.toString(lo).length(); len <= Long.toString(hi).length(); len++) {
-            long from = Math.max(lo, len == 1 ? 0 : pow10(len - 1)), to = Math.min(hi, pow10(len) - 1);
-            if (from <= to) a = a.union(sameLength(Long.toString(from), Long.toString(to)));
-        }
-        return a;
-    }
-
-    private static long pow10(int n) {
-        long v = 1;
-        for (int k = 0; k < n; k++) v *= 10;
-        return v;
-    }
-
-    /** Digit strings of x's length between x and y inclusive (equal lengths). */
-    private static Automaton sameLength(String x, String y) {
-        if (x.isEmpty()) return Automaton.makeEmptyString();
-        char a = x.charAt(0), b = y.charAt(0);
-        String xr = x.substring(1), yr = y.substring(1);
-        if (a == b) return Automaton.makeChar(a).concatenate(sameLength(xr, yr));
-        Automaton out = Automaton.makeChar(a).concatenate(sameLength(xr, "9".repeat(xr.length())));
-        if (b - a > 1) out = out.union(Automaton.makeCharRange((char) (a + 1), (char) (b - 1))
-                .concatenate(Automaton.makeCharRange('0', '9').repeat(xr.length(), xr.length())));
-        return out.union(Automaton.makeChar(b).concatenate(sameLength("0".repeat(yr.length()), yr)));
+        return AutomatonGbnf.rules(b.numbers(), fresh("num"), false, rules, "the number bounds at " + p);
     }
 }
