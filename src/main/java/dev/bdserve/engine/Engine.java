@@ -2,14 +2,12 @@ package dev.bdserve.engine;
 
 import dev.bdserve.model.LlamaConfig;
 import dev.bdserve.parallel.TpGroupException;
-import dev.bdserve.structured.TokenMatcher;
 import dev.bdserve.structured.TokenVocabulary;
 import dev.bdserve.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -20,10 +18,10 @@ import java.util.concurrent.locks.LockSupport;
 /**
  * The serving engine: one step loop that runs a model runner (one rank or a TP group) over a stream of requests
  * arriving and finishing at any time (iteration-level continuous batching, as in Orca / vLLM). Its parts, each with
- * one job: the {@link Scheduler} decides each step's work, {@link AdapterResidency} keeps adapters registered and
- * resident, {@link StepPlan} turns work into the runner's batch, each request's {@link OutputProcessor} turns its
- * logits into tokens and text, and {@link EngineCounters} keeps the totals. This class admits requests, runs the loop
- * and reports to the listeners.
+ * one job: {@link Admission} decides whether a request is taken, the {@link Scheduler} decides each step's work,
+ * {@link AdapterResidency} keeps adapters registered and resident, {@link StepPlan} turns work into the runner's batch,
+ * each request's {@link OutputProcessor} turns its logits into tokens and text, {@link EngineCounters} keeps the totals
+ * and {@link StatsPublisher} reports them. This class queues requests, runs the loop and reports to the listeners.
  *
  * <p>Failures stay with what caused them: an adapter that cannot run on the group is refused at registration; a
  * failure in one request's sampling or output ends that request alone (500); a failure in a step's shared work (the
@@ -47,13 +45,11 @@ public final class Engine implements AutoCloseable {
     private final Tokenizer tokenizer;
     private final EngineConfig config;
     private final LlamaConfig model;
-    private final int[] eosIds;
-    private final TokenMask vocabMask;                          // the tokenizer's ids; null when it knows every row
-    private volatile TokenVocabulary vocabulary;                // for constraints; built on the first constrained request
-    private final Object vocabularyLock = new Object();
+    private final Admission admission;
     private final AdapterResidency adapters;
     private final Scheduler scheduler;                          // step thread
     private final EngineCounters counters = new EngineCounters();
+    private final StatsPublisher publisher;
     private final Thread loop;
     private final ConcurrentLinkedQueue<Runnable> inbox = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();   // submitted, not yet finished
@@ -61,11 +57,6 @@ public final class Engine implements AutoCloseable {
     private volatile boolean accepting = true;
     private volatile boolean stopping;
     private volatile Throwable broken;
-    private volatile Published published = new Published(0, 0, 0, 0, 0, List.of(), List.of());
-
-    /** What the step thread last published about its queues and the KV pool. */
-    private record Published(int running, int waiting, double kvUsage, long prefixQueries, long prefixHits,
-                             List<String> runningAdapters, List<String> waitingAdapters) {}
 
     /** Throws {@link IllegalArgumentException} when the tokenizer knows more ids than the model has rows of logits. */
     public Engine(ModelRunner runner, Tokenizer tokenizer, EngineConfig config) {
@@ -83,11 +74,11 @@ public final class Engine implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.config = config;
         this.model = runner.config();
-        this.vocabMask = TokenMask.forVocabularies(tokenizer.vocabSize(), model.vocabSize(), tokenizer.unusedIds());
-        this.eosIds = OutputProcessor.eosIds(tokenizer, model);
+        this.admission = new Admission(tokenizer, model, config, queued);
         int promptRows = (int) Math.min(Integer.MAX_VALUE, Math.max(1, promptLogprobFloatsPerStep / model.vocabSize()));
         this.scheduler = new Scheduler(config, new BlockManager(runner.kvBlocks(), runner.kvBlockSize()), promptRows, counters);
         this.adapters = new AdapterResidency(runner, adapterLoader, model, config, this::onLoop, this::failAdapter);
+        this.publisher = new StatsPublisher(scheduler, counters, config, adapters, runner);
         this.loop = Thread.ofPlatform().name("bdserve-engine").unstarted(this::run);
         this.loop.start();
     }
@@ -112,35 +103,9 @@ public final class Engine implements AutoCloseable {
     public RequestHandle submit(EngineRequest r, RequestListener listener) {
         if (broken != null) throw new EngineException(503, "The engine is unavailable: " + broken.getMessage());
         if (!accepting) throw new EngineException(503, "The server is shutting down.");
-        int ctx = model.maxPositions();
-        int p = r.prompt().length;
-        if (p >= ctx || r.maxTokens() > 0 && p + r.maxTokens() > ctx)
-            throw new EngineException(400, "This model's maximum context length is " + ctx + " tokens. However, you requested "
-                    + (p + Math.max(r.maxTokens(), 0)) + " tokens (" + p + " in the messages, " + Math.max(r.maxTokens(), 0)
-                    + " in the completion). Please reduce the length of the messages or completion.");
-        for (int t : r.prompt())
-            if (t < 0 || t >= model.vocabSize()) throw new EngineException(400, "Token id " + t + " is out of vocabulary (size " + model.vocabSize() + ").");
-        AdapterResidency.Entry a = null;
-        if (r.adapter() != null && (a = adapters.lookup(r.adapter())) == null)
-            throw new EngineException(404, "The model `" + r.adapter() + "` does not exist.");
-        if (queued.get() >= config.maxWaiting() + config.maxNumSeqs())
-            throw new EngineException(429, "The server is overloaded: " + queued.get() + " requests are queued. Please retry later.");
-        int maxTokens = r.maxTokens() >= 0 ? r.maxTokens() : ctx - p;
-        BlockManager blocks = scheduler.blocks();
-        if (blocks.blocksFor(p + maxTokens) > blocks.numBlocks())
-            throw new EngineException(400, "The request needs up to " + (p + maxTokens) + " tokens of KV cache, more than the "
-                    + blocks.numBlocks() * blocks.blockSize() + " the server's KV cache holds. Please reduce the prompt or max_tokens.");
-        TokenMatcher matcher = null;
-        if (r.constraint() != null) {
-            try {
-                matcher = r.constraint().newMatcher(vocabulary());
-            } catch (UnsupportedOperationException e) {
-                throw new EngineException(400, "Structured output is not available with this model's tokenizer: " + e.getMessage(), e);
-            }
-        }
-        OutputProcessor out = new OutputProcessor(r.params(), tokenizer, eosIds, vocabMask, Math.min(maxTokens, ctx - p), matcher);
-        Sequence s = new Sequence(r, listener, a, maxTokens, out, () -> LockSupport.unpark(loop));
-        if (a != null) a.active.incrementAndGet();
+        Admission.Admitted a = admission.admit(r, adapters, scheduler.blocks());
+        Sequence s = new Sequence(r, listener, a.adapter(), a.maxTokens(), a.output(), () -> LockSupport.unpark(loop));
+        if (a.adapter() != null) a.adapter().active.incrementAndGet();
         queued.incrementAndGet();
         live.add(s);
         onLoop(() -> scheduler.enqueue(s));
@@ -152,15 +117,7 @@ public final class Engine implements AutoCloseable {
      * The tokenizer's vocabulary as token bytes, for structured-output masks: built once, on the first constrained
      * request (it takes seconds on a large vocabulary, so not at start), on that request's thread.
      */
-    public TokenVocabulary vocabulary() {
-        TokenVocabulary v = vocabulary;
-        if (v == null) {
-            synchronized (vocabularyLock) {
-                if ((v = vocabulary) == null) vocabulary = v = TokenVocabulary.of(tokenizer);
-            }
-        }
-        return v;
-    }
+    public TokenVocabulary vocabulary() { return admission.vocabulary(); }
 
     // ------------------------------------------------------------------ adapters
 
@@ -253,7 +210,7 @@ public final class Engine implements AutoCloseable {
                 if (stopping) break;
                 reapCancelled();
                 if (scheduler.idle()) {
-                    publish();
+                    publisher.publish();
                     LockSupport.parkNanos(50_000_000);
                     continue;
                 }
@@ -270,7 +227,7 @@ public final class Engine implements AutoCloseable {
         }
         for (Sequence s : new ArrayList<>(scheduler.running())) end(s, b == null ? "abort" : null, b);
         for (Sequence s : new ArrayList<>(scheduler.waiting())) end(s, b == null ? "abort" : null, b);
-        publish();
+        publisher.publish();
     }
 
     /** Runs an operation queued for the loop; only a lost rank escapes it (an operation's other failure is its own). */
@@ -304,7 +261,7 @@ public final class Engine implements AutoCloseable {
         List<Sequence> touched = new ArrayList<>();
         try {
             List<Scheduler.Work> work = scheduler.schedule((a, inStep) -> adapters.ensureResident(a, inStep, scheduler::inUse), touched);
-            if (work.isEmpty()) { publish(); return false; }
+            if (work.isEmpty()) { publisher.publish(); return false; }
             runStep(work);
         } catch (TpGroupException e) {
             throw e;
@@ -312,7 +269,7 @@ public final class Engine implements AutoCloseable {
             EngineException ex = new EngineException(500, "Internal error in a model step: " + describe(e), e);
             for (Sequence s : touched) end(s, null, ex);
         }
-        publish();
+        publisher.publish();
         return true;
     }
 
@@ -412,20 +369,6 @@ public final class Engine implements AutoCloseable {
 
     // ------------------------------------------------------------------ metrics
 
-    private void publish() {
-        Set<String> ra = new LinkedHashSet<>(), wa = new LinkedHashSet<>();
-        for (Sequence s : scheduler.running()) if (s.adapter != null) ra.add(s.adapter.name);
-        for (Sequence s : scheduler.waiting()) if (s.adapter != null) wa.add(s.adapter.name);
-        BlockManager blocks = scheduler.blocks();
-        published = new Published(scheduler.running().size(), scheduler.waiting().size(), blocks.used() / (double) blocks.numBlocks(),
-                blocks.prefixQueries(), blocks.prefixHits(), List.copyOf(ra), List.copyOf(wa));
-    }
-
-    public EngineStats stats() {
-        Published p = published;
-        return new EngineStats(p.running(), p.waiting(), p.kvUsage(), scheduler.blocks().numBlocks(), counters.promptTokens.sum(),
-                counters.generationTokens.sum(), counters.finishedByReason(), counters.preemptions.sum(), p.prefixQueries(),
-                p.prefixHits(), counters.steps.sum(), counters.byAdapter(), p.runningAdapters(), p.waitingAdapters(), config.maxLoras(),
-                adapters.residentCount(), runner.commStats().snapshot());
-    }
+    /** The queues, the KV pool and the totals, as the step thread last published them. */
+    public EngineStats stats() { return publisher.stats(); }
 }
