@@ -179,4 +179,100 @@ class ServerToolCallTest {
         JsonNode none = JSON.readTree(ts.post("/v1/chat/completions", body("\"tools\":[" + TOOL + "],\"tool_choice\":\"none\"")).body());
         assertTrue(none.at("/choices/0/message/content").isTextual(), none.toString());
     }
+
+    /** One request of the mixed batch: a label and what it returns, text or calls, as a comparable string. */
+    record Job(String label, java.util.concurrent.Callable<String> run) {}
+
+    static String chatOutcome(ChatCompletion c) {
+        var ch = c.choices().getFirst();
+        StringBuilder sb = new StringBuilder(ch.finishReason().toString()).append('|').append(ch.message().content().orElse(""));
+        for (var call : ch.message().toolCalls().orElse(List.of())) {
+            var f = call.asFunction().function();
+            sb.append('|').append(f.name()).append(f.arguments());
+        }
+        return sb.toString();
+    }
+
+    static String completionOutcome(com.openai.models.completions.Completion c) {
+        return c.choices().getFirst().finishReason() + "|" + c.choices().getFirst().text();
+    }
+
+    /**
+     * Constraints and tool calls on LoRA adapters: a tool call, a JSON schema, a regex and free text, each on one of two
+     * adapters or on the base model, batched together, get exactly what each gets alone; constrained outputs are valid;
+     * the adapters change the output; the metrics count them per adapter.
+     */
+    @Test
+    void constrainedRequestsAndToolCallsOnAdaptersInOneMixedBatchGetWhatTheyGetAlone(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        ts.engine.registerAdapter("dense", TestServer.synthAdapter(tmp.resolve("dense"), 11, 0), false);
+        ts.engine.registerAdapter("bd", TestServer.synthAdapter(tmp.resolve("bd"), 12, 4), false);
+        var client = ts.client();
+        String person = "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":10},"
+                + "\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":99}},\"required\":[\"name\",\"age\"],\"additionalProperties\":false}";
+        java.util.function.Function<String, ChatCompletionCreateParams> required = model -> {
+            try {
+                return request(300).model(model).toolChoice(ChatCompletionToolChoiceOption.Auto.REQUIRED).parallelToolCalls(false).build();
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        java.util.function.BiFunction<String, Map<String, JsonValue>, String> complete = (model, extra) -> {
+            var b = com.openai.models.completions.CompletionCreateParams.builder().model(model).prompt("Once upon a time").maxTokens(40).temperature(0);
+            extra.forEach(b::putAdditionalBodyProperty);
+            return completionOutcome(client.completions().create(b.build()));
+        };
+        Map<String, JsonValue> regex = Map.of("guided_regex", StructuredOutputServerTest.json("\"[A-Z][a-z]{2,8}( [a-z]{2,8}){1,4}\\\\.\""));
+        List<Job> jobs = List.of(
+                new Job("tool call on dense", () -> chatOutcome(client.chat().completions().create(required.apply("dense")))),
+                new Job("tool call on bd", () -> chatOutcome(client.chat().completions().create(required.apply("bd")))),
+                new Job("tool call on base", () -> chatOutcome(client.chat().completions().create(required.apply(TestServer.MODEL)))),
+                new Job("schema on bd", () -> chatOutcome(client.chat().completions().create(ChatCompletionCreateParams.builder().model("bd")
+                        .addUserMessage("Who is Lily?").maxCompletionTokens(100).temperature(0)
+                        .responseFormat(StructuredOutputServerTest.schemaFormat(person)).build()))),
+                new Job("regex on dense", () -> complete.apply("dense", regex)),
+                new Job("regex on base", () -> complete.apply(TestServer.MODEL, regex)),
+                new Job("free on bd", () -> complete.apply("bd", Map.of())),
+                new Job("free on dense", () -> complete.apply("dense", Map.of())),
+                new Job("free on base", () -> complete.apply(TestServer.MODEL, Map.of())));
+        Map<String, String> alone = new LinkedHashMap<>();
+        for (Job j : jobs) alone.put(j.label(), j.run().call());
+
+        for (String who : List.of("dense", "bd", "base")) {
+            String[] parts = alone.get("tool call on " + who).split("\\|", 4);
+            assertEquals("tool_calls", parts[0], who + ": " + alone.get("tool call on " + who));
+            assertEquals("", parts[1]);
+            String name = parts[2].substring(0, parts[2].indexOf('{'));
+            assertValidCall(name, parts[2].substring(name.length()));
+        }
+        String[] schema = alone.get("schema on bd").split("\\|", 2);
+        assertEquals("stop", schema[0], alone.get("schema on bd"));
+        assertTrue(REGISTRY.getSchema(person, InputFormat.JSON).validate(schema[1], InputFormat.JSON).isEmpty(), schema[1]);
+        for (String who : List.of("dense", "base")) {
+            String[] r = alone.get("regex on " + who).split("\\|", 2);
+            assertEquals("stop", r[0], who + ": " + alone.get("regex on " + who));
+            assertTrue(r[1].matches("[A-Z][a-z]{2,8}( [a-z]{2,8}){1,4}\\."), r[1]);
+        }
+        assertNotEquals(alone.get("free on base"), alone.get("free on bd"), "the adapter bd changes the text");
+        assertNotEquals(alone.get("free on base"), alone.get("free on dense"), "the adapter dense changes the text");
+        assertNotEquals(alone.get("free on bd"), alone.get("free on dense"));
+
+        var pool = java.util.concurrent.Executors.newFixedThreadPool(jobs.size());
+        try {
+            for (int round = 0; round < 2; round++) {
+                List<java.util.concurrent.Future<String>> fs = new ArrayList<>();
+                for (Job j : jobs) fs.add(pool.submit(j.run()));
+                for (int i = 0; i < jobs.size(); i++)
+                    assertEquals(alone.get(jobs.get(i).label()), fs.get(i).get(), jobs.get(i).label() + " in round " + round);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        String m = ts.get("/metrics").body();
+        for (String a : List.of("dense", "bd")) {
+            assertTrue(m.matches("(?s).*bdserve:constrained_requests_total\\{adapter=\"" + a + "\",kind=\"[a-z_]+\",model_name=\"stories260K\"} [1-9].*"), a + ":\n" + m);
+            assertTrue(m.matches("(?s).*bdserve:structured_mask_seconds_count\\{adapter=\"" + a + "\",model_name=\"stories260K\"} [1-9].*"), a + ":\n" + m);
+        }
+        assertTrue(m.matches("(?s).*bdserve:constrained_requests_total\\{adapter=\"bd\",kind=\"json_schema\",model_name=\"stories260K\"} [1-9].*"), m);
+        assertTrue(m.matches("(?s).*bdserve:constrained_requests_total\\{adapter=\"dense\",kind=\"regex\",model_name=\"stories260K\"} [1-9].*"), m);
+    }
 }

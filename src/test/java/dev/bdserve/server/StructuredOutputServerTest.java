@@ -62,8 +62,18 @@ class StructuredOutputServerTest {
             TpGroup g = TpGroup.threads(() -> new SynthModel(c, DType.F32, 17),
                     new TpGroup.Options(1, 2, LoraSharding.AUTO, LoraSharding.REPLICATED, 0).withKvCache(64L << 20, 16));
             Engine e = new Engine(g, tok, new EngineConfig(64, 512, 8, 32, 64, 64L << 20, 16, 4096, true));
-            OpenAiServer s = new OpenAiServer(ServingEngine.of(e), OpenAiServer.Options.defaults(vocab)).start();
+            ChatTemplate chat = ChatTemplate.forModel(GgufTestFiles.realTokenizer(vocab), llama32Template(vocab)).withToolCallParser("auto");
+            OpenAiServer s = new OpenAiServer(ServingEngine.of(e), OpenAiServer.Options.defaults(vocab).withChatTemplate(chat)).start();
             return new Synth(g, e, s);
+        }
+
+        /** The npm Llama-3 vocabulary ships Llama 3.0's template, which has no tools: use Llama 3.2's on it. */
+        static java.nio.file.Path llama32Template(String vocab) {
+            try {
+                return vocab.equals("llama3") ? java.nio.file.Path.of(StructuredOutputServerTest.class.getResource("templates/llama3_2.jinja").toURI()) : null;
+            } catch (java.net.URISyntaxException e) {
+                throw new AssertionError(e);
+            }
         }
 
         @Override public void close() {
@@ -323,5 +333,29 @@ class StructuredOutputServerTest {
         String m = ts.get("/metrics").body();
         assertTrue(m.matches("(?s).*bdserve:constrained_requests_total\\{adapter=\"\",kind=\"choice\",model_name=\"stories260K\"} [1-9].*"), m);
         assertTrue(m.matches("(?s).*bdserve:structured_mask_seconds_count\\{adapter=\"\",model_name=\"stories260K\"} [1-9].*"), m);
+    }
+
+    // ---------------------------------------------------------------- tool calls on the real templates
+
+    /**
+     * Tool calls through the model's own chat template and its detected call format (Llama 3's JSON, Qwen3's Hermes
+     * {@code <tool_call>}): "required" and a named function give calls whose arguments validate.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"llama3", "qwen3"})
+    void requiredAndNamedToolChoicesGiveValidCallsInTheTemplatesFormat(String model) throws Exception {
+        OpenAIClient client = client(model);
+        ChatCompletion req = client.chat().completions().create(ServerToolCallTest.request(300).model(model)
+                .toolChoice(com.openai.models.chat.completions.ChatCompletionToolChoiceOption.Auto.REQUIRED).parallelToolCalls(false).build());
+        ChatCompletion named = client.chat().completions().create(ServerToolCallTest.request(300).model(model)
+                .toolChoice(com.openai.models.chat.completions.ChatCompletionNamedToolChoice.builder().function(
+                        com.openai.models.chat.completions.ChatCompletionNamedToolChoice.Function.builder().name("get_time").build()).build()).build());
+        for (ChatCompletion c : List.of(req, named)) {
+            assertEquals(ChatCompletion.Choice.FinishReason.TOOL_CALLS, c.choices().getFirst().finishReason(), c.toString());
+            var calls = ServerToolCallTest.calls(c);
+            assertEquals(1, calls.size(), c.toString());
+            ServerToolCallTest.assertValidCall(calls.getFirst().function().name(), calls.getFirst().function().arguments());
+        }
+        assertEquals("get_time", ServerToolCallTest.calls(named).getFirst().function().name());
     }
 }
