@@ -138,6 +138,37 @@ final class LlamaCppLogits {
         }
     }
 
+    /**
+     * bdserve's logits [steps][vocab] on {@code model} (TP 1) for the same steps, decoded as a server decodes: the
+     * prompt but its last token in one forward pass, then one token per pass, so every matrix product runs the
+     * one-token (GEMV) kernels.
+     */
+    static float[][] bdserveStepwise(Path model, int[] prompt, List<Step> steps) {
+        int[] tokens = fedTokens(prompt, steps);
+        int n = steps.size(), pre = prompt.length - 1;
+        try (TpGroup g = TpGroup.threads(() -> ModelFiles.open(model), TpGroup.Options.single(2).withKvCache(16L << 20, 16))) {
+            int vocab = g.config().vocabSize();
+            int[][] tables = {new BlockManager(g.kvBlocks(), g.kvBlockSize()).allocateTable(tokens.length)};
+            float[] logits = new float[vocab];
+            int[] pos = new int[pre];
+            for (int i = 0; i < pre; i++) pos[i] = i;
+            g.forward(new StepBatch(Arrays.copyOf(tokens, pre), pos, new int[pre], filled(pre, -1), new int[]{pre - 1}, tables), logits);
+            float[][] out = new float[n][];
+            for (int s = 0; s < n; s++) {
+                int p = pre + s;
+                g.forward(new StepBatch(new int[]{tokens[p]}, new int[]{p}, new int[1], new int[]{-1}, new int[]{0}, tables), logits);
+                out[s] = logits.clone();
+            }
+            return out;
+        }
+    }
+
+    private static int[] filled(int n, int v) {
+        int[] a = new int[n];
+        Arrays.fill(a, v);
+        return a;
+    }
+
     /** max |a − b| over the row. */
     static double maxAbsDiff(float[] a, float[] b) {
         double m = 0;
