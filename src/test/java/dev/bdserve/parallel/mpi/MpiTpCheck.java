@@ -101,7 +101,9 @@ public final class MpiTpCheck {
     /**
      * The decoder variants of other families on C's shapes (Qwen2's q/k/v biases, Qwen3's q/k norms, Mistral's sliding
      * window of 4, shorter than the script's sequences, Gemma 2's and Gemma 3's windowed and global layers, Phi-3's
-     * fused projections with BD adapters on o and down) under BD-LoRA: logits equal TP 1 in this process. Returns failures.
+     * fused projections, its dense adapter on them split per part) under each sharding: BD-LoRA with b16 and b8
+     * (scenario named by the family; Phi-3's BD adapters on o and down), replicated and S-LoRA with d6 and b16
+     * ("family-replicated", "family-slora"). Logits equal TP 1 in this process. Returns failures.
      */
     static int otherFamilies(MpiCommunicator comm, Path adapters) throws Exception {
         int failures = 0;
@@ -109,11 +111,17 @@ public final class MpiTpCheck {
                 DecoderVariant.gemma2(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 5, 3, 0),
                 DecoderVariant.gemma3(DecoderVariant.Norm.ONE_PLUS_WEIGHT, 4, 2, 10000, 0), DecoderVariant.phi3(4))) {
             LlamaConfig c = C.withVariant(v);
-            Compared r = bdLoraVsSingleRank(comm, () -> new SynthModel(c, DType.F32, 23), c, v.fusedQkv() ? adapters.resolve("phi3") : adapters);
-            if (r == null) continue;                                 // a worker rank: rank 0 ran the scenario and closed it
-            String why = r.failure();
-            System.out.println("scenario " + v.family() + " ranks=" + comm.size() + ": " + (why == null ? "ok" : "FAILED " + why));
-            if (why != null) failures++;
+            Path dir = v.fusedQkv() ? adapters.resolve("phi3") : adapters;
+            for (LoraSharding sharding : List.of(LoraSharding.BDLORA, LoraSharding.REPLICATED, LoraSharding.SLORA)) {
+                TpGroup.Options o = new TpGroup.Options(comm.size(), 1, sharding, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
+                String[] names = sharding == LoraSharding.BDLORA ? new String[]{"b16", "b8"} : new String[]{"d6", "b16"};
+                Compared r = vsSingleRank(comm, () -> new SynthModel(c, DType.F32, 23), c, dir, names, o, false);
+                if (r == null) continue;                             // a worker rank: rank 0 ran the scenario and closed it
+                String why = r.failure();
+                String name = v.family() + (sharding == LoraSharding.BDLORA ? "" : "-" + sharding.name().toLowerCase(java.util.Locale.ROOT));
+                System.out.println("scenario " + name + " ranks=" + comm.size() + ": " + (why == null ? "ok" : "FAILED " + why));
+                if (why != null) failures++;
+            }
         }
         return failures;
     }
@@ -138,7 +146,7 @@ public final class MpiTpCheck {
         for (Case k : cases) {
             TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16)
                     .withKernels(dev.bdserve.tensor.dnnl.NativeKernels.Choice.NATIVE).withNativeCopies(k.copies());
-            Compared r = vsSingleRank(comm, k.source(), C, adapters, o, true);
+            Compared r = vsSingleRank(comm, k.source(), C, adapters, new String[]{"b16", "b8"}, o, true);
             if (r == null) continue;
             System.out.println("scenario " + k.name() + " ranks=" + comm.size() + ": " + (r.failure() == null ? "ok" : "FAILED " + r.failure()));
             if (r.failure() != null) failures++;
@@ -155,25 +163,25 @@ public final class MpiTpCheck {
      */
     static Compared bdLoraVsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters) throws Exception {
         TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
-        return vsSingleRank(comm, source, c, adapters, o, false);
+        return vsSingleRank(comm, source, c, adapters, new String[]{"b16", "b8"}, o, false);
     }
 
     /**
-     * As above under options {@code o}; {@code bf16Tolerance}: logits within 2 % of each step's largest and not all
-     * equal (the native kernels' bf16 activations), else within 1e-4.
+     * As above with adapters {@code names} under options {@code o}; {@code bf16Tolerance}: logits within 2 % of each
+     * step's largest and not all equal (the native kernels' bf16 activations), else within 1e-4.
      */
-    static Compared vsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters, TpGroup.Options o,
-                                 boolean bf16Tolerance) throws Exception {
+    static Compared vsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters, String[] names,
+                                 TpGroup.Options o, boolean bf16Tolerance) throws Exception {
         TpGroup g = TpGroup.forProcess(comm, source, o, 64);
         if (g == null) return null;
         int[] perSeq = {0, 1, 0, -1};
         List<float[]> got, ref;
         try (g) {
-            for (String a : new String[]{"b16", "b8"}) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
+            for (String a : names) g.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
             got = TpScript.run(g, perSeq);
         }
         try (TpGroup one = TpGroup.threads(source, TpGroup.Options.single(1))) {
-            for (String a : new String[]{"b16", "b8"}) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
+            for (String a : names) one.addAdapter(PeftAdapterLoader.load(a, adapters.resolve(a), c, 64));
             ref = TpScript.run(one, perSeq);
         }
         return new Compared(bf16Tolerance ? TpScript.compareBf16(ref, got) : TpScript.compare(ref, got));
