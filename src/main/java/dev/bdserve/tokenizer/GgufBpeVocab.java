@@ -84,7 +84,7 @@ final class GgufBpeVocab {
             if (id >= 0 && id < vocabSize && content.equals(tokens[id])) types[id] = type;  // also in the vocabulary
             else place(src, tokens, types, ids, id, content, type);
         }
-        char[] bytes = HfTokenizer.byteLevelEncoder();
+        char[] bytes = ByteLevelAlphabet.encoder();
         for (char b : bytes)
             if (!ids.containsKey(String.valueOf(b)))
                 throw new ModelFormatException(src + ": the vocabulary has no token for the byte character '" + b
