@@ -58,7 +58,7 @@ final class GgufBpeVocab {
         normalizer(src, root.path("normalizer"));
         String pre = pre(src, root.path("pre_tokenizer"));
         boolean ignoreMerges = model.path("ignore_merges").asBoolean(false);
-        if (ignoreMerges != GgufTokenizers.IGNORE_MERGES.contains(pre))
+        if (ignoreMerges != GgufPreTokenizers.IGNORE_MERGES.contains(pre))
             throw new ModelFormatException(src + ": model.ignore_merges is " + ignoreMerges + " but llama.cpp's " + pre
                     + " pre-tokenizer " + (ignoreMerges ? "merges every pre-token" : "takes a pre-token that is a vocabulary entry whole")
                     + "; the GGUF file would tokenize differently");
@@ -84,7 +84,7 @@ final class GgufBpeVocab {
             if (id >= 0 && id < vocabSize && content.equals(tokens[id])) types[id] = type;  // also in the vocabulary
             else place(src, tokens, types, ids, id, content, type);
         }
-        char[] bytes = HfTokenizer.byteLevelEncoder();
+        char[] bytes = ByteLevelAlphabet.encoder();
         for (char b : bytes)
             if (!ids.containsKey(String.valueOf(b)))
                 throw new ModelFormatException(src + ": the vocabulary has no token for the byte character '" + b
@@ -213,7 +213,7 @@ final class GgufBpeVocab {
                 regexes.add(s.path("pattern").path("Regex").asText());
             } else if (type.equals("ByteLevel") && !s.path("add_prefix_space").asBoolean(false)) {
                 byteLevel = true;
-                if (s.path("use_regex").asBoolean(true)) regexes.add(GgufTokenizers.PRE.get("gpt-2").getFirst());
+                if (s.path("use_regex").asBoolean(true)) regexes.add(GgufPreTokenizers.REGEXES.get("gpt-2").getFirst());
             } else {
                 throw new ModelFormatException(src + ": pre-tokenizer step " + s + " cannot be written to a GGUF gpt2 vocabulary"
                         + " (supported: Split by a regex, Isolated, then ByteLevel without add_prefix_space)");
@@ -221,9 +221,9 @@ final class GgufBpeVocab {
         }
         if (!byteLevel)
             throw new ModelFormatException(src + ": the pre-tokenizer has no ByteLevel step; a GGUF gpt2 vocabulary is byte-level");
-        for (var e : GgufTokenizers.PRE.entrySet()) if (e.getValue().equals(regexes)) return e.getKey();
+        for (var e : GgufPreTokenizers.REGEXES.entrySet()) if (e.getValue().equals(regexes)) return e.getKey();
         throw new ModelFormatException(src + ": pre-tokenizer regex " + String.join(" then ", regexes.stream().map(r -> "'" + r + "'").toList())
-                + " is not one of those llama.cpp names that bdserve supports (" + String.join(", ", GgufTokenizers.PRE.keySet().stream().sorted().toList()) + ")");
+                + " is not one of those llama.cpp names that bdserve supports (" + String.join(", ", GgufPreTokenizers.REGEXES.keySet().stream().sorted().toList()) + ")");
     }
 
     /** None, ByteLevel or TemplateProcessing (whose specials {@link HfTokenizer} reads); others are refused. */

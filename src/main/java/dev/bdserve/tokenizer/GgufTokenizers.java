@@ -1,24 +1,22 @@
 package dev.bdserve.tokenizer;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bdserve.model.ModelFormatException;
 import dev.bdserve.model.gguf.GgufValueType;
 import dev.bdserve.model.gguf.GgufWriter;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.BitSet;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+
+import static dev.bdserve.tokenizer.GgufTokenizerMetadata.flag;
+import static dev.bdserve.tokenizer.GgufTokenizerMetadata.list;
+import static dev.bdserve.tokenizer.GgufTokenizerMetadata.ofType;
+import static dev.bdserve.tokenizer.GgufTokenizerMetadata.specialId;
+import static dev.bdserve.tokenizer.GgufTokenizerMetadata.string;
+import static dev.bdserve.tokenizer.GgufTokenizerMetadata.strings;
 
 /**
  * The tokenizer a GGUF file describes in its {@code tokenizer.ggml.*} metadata, as llama.cpp reads it.
@@ -26,27 +24,15 @@ import java.util.Set;
  * merge-by-score algorithm with byte fallback; the special ids and whether a space is prepended,
  * {@code tokenizer.ggml.add_space_prefix}, from the metadata). {@code gpt2}: byte-level BPE with merges and
  * the pre-tokenizer {@code tokenizer.ggml.pre} names ({@code default}, {@code gpt-2}, {@code llama-bpe}, {@code qwen2}), run by the
- * Hugging Face tokenizers library from an equivalent tokenizer.json. Anything else is refused by name.
+ * Hugging Face tokenizers library from an equivalent tokenizer.json ({@link GgufBpeTokenizerJson}). Anything else is
+ * refused by name. Writing a vocabulary's metadata ({@link #writeMetadata}) is the reverse.
  *
  * <p>Metadata values follow the GGUF reader's types: integers as {@link Long}, floats as {@link Double}, arrays as
- * {@link List}.
+ * {@link List} ({@link GgufTokenizerMetadata} reads them).
  */
 public final class GgufTokenizers {
     /** llama.cpp's token types ({@code llama_token_type}). */
     static final long NORMAL = 1, UNKNOWN = 2, CONTROL = 3, USER_DEFINED = 4, UNUSED = 5, BYTE = 6;
-
-    /**
-     * The pre-tokenizer of each supported {@code tokenizer.ggml.pre}: regexes applied one after another, each splitting
-     * the pieces left by the one before (llama.cpp's {@code llm_tokenizer_bpe} expressions).
-     */
-    static final Map<String, List<String>> PRE = Map.of(
-            "default", List.of("[\\p{P}\\$\\+<=>\\^~\\|]+", "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
-                    "\\p{N}+", "[0-9][0-9][0-9]"),
-            "gpt-2", List.of("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)"),
-            "llama-bpe", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"),
-            "qwen2", List.of("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"));
-    /** Llama 3's tokenizer takes a pre-token that is itself a vocabulary entry whole, before any merge. */
-    static final Set<String> IGNORE_MERGES = Set.of("llama-bpe");
 
     private GgufTokenizers() {}
 
@@ -66,7 +52,7 @@ public final class GgufTokenizers {
         String model = string(source, md, "tokenizer.ggml.model");
         Tokenizer t = switch (model) {
             case "llama" -> sentencePiece(source, md);
-            case "gpt2" -> byteLevelBpe(source, md);
+            case "gpt2" -> GgufBpeTokenizerJson.load(source, md);
             default -> throw new ModelFormatException(source + ": tokenizer.ggml.model '" + model
                     + "' is not supported (supported: llama (SentencePiece), gpt2 (byte-level BPE))");
         };
@@ -74,7 +60,7 @@ public final class GgufTokenizers {
         boolean spm = model.equals("llama");
         int bos = specialId(md, "tokenizer.ggml.bos_token_id", spm ? Llama2cTokenizer.BOS : GPT2_DEFAULT_ID, n);
         int eos = specialId(md, "tokenizer.ggml.eos_token_id", spm ? Llama2cTokenizer.EOS : GPT2_DEFAULT_ID, n);
-        boolean addBos = flag(source, md, "tokenizer.ggml.add_bos_token", spm || LLAMA3_PRE.contains(pre(md)));
+        boolean addBos = flag(source, md, "tokenizer.ggml.add_bos_token", spm || GgufPreTokenizers.LLAMA3.contains(GgufPreTokenizers.name(md)));
         boolean addEos = flag(source, md, "tokenizer.ggml.add_eos_token", false);
         if (addBos && bos < 0)
             throw new ModelFormatException(source + ": tokenizer.ggml.add_bos_token is true but there is no BOS token in the vocabulary of " + n);
@@ -91,7 +77,7 @@ public final class GgufTokenizers {
         java.util.stream.IntStream byName = eot < 0 && spm ? endOfTurnByName(md).stream() : java.util.stream.IntStream.empty();
         int[] stops = java.util.stream.IntStream.concat(java.util.stream.IntStream.of(eos, eot, specialId(md, "tokenizer.ggml.eom_token_id", -1, n)),
                 byName).filter(i -> i >= 0).distinct().toArray();
-        return new Gguf(source, t, bos, eos, stops, addBos, addEos, unused, userDefined, spm ? specials(md) : null);
+        return new GgufTokenizer(source, t, bos, eos, stops, addBos, addEos, unused, userDefined, spm ? specials(md) : null);
     }
 
     /** The texts by which llama.cpp finds an end-of-turn token that the metadata does not name (its special_eot_id). */
@@ -103,14 +89,6 @@ public final class GgufTokenizers {
         BitSet ids = new BitSet();
         if (md.get("tokenizer.ggml.tokens") instanceof List<?> tokens)
             ofType(md, CONTROL).stream().filter(i -> i < tokens.size() && END_OF_TURN.contains(tokens.get(i))).forEach(ids::set);
-        return ids;
-    }
-
-    /** The ids whose {@code tokenizer.ggml.token_type} is {@code type}. */
-    private static BitSet ofType(Map<String, Object> md, long type) {
-        BitSet ids = new BitSet();
-        if (md.get("tokenizer.ggml.token_type") instanceof List<?> types)
-            for (int i = 0; i < types.size(); i++) if (types.get(i) instanceof Number num && num.longValue() == type) ids.set(i);
         return ids;
     }
 
@@ -149,83 +127,6 @@ public final class GgufTokenizers {
     /** llama.cpp's BOS and EOS of a gpt2 vocabulary whose metadata names none (or one outside the vocabulary). */
     private static final int GPT2_DEFAULT_ID = 11;
 
-    /** Pre-tokenizers after which llama.cpp adds BOS by default (its LLAMA3 pre-tokenizer type). */
-    private static final Set<String> LLAMA3_PRE = Set.of("llama-bpe");
-
-    /** Other names llama.cpp gives the same pre-tokenizer (its LLAMA3 type: Llama 3's expression). */
-    private static final Map<String, String> PRE_ALIASES = Map.of("llama3", "llama-bpe", "llama-v3", "llama-bpe");
-
-    /** The file's pre-tokenizer under the name {@link #PRE} uses. */
-    private static String pre(Map<String, Object> md) {
-        String p = md.get("tokenizer.ggml.pre") instanceof String s ? s : "default";
-        return PRE_ALIASES.getOrDefault(p, p);
-    }
-
-    /**
-     * A GGUF vocabulary's tokenizer: {@code t} encodes the text, the metadata decides the special ids (BOS, EOS, the
-     * ids that end generation), which of them {@code encode(text, true)} adds, and the UNUSED (padding) tokens, which
-     * the engine masks; the USER_DEFINED ones are kept as spelled (llama.cpp's converter writes the ▁ of Gemma's as
-     * spaces) for writing the vocabulary again.
-     */
-    private record Gguf(String source, Tokenizer t, int bos, int eos, int[] stops, boolean addBos, boolean addEos, BitSet unused,
-                        Map<Integer, String> userDefined, SpecialTokens specials) implements Tokenizer {
-        @Override public int vocabSize() { return t.vocabSize(); }
-        @Override public int bosId() { return bos; }
-        @Override public int[] eosIds() { return stops.clone(); }
-
-        @Override
-        public int[] encode(String text, boolean addSpecial) {
-            int[] ids = specials == null ? t.encode(text, false) : encodeParts(text);
-            boolean pre = addSpecial && addBos && (ids.length == 0 || ids[0] != bos), post = addSpecial && addEos;
-            if (!pre && !post) return ids;
-            int[] out = new int[ids.length + (pre ? 1 : 0) + (post ? 1 : 0)];
-            if (pre) out[0] = bos;
-            System.arraycopy(ids, 0, out, pre ? 1 : 0, ids.length);
-            if (post) out[out.length - 1] = eos;
-            return out;
-        }
-
-        /**
-         * SentencePiece: special tokens by their spelling, then each plain fragment encoded alone (with its own dummy
-         * space prefix if any, as llama.cpp's SPM session), a ▁ in it read as the space it stands for in the pieces (as
-         * llama.cpp, which escapes spaces as ▁, and Hugging Face's normalizer, which replaces them by ▁, both do).
-         */
-        private int[] encodeParts(String text) {
-            java.util.stream.IntStream.Builder out = java.util.stream.IntStream.builder();
-            for (SpecialTokens.Part p : specials.split(text)) {
-                switch (p) {
-                    case SpecialTokens.Token(int id) -> out.add(id);
-                    case SpecialTokens.Text(String fragment) -> {
-                        for (int id : t.encode(fragment.replace(HfTokenizerJsonWriter.SPACE, " "), false)) out.add(id);
-                    }
-                }
-            }
-            return out.build().toArray();
-        }
-
-        /**
-         * With the vocabulary's token types known: control tokens are skipped but for a leading BOS, so the text
-         * after a BOS or EOS in mid-sequence keeps its space and only the very first piece loses its dummy one, as
-         * the Hugging Face library decodes the same ids.
-         */
-        @Override public String decode(int[] ids) {
-            if (specials == null) return t.decode(ids);
-            java.util.stream.IntStream.Builder kept = java.util.stream.IntStream.builder();
-            for (int i = 0; i < ids.length; i++) if (!specials.isControl(ids[i]) || (i == 0 && ids[i] == bos)) kept.add(ids[i]);
-            return t.decode(kept.build().toArray());
-        }
-
-        @Override public StreamDecoder newStreamDecoder() { return t.newStreamDecoder(); }
-
-        /** The inner tokenizer's bytes; null for unused ids and the metadata's control tokens, which decode to nothing. */
-        @Override public byte[] outputBytes(int id) {
-            if (id >= 0 && id < vocabSize() && (unused.get(id) || (specials != null && specials.isControl(id)))) return null;
-            return t.outputBytes(id);
-        }
-        @Override public BitSet unusedIds() { return (BitSet) unused.clone(); }
-        @Override public String toString() { return "GGUF tokenizer of " + source + " (" + t + ")"; }
-    }
-
     /**
      * SentencePiece BPE with scores: pieces spell spaces as ▁, which llama2.c's vocabulary stores as ' '. The special ids
      * default as llama.cpp's: {@code <unk>} 0, BOS 1, EOS 2; CONTROL and UNKNOWN tokens (without token types: those
@@ -263,73 +164,6 @@ public final class GgufTokenizers {
         return Llama2cTokenizer.of(source, s, pieces, new Llama2cTokenizer.Layout(unk, bos, eos, control, literal, spacePrefix));
     }
 
-    /** Byte-level BPE: an equivalent tokenizer.json (vocabulary, merges, pre-tokenizer, added tokens) for the HF library. */
-    private static Tokenizer byteLevelBpe(String source, Map<String, Object> md) {
-        String pre = pre(md);
-        List<String> regexes = PRE.get(pre);
-        if (regexes == null)
-            throw new ModelFormatException(source + ": tokenizer.ggml.pre '" + pre + "' is not supported (supported: " + String.join(", ",
-                    PRE.keySet().stream().sorted().toList()) + ", and " + String.join(", ", PRE_ALIASES.keySet().stream().sorted().toList())
-                    + " as llama-bpe)");
-        List<String> tokens = strings(source, md, "tokenizer.ggml.tokens");
-        List<String> merges = strings(source, md, "tokenizer.ggml.merges");
-        List<?> types = md.get("tokenizer.ggml.token_type") instanceof List<?> l ? l : List.of();
-        if (!types.isEmpty() && types.size() != tokens.size())
-            throw new ModelFormatException(source + ": tokenizer.ggml.token_type has " + types.size() + " entries for " + tokens.size() + " tokens");
-        JsonNodeFactory f = JsonNodeFactory.instance;
-        ObjectNode root = f.objectNode();
-        root.put("version", "1.0");
-        ArrayNode added = root.putArray("added_tokens");
-        ObjectNode vocab = f.objectNode();
-        for (int i = 0; i < tokens.size(); i++) {
-            long type = types.isEmpty() ? NORMAL : ((Number) types.get(i)).longValue();
-            if (type == CONTROL || type == USER_DEFINED || type == UNKNOWN)
-                added.addObject().put("id", i).put("content", tokens.get(i)).put("single_word", false).put("lstrip", false)
-                        .put("rstrip", false).put("normalized", type == USER_DEFINED).put("special", type != USER_DEFINED);
-            vocab.put(tokens.get(i), i);
-        }
-        root.putNull("normalizer");
-        ArrayNode steps = root.putObject("pre_tokenizer").put("type", "Sequence").putArray("pretokenizers");
-        for (String regex : regexes) {
-            ObjectNode split = steps.addObject().put("type", "Split");
-            split.putObject("pattern").put("Regex", regex);
-            split.put("behavior", "Isolated").put("invert", false);
-        }
-        steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", true).put("use_regex", false);
-        root.putNull("post_processor");
-        root.putObject("decoder").put("type", "ByteLevel").put("add_prefix_space", true).put("trim_offsets", true).put("use_regex", true);
-        ObjectNode bpe = root.putObject("model").put("type", "BPE");
-        bpe.putNull("dropout");
-        bpe.putNull("unk_token");
-        bpe.putNull("continuing_subword_prefix");
-        bpe.putNull("end_of_word_suffix");
-        bpe.put("fuse_unk", false).put("byte_fallback", false).put("ignore_merges", IGNORE_MERGES.contains(pre));
-        bpe.set("vocab", vocab);
-        ArrayNode m = bpe.putArray("merges");
-        for (String merge : merges) m.add(merge);
-
-        Path dir = null;
-        try {
-            dir = Files.createTempDirectory("bdserve-gguf-tokenizer");
-            new ObjectMapper().writeValue(dir.resolve("tokenizer.json").toFile(), root);
-            return HfTokenizer.load(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot build the tokenizer of " + source + ": " + e.getMessage(), e);
-        } catch (ModelFormatException e) {
-            throw new ModelFormatException(source + ": its gpt2 tokenizer was refused: " + e.getMessage(), e);
-        } finally {
-            if (dir != null) deleteQuietly(dir);
-        }
-    }
-
-    private static void deleteQuietly(Path dir) {
-        try (var files = Files.walk(dir)) {
-            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // a temporary folder left behind
-        }
-    }
-
     /** {@link #writeMetadata(Tokenizer, GgufWriter, int)} for a model whose vocabulary is the tokenizer's. */
     public static void writeMetadata(Tokenizer t, GgufWriter w) { writeMetadata(t, w, t.vocabSize()); }
 
@@ -343,7 +177,7 @@ public final class GgufTokenizers {
     public static void writeMetadata(Tokenizer t, GgufWriter w, int vocabSize) {
         switch (t) {
             case Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, true, false, new BitSet(), Map.of());
-            case Gguf g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused(), g.userDefined());
+            case GgufTokenizer g when g.t() instanceof Llama2cTokenizer l -> sentencePiece(l, w, vocabSize, g.addBos(), g.addEos(), g.unused(), g.userDefined());
             case HfTokenizer h when h.spelling() == HfTokenizer.Spelling.SENTENCEPIECE -> GgufSpmVocab.write(h, w, vocabSize);
             case HfTokenizer h -> GgufBpeVocab.write(h, w, vocabSize);
             default -> throw new IllegalArgumentException("only SentencePiece (llama2.c tokenizer.bin, GGUF llama) and Hugging Face byte-level BPE "
@@ -378,51 +212,5 @@ public final class GgufTokenizers {
         w.putBool("tokenizer.ggml.add_bos_token", addBos);
         w.putBool("tokenizer.ggml.add_eos_token", addEos);
         if (!layout.addSpacePrefix()) w.putBool("tokenizer.ggml.add_space_prefix", false);
-    }
-
-    // ------------------------------------------------------------------ typed metadata
-
-    private static Object required(String source, Map<String, Object> md, String key) {
-        Object v = md.get(key);
-        if (v == null) throw new ModelFormatException(source + ": metadata key " + key + " is missing");
-        return v;
-    }
-
-    private static String string(String source, Map<String, Object> md, String key) {
-        if (required(source, md, key) instanceof String s) return s;
-        throw new ModelFormatException(source + ": metadata key " + key + " is " + md.get(key).getClass().getSimpleName() + ", expected a string");
-    }
-
-    private static List<?> list(String source, Map<String, Object> md, String key) {
-        if (required(source, md, key) instanceof List<?> l) return l;
-        throw new ModelFormatException(source + ": metadata key " + key + " is " + md.get(key).getClass().getSimpleName() + ", expected an array");
-    }
-
-    @SuppressWarnings("unchecked")
-    private static List<String> strings(String source, Map<String, Object> md, String key) {
-        List<?> l = list(source, md, key);
-        for (int i = 0; i < l.size(); i++)
-            if (!(l.get(i) instanceof String))
-                throw new ModelFormatException(source + ": metadata key " + key + "[" + i + "] is not a string");
-        return (List<String>) l;
-    }
-
-    private static long id(Map<String, Object> md, String key, long dflt) {
-        return md.get(key) instanceof Number n ? n.longValue() : dflt;
-    }
-
-    /** A bool key, {@code dflt} when absent; any other type is refused (llama.cpp refuses it too). */
-    private static boolean flag(String source, Map<String, Object> md, String key, boolean dflt) {
-        Object v = md.get(key);
-        if (v == null) return dflt;
-        if (v instanceof Boolean b) return b;
-        throw new ModelFormatException(source + ": metadata key " + key + " is " + v.getClass().getSimpleName() + ", expected a bool");
-    }
-
-    /** A special token id: the key's when inside the vocabulary, else {@code dflt} when inside it, else -1. */
-    private static int specialId(Map<String, Object> md, String key, long dflt, int n) {
-        long v = id(md, key, -1);
-        if (v >= 0 && v < n) return (int) v;
-        return dflt >= 0 && dflt < n ? (int) dflt : -1;
     }
 }

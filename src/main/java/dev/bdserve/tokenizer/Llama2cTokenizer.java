@@ -12,7 +12,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.PriorityQueue;
 
 /**
  * The tokenizer of Karpathy's llama2.c ({@code tokenizer.bin}, {@code tok512.bin}): a SentencePiece BPE
@@ -23,7 +22,7 @@ import java.util.PriorityQueue;
  * <p>Encoding follows llama2.c's {@code encode} (and SentencePiece BPE): a dummy space is prepended to
  * non-empty text, every code point becomes its token or, if absent, its UTF-8 bytes as byte tokens, then
  * the adjacent pair whose concatenation is a vocabulary token with the highest score (leftmost on ties) is
- * merged until no pair merges. Merging uses a priority queue over a linked list: O(n log n).
+ * merged until no pair merges ({@link ScoredBpeMerger}).
  * Control tokens (ids 0..2) and byte tokens never take part in merges and are never produced from text.
  *
  * <p>A GGUF {@code llama} vocabulary ({@link #of(String, float[], byte[][], Layout)}) may place its special and
@@ -73,8 +72,7 @@ public final class Llama2cTokenizer implements Tokenizer {
     private final int[] byteToId = new int[256];
     /** Single-code-point mergeable tokens: code point → id. */
     private final Map<Integer, Integer> codePointToId;
-    /** Every pair of mergeable tokens whose byte concatenation is a mergeable token: (left, right) → merged. */
-    private final LongIntMap pairs;
+    private final ScoredBpeMerger merger;
 
     private Llama2cTokenizer(String source, int maxTokenLength, float[] scores, byte[][] tokenBytes, Layout layout) {
         this.source = source;
@@ -107,26 +105,14 @@ public final class Llama2cTokenizer implements Tokenizer {
             if (byteToId[b] < 0) byteToId[b] = unk; // no byte fallback for this byte: <unk> (-1: none, refused in encoding)
         }
         this.codePointToId = new HashMap<>();
-        Map<Long, Integer> pairMap = new HashMap<>();
-        for (var e : lookup.entrySet()) {
-            String key = e.getKey();
-            int id = e.getValue();
+        for (int id : lookup.values()) {
             String text = new String(tokenBytes[id], StandardCharsets.UTF_8);
             if (text.codePointCount(0, text.length()) == 1
                     && java.util.Arrays.equals(text.getBytes(StandardCharsets.UTF_8), tokenBytes[id]))
                 codePointToId.putIfAbsent(text.codePointAt(0), id);
-            for (int cut = 1; cut < key.length(); cut++) {
-                Integer l = lookup.get(key.substring(0, cut));
-                if (l == null) continue;
-                Integer r = lookup.get(key.substring(cut));
-                if (r != null) pairMap.put(pairKey(l, r), id);
-            }
         }
-        this.pairs = new LongIntMap(pairMap.size());
-        pairMap.forEach(pairs::put);
+        this.merger = new ScoredBpeMerger(lookup, scores);
     }
-
-    private static long pairKey(int l, int r) { return ((long) l << 32) | (r & 0xFFFFFFFFL); }
 
     /** Loads every token in the file (the vocabulary size is the number of entries). */
     public static Llama2cTokenizer load(Path file) { return load(file, -1); }
@@ -264,7 +250,7 @@ public final class Llama2cTokenizer implements Tokenizer {
                 n = appendCodePoint(cp, ids, n);
             }
         }
-        int[] merged = merge(ids, n);
+        int[] merged = merger.merge(ids, n);
         if (!addBos || bos < 0) return merged;
         int[] out = new int[merged.length + 1];
         out[0] = bos;
@@ -293,53 +279,10 @@ public final class Llama2cTokenizer implements Tokenizer {
         return n;
     }
 
-    /** Candidate merge of symbol {@code left} with its right neighbour, valid while both are unchanged. */
-    private record Pair(int left, int right, int leftVer, int rightVer, float score, int id) {}
-
-    private int[] merge(int[] ids, int n) {
-        if (n < 2) return java.util.Arrays.copyOf(ids, n);
-        int[] tok = java.util.Arrays.copyOf(ids, n);
-        int[] prev = new int[n], next = new int[n], ver = new int[n];
-        for (int i = 0; i < n; i++) {
-            prev[i] = i - 1;
-            next[i] = i + 1 < n ? i + 1 : -1;
-        }
-        PriorityQueue<Pair> pq = new PriorityQueue<>(Math.max(1, n), (a, b) -> {
-            int c = Float.compare(b.score, a.score);
-            return c != 0 ? c : Integer.compare(a.left, b.left);
-        });
-        for (int i = 0; i + 1 < n; i++) offer(pq, tok, ver, i, i + 1);
-        while (!pq.isEmpty()) {
-            Pair p = pq.poll();
-            int l = p.left, r = p.right;
-            if (ver[l] != p.leftVer || ver[r] != p.rightVer || next[l] != r || ver[l] < 0 || ver[r] < 0) continue;
-            // merge r into l
-            tok[l] = p.id;
-            ver[l]++;
-            ver[r] = -1; // dead
-            int rn = next[r];
-            next[l] = rn;
-            if (rn >= 0) prev[rn] = l;
-            if (prev[l] >= 0) offer(pq, tok, ver, prev[l], l);
-            if (rn >= 0) offer(pq, tok, ver, l, rn);
-        }
-        int count = 0;
-        for (int i = 0; i >= 0; i = next[i]) count++;
-        int[] out = new int[count];
-        int k = 0;
-        for (int i = 0; i >= 0; i = next[i]) out[k++] = tok[i];
-        return out;
-    }
-
-    private void offer(PriorityQueue<Pair> pq, int[] tok, int[] ver, int l, int r) {
-        int id = pairs.get(pairKey(tok[l], tok[r]));
-        if (id >= 0) pq.add(new Pair(l, r, ver[l], ver[r], scores[id], id));
-    }
-
     // ---------------------------------------------------------------- decoding
 
-    /** Bytes of token {@code id} following token {@code prev}; null for skipped (control) tokens. */
-    private byte[] bytesOf(int prev, int id) {
+    /** Bytes of token {@code id}; null for skipped (control) tokens. */
+    private byte[] bytesOf(int id) {
         if (id < 0 || id >= scores.length)
             throw new IllegalArgumentException("token id " + id + " outside the vocabulary of " + source
                     + " (size " + scores.length + ")");
@@ -348,18 +291,14 @@ public final class Llama2cTokenizer implements Tokenizer {
     }
 
     /** llama2.c: a token following BOS loses its leading space (SentencePiece's dummy prefix, when the vocabulary adds one). */
-    private int skipAfter(int prev, byte[] piece, boolean byteToken) {
-        return addSpacePrefix && prev == bos && bos >= 0 && !byteToken && piece.length > 0 && piece[0] == ' ' ? 1 : 0;
-    }
-
     @Override
     public String decode(int[] ids) {
         var out = new java.io.ByteArrayOutputStream();
         int prev = -1;
         for (int id : ids) {
-            byte[] p = bytesOf(prev, id);
+            byte[] p = bytesOf(id);
             if (p != null) {
-                int s = skipAfter(prev, p, isByteToken[id]);
+                int s = PieceStreamDecoder.spaceToSkip(addSpacePrefix, bos, prev, p, isByteToken[id]);
                 out.write(p, s, p.length - s);
             }
             prev = id;
@@ -370,29 +309,14 @@ public final class Llama2cTokenizer implements Tokenizer {
     /** The piece's bytes (a byte token's one byte, spaces for ▁); null for control tokens. */
     @Override
     public byte[] outputBytes(int id) {
-        byte[] p = bytesOf(-1, id);
+        byte[] p = bytesOf(id);
         return p == null ? null : p.clone();
     }
 
+    /** As {@link #decode}, a token's bytes at a time. */
     @Override
     public StreamDecoder newStreamDecoder() {
-        return new StreamDecoder() {
-            private final Utf8Stream utf8 = new Utf8Stream();
-            private int prev = -1;
-
-            @Override public String push(int id) {
-                byte[] p = bytesOf(prev, id);
-                String s = "";
-                if (p != null) {
-                    int skip = skipAfter(prev, p, isByteToken[id]);
-                    s = utf8.push(p, skip, p.length - skip);
-                }
-                prev = id;
-                return s;
-            }
-
-            @Override public String flush() { return utf8.flush(); }
-        };
+        return new PieceStreamDecoder(this::bytesOf, id -> isByteToken[id], bos, addSpacePrefix);
     }
 
     // ---------------------------------------------------------------- helpers
@@ -405,42 +329,6 @@ public final class Llama2cTokenizer implements Tokenizer {
     }
 
     static String latin1(byte[] b) { return new String(b, StandardCharsets.ISO_8859_1); }
-
-    /** Open-addressing long → non-negative int map (-1 = absent). */
-    private static final class LongIntMap {
-        private final long[] keys;
-        private final int[] vals;
-        private final int mask;
-
-        LongIntMap(int expected) {
-            int cap = Integer.highestOneBit(Math.max(16, expected * 2 - 1)) << 1;
-            keys = new long[cap];
-            vals = new int[cap];
-            java.util.Arrays.fill(vals, -1);
-            mask = cap - 1;
-        }
-
-        private int slot(long k) {
-            long h = k * 0x9E3779B97F4A7C15L;
-            return (int) (h ^ (h >>> 32)) & mask;
-        }
-
-        void put(long k, int v) {
-            for (int i = slot(k); ; i = (i + 1) & mask) {
-                if (vals[i] < 0 || keys[i] == k) {
-                    if (vals[i] < 0) { keys[i] = k; vals[i] = v; }
-                    return;
-                }
-            }
-        }
-
-        int get(long k) {
-            for (int i = slot(k); ; i = (i + 1) & mask) {
-                if (vals[i] < 0) return -1;
-                if (keys[i] == k) return vals[i];
-            }
-        }
-    }
 
     @Override public String toString() { return "Llama2cTokenizer[" + source + ", vocab " + scores.length + "]"; }
 }

@@ -41,7 +41,7 @@ class GgufTokenizersTest {
      * ("Ġt", "he", "Ġthe" at 256..258) and two CONTROL tokens, {@code <|bos|>} 259 and {@code <|eos|>} 260.
      */
     static Map<String, Object> gpt2Metadata(String pre) {
-        char[] enc = HfTokenizer.byteLevelEncoder();
+        char[] enc = ByteLevelAlphabet.encoder();
         List<Object> tokens = new ArrayList<>(), types = new ArrayList<>();
         for (int b = 0; b < 256; b++) {
             tokens.add(String.valueOf(enc[b]));

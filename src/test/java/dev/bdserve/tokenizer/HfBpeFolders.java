@@ -69,7 +69,7 @@ final class HfBpeFolders {
         } else {
             ArrayNode steps = root.putObject("pre_tokenizer").put("type", "Sequence").putArray("pretokenizers");
             ObjectNode split = steps.addObject().put("type", "Split");
-            split.putObject("pattern").put("Regex", GgufTokenizers.PRE.get(pre).getFirst());
+            split.putObject("pattern").put("Regex", GgufPreTokenizers.REGEXES.get(pre).getFirst());
             split.put("behavior", "Isolated").put("invert", false);
             steps.addObject().put("type", "ByteLevel").put("add_prefix_space", false).put("trim_offsets", !vocab.equals("qwen2"))
                     .put("use_regex", false);

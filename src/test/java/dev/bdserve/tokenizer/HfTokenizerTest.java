@@ -149,7 +149,7 @@ class HfTokenizerTest {
 
     static ObjectNode byteLevelJson() {
         var f = JsonNodeFactory.instance;
-        char[] enc = HfTokenizer.byteLevelEncoder();
+        char[] enc = ByteLevelAlphabet.encoder();
         ObjectNode vocab = f.objectNode();
         for (int b = 0; b < 256; b++) vocab.put(String.valueOf(enc[b]), b);
         String[][] merges = {{"Ġ", "t"}, {"h", "e"}, {"Ġt", "he"}, {"Ã", "©"}, {"Ġ", "w"}};
