@@ -8,7 +8,9 @@ import dev.bdserve.tensor.Weight;
  * A weight [rows, cols] kept in one of ggml's block formats ({@link BlockFormat}), each row the bytes of its blocks as
  * a GGUF file holds them, regrouped within the row where the format's GEMV reads them faster ({@link
  * BlockFormat#pack}). One token's product runs the format's GEMV on the stored bytes; several tokens' products decode
- * panels of rows to fp32 once and use the dense kernels ({@link PanelProduct}). Activations stay fp32 throughout.
+ * panels of rows to fp32 once and use the dense kernels ({@link PanelProduct}). Activations stay fp32, except in the
+ * one-token products of Q4_K and Q6_K, whose integer GEMVs round them to int8 per group as llama.cpp's Q8_K does
+ * (at most max|x|/254 per value; {@link BlockFormat}).
  *
  * <p>Rows longer than {@value #LONG_ROW} weights (a down projection's) are kept as column strips of at most {@value
  * #STRIP} weights ({@link #stripCols}): strip s holds columns [s·w, (s + 1)·w) of every row, its rows one after

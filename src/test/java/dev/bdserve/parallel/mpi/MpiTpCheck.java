@@ -74,28 +74,36 @@ public final class MpiTpCheck {
     }
 
     /**
-     * A Q4_0 GGUF base (weights kept quantized, file {@value #Q4_0} in the adapters folder) under BD-LoRA: at 2 ranks
-     * every shard holds whole blocks and the logits match TP 1 on the same file; at 4 ranks o_proj's 16-column shards
-     * would cut its blocks of 32, and every rank refuses the file naming the tensor before loading. Returns failures.
+     * A Q4_0 GGUF base (weights kept quantized, file {@value #Q4_0} in the adapters folder) under each sharding: at 2
+     * ranks every shard holds whole blocks and the logits match TP 1 on the same file (scenario "q4_0" under BD-LoRA
+     * with b16 and b8, "q4_0-replicated" and "q4_0-slora" with d6 and b16); at 4 ranks o_proj's 16-column shards would
+     * cut its blocks of 32, and every rank refuses the file naming the tensor before loading ("q4_0"). Returns failures.
      */
     static int quantizedBase(MpiCommunicator comm, Path adapters) throws Exception {
         int n = comm.size();
         Path file = adapters.resolve(Q4_0);
-        String why;
         if (C.numHeads() / n * C.headDim() % 32 != 0) {                // o_proj shards of less than a block
+            String why;
             try (TensorSource src = ModelFiles.open(file)) {
                 LlamaWeights.load(src, new Shard(comm.rank(), n));
                 why = "loaded shards that cut Q4_0 blocks";
             } catch (ModelFormatException e) {
                 why = e.getMessage().contains("'blk.0.attn_output.weight' (Q4_0") ? null : "refused with: " + e.getMessage();
             }
-        } else {
-            Compared r = bdLoraVsSingleRank(comm, () -> ModelFiles.open(file), C, adapters);
-            if (r == null) return 0;                                 // a worker rank: rank 0 ran the scenario and closed it
-            why = r.failure();
+            if (comm.rank() == 0) System.out.println("scenario q4_0 ranks=" + n + ": " + (why == null ? "ok" : "FAILED " + why));
+            return why == null ? 0 : 1;
         }
-        if (comm.rank() == 0) System.out.println("scenario q4_0 ranks=" + n + ": " + (why == null ? "ok" : "FAILED " + why));
-        return why == null ? 0 : 1;
+        int failures = 0;
+        for (LoraSharding sharding : List.of(LoraSharding.BDLORA, LoraSharding.REPLICATED, LoraSharding.SLORA)) {
+            TpGroup.Options o = new TpGroup.Options(n, 1, sharding, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
+            String[] names = sharding == LoraSharding.BDLORA ? new String[]{"b16", "b8"} : new String[]{"d6", "b16"};
+            Compared r = vsSingleRank(comm, () -> ModelFiles.open(file), C, adapters, names, o, false);
+            if (r == null) continue;                                 // a worker rank: rank 0 ran the scenario and closed it
+            String name = "q4_0" + (sharding == LoraSharding.BDLORA ? "" : "-" + sharding.name().toLowerCase(java.util.Locale.ROOT));
+            System.out.println("scenario " + name + " ranks=" + n + ": " + (r.failure() == null ? "ok" : "FAILED " + r.failure()));
+            if (r.failure() != null) failures++;
+        }
+        return failures;
     }
 
     /**
@@ -158,17 +166,10 @@ public final class MpiTpCheck {
     record Compared(String failure) {}
 
     /**
-     * The model of {@code source} over this process group under BD-LoRA with adapters b16 and b8, against TP 1 in this
-     * process (the script's mixed batch, logits compared). Null on a worker rank, which serves rank 0 until it closes.
-     */
-    static Compared bdLoraVsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters) throws Exception {
-        TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
-        return vsSingleRank(comm, source, c, adapters, new String[]{"b16", "b8"}, o, false);
-    }
-
-    /**
-     * As above with adapters {@code names} under options {@code o}; {@code bf16Tolerance}: logits within 2 % of each
-     * step's largest and not all equal (the native kernels' bf16 activations), else within 1e-4.
+     * The model of {@code source} over this process group under options {@code o} with adapters {@code names} (from
+     * folder {@code adapters}), against TP 1 in this process (the script's mixed batch, logits compared). Null on a
+     * worker rank, which serves rank 0 until it closes. {@code bf16Tolerance}: logits within 2 % of each step's largest
+     * and not all equal (the native kernels' bf16 activations), else within 1e-4.
      */
     static Compared vsSingleRank(MpiCommunicator comm, Supplier<TensorSource> source, LlamaConfig c, Path adapters, String[] names,
                                  TpGroup.Options o, boolean bf16Tolerance) throws Exception {

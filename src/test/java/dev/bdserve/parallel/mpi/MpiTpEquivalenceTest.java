@@ -21,7 +21,8 @@ import static org.junit.jupiter.api.Assertions.*;
 /**
  * Tensor parallelism over the mpi transport (one JVM per rank under mpirun) reproduces TP 1 for every adapter
  * sharding, with the documented collective counts: 2 and 4 ranks over shared memory (4 oversubscribed on 2 cores),
- * 2 ranks over TCP loopback; on a Q4_0 GGUF base kept quantized (refused at 4 ranks, whose shards cut blocks); for
+ * 2 ranks over TCP loopback; on a Q4_0 GGUF base kept quantized under each sharding (refused at 4 ranks, whose shards
+ * cut blocks); for
  * the other families' decoder variants under each sharding (Phi-3's dense adapter on its fused modules included); and on the native kernels (a bf16 base; at 2 ranks a Q8_0 base
  * from bf16 copies).
  */
@@ -61,6 +62,9 @@ class MpiTpEquivalenceTest {
         assertTrue(out.contains("MPI TP CHECK PASS ranks=" + ranks), out);
         for (String s : new String[]{"base", "replicated", "slora", "bdlora", "auto-mixed", "q4_0"})
             assertTrue(out.contains("scenario " + s + " ranks=" + ranks + ": ok"), "scenario " + s + ":\n" + out);
+        if (ranks == 2)                                                // at 4 ranks the Q4_0 file is refused ("q4_0" above)
+            for (String s : new String[]{"q4_0-replicated", "q4_0-slora"})
+                assertTrue(out.contains("scenario " + s + " ranks=2: ok"), "scenario " + s + ":\n" + out);
         for (String family : new String[]{"qwen2", "qwen3", "mistral", "gemma2", "gemma3", "phi3"})
             for (String s : new String[]{family, family + "-replicated", family + "-slora"})
                 assertTrue(out.contains("scenario " + s + " ranks=" + ranks + ": ok"), "scenario " + s + ":\n" + out);
