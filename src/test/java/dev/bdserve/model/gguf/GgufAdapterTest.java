@@ -39,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * the same greedy text as on an HF safetensors base of the same weights: at TP 1 and 2, sharded replicated, S-LoRA
  * or BD-LoRA, for an adapter on all seven projections and one on q and k only. GGUF bases: bdserve's F32 file of a
  * random model next to that model's HF folder, and Q8_0, Q4_0 and Q5_1 files (weights kept quantized) next to HF
- * folders of their dequantized weights.
+ * folders of their dequantized weights. And on a Q4_K_M base, the texts at TP 2 under each sharding equal TP 1's.
  */
 class GgufAdapterTest {
     static final LlamaConfig C = new LlamaConfig(512, 128, 256, 2, 4, 2, 32, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
@@ -123,5 +123,36 @@ class GgufAdapterTest {
             for (GenerationResult x : r) assertEquals(N, x.tokens().length, "generated tokens (no early </s>)");
             return r.stream().map(GenerationResult::text).toList();
         }
+    }
+
+    /**
+     * Eight heads of 64 and an FFN of 1024: the row-parallel shards of TP 2 (256 and 512 columns) hold whole 256-weight
+     * super-blocks, so a Q4_K_M file of it runs at TP 2.
+     */
+    static final LlamaConfig K = new LlamaConfig(512, 512, 1024, 2, 8, 4, 64, 256, 1e-5f, 10000, null, false, 1, List.of(2), "float32");
+
+    /**
+     * Adapters on a K-quant base (Q4_K_M: Q4_K and Q6_K kept quantized, whose one-token products round activations to
+     * int8, so the text is compared with the same file at TP 1 rather than with an fp32 HF folder): under each sharding
+     * at TP 2, the base model's text and each adapter's equal TP 1's, and the adapters change the text.
+     */
+    @ParameterizedTest(name = "{0}")
+    @org.junit.jupiter.params.provider.EnumSource(value = LoraSharding.class, names = {"REPLICATED", "SLORA", "BDLORA"})
+    void adaptersOnAKQuantBaseGiveTp1sTextAtTp2(LoraSharding sharding, @TempDir Path tmp) {
+        Path file = tmp.resolve("q4_k_m.gguf");
+        SynthTokenizer.write(tmp.resolve("tok"), K.vocabSize());
+        Tokenizer tok = Tokenizers.load(tmp.resolve("tok").resolve("tokenizer.bin"));
+        GgufModelWriter.write(file, new SynthModel(K, DType.F32, 3), GgufRecipe.parse("q4_k_m"), "synth", w -> GgufTokenizers.writeMetadata(tok, w), n -> { });
+        assertEquals(EnumSet.of(GgmlType.F32, GgmlType.Q4_K, GgmlType.Q6_K), LlamaCppQuantize.tensorTypes(file), LlamaCppQuantize.describeTypes(file));
+        int nblocks = sharding == LoraSharding.BDLORA ? 2 : 0;
+        List<Path> adapters = new ArrayList<>();
+        adapters.add(tmp.resolve("all"));
+        adapters.add(tmp.resolve("qk"));
+        new SynthAdapter(8, nblocks, SynthAdapter.allModules(), DType.F32, 8, false, 0.5, 45).write(adapters.get(0), K, "synth");
+        new SynthAdapter(8, nblocks, EnumSet.of(LoraModule.Q, LoraModule.K), DType.F32, 8, false, 0.5, 46).write(adapters.get(1), K, "synth");
+        List<String> two = texts(file, 2, sharding, adapters), one = texts(file, 1, sharding, adapters);
+        assertEquals(one, two, "the greedy texts of the base model, the adapter and the q/k adapter at TP 2 vs TP 1");
+        assertNotEquals(two.get(0), two.get(1), "the adapter changes the text");
+        assertNotEquals(two.get(0), two.get(2), "the q/k adapter changes the text");
     }
 }
