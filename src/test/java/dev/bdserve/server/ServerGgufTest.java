@@ -38,4 +38,37 @@ class ServerGgufTest {
                     .model(m).prompt("Once upon a time").maxTokens(24).temperature(0).build()).choices().getFirst().text()).toList();
         }
     }
+
+    /**
+     * The README's command as a user runs it: {@code ./bdserve serve --model some.gguf --lora-modules a=PEFT_DIR} in its
+     * own process answers the OpenAI client for the base model and the adapter with the texts the same file and adapter
+     * give in-process.
+     */
+    @Test
+    void theReadmeCommandServesAGgufWithAnAdapterModule() throws Exception {
+        Path gguf = dev.bdserve.model.gguf.GgufTestFiles.stories260KGguf(dir.resolve("stories260K.gguf"));
+        Path adapter = TestServer.synthAdapter(dir.resolve("adapters").resolve("a"), 3, 0);
+        List<String> want = texts(gguf, 1, adapter);
+        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        Path log = dir.resolve("serve.log");
+        Process p = new ProcessBuilder(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
+                "-cp", cp, "dev.bdserve.cli.Main", "serve", "--model", gguf.toString(), "--lora-modules", "a=" + adapter,
+                "--served-model-name", TestServer.MODEL, "--port", "0", "--kv-cache-gb", "0.0625", "--threads", "1", "--disable-log-requests")
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            java.util.regex.Matcher m = ServerMpiTest.awaitServing(p, log);
+            assertNotNull(m, "the server did not start:\n" + java.nio.file.Files.readString(log));
+            com.openai.client.OpenAIClient client = com.openai.client.okhttp.OpenAIOkHttpClient.builder()
+                    .baseUrl("http://127.0.0.1:" + m.group(2) + "/v1").apiKey("none").maxRetries(0).timeout(java.time.Duration.ofSeconds(60)).build();
+            assertEquals(List.of(TestServer.MODEL, "a"), client.models().list().data().stream().map(x -> x.id()).toList());
+            List<String> got = List.of(TestServer.MODEL, "a").stream().map(model -> client.completions().create(CompletionCreateParams.builder()
+                    .model(model).prompt("Once upon a time").maxTokens(24).temperature(0).build()).choices().getFirst().text()).toList();
+            assertEquals(want, got);
+            assertNotEquals(got.get(0), got.get(1), "the adapter changes the text");
+        } finally {
+            p.destroy();
+            if (!p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) p.destroyForcibly();
+        }
+    }
 }
