@@ -3,9 +3,7 @@ package dev.bdserve.tensor;
 import static dev.bdserve.tensor.Q8Matrix.BLOCK;
 import static dev.bdserve.tensor.Q8Matrix.TILE;
 
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -34,10 +32,6 @@ final class Q8Gemm {
     static final int VL = FS.length();
     /** Rows per kernel pass: two float vectors (a whole tile at 512 bits, a part of one at narrower widths). */
     static final int PAIR = 2 * VL;
-    /** Bytes widened per load: {@link Q8Matrix#BS}'s. */
-    static final VectorSpecies<Byte> BS = Q8Matrix.BS;
-    /** Float vectors per byte load: 1, or 2 when VL is 4. */
-    static final int PARTS = BS.length() / VL;
 
     private final int rows, cols, tiles, bpr;   // bpr: blocks per row
     private final byte[] q;      // [tiles][cols][TILE] the matrix's quants, in Q8Matrix's tiles
@@ -80,7 +74,7 @@ final class Q8Gemm {
                     FloatVector s0 = FloatVector.fromArray(FS, d, db), s1 = FloatVector.fromArray(FS, d, db + VL);
                     int qo = (t * cols + b * BLOCK) * TILE + v0;
                     for (int k = b * BLOCK; k < (b + 1) * BLOCK; k++, qo += TILE) {
-                        FloatVector w = quants(qo).mul(s0), u = quantsHigh(qo).mul(s1);
+                        FloatVector w = Q8Matrix.quants(q, qo).mul(s0), u = Q8Matrix.quantsHigh(q, qo).mul(s1);
                         FloatVector e;
                         e = FloatVector.broadcast(FS, xz[x0 + k]); a0 = w.fma(e, a0); c0 = u.fma(e, c0);
                         e = FloatVector.broadcast(FS, xz[x1 + k]); a1 = w.fma(e, a1); c1 = u.fma(e, c1);
@@ -134,8 +128,8 @@ final class Q8Gemm {
                 FloatVector s0 = FloatVector.fromArray(FS, d, db), s1 = FloatVector.fromArray(FS, d, db + VL);   // the block's scales
                 int qo = (t * cols + b * BLOCK) * TILE + r, po = (b * BLOCK - k0) * TILE + r;
                 for (int i = 0; i < BLOCK; i++, qo += TILE, po += TILE) {
-                    quants(qo).mul(s0).intoArray(panel, po);
-                    quantsHigh(qo).mul(s1).intoArray(panel, po + VL);
+                    Q8Matrix.quants(q, qo).mul(s0).intoArray(panel, po);
+                    Q8Matrix.quantsHigh(q, qo).mul(s1).intoArray(panel, po + VL);
                 }
             }
     }
@@ -170,15 +164,4 @@ final class Q8Gemm {
         a4.intoArray(acc, ao + 4 * TILE); c4.intoArray(acc, ao + 4 * TILE + VL);
         a5.intoArray(acc, ao + 5 * TILE); c5.intoArray(acc, ao + 5 * TILE + VL);
     }
-
-    // ---- widening: Q8Matrix's helpers, repeated here over this class's species ----
-
-    /** The VL quants at q[i ..] as floats. */
-    private FloatVector quants(int i) { return widen(ByteVector.fromArray(BS, q, i), 0); }
-
-    /** The VL quants at q[i + VL ..] as floats: the second half of the load at i when it holds both (VL 4). */
-    private FloatVector quantsHigh(int i) { return PARTS == 2 ? widen(ByteVector.fromArray(BS, q, i), 1) : quants(i + VL); }
-
-    /** Part p of a byte vector as VL floats. */
-    private static FloatVector widen(ByteVector v, int p) { return (FloatVector) v.convertShape(VectorOperators.B2F, FS, p); }
 }

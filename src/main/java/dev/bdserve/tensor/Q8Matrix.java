@@ -173,14 +173,14 @@ public final class Q8Matrix implements Weight {
                     FloatVector xk = FloatVector.broadcast(FS, x[k]);
                     int qa = (a * cols + k) * TILE + v0, qb = (b * cols + k) * TILE + v0;
                     int qc = (c * cols + k) * TILE + v0, qe = (e * cols + k) * TILE + v0;
-                    pa0 = quants(qa).fma(xk, pa0);
-                    pa1 = quantsHigh(qa).fma(xk, pa1);
-                    pb0 = quants(qb).fma(xk, pb0);
-                    pb1 = quantsHigh(qb).fma(xk, pb1);
-                    pc0 = quants(qc).fma(xk, pc0);
-                    pc1 = quantsHigh(qc).fma(xk, pc1);
-                    pe0 = quants(qe).fma(xk, pe0);
-                    pe1 = quantsHigh(qe).fma(xk, pe1);
+                    pa0 = quants(q, qa).fma(xk, pa0);
+                    pa1 = quantsHigh(q, qa).fma(xk, pa1);
+                    pb0 = quants(q, qb).fma(xk, pb0);
+                    pb1 = quantsHigh(q, qb).fma(xk, pb1);
+                    pc0 = quants(q, qc).fma(xk, pc0);
+                    pc1 = quantsHigh(q, qc).fma(xk, pc1);
+                    pe0 = quants(q, qe).fma(xk, pe0);
+                    pe1 = quantsHigh(q, qe).fma(xk, pe1);
                 }
                 int da = (a * bpr + blk) * TILE + v0, db = (b * bpr + blk) * TILE + v0;
                 int dc = (c * bpr + blk) * TILE + v0, de = (e * bpr + blk) * TILE + v0;
@@ -232,8 +232,8 @@ public final class Q8Matrix implements Weight {
                     for (int k = b * BLOCK; k < (b + 1) * BLOCK; k += 2) {
                         int qi = (t * cols + k) * TILE + r;
                         long o = out + ((long) (k / 2) * 2 * TILE + 2L * r) * 2;       // pair k/2: 64 shorts each
-                        Bf16Pack.pairFinite(quants(qi).mul(s0), quants(qi + TILE).mul(s0)).intoMemorySegment(dst, o, ByteOrder.LITTLE_ENDIAN);
-                        Bf16Pack.pairFinite(quantsHigh(qi).mul(s1), quantsHigh(qi + TILE).mul(s1))
+                        Bf16Pack.pairFinite(quants(q, qi).mul(s0), quants(q, qi + TILE).mul(s0)).intoMemorySegment(dst, o, ByteOrder.LITTLE_ENDIAN);
+                        Bf16Pack.pairFinite(quantsHigh(q, qi).mul(s1), quantsHigh(q, qi + TILE).mul(s1))
                                 .intoMemorySegment(dst, o + 4L * VL, ByteOrder.LITTLE_ENDIAN);
                     }
                 }
@@ -259,11 +259,11 @@ public final class Q8Matrix implements Weight {
             throw new IllegalArgumentException("dst holds " + dst.byteSize() + " bytes, tiles [" + from + ", " + to + ") need " + (long) (to - from) * cols * TILE * 2);
     }
 
-    /** The VL quants at q[i ..] as floats. */
-    private FloatVector quants(int i) { return widen(ByteVector.fromArray(BS, q, i), 0); }
+    /** The VL quants at q[i ..] as floats (also {@link Q8Gemm}'s, on the same tiles). */
+    static FloatVector quants(byte[] q, int i) { return widen(ByteVector.fromArray(BS, q, i), 0); }
 
     /** The VL quants at q[i + VL ..] as floats: the second half of the load at i when it holds both (VL 4). */
-    private FloatVector quantsHigh(int i) { return PARTS == 2 ? widen(ByteVector.fromArray(BS, q, i), 1) : quants(i + VL); }
+    static FloatVector quantsHigh(byte[] q, int i) { return PARTS == 2 ? widen(ByteVector.fromArray(BS, q, i), 1) : quants(q, i + VL); }
 
     /** Part p of a byte vector as VL floats. */
     private static FloatVector widen(ByteVector v, int p) { return (FloatVector) v.convertShape(VectorOperators.B2F, FS, p); }
