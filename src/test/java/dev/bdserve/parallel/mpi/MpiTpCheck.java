@@ -96,10 +96,9 @@ public final class MpiTpCheck {
         int failures = 0;
         for (LoraSharding sharding : List.of(LoraSharding.BDLORA, LoraSharding.REPLICATED, LoraSharding.SLORA)) {
             TpGroup.Options o = new TpGroup.Options(n, 1, sharding, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
-            String[] names = sharding == LoraSharding.BDLORA ? new String[]{"b16", "b8"} : new String[]{"d6", "b16"};
-            Compared r = vsSingleRank(comm, () -> ModelFiles.open(file), C, adapters, names, o, false);
+            Compared r = vsSingleRank(comm, () -> ModelFiles.open(file), C, adapters, adaptersFor(sharding), o, false);
             if (r == null) continue;                                 // a worker rank: rank 0 ran the scenario and closed it
-            String name = "q4_0" + (sharding == LoraSharding.BDLORA ? "" : "-" + sharding.name().toLowerCase(java.util.Locale.ROOT));
+            String name = scenario("q4_0", sharding);
             System.out.println("scenario " + name + " ranks=" + n + ": " + (r.failure() == null ? "ok" : "FAILED " + r.failure()));
             if (r.failure() != null) failures++;
         }
@@ -122,11 +121,10 @@ public final class MpiTpCheck {
             Path dir = v.fusedQkv() ? adapters.resolve("phi3") : adapters;
             for (LoraSharding sharding : List.of(LoraSharding.BDLORA, LoraSharding.REPLICATED, LoraSharding.SLORA)) {
                 TpGroup.Options o = new TpGroup.Options(comm.size(), 1, sharding, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16);
-                String[] names = sharding == LoraSharding.BDLORA ? new String[]{"b16", "b8"} : new String[]{"d6", "b16"};
-                Compared r = vsSingleRank(comm, () -> new SynthModel(c, DType.F32, 23), c, dir, names, o, false);
+                Compared r = vsSingleRank(comm, () -> new SynthModel(c, DType.F32, 23), c, dir, adaptersFor(sharding), o, false);
                 if (r == null) continue;                             // a worker rank: rank 0 ran the scenario and closed it
                 String why = r.failure();
-                String name = v.family() + (sharding == LoraSharding.BDLORA ? "" : "-" + sharding.name().toLowerCase(java.util.Locale.ROOT));
+                String name = scenario(v.family(), sharding);
                 System.out.println("scenario " + name + " ranks=" + comm.size() + ": " + (why == null ? "ok" : "FAILED " + why));
                 if (why != null) failures++;
             }
@@ -154,12 +152,22 @@ public final class MpiTpCheck {
         for (Case k : cases) {
             TpGroup.Options o = new TpGroup.Options(comm.size(), 1, LoraSharding.BDLORA, LoraSharding.SLORA, 0).withKvCache(16L << 20, 16)
                     .withKernels(dev.bdserve.tensor.dnnl.NativeKernels.Choice.NATIVE).withNativeCopies(k.copies());
-            Compared r = vsSingleRank(comm, k.source(), C, adapters, new String[]{"b16", "b8"}, o, true);
+            Compared r = vsSingleRank(comm, k.source(), C, adapters, adaptersFor(LoraSharding.BDLORA), o, true);
             if (r == null) continue;
             System.out.println("scenario " + k.name() + " ranks=" + comm.size() + ": " + (r.failure() == null ? "ok" : "FAILED " + r.failure()));
             if (r.failure() != null) failures++;
         }
         return failures;
+    }
+
+    /** The adapters a sharding scenario serves: BD-LoRA's b16 and b8, else the dense d6 beside b16. */
+    static String[] adaptersFor(LoraSharding sharding) {
+        return sharding == LoraSharding.BDLORA ? new String[]{"b16", "b8"} : new String[]{"d6", "b16"};
+    }
+
+    /** A scenario's name: {@code base} under BD-LoRA, else {@code base-replicated} or {@code base-slora}. */
+    static String scenario(String base, LoraSharding sharding) {
+        return sharding == LoraSharding.BDLORA ? base : base + "-" + sharding.name().toLowerCase(java.util.Locale.ROOT);
     }
 
     /** Rank 0's comparison: null when the logits match, else what differs. */
