@@ -28,10 +28,7 @@ class VectorWidthCliTest {
     record Run(int code, String out, String err) {}
 
     static Run main(String property, String... args) throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-Xmx512m", "-D" + VectorWidth.PROPERTY + "=" + property, "-cp", cp, "dev.bdserve.cli.Main"));
+        List<String> cmd = new ArrayList<>(dev.bdserve.ChildJvm.mainCommand("-Xmx512m", "-D" + VectorWidth.PROPERTY + "=" + property));
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile("vw-out", ".txt"), err = Files.createTempFile("vw-err", ".txt");
         try {

@@ -49,12 +49,11 @@ class ServerGgufTest {
         Path gguf = dev.bdserve.model.gguf.GgufTestFiles.stories260KGguf(dir.resolve("stories260K.gguf"));
         Path adapter = TestServer.synthAdapter(dir.resolve("adapters").resolve("a"), 3, 0);
         List<String> want = texts(gguf, 1, adapter);
-        String javaBin = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         Path log = dir.resolve("serve.log");
-        Process p = new ProcessBuilder(javaBin, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
-                "-cp", cp, "dev.bdserve.cli.Main", "serve", "--model", gguf.toString(), "--lora-modules", "a=" + adapter,
-                "--served-model-name", TestServer.MODEL, "--port", "0", "--kv-cache-gb", "0.0625", "--threads", "1", "--disable-log-requests")
+        List<String> cmd = new java.util.ArrayList<>(dev.bdserve.ChildJvm.mainCommand("-Xmx512m"));
+        cmd.addAll(List.of("serve", "--model", gguf.toString(), "--lora-modules", "a=" + adapter, "--served-model-name", TestServer.MODEL,
+                "--port", "0", "--kv-cache-gb", "0.0625", "--threads", "1", "--disable-log-requests"));
+        Process p = new ProcessBuilder(cmd)
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             java.util.regex.Matcher m = ServerMpiTest.awaitServing(p, log);

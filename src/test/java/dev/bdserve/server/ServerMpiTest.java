@@ -105,11 +105,9 @@ class ServerMpiTest {
      * in {@code log}: {@code heap} is each rank's -Xmx, {@code threads} its threads, {@code extra} further serve options.
      */
     static Process startServe(Path log, String heap, int threads, List<String> extra) throws Exception {
-        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        String cp = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> cmd = new ArrayList<>(List.of(mpirun(), "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self," + sharedMemoryBtl(),
-                java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", heap, "-cp", cp,
-                "dev.bdserve.cli.Main", "serve", "--model", TestModels.stories260K().toString(), "--tp", "2", "--tp-transport", "mpi",
+        List<String> cmd = new ArrayList<>(List.of(mpirun(), "-np", "2", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self," + sharedMemoryBtl()));
+        cmd.addAll(dev.bdserve.ChildJvm.mainCommand(heap));
+        cmd.addAll(List.of("serve", "--model", TestModels.stories260K().toString(), "--tp", "2", "--tp-transport", "mpi",
                 "--served-model-name", TestServer.MODEL, "--threads", Integer.toString(threads), "--port", "0", "--kv-cache-gb", "0.0625"));
         cmd.addAll(extra);
         cmd.add("--disable-log-requests");
